@@ -1,0 +1,102 @@
+"""Configuration: environment variables for deployment facts and secrets, one YAML file for rules.
+
+Secrets are kept out of ``repr`` so a settings object can be logged safely.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'baton.db'}"
+DEFAULT_RULES_FILE = ROOT / "baton.yml"
+SUPPORTED_LOCALES = ("en", "ja")
+
+
+class ConfigError(ValueError):
+    """Raised with a message a person can act on when configuration is wrong."""
+
+
+@dataclass(frozen=True)
+class TierThresholds:
+    """Annual contract value (ARR) at or above which an account is high / mid touch, per currency."""
+
+    high: Decimal
+    mid: Decimal
+
+
+@dataclass(frozen=True)
+class Rules:
+    touch_tiers: dict[str, TierThresholds]
+
+    @classmethod
+    def load(cls, path: Path | None) -> Rules:
+        data: dict[str, Any] = {}
+        if path is not None and path.exists():
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        tiers_raw = data.get("touch_tiers") or {
+            "JPY": {"high": 6_000_000, "mid": 1_200_000},
+            "USD": {"high": 50_000, "mid": 10_000},
+            "EUR": {"high": 45_000, "mid": 9_000},
+        }
+        tiers: dict[str, TierThresholds] = {}
+        for currency, t in tiers_raw.items():
+            try:
+                high, mid = Decimal(str(t["high"])), Decimal(str(t["mid"]))
+            except (KeyError, TypeError, ArithmeticError) as exc:
+                raise ConfigError(f"{path}: touch_tiers.{currency} needs numeric 'high' and 'mid'") from exc
+            if mid > high:
+                raise ConfigError(f"{path}: touch_tiers.{currency}: 'mid' must not exceed 'high'")
+            tiers[currency.upper()] = TierThresholds(high=high, mid=mid)
+        return cls(touch_tiers=tiers)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    port: int = 3000
+    locale: str = "en"
+    slack_api_url: str = "https://slack.com/api/"
+    handoff_channel: str = ""
+    alert_channel: str = ""
+    digest_channel: str = ""
+    cs_users: tuple[str, ...] = ()
+    rules: Rules = field(default_factory=lambda: Rules.load(None))
+    slack_bot_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_app_token: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        locale = env.get("BATON_LOCALE", "en").strip().lower() or "en"
+        if locale not in SUPPORTED_LOCALES:
+            raise ConfigError(f"BATON_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}, not {locale!r}")
+        try:
+            port = int(env.get("PORT", "3000"))
+        except ValueError as exc:
+            raise ConfigError("PORT must be a number") from exc
+        api_url = env.get("SLACK_API_URL", "https://slack.com/api/")
+        if not api_url.endswith("/"):
+            api_url += "/"
+        rules_path = Path(env["BATON_CONFIG"]) if env.get("BATON_CONFIG") else DEFAULT_RULES_FILE
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            port=port,
+            locale=locale,
+            slack_api_url=api_url,
+            handoff_channel=env.get("BATON_HANDOFF_CHANNEL", "").strip(),
+            alert_channel=env.get("BATON_ALERT_CHANNEL", "").strip(),
+            digest_channel=env.get("BATON_DIGEST_CHANNEL", "").strip(),
+            cs_users=tuple(u.strip() for u in env.get("BATON_CS_USERS", "").split(",") if u.strip()),
+            rules=Rules.load(rules_path),
+            slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+            slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+        )

@@ -1,0 +1,129 @@
+"""The relational model. Handoff checklist answers are real columns (not one JSON blob), so edits are
+versioned row updates and two editors cannot silently overwrite each other (``version_id_col``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import Money, UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), Decimal: Money(), dict[str, Any]: JSON()}
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Case- and width-folded name for lookups ("acme corp" finds "Acme Corp", "ＡＣＭＥ" finds "ACME").
+    name_key: Mapped[str] = mapped_column(String(200), unique=True)
+    plan: Mapped[str | None] = mapped_column(String(200))
+    seats: Mapped[int | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    mrr: Mapped[Decimal | None]
+    contract_start: Mapped[date | None] = mapped_column(Date)
+    renewal_date: Mapped[date | None] = mapped_column(Date)
+    csm_user_id: Mapped[str | None] = mapped_column(String(32))
+    touch_tier: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    handoffs: Mapped[list[Handoff]] = relationship(back_populates="account", order_by="Handoff.id")
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    submitted_by: Mapped[str] = mapped_column(String(32), index=True)
+    handed_off_by: Mapped[str] = mapped_column(String(32))
+    csm_user_id: Mapped[str | None] = mapped_column(String(32))
+    accepted_by: Mapped[str | None] = mapped_column(String(32))
+    accepted_at: Mapped[datetime | None]
+    assigned_by: Mapped[str | None] = mapped_column(String(32))
+    assigned_at: Mapped[datetime | None]
+
+    # 1. Challenges and expectations
+    why_bought: Mapped[str | None] = mapped_column(Text)
+    problem: Mapped[str | None] = mapped_column(Text)
+    success_criteria: Mapped[str | None] = mapped_column(Text)
+    # 2. Contract
+    plan: Mapped[str] = mapped_column(String(200))
+    seats: Mapped[int]
+    price_amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    billing_period: Mapped[str] = mapped_column(String(8))
+    contract_start: Mapped[date] = mapped_column(Date)
+    renewal_date: Mapped[date] = mapped_column(Date)
+    addons: Mapped[str | None] = mapped_column(Text)
+    # 3. Background
+    decision_process: Mapped[str | None] = mapped_column(Text)
+    decision_maker: Mapped[str | None] = mapped_column(Text)
+    competitors: Mapped[str | None] = mapped_column(Text)
+    why_won: Mapped[str | None] = mapped_column(Text)
+    # 4. Communication history
+    discussion: Mapped[str | None] = mapped_column(Text)
+    meetings: Mapped[str | None] = mapped_column(Text)
+    concerns: Mapped[str | None] = mapped_column(Text)
+    open_questions: Mapped[str | None] = mapped_column(Text)
+
+    touch_tier: Mapped[str] = mapped_column(String(8))
+    touch_tier_suggested: Mapped[str] = mapped_column(String(8))
+
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    permalink: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    account: Mapped[Account] = relationship(back_populates="handoffs")
+    stakeholders: Mapped[list[Stakeholder]] = relationship(
+        back_populates="handoff", order_by="Stakeholder.position", cascade="all, delete-orphan"
+    )
+    events: Mapped[list[HandoffEvent]] = relationship(
+        back_populates="handoff", order_by="HandoffEvent.id", cascade="all, delete-orphan"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Stakeholder(Base):
+    __tablename__ = "stakeholders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+
+    handoff: Mapped[Handoff] = relationship(back_populates="stakeholders")
+
+
+class HandoffEvent(Base):
+    """Append-only audit trail; written in the same transaction as the change it records."""
+
+    __tablename__ = "handoff_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_user_id: Mapped[str] = mapped_column(String(32))
+    subject_user_id: Mapped[str | None] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime]
+
+    handoff: Mapped[Handoff] = relationship(back_populates="events")

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from storage import Database
+from storage.models import Account, Base
+from tests.conftest import PG_URL
+
+
+def _fresh(kind: str, tmp_path) -> Database:
+    if kind == "sqlite":
+        return Database(f"sqlite:///{tmp_path / 'm.db'}")
+    if not PG_URL:
+        pytest.skip("PostgreSQL not configured")
+    db = Database(PG_URL.rsplit("/", 1)[0] + "/postgres")
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS baton_migrations"))
+        conn.execute(text("CREATE DATABASE baton_migrations"))
+    db.dispose()
+    return Database(PG_URL.rsplit("/", 1)[0] + "/baton_migrations")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migrations_apply_on_a_fresh_database_and_roll_back(kind: str, tmp_path) -> None:
+    db = _fresh(kind, tmp_path)
+    db.upgrade()
+    assert set(inspect(db.engine).get_table_names()) >= {t.name for t in Base.metadata.sorted_tables}
+    db.downgrade("base")
+    assert not set(inspect(db.engine).get_table_names()) & {t.name for t in Base.metadata.sorted_tables}
+    db.upgrade()  # and forward again: the downgrade left nothing behind that blocks it
+    db.dispose()
+
+
+def test_money_and_times_round_trip_exactly(db: Database) -> None:
+    jst = timezone(timedelta(hours=9))
+    made = datetime(2026, 4, 1, 9, 0, tzinfo=jst)
+    with db.session() as s:
+        s.add(
+            Account(
+                name="Acme",
+                name_key="acme",
+                mrr=Decimal("1234567.89"),
+                currency="JPY",
+                contract_start=date(2026, 4, 1),
+                created_at=made,
+                updated_at=made,
+            )
+        )
+    with db.session() as s:
+        acct = s.scalars(select(Account)).one()
+    assert acct.mrr == Decimal("1234567.89")
+    assert acct.created_at == made and acct.created_at.tzinfo is not None
+    assert acct.created_at.astimezone(UTC).hour == 0
+
+
+def test_naive_datetimes_are_refused(db: Database) -> None:
+    with pytest.raises(Exception, match="naive"), db.session() as s:
+        now = datetime(2026, 1, 1)
+        s.add(Account(name="X", name_key="x", created_at=now, updated_at=now))
+        s.flush()
+
+
+def test_ping(db: Database) -> None:
+    assert db.ping()
