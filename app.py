@@ -1,0 +1,76 @@
+"""Baton's entry point.
+
+python app.py serve     HTTP mode on $PORT (Socket Mode when SLACK_APP_TOKEN is set)
+python app.py demo      seed a few accounts and show the cards Baton would post, no Slack needed
+python app.py migrate   apply database migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from settings import ConfigError, Settings
+from storage import Database
+
+
+def _serve(settings: Settings, db: Database) -> int:
+    from bot.app import create_app
+    from bot.server import serve_http, serve_socket_mode
+
+    missing = [
+        n
+        for n, v in (
+            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+            ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+        )
+        if not v
+    ]
+    if settings.slack_app_token:
+        missing = [m for m in missing if m != "SLACK_SIGNING_SECRET"]
+    if missing:
+        print(
+            f"serve needs {', '.join(missing)} (see README). Without Slack, try: python app.py demo",
+            file=sys.stderr,
+        )
+        return 2
+    db.upgrade()
+    app = create_app(settings, db)
+    if settings.slack_app_token:
+        serve_socket_mode(app, db, settings.slack_app_token, settings.port)
+    else:
+        serve_http(app, db, settings.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="app.py", description="Baton: sales-to-CS handoff in Slack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the Slack app (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)")
+    demo = sub.add_parser("demo", help="seed sample data and print the cards Baton would post")
+    demo.add_argument("--locale", choices=["en", "ja"], help="language of the cards (default BATON_LOCALE)")
+    sub.add_parser("migrate", help="apply database migrations")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    db = Database(settings.database_url)
+    if args.command == "serve":
+        return _serve(settings, db)
+    if args.command == "migrate":
+        db.upgrade()
+        print("database is at the latest migration")
+        return 0
+    from bot.demo import run_demo
+
+    db.upgrade()
+    return run_demo(settings, db, locale=args.locale or settings.locale, out=sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Building the Bolt app: one WebClient for the process, listeners registered in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.deps import Deps
+from bot.directory import Directory
+from bot.listeners import register_listeners
+from clock import Clock, utcnow
+from settings import Settings
+from storage import Database
+
+log = logging.getLogger(__name__)
+
+
+def make_client(settings: Settings) -> WebClient:
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+
+
+def create_app(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock = utcnow,
+    client: WebClient | None = None,
+    verify_token: bool = True,
+) -> App:
+    client = client or make_client(settings)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        token_verification_enabled=verify_token,
+        # ack first, then run the listener: modals open inside Slack's 3-second window
+        process_before_response=False,
+    )
+    directory = Directory(client, default_locale=settings.locale, cs_members=settings.cs_users)
+    register_listeners(app, Deps(db=db, settings=settings, clock=clock, directory=directory))
+    return app

@@ -1,0 +1,12 @@
+"""The one place where listeners are registered."""
+
+from slack_bolt import App
+
+from bot.deps import Deps
+from bot.listeners import actions, commands, views
+
+
+def register_listeners(app: App, deps: Deps) -> None:
+    commands.register(app, deps)
+    actions.register(app, deps)
+    views.register(app, deps)

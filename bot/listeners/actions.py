@@ -1,0 +1,102 @@
+"""Buttons and selects on the handoff card and in the nudge DM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.deps import Deps
+from bot.ids import Action, Callback
+from bot.listeners.common import ephemeral, open_edit
+from bot.publish import Publisher
+from bot.text import escape, mention
+from bot.views.handoff_card import checklist_modal, question_modal
+from handoff import service
+
+
+def _handoff_id(body: dict[str, Any]) -> int:
+    action = body["actions"][0]
+    if action.get("value"):
+        return int(action["value"])
+    return int(action["block_id"].rsplit(":", 1)[1])  # users_select carries no value: the block id does
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.action(Action.ACCEPT)
+    def accept(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        tr = deps.tr_for(user_id)
+        try:
+            with deps.db.session() as s:
+                h, changed = service.accept(
+                    s, handoff_id=_handoff_id(body), actor=deps.actor(user_id), clock=deps.clock
+                )
+        except service.NotAllowed:
+            respond(**ephemeral(tr.t("refuse.not_cs", action=tr.t("action.accept"))))
+            return
+        if not changed:
+            respond(**ephemeral(tr.m("notice.already_accepted", user=mention(h.accepted_by))))
+            return
+        pub = Publisher(client, deps)
+        pub.refresh_card(h)
+        pub.thread_note(h, deps.channel_tr.render("accepted.j2", actor=mention(user_id), csm=None))
+
+    @app.action(Action.ASSIGN)
+    def assign(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        csm = body["actions"][0].get("selected_user")
+        tr = deps.tr_for(user_id)
+        if not csm:
+            return
+        try:
+            with deps.db.session() as s:
+                h, changed = service.assign(
+                    s,
+                    handoff_id=_handoff_id(body),
+                    csm_user_id=csm,
+                    actor=deps.actor(user_id),
+                    clock=deps.clock,
+                )
+        except service.NotAllowed:
+            respond(**ephemeral(tr.t("refuse.not_cs", action=tr.t("action.assign"))))
+            return
+        if not changed:
+            return
+        pub = Publisher(client, deps)
+        pub.refresh_card(h)
+        pub.thread_note(h, deps.channel_tr.render("accepted.j2", actor=mention(user_id), csm=mention(csm)))
+        csm_tr = deps.tr_for(csm)
+        intro = csm_tr.render("assigned_dm.j2", assigner=mention(user_id), account=h.account.name)
+        pub.dm_checklist(csm, h, intro, csm_tr)
+
+    @app.action(Action.ASK)
+    def ask(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        tr = deps.tr_for(body["user"]["id"])
+        client.views_open(
+            trigger_id=body["trigger_id"], view=question_modal(tr, _handoff_id(body), Callback.QUESTION)
+        )
+
+    @app.action(Action.VIEW)
+    def view(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        tr = deps.tr_for(body["user"]["id"])
+        with deps.db.session() as s:
+            h = service.get(s, _handoff_id(body))
+            modal = checklist_modal(tr, h)
+        client.views_open(trigger_id=body["trigger_id"], view=modal)
+
+    @app.action(Action.EDIT)
+    def edit(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        tr = deps.tr_for(user_id)
+        refusal = open_edit(
+            client, deps, trigger_id=body["trigger_id"], handoff_id=_handoff_id(body), user_id=user_id, tr=tr
+        )
+        if refusal:
+            respond(**ephemeral(escape(refusal)))

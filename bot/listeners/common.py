@@ -1,0 +1,60 @@
+"""Helpers the listener modules share: opening the handoff modal and answering privately."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.deps import Deps
+from bot.i18n import Translator
+from bot.text import escape
+from bot.views import handoff_form
+from handoff import service
+from handoff.checklist import HandoffForm
+
+
+def open_new(
+    client: WebClient,
+    deps: Deps,
+    *,
+    trigger_id: str,
+    user_id: str,
+    channel_id: str | None,
+    account_name: str | None,
+    tr: Translator,
+) -> None:
+    form = HandoffForm(account_name=account_name or None, handed_off_by=user_id)
+    meta = handoff_form.Metadata(mode="new", locale=tr.locale, channel_id=channel_id)
+    client.views_open(trigger_id=trigger_id, view=handoff_form.build(tr, form, meta))
+
+
+def open_edit(
+    client: WebClient, deps: Deps, *, trigger_id: str, handoff_id: int, user_id: str, tr: Translator
+) -> str | None:
+    """Open the edit modal; returns a refusal text instead when the user may not edit."""
+    with deps.db.session() as s:
+        h = service.get(s, handoff_id)
+        if not service.can_edit(h, deps.actor(user_id)):
+            return tr.t("refuse.not_editor")
+        form = service.form_from(h)
+        meta = handoff_form.Metadata(
+            mode="edit", locale=tr.locale, handoff_id=h.id, version=h.version, channel_id=h.channel_id
+        )
+    client.views_open(trigger_id=trigger_id, view=handoff_form.build(tr, form, meta))
+    return None
+
+
+def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``respond`` that show only to the caller and leave the original intact."""
+    body: dict[str, Any] = {"text": escape(text), "response_type": "ephemeral", "replace_original": False}
+    if blocks:
+        body["blocks"] = blocks
+    return body
+
+
+def field_label(tr: Translator, name: str) -> str:
+    try:
+        return tr.t(f"field.{name}")
+    except KeyError:
+        return tr.t(f"item.{name}")

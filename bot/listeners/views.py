@@ -1,0 +1,120 @@
+"""Modal submissions: new handoff, edit, question. Invalid input is answered inline and nothing is saved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.deps import Deps
+from bot.i18n import translator
+from bot.ids import Block, Callback
+from bot.listeners.common import field_label
+from bot.publish import Publisher
+from bot.text import mention
+from bot.views import handoff_form
+from handoff import service
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.view(Callback.HANDOFF_NEW)
+    def submit_new(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user_id = body["user"]["id"]
+        meta = handoff_form.Metadata.load(view.get("private_metadata", ""))
+        tr = translator(meta.locale)
+        form, parse_errors = handoff_form.parse(view["state"]["values"])
+        try:
+            if parse_errors:
+                raise service.Invalid(parse_errors)
+            with deps.db.session() as s:
+                h = service.create(
+                    s, form=form, actor=deps.actor(user_id), clock=deps.clock, rules=deps.settings.rules
+                )
+                handoff_id = h.id
+        except service.Invalid as exc:
+            ack(response_action="errors", errors=handoff_form.error_map(tr, exc.errors))
+            return
+        ack()
+        pub = Publisher(client, deps)
+        error = pub.post_card(handoff_id, meta.channel_id)
+        if error == "no_channel":
+            pub.notice(user_id, tr.t("notice.no_channel"))
+        elif error:
+            pub.notice(user_id, tr.t("notice.post_failed", error=error))
+        with deps.db.session() as s:
+            h = service.get(s, handoff_id)
+        pub.nudge_missing(h)
+        if h.csm_user_id:
+            csm_tr = deps.tr_for(h.csm_user_id)
+            intro = csm_tr.render("assigned_dm.j2", assigner=mention(user_id), account=h.account.name)
+            pub.dm_checklist(h.csm_user_id, h, intro, csm_tr)
+
+    @app.view(Callback.HANDOFF_EDIT)
+    def submit_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user_id = body["user"]["id"]
+        meta = handoff_form.Metadata.load(view.get("private_metadata", ""))
+        tr = translator(meta.locale)
+        form, parse_errors = handoff_form.parse(view["state"]["values"])
+        assert meta.handoff_id is not None
+        try:
+            if parse_errors:
+                raise service.Invalid(parse_errors)
+            with deps.db.session() as s:
+                before_csm = service.get(s, meta.handoff_id).csm_user_id
+                h, changed = service.update(
+                    s,
+                    handoff_id=meta.handoff_id,
+                    expected_version=meta.version,
+                    form=form,
+                    actor=deps.actor(user_id),
+                    clock=deps.clock,
+                    rules=deps.settings.rules,
+                )
+        except service.Invalid as exc:
+            ack(response_action="errors", errors=handoff_form.error_map(tr, exc.errors))
+            return
+        except (service.Conflict, service.NotAllowed) as exc:
+            key = "refuse.not_editor" if isinstance(exc, service.NotAllowed) else "error.edited_meanwhile"
+            ack(response_action="errors", errors={"account_name": tr.t(key)})
+            return
+        ack()
+        if not changed:
+            return
+        pub = Publisher(client, deps)
+        pub.refresh_card(h)
+        ctr = deps.channel_tr
+        pub.thread_note(
+            h, ctr.render("edited.j2", editor=mention(user_id), fields=[field_label(ctr, f) for f in changed])
+        )
+        if h.csm_user_id and h.csm_user_id != before_csm:
+            csm_tr = deps.tr_for(h.csm_user_id)
+            intro = csm_tr.render("assigned_dm.j2", assigner=mention(user_id), account=h.account.name)
+            pub.dm_checklist(h.csm_user_id, h, intro, csm_tr)
+
+    @app.view(Callback.QUESTION)
+    def submit_question(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user_id = body["user"]["id"]
+        tr = deps.tr_for(user_id)
+        text = ((view["state"]["values"].get(Block.QUESTION) or {}).get(Block.QUESTION) or {}).get(
+            "value"
+        ) or ""
+        try:
+            with deps.db.session() as s:
+                h = service.record_question(
+                    s,
+                    handoff_id=int(view["private_metadata"]),
+                    actor=deps.actor(user_id),
+                    text=text,
+                    clock=deps.clock,
+                )
+        except service.Invalid:
+            ack(response_action="errors", errors={Block.QUESTION: tr.t("error.required")})
+            return
+        ack()
+        pub = Publisher(client, deps)
+        note = deps.channel_tr.render(
+            "question.j2", asker=mention(user_id), submitter=mention(h.submitted_by), text=text.strip()
+        )
+        if not pub.thread_note(h, note):
+            client.chat_postMessage(channel=h.submitted_by, text=note)

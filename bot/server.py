@@ -1,0 +1,67 @@
+"""HTTP mode on waitress (a multi-threaded production WSGI server), and Socket Mode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from storage import Database
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+
+StartResponse = Callable[..., Any]
+
+
+def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> Iterable[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def create_wsgi(app: App | None, db: Database) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """Routes: ``POST /slack/events`` to Bolt (which verifies signatures), ``GET /healthz``."""
+    slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
+
+    def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz":
+            if db.ping():
+                return _json(start_response, "200 OK", {"status": "ok"})
+            return _json(start_response, "503 Service Unavailable", {"status": "database unavailable"})
+        if path == EVENTS_PATH and slack is not None:
+            if method != "POST":
+                return _json(start_response, "405 Method Not Allowed", {"error": "use POST"})
+            return slack(environ, start_response)
+        return _json(start_response, "404 Not Found", {"error": f"no route for {method} {path}"})
+
+    return wsgi
+
+
+def make_server(wsgi: Callable[..., Any], host: str, port: int, threads: int = 16) -> Any:
+    """A waitress server bound now (port 0 picks a free one); call ``.run()`` to serve."""
+    from waitress.server import create_server
+
+    return create_server(wsgi, host=host, port=port, threads=threads, ident="baton", connection_limit=1000)
+
+
+def serve_http(app: App, db: Database, port: int, host: str = "0.0.0.0") -> None:
+    server = make_server(create_wsgi(app, db), host, port)
+    log.info("Baton listening on http://%s:%s%s", host, server.effective_port, EVENTS_PATH)
+    server.run()
+
+
+def serve_socket_mode(app: App, db: Database, app_token: str, port: int) -> None:
+    """Socket Mode for Slack traffic; /healthz still answers over HTTP for the orchestrator."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    health = make_server(create_wsgi(None, db), "0.0.0.0", port, threads=2)
+    threading.Thread(target=health.run, name="healthz", daemon=True).start()
+    log.info("Baton in Socket Mode; health check on port %s", health.effective_port)
+    SocketModeHandler(app, app_token).start()

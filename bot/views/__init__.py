@@ -1,0 +1,1 @@
+"""Block Kit builders: one module per message or view kind."""

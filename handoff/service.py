@@ -1,0 +1,402 @@
+"""Handoff use cases. Each takes a session and commits nothing: the caller's unit of work does, so the
+change and its audit event land in one transaction or not at all."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from clock import Clock
+from handoff.checklist import (
+    FieldError,
+    HandoffForm,
+    normalize_name,
+    parse_external_stakeholders,
+    suggest_tier,
+    validate,
+)
+from settings import Rules
+from storage.models import Account, Handoff, HandoffEvent, Stakeholder
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    EDITED = "edited"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    QUESTION_ASKED = "question_asked"
+    POSTED = "posted"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts; ``is_cs`` is resolved by the caller (a Slack user group, a config list, a test)."""
+
+    user_id: str
+    is_cs: bool = False
+
+
+class HandoffError(Exception):
+    """A refusal a person can read; ``code`` is a message key for the UI."""
+
+    code = "error"
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(self.code, params)
+        self.params = params
+
+
+class NotFound(HandoffError):
+    code = "not_found"
+
+
+class NotAllowed(HandoffError):
+    code = "not_allowed"
+
+
+class Conflict(HandoffError):
+    code = "edited_meanwhile"
+
+
+class Invalid(HandoffError):
+    code = "invalid"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__()
+        self.errors = errors
+
+
+_CHECKLIST_FIELDS = (
+    "why_bought",
+    "problem",
+    "success_criteria",
+    "plan",
+    "seats",
+    "price_amount",
+    "currency",
+    "billing_period",
+    "contract_start",
+    "renewal_date",
+    "addons",
+    "decision_process",
+    "decision_maker",
+    "competitors",
+    "why_won",
+    "discussion",
+    "meetings",
+    "concerns",
+    "open_questions",
+    "handed_off_by",
+)
+
+
+def _load(session: Session, handoff_id: int) -> Handoff:
+    h = session.scalars(
+        select(Handoff)
+        .where(Handoff.id == handoff_id)
+        .options(selectinload(Handoff.stakeholders), selectinload(Handoff.account))
+    ).one_or_none()
+    if h is None:
+        raise NotFound(handoff_id=handoff_id)
+    return h
+
+
+get = _load
+
+
+def _event(
+    session: Session,
+    h: Handoff,
+    kind: EventKind,
+    actor: str,
+    at: datetime,
+    summary: str,
+    subject: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        HandoffEvent(
+            handoff=h,
+            kind=kind,
+            actor_user_id=actor,
+            subject_user_id=subject,
+            summary=summary,
+            details=details or {},
+            occurred_at=at,
+        )
+    )
+
+
+def find_account(session: Session, name: str) -> Account | None:
+    return session.scalars(select(Account).where(Account.name_key == normalize_name(name))).one_or_none()
+
+
+def similar_account_names(session: Session, name: str, limit: int = 3) -> list[str]:
+    """Names close to what was typed, for "did you mean" answers."""
+    key = normalize_name(name)
+    rows = session.execute(select(Account.name, Account.name_key)).all()
+    by_key = {k: n for n, k in rows}
+    contains = [n for n, k in rows if key and key in k]
+    close = [by_key[k] for k in difflib.get_close_matches(key, list(by_key), n=limit, cutoff=0.6)]
+    return list(dict.fromkeys(contains + close))[:limit]
+
+
+def latest_for_account(session: Session, name: str) -> Handoff:
+    account = find_account(session, name)
+    if account is None:
+        raise NotFound(account=name, suggestions=similar_account_names(session, name))
+    h = session.scalars(
+        select(Handoff).where(Handoff.account_id == account.id).order_by(Handoff.id.desc()).limit(1)
+    ).one_or_none()
+    if h is None:
+        raise NotFound(account=name, suggestions=[])
+    return _load(session, h.id)
+
+
+def _open_handoff_for(session: Session, account: Account) -> Handoff | None:
+    return session.scalars(
+        select(Handoff).where(Handoff.account_id == account.id, Handoff.status == Status.OPEN).limit(1)
+    ).one_or_none()
+
+
+def _apply(h: Handoff, form: HandoffForm, rules: Rules) -> None:
+    for name in _CHECKLIST_FIELDS:
+        value = getattr(form, name)
+        setattr(h, name, value.strip() if isinstance(value, str) else value)
+    assert form.price_amount is not None and form.currency and form.billing_period  # validated
+    h.touch_tier_suggested = suggest_tier(
+        form.price_amount, form.currency, form.billing_period, rules.touch_tiers
+    )
+    h.touch_tier = form.touch_tier or h.touch_tier_suggested
+    externals, _ = parse_external_stakeholders(form.stakeholders_external)
+    people = [Stakeholder(slack_user_id=u) for u in dict.fromkeys(form.stakeholder_users)]
+    people += [Stakeholder(name=p.name, role=p.role, email=p.email) for p in externals]
+    for i, p in enumerate(people):
+        p.position = i
+    h.stakeholders = people
+
+
+def _sync_account(account: Account, h: Handoff, now: datetime) -> None:
+    """The account mirrors its latest handoff's contract, so later features read one place."""
+    account.plan, account.seats, account.currency = h.plan, h.seats, h.currency
+    account.mrr = (
+        h.price_amount if h.billing_period == "monthly" else (h.price_amount / 12).quantize(Decimal("0.01"))
+    )
+    account.contract_start, account.renewal_date = h.contract_start, h.renewal_date
+    account.touch_tier = h.touch_tier
+    if h.csm_user_id:
+        account.csm_user_id = h.csm_user_id
+    account.updated_at = now
+
+
+def create(session: Session, *, form: HandoffForm, actor: Actor, clock: Clock, rules: Rules) -> Handoff:
+    """Validate and store a new handoff (creating its account on first sight). Raises ``Invalid``."""
+    errors = validate(form)
+    now = clock()
+    account = find_account(session, form.account_name) if form.account_name else None
+    if account is not None and not errors and _open_handoff_for(session, account) is not None:
+        errors.append(FieldError("account_name", "already_open", {"account": account.name}))
+    if errors:
+        raise Invalid(errors)
+    assert form.account_name is not None
+    if account is None:
+        name = " ".join(form.account_name.split())
+        account = Account(name=name, name_key=normalize_name(name), created_at=now, updated_at=now)
+        session.add(account)
+    h = Handoff(
+        account=account,
+        status=Status.OPEN,
+        submitted_by=actor.user_id,
+        csm_user_id=form.csm_user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply(h, form, rules)
+    if form.csm_user_id:
+        h.assigned_by, h.assigned_at = actor.user_id, now
+    session.add(h)
+    _sync_account(account, h, now)
+    _event(session, h, EventKind.CREATED, actor.user_id, now, f"Handoff for {account.name} created")
+    session.flush()
+    return h
+
+
+def can_edit(h: Handoff, actor: Actor) -> bool:
+    return actor.user_id in (h.submitted_by, h.handed_off_by)
+
+
+def _comparable(h: Handoff) -> dict[str, object]:
+    snap: dict[str, object] = {n: getattr(h, n) for n in _CHECKLIST_FIELDS}
+    snap["touch_tier"] = h.touch_tier
+    snap["csm_user_id"] = h.csm_user_id
+    snap["stakeholders"] = [(p.slack_user_id, p.name, p.role, p.email) for p in h.stakeholders]
+    snap["account_name"] = h.account.name
+    return snap
+
+
+def update(
+    session: Session,
+    *,
+    handoff_id: int,
+    expected_version: int | None,
+    form: HandoffForm,
+    actor: Actor,
+    clock: Clock,
+    rules: Rules,
+) -> tuple[Handoff, list[str]]:
+    """Apply an edit; returns the handoff and the names of the fields that changed.
+
+    ``expected_version`` is the version the editor saw: if someone saved in between, ``Conflict``.
+    """
+    h = _load(session, handoff_id)
+    if not can_edit(h, actor):
+        raise NotAllowed(action="edit")
+    if expected_version is not None and h.version != expected_version:
+        raise Conflict()
+    errors = validate(form)
+    assert form.account_name is not None or errors
+    if not errors and normalize_name(form.account_name or "") != h.account.name_key:
+        other = find_account(session, form.account_name or "")
+        if other is not None:
+            errors.append(FieldError("account_name", "name_taken", {"account": other.name}))
+    if errors:
+        raise Invalid(errors)
+    before = _comparable(h)
+    now = clock()
+    _apply(h, form, rules)
+    if form.csm_user_id != before["csm_user_id"]:
+        h.csm_user_id = form.csm_user_id
+        h.assigned_by, h.assigned_at = (actor.user_id, now) if form.csm_user_id else (None, None)
+    name = " ".join((form.account_name or "").split())
+    if name != h.account.name:
+        h.account.name, h.account.name_key = name, normalize_name(name)
+    changed = [k for k, v in _comparable(h).items() if before[k] != v]
+    if not changed:
+        return h, []
+    h.updated_at = now
+    _sync_account(h.account, h, now)
+    _event(
+        session,
+        h,
+        EventKind.EDITED,
+        actor.user_id,
+        now,
+        f"Edited: {', '.join(changed)}",
+        details={"changed": changed},
+    )
+    session.flush()
+    return h, changed
+
+
+def accept(session: Session, *, handoff_id: int, actor: Actor, clock: Clock) -> tuple[Handoff, bool]:
+    """CS takes the handoff. Returns (handoff, changed); accepting twice changes nothing."""
+    if not actor.is_cs:
+        raise NotAllowed(action="accept")
+    h = _load(session, handoff_id)
+    if h.status == Status.ACCEPTED:
+        return h, False
+    now = clock()
+    h.status, h.accepted_by, h.accepted_at, h.updated_at = Status.ACCEPTED, actor.user_id, now, now
+    _event(session, h, EventKind.ACCEPTED, actor.user_id, now, f"Accepted by {actor.user_id}")
+    session.flush()
+    return h, True
+
+
+def assign(
+    session: Session, *, handoff_id: int, csm_user_id: str, actor: Actor, clock: Clock
+) -> tuple[Handoff, bool]:
+    """CS assigns the CSM; assigning also accepts an open handoff. Returns (handoff, changed)."""
+    if not actor.is_cs:
+        raise NotAllowed(action="assign")
+    h = _load(session, handoff_id)
+    if h.csm_user_id == csm_user_id:
+        return h, False
+    now = clock()
+    h.csm_user_id, h.assigned_by, h.assigned_at, h.updated_at = csm_user_id, actor.user_id, now, now
+    h.account.csm_user_id = csm_user_id
+    if h.status == Status.OPEN:
+        h.status, h.accepted_by, h.accepted_at = Status.ACCEPTED, actor.user_id, now
+        _event(session, h, EventKind.ACCEPTED, actor.user_id, now, f"Accepted by {actor.user_id}")
+    _event(
+        session, h, EventKind.ASSIGNED, actor.user_id, now, f"CSM {csm_user_id} assigned", subject=csm_user_id
+    )
+    session.flush()
+    return h, True
+
+
+def record_question(session: Session, *, handoff_id: int, actor: Actor, text: str, clock: Clock) -> Handoff:
+    text = text.strip()
+    if not text:
+        raise Invalid([FieldError("question", "required")])
+    h = _load(session, handoff_id)
+    _event(
+        session,
+        h,
+        EventKind.QUESTION_ASKED,
+        actor.user_id,
+        clock(),
+        text[:200],
+        subject=h.submitted_by,
+        details={"text": text},
+    )
+    return h
+
+
+def record_post(
+    session: Session, *, handoff_id: int, channel_id: str, ts: str, permalink: str | None
+) -> None:
+    """Remember where the card lives, so later changes update that same message."""
+    h = _load(session, handoff_id)
+    h.channel_id, h.message_ts, h.permalink = channel_id, ts, permalink
+
+
+def open_for(session: Session, user_id: str, limit: int = 20) -> Sequence[Handoff]:
+    """What `/handoff list` shows a user: every unaccepted handoff, then the ones they submitted or own."""
+    stmt = (
+        select(Handoff)
+        .where(
+            or_(
+                Handoff.status == Status.OPEN,
+                Handoff.submitted_by == user_id,
+                Handoff.csm_user_id == user_id,
+            )
+        )
+        .options(selectinload(Handoff.account), selectinload(Handoff.stakeholders))
+        .order_by(Handoff.status.desc(), Handoff.created_at.desc())
+        .limit(limit)
+    )
+    return session.scalars(stmt).all()
+
+
+def events(session: Session, handoff_id: int) -> Sequence[HandoffEvent]:
+    return session.scalars(
+        select(HandoffEvent).where(HandoffEvent.handoff_id == handoff_id).order_by(HandoffEvent.id)
+    ).all()
+
+
+def form_from(h: Handoff) -> HandoffForm:
+    """The form that reproduces a stored handoff, to prefill the edit modal."""
+    externals = [p for p in h.stakeholders if p.slack_user_id is None]
+    lines = [" | ".join(x for x in (p.name, p.role, p.email) if x) for p in externals]
+    values: dict[str, Any] = {n: getattr(h, n) for n in _CHECKLIST_FIELDS}
+    return HandoffForm(
+        account_name=h.account.name,
+        stakeholder_users=[p.slack_user_id for p in h.stakeholders if p.slack_user_id],
+        stakeholders_external="\n".join(lines) or None,
+        csm_user_id=h.csm_user_id,
+        touch_tier=h.touch_tier if h.touch_tier != h.touch_tier_suggested else None,
+        **values,
+    )

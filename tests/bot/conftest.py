@@ -1,0 +1,201 @@
+"""Baton served for real (waitress on loopback), talking to the fake Slack Web API; requests into it are
+signed the way Slack signs them."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import create_app
+from bot.server import create_wsgi, make_server
+from settings import Settings
+from storage import Database
+from tests.clocks import FakeClock
+from tests.fakeslack import FakeSlack
+
+SECRET = "test-signing-secret"
+CS_USER = "UCS0001"
+CS_GROUP_MEMBER = "UCS0002"
+REP = "UREP0001"
+OTHER = "UOTHER01"
+HANDOFF_CHANNEL = "CHANDOFF1"
+
+
+def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": sig,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+@dataclass
+class Baton:
+    url: str
+    slack: FakeSlack
+    db: Database
+    clock: FakeClock
+    http: httpx.Client
+
+    def wait_idle(self, quiet: float = 0.2, timeout: float = 5.0) -> None:
+        """Wait until the app has made no Slack call for ``quiet`` seconds: its listeners are done."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = self.slack.calls[-1].at if self.slack.calls else 0.0
+            if time.monotonic() - last >= quiet:
+                return
+            time.sleep(quiet / 4)
+        raise AssertionError("the app kept calling Slack")
+
+    def post(self, body: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.http.post(self.url + "/slack/events", content=body, headers=headers or sign(body))
+
+    def command(self, text: str, user: str = REP, channel: str = "CSALES01") -> httpx.Response:
+        body = urlencode(
+            {
+                "command": "/handoff",
+                "text": text,
+                "user_id": user,
+                "user_name": user.lower(),
+                "channel_id": channel,
+                "team_id": "T1",
+                "trigger_id": f"trig.{time.monotonic_ns()}",
+                "response_url": self.slack.response_url(),
+                "api_app_id": "A1",
+                "token": "legacy",
+            }
+        )
+        return self.post(body)
+
+    def interact(self, payload: dict[str, Any]) -> httpx.Response:
+        payload = {"team": {"id": "T1"}, "api_app_id": "A1", "token": "legacy", **payload}
+        return self.post(urlencode({"payload": json.dumps(payload)}))
+
+    def click(
+        self,
+        action: dict[str, Any],
+        user: str,
+        message: dict[str, Any] | None = None,
+        channel: str = HANDOFF_CHANNEL,
+    ) -> httpx.Response:
+        return self.interact(
+            {
+                "type": "block_actions",
+                "user": {"id": user},
+                "trigger_id": f"trig.{time.monotonic_ns()}",
+                "response_url": self.slack.response_url(),
+                "channel": {"id": channel},
+                "container": {"type": "message", "channel_id": channel},
+                "message": message or {"ts": "1.0"},
+                "actions": [action],
+            }
+        )
+
+    def submit(self, view: dict[str, Any], values: dict[str, Any], user: str = REP) -> httpx.Response:
+        state = {"values": fill_state(view, values)}
+        return self.interact(
+            {
+                "type": "view_submission",
+                "user": {"id": user},
+                "trigger_id": f"trig.{time.monotonic_ns()}",
+                "view": {**view, "id": "V1", "state": state},
+            }
+        )
+
+
+def fill_state(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``view.state.values`` as Slack builds it: every input block, empty ones included; values taken
+    from the view's initial values, then overridden by ``values`` (None clears a field)."""
+    state: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        el = block["element"]
+        aid, kind = el["action_id"], el["type"]
+        value = values[block["block_id"]] if block["block_id"] in values else _initial(el)
+        if kind in ("plain_text_input", "number_input"):
+            entry = {"type": kind, "value": None if value is None else str(value)}
+        elif kind == "static_select":
+            entry = {"type": kind, "selected_option": None if value is None else {"value": value}}
+        elif kind == "datepicker":
+            entry = {"type": kind, "selected_date": None if value is None else str(value)}
+        elif kind == "users_select":
+            entry = {"type": kind, "selected_user": value}
+        elif kind == "multi_users_select":
+            entry = {"type": kind, "selected_users": value or []}
+        else:
+            raise AssertionError(kind)
+        state[block["block_id"]] = {aid: entry}
+    return state
+
+
+def _initial(el: dict[str, Any]) -> Any:
+    for key in ("initial_value", "initial_date", "initial_user", "initial_users"):
+        if key in el:
+            return el[key]
+    if "initial_option" in el:
+        return el["initial_option"]["value"]
+    return None
+
+
+VALID = {
+    "why_bought": "Their support team drowns in spreadsheets.",
+    "problem": "Cut first-response time in half.",
+    "success_criteria": "FRT under 2h by March.",
+    "plan": "Enterprise",
+    "seats": 120,
+    "price_amount": "800000",
+    "currency": "JPY",
+    "billing_period": "monthly",
+    "contract_start": "2026-12-01",
+    "renewal_date": "2027-11-30",
+}
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    fake.usergroups["SCS00001"] = [CS_GROUP_MEMBER]
+    yield fake
+    fake.stop()
+    assert not fake.problems, "\n".join(fake.problems)
+
+
+@pytest.fixture
+def settings(slack: FakeSlack) -> Settings:
+    return replace(
+        Settings.from_env({}),
+        slack_bot_token=slack.token,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.base_url,
+        handoff_channel=HANDOFF_CHANNEL,
+        cs_users=(CS_USER, "SCS00001"),
+    )
+
+
+@pytest.fixture
+def baton(db: Database, slack: FakeSlack, settings: Settings) -> Iterator[Baton]:
+    clock = FakeClock()
+    client = WebClient(token=slack.token, base_url=slack.base_url)
+    app = create_app(settings, db, clock=clock, client=client)
+    server = make_server(create_wsgi(app, db), "127.0.0.1", 0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    with httpx.Client(timeout=10) as http:
+        baton = Baton(f"http://127.0.0.1:{server.effective_port}", slack, db, clock, http)
+        yield baton
+        baton.wait_idle()  # let listeners still running after their ack finish before Slack goes away
+    server.close()
+    thread.join(timeout=5)

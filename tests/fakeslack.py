@@ -1,0 +1,196 @@
+"""A fake Slack Web API on loopback. The real slack_sdk WebClient talks to it over HTTP; every call is
+recorded, and every message and view is checked with slack_sdk's Block Kit models plus the limits
+those models skip (blocks per message / view)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from tests.blockkit import check_blocks, check_view
+
+_JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
+_MESSAGE_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
+_VIEW_METHODS = {"views.open", "views.update", "views.push", "views.publish"}
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.responses: list[dict[str, Any]] = []  # what the app sent to response_url
+        self.problems: list[str] = []  # Block Kit violations; tests fail on any
+        self.locales: dict[str, str] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.fail: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
+        self.token = "xoxb-test"
+        self._cond = threading.Condition()
+        self._ts = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/api/"
+
+    def response_url(self, key: str = "r") -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/response/{key}"
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- what tests read -------------------------------------------------------------------------
+    def of(self, method: str) -> list[Call]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """The calls of ``method`` once there are ``count`` of them (listeners run after the ack)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len([c for c in self.calls if c.method == method]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [c.method for c in self.calls]
+                    raise AssertionError(f"expected {count} {method} call(s); saw {seen}")
+                self._cond.wait(left)
+            return [c for c in self.calls if c.method == method]
+
+    def wait_responses(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.responses) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} response_url post(s); saw {len(self.responses)}")
+                self._cond.wait(left)
+            return list(self.responses)
+
+    # --- the server --------------------------------------------------------------------------------
+    def _record(self, method: str, args: dict[str, Any]) -> None:
+        problems: list[str] = []
+        if method in _MESSAGE_METHODS or method == "response_url":
+            problems = check_blocks(args.get("blocks") or [], limit=50, where=method)
+            if not args.get("text") and not args.get("blocks") and method != "response_url":
+                problems.append(f"{method}: neither text nor blocks")
+        elif method in _VIEW_METHODS:
+            problems = check_view(args.get("view") or {}, where=method)
+        with self._cond:
+            self.problems.extend(problems)
+            if method == "response_url":
+                self.responses.append(args)
+            else:
+                self.calls.append(Call(method, args))
+            self._cond.notify_all()
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "user_id": "UBATON", "bot_id": "BBATON", "team_id": "T1", "user": "baton"}
+        if method == "chat.postMessage":
+            channel = args.get("channel", "")
+            if channel.startswith("U"):
+                channel = "D" + channel[1:]  # a DM to a user lands in their IM channel
+            return {
+                "ok": True,
+                "channel": channel,
+                "ts": f"{1700000000 + next(self._ts)}.000100",
+                "message": {"text": args.get("text")},
+            }
+        if method == "chat.update":
+            return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
+        if method == "chat.getPermalink":
+            return {
+                "ok": True,
+                "permalink": f"https://example.slack.com/archives/{args.get('channel')}/"
+                f"p{str(args.get('message_ts', '')).replace('.', '')}",
+            }
+        if method in _VIEW_METHODS:
+            return {"ok": True, "view": {"id": f"V{next(self._ts)}", **(args.get("view") or {})}}
+        if method == "users.info":
+            user = args.get("user", "")
+            return {"ok": True, "user": {"id": user, "locale": self.locales.get(user, "en-US")}}
+        if method == "usergroups.users.list":
+            group = args.get("usergroup", "")
+            if group not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": self.usergroups[group]}
+        return {"ok": True}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _args(self) -> dict[str, Any]:
+                url = urlparse(self.path)
+                args: dict[str, Any] = {k: v[0] for k, v in parse_qs(url.query).items()}
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                if raw:
+                    if "json" in (self.headers.get("Content-Type") or ""):
+                        args.update(json.loads(raw))
+                    else:
+                        args.update({k: v[0] for k, v in parse_qs(raw.decode()).items()})
+                for key in _JSON_FIELDS:
+                    if isinstance(args.get(key), str):
+                        args[key] = json.loads(args[key])
+                return args
+
+            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                path = urlparse(self.path).path
+                args = self._args()
+                if path.startswith("/response/"):
+                    fake._record("response_url", args)
+                    self._send(200, {"ok": True})
+                    return
+                method = path.removeprefix("/api/")
+                if (
+                    self.headers.get("Authorization") != f"Bearer {fake.token}"
+                    and method != "oauth.v2.access"
+                ):
+                    self._send(200, {"ok": False, "error": "not_authed"})
+                    return
+                with fake._cond:
+                    queued = fake.fail.get(method)
+                    failure = queued.pop(0) if queued else None
+                if failure:
+                    fake._record(method, {**args, "_failed": failure[0]})
+                    self._send(*failure)
+                    return
+                fake._record(method, args)
+                self._send(200, fake._answer(method, args))
+
+            do_POST = _handle
+            do_GET = _handle
+
+        return Handler
