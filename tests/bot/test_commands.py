@@ -1,0 +1,68 @@
+"""`/handoff list | show | help`, unknown subcommands and unknown accounts."""
+
+from __future__ import annotations
+
+from tests.bot.conftest import CS_USER, REP, Baton
+from tests.bot.test_handoff_flow import create_handoff
+
+
+def _answer(baton: Baton, text: str, user: str = REP) -> dict:
+    n = len(baton.slack.responses)
+    assert baton.command(text, user=user).status_code == 200
+    answer = baton.slack.wait_responses(n + 1)[-1]
+    assert answer["response_type"] == "ephemeral"
+    return answer
+
+
+def test_help_explains_usage(baton: Baton) -> None:
+    blocks = str(_answer(baton, "help")["blocks"])
+    for usage in ("/handoff Account name", "/handoff edit", "/handoff list", "/handoff show"):
+        assert usage in blocks
+
+
+def test_list_shows_unaccepted_handoffs_with_links(baton: Baton) -> None:
+    create_handoff(baton)
+    answer = _answer(baton, "list", user=CS_USER)
+    text = str(answer["blocks"])
+    assert "Open handoffs" in text and "Acme Corp" in text and "https://example.slack.com/archives/" in text
+    assert "Waiting for CS" in text
+
+
+def test_list_when_there_is_nothing(baton: Baton) -> None:
+    assert "No open handoffs" in str(_answer(baton, "list")["blocks"])
+
+
+def test_show_finds_an_account_regardless_of_case_and_width(baton: Baton) -> None:
+    create_handoff(baton, text="ＡＣＭＥ Corp")
+    blocks = str(_answer(baton, "show acme corp")["blocks"])
+    assert "Handoff: ＡＣＭＥ Corp" in blocks  # found by "acme corp", shown as it was typed
+
+
+def test_unknown_account_suggests_close_names(baton: Baton) -> None:
+    create_handoff(baton)
+    text = _answer(baton, "show Acme Crop")["text"]
+    assert "No handoff found for *Acme Crop*" in text and "Did you mean: *Acme Corp*?" in text
+
+
+def test_show_without_an_account_says_how(baton: Baton) -> None:
+    assert "/handoff show Account name" in str(_answer(baton, "show")["blocks"])
+
+
+def test_mistyped_subcommand_gets_a_suggestion_not_a_modal(baton: Baton) -> None:
+    text = _answer(baton, "lsit")["text"]
+    assert "I don't know `/handoff lsit`" in text and "Did you mean `/handoff list`?" in text
+    assert "help" in _answer(baton, "--hlp")["text"]
+    assert not baton.slack.of("views.open")
+
+
+def test_an_account_with_an_open_handoff_points_to_edit(baton: Baton) -> None:
+    create_handoff(baton)
+    text = _answer(baton, "Acme Corp")["text"]
+    assert "already has an open handoff" in text and "/handoff edit Acme Corp" in text
+
+
+def test_plain_command_opens_an_empty_modal(baton: Baton) -> None:
+    baton.command("")
+    view = baton.slack.wait_for("views.open")[0].args["view"]
+    account = next(b for b in view["blocks"] if b.get("block_id") == "account_name")
+    assert "initial_value" not in account["element"]

@@ -1,0 +1,89 @@
+"""Japanese and English are both first class: same keys, same templates, and a Japanese user sees Japanese."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import yaml
+
+from bot.i18n import TEMPLATES, normalize_locale, translator
+from tests.bot.conftest import REP, VALID, Baton
+
+
+def test_both_languages_have_the_same_strings_and_templates() -> None:
+    en = yaml.safe_load((TEMPLATES / "en" / "strings.yml").read_text(encoding="utf-8"))
+    ja = yaml.safe_load((TEMPLATES / "ja" / "strings.yml").read_text(encoding="utf-8"))
+    assert set(en) == set(ja)
+    assert {p.name for p in (TEMPLATES / "en").iterdir()} == {p.name for p in (TEMPLATES / "ja").iterdir()}
+    for key in en:  # same placeholders, so formatting never fails in one language only
+        assert sorted(_fields(en[key])) == sorted(_fields(ja[key])), key
+
+
+def _fields(text: str) -> list[str]:
+    import string
+
+    return [f for _, f, _, _ in string.Formatter().parse(text) if f]
+
+
+def test_slack_locales_map_to_supported_languages() -> None:
+    assert normalize_locale("ja-JP") == "ja"
+    assert normalize_locale("en-GB") == "en"
+    assert normalize_locale("fr-FR", default="ja") == "ja"
+    assert normalize_locale(None) == "en"
+
+
+def test_money_and_dates_are_formatted_per_locale() -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    ja, en = translator("ja"), translator("en")
+    assert ja.money(Decimal("1200000"), "JPY") == "¥1,200,000"
+    assert en.money(Decimal("1234.5"), "USD") == "$1,234.50"
+    assert ja.day(date(2026, 11, 3)) == "2026年11月3日"
+    assert en.day(date(2026, 11, 3)) == "Nov 3, 2026"
+
+
+def test_a_japanese_user_gets_the_modal_and_errors_in_japanese(baton: Baton) -> None:
+    baton.slack.locales[REP] = "ja-JP"
+    baton.command("株式会社サンプル")
+    view = baton.slack.wait_for("views.open")[0].args["view"]
+    assert view["title"]["text"] == "引き継ぎを作成"
+    labels = [b["label"]["text"] for b in view["blocks"] if b["type"] == "input"]
+    assert "解決したい課題" in labels and "更新日" in labels
+    body = baton.submit(view, {**VALID, "seats": 0}).json()
+    assert body["errors"] == {"seats": "席数は1以上にしてください。"}
+
+
+def test_cards_follow_the_workspace_language(db, slack, settings) -> None:
+    import threading
+
+    import httpx
+    from slack_sdk import WebClient
+
+    from bot.app import create_app
+    from bot.server import create_wsgi, make_server
+    from tests.bot.conftest import Baton as B
+    from tests.clocks import FakeClock
+
+    app = create_app(
+        replace(settings, locale="ja"),
+        db,
+        clock=FakeClock(),
+        client=WebClient(token=slack.token, base_url=slack.base_url),
+    )
+    server = make_server(create_wsgi(app, db), "127.0.0.1", 0, threads=4)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        with httpx.Client(timeout=10) as http:
+            b = B(f"http://127.0.0.1:{server.effective_port}", slack, db, FakeClock(), http)
+            b.command("Acme")
+            view = slack.wait_for("views.open")[0].args["view"]
+            assert view["title"]["text"] == "New handoff"  # the user's own Slack language (en-US) wins
+            b.submit(view, VALID)
+            slack.wait_for("chat.getPermalink")
+            b.wait_idle()
+    finally:
+        server.close()
+    card = str(slack.of("chat.postMessage")[0].args["blocks"])
+    assert "引き継ぎ：Acme" in card and "¥800,000 ／月" in card and "2026年12月1日" in card
+    assert "受理する" in card and "チェックリスト 5/12 項目" in card

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from types import SimpleNamespace
+
+from handoff.checklist import (
+    HandoffForm,
+    Item,
+    Tier,
+    missing_items,
+    normalize_name,
+    parse_external_stakeholders,
+    suggest_tier,
+    validate,
+)
+from settings import Rules
+
+
+def valid_form(**overrides: object) -> HandoffForm:
+    base = dict(
+        account_name="Acme",
+        problem="p",
+        plan="Pro",
+        seats=10,
+        price_amount=Decimal(100),
+        currency="USD",
+        billing_period="monthly",
+        contract_start=date(2026, 1, 1),
+        renewal_date=date(2027, 1, 1),
+        handed_off_by="U1",
+    )
+    return HandoffForm(**{**base, **overrides})
+
+
+def codes(form: HandoffForm) -> dict[str, str]:
+    return {e.field: e.code for e in validate(form)}
+
+
+def test_a_complete_form_is_valid() -> None:
+    assert validate(valid_form()) == []
+
+
+def test_every_rule_reports_on_its_field() -> None:
+    assert codes(valid_form(seats=0)) == {"seats": "seats_positive"}
+    assert codes(valid_form(price_amount=Decimal("-0.01"))) == {"price_amount": "amount_not_negative"}
+    assert codes(valid_form(price_amount=Decimal(0))) == {}  # free pilots are allowed
+    assert codes(valid_form(renewal_date=date(2026, 1, 1))) == {"renewal_date": "renewal_after_start"}
+    assert codes(valid_form(currency="GBP")) == {"currency": "unknown_currency"}
+    assert codes(valid_form(problem="   ")) == {"problem": "required"}
+    assert codes(valid_form(concerns="x" * 2001)) == {"concerns": "too_long"}
+
+
+def test_all_missing_required_fields_are_reported_at_once() -> None:
+    errors = codes(HandoffForm())
+    assert set(errors) == {
+        "account_name",
+        "problem",
+        "plan",
+        "seats",
+        "price_amount",
+        "currency",
+        "billing_period",
+        "contract_start",
+        "renewal_date",
+        "handed_off_by",
+    }
+
+
+def test_external_stakeholders_parse_with_line_numbers() -> None:
+    people, errors = parse_external_stakeholders(
+        "Taro Yamada | CTO | taro@example.com\n\n山田 花子、部長\nbob@example.com\nAmy | PM | amy@\nA|B|C|D"
+    )
+    assert [(p.name, p.role, p.email) for p in people] == [
+        ("Taro Yamada", "CTO", "taro@example.com"),
+        ("山田 花子", "部長", None),
+    ]
+    assert [(e.code, e.params["line"]) for e in errors] == [
+        ("stakeholder_no_name", 4),
+        ("bad_email", 5),
+        ("stakeholder_too_many_parts", 6),
+    ]
+
+
+def test_name_then_email_without_role() -> None:
+    people, errors = parse_external_stakeholders("Ken, ken@example.com")
+    assert errors == [] and (people[0].role, people[0].email) == (None, "ken@example.com")
+
+
+def test_tier_comes_from_annual_value_against_per_currency_thresholds() -> None:
+    tiers = Rules.load(None).touch_tiers
+    assert suggest_tier(Decimal(500_000), "JPY", "monthly", tiers) == Tier.HIGH  # ARR 6,000,000
+    assert suggest_tier(Decimal(499_999), "JPY", "monthly", tiers) == Tier.MID
+    assert suggest_tier(Decimal(1_199_999), "JPY", "annual", tiers) == Tier.TECH
+    assert suggest_tier(Decimal(10_000), "USD", "annual", tiers) == Tier.MID
+    assert suggest_tier(Decimal(10), "XYZ", "annual", tiers) == Tier.MID  # no rule: middle tier
+
+
+def test_tier_thresholds_come_from_the_rules_file(tmp_path) -> None:
+    path = tmp_path / "rules.yml"
+    path.write_text("touch_tiers:\n  USD: {high: 1000, mid: 100}\n")
+    tiers = Rules.load(path).touch_tiers
+    assert suggest_tier(Decimal(100), "USD", "monthly", tiers) == Tier.HIGH
+
+
+def test_completeness_counts_twelve_items() -> None:
+    h = SimpleNamespace(
+        plan="Pro",
+        seats=1,
+        price_amount=Decimal(1),
+        contract_start=date(2026, 1, 1),
+        renewal_date=date(2027, 1, 1),
+        stakeholders=[],
+        meetings="weekly call",
+        why_won=" ",
+    )
+    missing = missing_items(h)
+    assert len(Item) == 12
+    assert Item.CONTRACT not in missing and Item.TERM not in missing and Item.DISCUSSION not in missing
+    assert Item.COMPETITORS in missing and Item.STAKEHOLDERS in missing
+    assert len(missing) == 9
+
+
+def test_names_are_matched_without_regard_to_case_width_or_spacing() -> None:
+    assert normalize_name("  ＡＣＭＥ   Corp ") == normalize_name("acme corp") == "acme corp"
