@@ -61,7 +61,7 @@ class Translator:
     def money(self, amount: Decimal | None, currency: str | None) -> str:
         if amount is None or not currency:
             return "-"
-        places = _DECIMALS.get(currency, 2)
+        places = 0 if amount == amount.to_integral_value() else _DECIMALS.get(currency, 2)
         quantized = amount.quantize(Decimal(1).scaleb(-places)) if places else amount.quantize(Decimal(1))
         number = f"{quantized:,.{places}f}"
         symbol = _SYMBOL.get(currency)

@@ -3,10 +3,11 @@
 from slack_bolt import App
 
 from bot.deps import Deps
-from bot.listeners import actions, commands, views
+from bot.listeners import actions, commands, events, views
 
 
 def register_listeners(app: App, deps: Deps) -> None:
     commands.register(app, deps)
     actions.register(app, deps)
     views.register(app, deps)
+    events.register(app, deps)

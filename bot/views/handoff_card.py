@@ -61,7 +61,7 @@ def card(tr: Translator, h: Handoff) -> list[dict[str, Any]]:
     status = tr.t("card.status.accepted" if accepted else "card.status.open")
     status_text = escape(status)
     if accepted and h.accepted_by and h.accepted_at:
-        when = slack_date(h.accepted_at, h.accepted_at.isoformat(timespec="minutes"))
+        when = slack_date(h.accepted_at, h.accepted_at.strftime("%Y-%m-%d %H:%M UTC"))
         status_text = Mrkdwn(f"{status_text} · {mention(h.accepted_by)} {when}")
     csm = _csm(tr, h)
     blocks: list[dict[str, Any]] = [

@@ -1,0 +1,24 @@
+# Baton: a small image that runs as a non-root user, with a health check on /healthz.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+ && python -m venv /venv \
+ && /venv/bin/pip install --no-cache-dir -r requirements.txt
+
+FROM python:3.11-slim
+ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=3000 \
+    DATABASE_URL=sqlite:////data/baton.db
+RUN useradd --system --uid 10001 --home-dir /app baton && mkdir -p /data && chown baton /data
+COPY --from=build /venv /venv
+WORKDIR /app
+COPY --chown=baton app.py settings.py clock.py baton.yml alembic.ini ./
+COPY --chown=baton bot ./bot
+COPY --chown=baton handoff ./handoff
+COPY --chown=baton storage ./storage
+USER baton
+VOLUME ["/data"]
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+  CMD python -c "import os,urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT','3000'), timeout=2); sys.exit(0)"
+CMD ["python", "app.py", "serve"]

@@ -1,0 +1,145 @@
+"""`python app.py demo`: Baton without Slack. Seeds realistic handoffs through the same services the
+Slack listeners use, then prints the cards and messages Baton would post."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TextIO
+
+from bot.i18n import translator
+from bot.render_text import render_blocks
+from bot.text import mention
+from bot.views.handoff_card import card, checklist_blocks
+from handoff import service
+from handoff.checklist import HandoffForm, missing_items
+from handoff.service import Actor
+from settings import Settings
+from storage import Database
+
+REP_IS, REP_FS, CS_LEAD, CSM = "U0DEMOIS1", "U0DEMOFS1", "U0DEMOCS1", "U0DEMOCSM"
+
+SEED: list[HandoffForm] = [
+    HandoffForm(
+        account_name="株式会社ミライ物流",
+        why_bought="配車と倉庫の問い合わせ対応が属人化し、繁忙期に回答が2日遅れていた。",
+        problem="問い合わせの一次回答を24時間以内にし、担当者の残業を減らしたい。",
+        success_criteria="3か月で一次回答24時間以内を90%、CS担当の残業を月20時間削減。",
+        plan="Enterprise",
+        seats=200,
+        price_amount=Decimal(750_000),
+        currency="JPY",
+        billing_period="monthly",
+        contract_start=date(2026, 12, 1),
+        renewal_date=date(2027, 11, 30),
+        addons="SSO（SAML）、監査ログ、専任トレーニング2回",
+        decision_process="現場リーダーの評価 → 情報システム部のセキュリティ審査 → 役員会で決裁。",
+        decision_maker="取締役 物流本部長 佐藤 一郎",
+        competitors="Zendesk、国内ベンダーA社",
+        why_won="日本語の問い合わせ分類精度と、既存WMSとの連携。",
+        stakeholders_external="佐藤 一郎 | 決裁者・物流本部長 | ichiro.sato@mirai-logi.example\n"
+        "田中 美咲 | 現場リーダー | misaki.tanaka@mirai-logi.example",
+        stakeholder_users=[REP_IS],
+        discussion="ISが資料請求から課題をヒアリング。FSがPoCを2週間実施し、分類精度92%を確認。",
+        meetings="10/2 初回商談、10/16 デモ、10/30 PoC報告、11/13 役員プレゼン",
+        concerns="繁忙期（12月）の立ち上げで現場が混乱しないか。",
+        open_questions="既存のFAQ 1,200件を移行できるか。",
+        handed_off_by=REP_FS,
+    ),
+    HandoffForm(
+        account_name="Northwind Analytics",
+        why_bought="Their CS team could not see which customers were going quiet.",
+        problem="Spot churn risk a quarter before renewal instead of at renewal.",
+        plan="Growth",
+        seats=25,
+        price_amount=Decimal(1800),
+        currency="USD",
+        billing_period="monthly",
+        contract_start=date(2026, 12, 15),
+        renewal_date=date(2027, 12, 14),
+        decision_maker="VP Customer Success, Dana Reyes",
+        stakeholders_external="Dana Reyes | VP CS | dana@northwind.example",
+        handed_off_by=REP_FS,
+    ),
+    HandoffForm(
+        account_name="Sakura Dental Group",
+        problem="予約リマインドの電話を減らしたい。",
+        plan="Starter",
+        seats=5,
+        price_amount=Decimal(96_000),
+        currency="JPY",
+        billing_period="annual",
+        contract_start=date(2026, 12, 1),
+        renewal_date=date(2027, 11, 30),
+        handed_off_by=REP_IS,
+    ),
+]
+
+
+def _clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def seed(settings: Settings, db: Database) -> list[int]:
+    """Create the demo handoffs once; running the demo again reuses them."""
+    ids: list[int] = []
+    for form in SEED:
+        with db.session() as s:
+            existing = service.find_account(s, form.account_name or "")
+            if existing is not None and existing.handoffs:
+                ids.append(existing.handoffs[-1].id)
+                continue
+            h = service.create(
+                s, form=form, actor=Actor(form.handed_off_by or REP_FS), clock=_clock, rules=settings.rules
+            )
+            ids.append(h.id)
+    with db.session() as s:  # CS has already taken the first one
+        service.assign(s, handoff_id=ids[0], csm_user_id=CSM, actor=Actor(CS_LEAD, is_cs=True), clock=_clock)
+    return ids
+
+
+def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO) -> int:
+    tr = translator(locale)
+    ids = seed(settings, db)
+    rule = "━" * 78
+    print(
+        f"{rule}\nBaton demo · database {db.engine.url.render_as_string(hide_password=True)}"
+        f" · language {locale}\nNo Slack tokens set: these are the messages Baton would post.\n{rule}",
+        file=out,
+    )
+    channel = settings.handoff_channel or "#cs-handoffs"
+    with db.session() as s:
+        handoffs = [service.get(s, i) for i in ids]
+    for h in handoffs:
+        print(f"\n▶ card in {channel}", file=out)
+        print(render_blocks(card(tr, h)), file=out)
+    first, second = handoffs[0], handoffs[1]
+    print(f"\n▶ direct message to the assigned CSM @{first.csm_user_id}", file=out)
+    intro = tr.render("assigned_dm.j2", assigner=mention(CS_LEAD), account=first.account.name)
+    print(
+        render_blocks(
+            [{"type": "section", "text": {"type": "mrkdwn", "text": intro}}, *checklist_blocks(tr, first)]
+        ),
+        file=out,
+    )
+    missing = [tr.t(f"item.{i.value}") for i in missing_items(second)]
+    print(f"\n▶ direct message nudging the submitter of {second.account.name}", file=out)
+    print(
+        render_blocks(
+            [
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": tr.render("nudge.j2", account=second.account.name, missing=missing),
+                    },
+                }
+            ]
+        ),
+        file=out,
+    )
+    print(
+        f"\n{rule}\nTo run Baton in Slack, create the app from manifest.yml and set its tokens (README.md).",
+        file=out,
+    )
+    return 0

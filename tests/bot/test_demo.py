@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.render_text import mrkdwn_to_text, render_blocks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/demo.db"
+    return subprocess.run(
+        [sys.executable, "app.py", "demo", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_demo_seeds_and_shows_cards_without_slack_and_can_run_again(tmp_path: Path) -> None:
+    first = _demo(tmp_path)
+    assert first.returncode == 0, first.stderr
+    out = " ".join(first.stdout.split())  # wrapping aside
+    assert first.stdout.count("▶ card in #cs-handoffs") == 3
+    assert "Handoff: 株式会社ミライ物流" in out and "Checklist 12/12 items" in out
+    assert "[ Accept ]" in out and "ARR $21,600" in out and "Tech touch (suggested)" in out
+    assert "assigned you as CSM" in out and "checklist items still missing" in out
+    again = _demo(tmp_path, "--locale", "ja")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("▶ card in") == 3  # reused, not duplicated
+    assert "引き継ぎ：Northwind Analytics" in again.stdout and "受理する" in again.stdout
+
+
+def test_mrkdwn_renders_as_a_reader_sees_it() -> None:
+    assert mrkdwn_to_text("*Plan* &lt;!channel&gt; &amp; <@U1> <https://x.example|docs>") == (
+        "Plan <!channel> & @U1 docs (https://x.example)"
+    )
+    assert mrkdwn_to_text("<!date^1700000000^{date}|2023-11-14>") == "2023-11-14"
+
+
+def test_blocks_render_to_text() -> None:
+    text = render_blocks(
+        [
+            {"type": "header", "text": {"type": "plain_text", "text": "Title"}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": "*Seats*\n5"}]},
+            {
+                "type": "actions",
+                "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}}],
+            },
+        ]
+    )
+    assert text.splitlines() == ["Title", "══════════", "  Seats: 5", "[ Go ]"]
