@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # waitress warns on every queued request under a burst; that is load, not an error, and floods logs
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

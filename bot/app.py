@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -36,6 +37,8 @@ def create_app(
         token_verification_enabled=verify_token,
         # ack first, then run the listener: modals open inside Slack's 3-second window
         process_before_response=False,
+        # Bolt acks from inside the listener, so a busy pool delays acks: size it for bursts, not cores.
+        listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"),
     )
     directory = Directory(client, default_locale=settings.locale, cs_members=settings.cs_users)
     register_listeners(app, Deps(db=db, settings=settings, clock=clock, directory=directory))

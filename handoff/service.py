@@ -144,6 +144,17 @@ def find_account(session: Session, name: str) -> Account | None:
     return session.scalars(select(Account).where(Account.name_key == normalize_name(name))).one_or_none()
 
 
+def open_handoff_account(session: Session, name: str) -> str | None:
+    """The stored name of the account if it has an open handoff; one indexed query, since
+    `/handoff Name` asks it inside Slack's 3-second window."""
+    return session.scalar(
+        select(Account.name)
+        .join(Handoff, Handoff.account_id == Account.id)
+        .where(Account.name_key == normalize_name(name), Handoff.status == Status.OPEN)
+        .limit(1)
+    )
+
+
 def similar_account_names(session: Session, name: str, limit: int = 3) -> list[str]:
     """Names close to what was typed, for "did you mean" answers."""
     key = normalize_name(name)

@@ -85,10 +85,9 @@ def register(app: App, deps: Deps) -> None:
         account_name = rest if sub == "new" else text
         if account_name:
             with deps.db.session() as s:
-                acct = service.find_account(s, account_name)
-                already = acct is not None and any(h.status == service.Status.OPEN for h in acct.handoffs)
+                already = service.open_handoff_account(s, account_name)
             if already:
-                respond(**ephemeral(tr.t("error.already_open", account=acct.name)))
+                respond(**ephemeral(tr.t("error.already_open", account=already)))
                 return
         open_new(
             client,
