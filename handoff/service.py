@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from clock import Clock
@@ -240,8 +241,14 @@ def create(session: Session, *, form: HandoffForm, actor: Actor, clock: Clock, r
         h.assigned_by, h.assigned_at = actor.user_id, now
     session.add(h)
     _sync_account(account, h, now)
-    _event(session, h, EventKind.CREATED, actor.user_id, now, f"Handoff for {account.name} created")
-    session.flush()
+    name = account.name
+    _event(session, h, EventKind.CREATED, actor.user_id, now, f"Handoff for {name} created")
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # Someone submitted the same account a moment ago: the unique indexes caught what the check
+        # above could not see yet. The caller's unit of work rolls back; nothing half-written stays.
+        raise Invalid([FieldError("account_name", "already_open", {"account": name})]) from exc
     return h
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.types import Money, UTCDateTime
@@ -96,6 +96,16 @@ class Handoff(Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
+    # At most one open handoff per account, even when two people submit at the same moment.
+    __table_args__ = (
+        Index(
+            "uq_handoffs_one_open_per_account",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
 
 class Stakeholder(Base):

@@ -188,7 +188,8 @@ class FakeSlack:
                     failure = queued.pop(0) if queued else None
                 if failure:
                     fake._record(method, {**args, "_failed": failure[0]})
-                    self._send(*failure)
+                    status, headers, body = failure
+                    self._send(status, body, headers)
                     return
                 fake._record(method, args)
                 self._send(200, fake._answer(method, args))

@@ -206,3 +206,21 @@ def test_empty_question_gets_an_inline_error(baton: Baton) -> None:
     view = baton.slack.wait_for("views.open", 2)[-1].args["view"]
     body = baton.submit(view, {"question": "   "}, user=CS_USER).json()
     assert body == {"response_action": "errors", "errors": {"question": "This is required."}}
+
+
+def test_when_the_card_cannot_be_posted_the_handoff_is_kept_and_the_submitter_told(baton: Baton) -> None:
+    baton.slack.fail["chat.postMessage"] = [(200, {}, {"ok": False, "error": "not_in_channel"})]
+    view = open_modal(baton)
+    assert baton.submit(view, VALID).status_code == 200
+    baton.slack.wait_for("chat.postMessage", 3)  # failed card, notice, nudge
+    baton.wait_idle()
+    notice = next(
+        c.args for c in baton.slack.of("chat.postMessage") if "not_in_channel" in c.args.get("text", "")
+    )
+    assert notice["channel"] == REP and "saved" in notice["text"]
+    with baton.db.session() as s:
+        h = s.scalars(select(Handoff)).one()
+        assert h.message_ts is None
+    # and the user can still find it
+    baton.command("show Acme Corp")
+    assert "Handoff: Acme Corp" in str(baton.slack.wait_responses(1)[0]["blocks"])

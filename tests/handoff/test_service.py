@@ -121,3 +121,18 @@ def test_lookup_suggests_similar_names(db: Database) -> None:
     with pytest.raises(service.NotFound) as exc, db.session() as s:
         service.latest_for_account(s, "globex")
     assert exc.value.params["suggestions"] == ["Globex Japan"]
+
+
+def test_the_database_itself_allows_one_open_handoff_per_account(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two submissions racing past the application's check are stopped by the partial unique index."""
+    clock = FakeClock()
+    _create(db, clock)
+    monkeypatch.setattr(service, "_open_handoff_for", lambda session, account: None)  # the race
+    with pytest.raises(service.Invalid) as exc, db.session() as s:
+        service.create(s, form=valid_form(), actor=REP, clock=clock, rules=RULES)
+    assert exc.value.errors[0].code == "already_open"
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Handoff)) == 1
+        assert s.scalar(select(func.count()).select_from(HandoffEvent)) == 1

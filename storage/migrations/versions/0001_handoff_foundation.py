@@ -86,6 +86,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_handoffs_account_id"), ["account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_handoffs_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_handoffs_submitted_by"), ["submitted_by"], unique=False)
+        batch_op.create_index(
+            "uq_handoffs_one_open_per_account",
+            ["account_id"],
+            unique=True,
+            sqlite_where=sa.text("status = 'open'"),
+            postgresql_where=sa.text("status = 'open'"),
+        )
 
     op.create_table(
         "handoff_events",
@@ -129,6 +136,7 @@ def downgrade() -> None:
 
     op.drop_table("handoff_events")
     with op.batch_alter_table("handoffs", schema=None) as batch_op:
+        batch_op.drop_index("uq_handoffs_one_open_per_account")
         batch_op.drop_index(batch_op.f("ix_handoffs_submitted_by"))
         batch_op.drop_index(batch_op.f("ix_handoffs_status"))
         batch_op.drop_index(batch_op.f("ix_handoffs_account_id"))
