@@ -53,6 +53,9 @@ class Directory:
                 "users.info failed for %s: %s; using the default locale", user_id, exc.response.get("error")
             )
             locale = self._default_locale
+        except Exception:  # a slow or unreachable API must not cost the user their modal
+            log.warning("users.info unreachable for %s; using the default locale", user_id, exc_info=True)
+            return self._default_locale
         with self._lock:
             self._locales[user_id] = (self._now(), locale)
         return locale

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -52,30 +54,52 @@ class Publisher:
             )
         return None
 
-    def refresh_card(self, h: Handoff) -> None:
+    # Each side effect below stands alone: a deleted card must not stop the CSM's DM, so Slack errors
+    # are logged and reported as False instead of aborting the listener.
+    def _call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> bool:
+        try:
+            fn(**kwargs)
+            return True
+        except SlackApiError as exc:
+            log.warning("%s failed: %s", what, exc.response.get("error"))
+            return False
+
+    def refresh_card(self, h: Handoff) -> bool:
         if not (h.channel_id and h.message_ts):
-            return
+            return False
         tr = self.deps.channel_tr
-        self.client.chat_update(
-            channel=h.channel_id, ts=h.message_ts, text=card_text(tr, h), blocks=card(tr, h)
+        return self._call(
+            "card update",
+            self.client.chat_update,
+            channel=h.channel_id,
+            ts=h.message_ts,
+            text=card_text(tr, h),
+            blocks=card(tr, h),
         )
 
     def thread_note(self, h: Handoff, text: str) -> bool:
-        """A reply in the card's thread; False when the card was never posted."""
+        """A reply in the card's thread; False when the card was never posted or the reply failed."""
         if not (h.channel_id and h.message_ts):
             return False
-        self.client.chat_postMessage(channel=h.channel_id, thread_ts=h.message_ts, text=text)
-        return True
+        return self._call(
+            "thread note",
+            self.client.chat_postMessage,
+            channel=h.channel_id,
+            thread_ts=h.message_ts,
+            text=text,
+        )
 
-    def dm_checklist(self, user_id: str, h: Handoff, intro: Mrkdwn, tr: Translator) -> None:
+    def dm_checklist(self, user_id: str, h: Handoff, intro: Mrkdwn, tr: Translator) -> bool:
         blocks = [section(intro), *checklist_blocks(tr, h)]
-        self.client.chat_postMessage(channel=user_id, text=intro, blocks=blocks)
+        return self._call(
+            "checklist DM", self.client.chat_postMessage, channel=user_id, text=intro, blocks=blocks
+        )
 
-    def nudge_missing(self, h: Handoff) -> None:
+    def nudge_missing(self, h: Handoff) -> bool:
         """Tell the submitter which checklist items are still empty, with a button to complete them."""
         missing = missing_items(h)
         if not missing:
-            return
+            return False
         tr = self.deps.tr_for(h.submitted_by)
         text = tr.render(
             "nudge.j2", account=h.account.name, missing=[tr.t(f"item.{i.value}") for i in missing]
@@ -84,7 +108,21 @@ class Publisher:
             section(text),
             {"type": "actions", "elements": [button(tr.t("card.edit"), Action.EDIT, str(h.id), "primary")]},
         ]
-        self.client.chat_postMessage(channel=h.submitted_by, text=text, blocks=blocks)
+        return self._call(
+            "nudge", self.client.chat_postMessage, channel=h.submitted_by, text=text, blocks=blocks
+        )
 
-    def notice(self, user_id: str, text: str) -> None:
-        self.client.chat_postMessage(channel=user_id, text=escape(text))
+    def ephemeral(self, h: Handoff, user_id: str, text: str) -> bool:
+        """A note only ``user_id`` sees, under the card; a DM when there is no card."""
+        if h.channel_id:
+            return self._call(
+                "ephemeral note",
+                self.client.chat_postEphemeral,
+                channel=h.channel_id,
+                user=user_id,
+                text=escape(text),
+            )
+        return self.notice(user_id, text)
+
+    def notice(self, user_id: str, text: str) -> bool:
+        return self._call("notice", self.client.chat_postMessage, channel=user_id, text=escape(text))

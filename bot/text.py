@@ -30,13 +30,17 @@ def mention(user_id: str | None) -> Mrkdwn:
 
 
 def fit(text: str, limit: int) -> str:
-    """Cut escaped text to ``limit`` characters with an ellipsis, never inside an ``&amp;`` entity."""
+    """Cut escaped text to ``limit`` characters with an ellipsis, never inside an ``&amp;`` entity or a
+    ``<@U…>`` / ``<!date…>`` token (half a token would show raw markup, or worse, a live mention)."""
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
     amp = cut.rfind("&")
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
+    lt = cut.rfind("<")
+    if lt != -1 and ">" not in cut[lt:]:
+        cut = cut[:lt]
     return type(text)(cut + "…") if isinstance(text, Mrkdwn) else cut + "…"
 
 

@@ -89,7 +89,10 @@ class FieldError:
 
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-_SPLIT = re.compile(r"\s*[|\t,、]\s*")
+# Only "|" (or a tab, or the full-width ｜) separates parts: names and roles contain commas ("Yamada, Taro").
+_SPLIT = re.compile(r"\s*[|\t｜]\s*")
+SEATS_MAX = 1_000_000
+AMOUNT_MAX = Decimal(10) ** 12
 
 
 def normalize_name(name: str) -> str:
@@ -98,7 +101,7 @@ def normalize_name(name: str) -> str:
 
 
 def parse_external_stakeholders(text: str | None) -> tuple[list[ExternalStakeholder], list[FieldError]]:
-    """One stakeholder a line, ``Name | Role | email`` (commas or tabs work too); errors name the line."""
+    """One stakeholder a line, ``Name | Role | email`` (a tab works too); errors name the line."""
     people: list[ExternalStakeholder] = []
     errors: list[FieldError] = []
     for lineno, raw in enumerate((text or "").splitlines(), start=1):
@@ -122,19 +125,30 @@ def parse_external_stakeholders(text: str | None) -> tuple[list[ExternalStakehol
     return people, errors
 
 
-def validate(form: HandoffForm) -> list[FieldError]:
-    """Every problem at once, so the modal can mark all wrong fields in one round trip."""
-    errors: list[FieldError] = []
+def validate(form: HandoffForm, known: list[FieldError] | None = None) -> list[FieldError]:
+    """Every problem at once, so the modal can mark all wrong fields in one round trip. ``known`` are
+    problems found earlier (a number that did not parse); those fields are not checked again."""
+    errors: list[FieldError] = list(known or [])
+    skip = {e.field for e in errors}
     for name in REQUIRED:
         value = getattr(form, name)
+        if name in skip:
+            continue
         if value is None or (isinstance(value, str) and not value.strip()):
             errors.append(FieldError(name, "required"))
     if form.account_name and len(form.account_name) > NAME_MAX:
         errors.append(FieldError("account_name", "too_long", {"max": NAME_MAX}))
     if form.seats is not None and form.seats <= 0:
         errors.append(FieldError("seats", "seats_positive"))
-    if form.price_amount is not None and form.price_amount < 0:
-        errors.append(FieldError("price_amount", "amount_not_negative"))
+    elif form.seats is not None and form.seats > SEATS_MAX:
+        errors.append(FieldError("seats", "seats_too_many", {"max": f"{SEATS_MAX:,}"}))
+    if form.price_amount is not None:
+        if form.price_amount < 0:
+            errors.append(FieldError("price_amount", "amount_not_negative"))
+        elif form.price_amount >= AMOUNT_MAX:
+            errors.append(FieldError("price_amount", "amount_too_large"))
+        elif form.price_amount.as_tuple().exponent < -2:  # type: ignore[operator]
+            errors.append(FieldError("price_amount", "amount_decimals"))
     if form.currency is not None and form.currency not in CURRENCIES:
         errors.append(FieldError("currency", "unknown_currency"))
     if form.billing_period is not None and form.billing_period not in set(BillingPeriod):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -214,9 +214,19 @@ def _sync_account(account: Account, h: Handoff, now: datetime) -> None:
     account.updated_at = now
 
 
-def create(session: Session, *, form: HandoffForm, actor: Actor, clock: Clock, rules: Rules) -> Handoff:
-    """Validate and store a new handoff (creating its account on first sight). Raises ``Invalid``."""
-    errors = validate(form)
+def create(
+    session: Session,
+    *,
+    form: HandoffForm,
+    actor: Actor,
+    clock: Clock,
+    rules: Rules,
+    input_errors: Sequence[FieldError] = (),
+) -> Handoff:
+    """Validate and store a new handoff (creating its account on first sight). Raises ``Invalid``.
+
+    ``input_errors`` are problems the UI found while reading the form, reported with the rest."""
+    errors = validate(form, list(input_errors))
     now = clock()
     account = find_account(session, form.account_name) if form.account_name else None
     if account is not None and not errors and _open_handoff_for(session, account) is not None:
@@ -231,18 +241,28 @@ def create(session: Session, *, form: HandoffForm, actor: Actor, clock: Clock, r
     h = Handoff(
         account=account,
         status=Status.OPEN,
+        revision=1,
         submitted_by=actor.user_id,
         csm_user_id=form.csm_user_id,
         created_at=now,
         updated_at=now,
     )
     _apply(h, form, rules)
-    if form.csm_user_id:
-        h.assigned_by, h.assigned_at = actor.user_id, now
     session.add(h)
     _sync_account(account, h, now)
     name = account.name
     _event(session, h, EventKind.CREATED, actor.user_id, now, f"Handoff for {name} created")
+    if form.csm_user_id:
+        h.assigned_by, h.assigned_at = actor.user_id, now
+        _event(
+            session,
+            h,
+            EventKind.ASSIGNED,
+            actor.user_id,
+            now,
+            f"CSM {form.csm_user_id} assigned",
+            subject=form.csm_user_id,
+        )
     try:
         session.flush()
     except IntegrityError as exc:
@@ -269,22 +289,27 @@ def update(
     session: Session,
     *,
     handoff_id: int,
-    expected_version: int | None,
+    expected_revision: int | None,
     form: HandoffForm,
     actor: Actor,
     clock: Clock,
     rules: Rules,
+    input_errors: Sequence[FieldError] = (),
 ) -> tuple[Handoff, list[str]]:
     """Apply an edit; returns the handoff and the names of the fields that changed.
 
-    ``expected_version`` is the version the editor saw: if someone saved in between, ``Conflict``.
+    ``expected_revision`` is the checklist revision the editor saw: if someone saved the checklist in
+    between, ``Conflict``. Accepting or assigning meanwhile is no conflict: they touch other fields.
     """
     h = _load(session, handoff_id)
     if not can_edit(h, actor):
         raise NotAllowed(action="edit")
-    if expected_version is not None and h.version != expected_version:
+    if expected_revision is not None and h.revision != expected_revision:
         raise Conflict()
-    errors = validate(form)
+    errors = validate(form, list(input_errors))
+    if form.csm_user_id != h.csm_user_id and not actor.is_cs:
+        # Once handed off, who the CSM is is customer success's call (the card's Assign CSM).
+        errors.append(FieldError("csm_user_id", "csm_cs_only"))
     assert form.account_name is not None or errors
     if not errors and normalize_name(form.account_name or "") != h.account.name_key:
         other = find_account(session, form.account_name or "")
@@ -298,6 +323,15 @@ def update(
     if form.csm_user_id != before["csm_user_id"]:
         h.csm_user_id = form.csm_user_id
         h.assigned_by, h.assigned_at = (actor.user_id, now) if form.csm_user_id else (None, None)
+        _event(
+            session,
+            h,
+            EventKind.ASSIGNED,
+            actor.user_id,
+            now,
+            f"CSM set to {form.csm_user_id}",
+            subject=form.csm_user_id,
+        )
     name = " ".join((form.account_name or "").split())
     if name != h.account.name:
         h.account.name, h.account.name_key = name, normalize_name(name)
@@ -305,6 +339,7 @@ def update(
     if not changed:
         return h, []
     h.updated_at = now
+    h.revision += 1
     _sync_account(h.account, h, now)
     _event(
         session,
@@ -335,14 +370,17 @@ def accept(session: Session, *, handoff_id: int, actor: Actor, clock: Clock) -> 
 
 def assign(
     session: Session, *, handoff_id: int, csm_user_id: str, actor: Actor, clock: Clock
-) -> tuple[Handoff, bool]:
-    """CS assigns the CSM; assigning also accepts an open handoff. Returns (handoff, changed)."""
+) -> tuple[Handoff, bool, bool]:
+    """CS assigns the CSM; assigning also accepts an open handoff.
+
+    Returns (handoff, changed, accepted_now): a reassignment says so differently from a first take."""
     if not actor.is_cs:
         raise NotAllowed(action="assign")
     h = _load(session, handoff_id)
     if h.csm_user_id == csm_user_id:
-        return h, False
+        return h, False, False
     now = clock()
+    accepted_now = h.status == Status.OPEN
     h.csm_user_id, h.assigned_by, h.assigned_at, h.updated_at = csm_user_id, actor.user_id, now, now
     h.account.csm_user_id = csm_user_id
     if h.status == Status.OPEN:
@@ -352,7 +390,7 @@ def assign(
         session, h, EventKind.ASSIGNED, actor.user_id, now, f"CSM {csm_user_id} assigned", subject=csm_user_id
     )
     session.flush()
-    return h, True
+    return h, True, accepted_now
 
 
 def record_question(session: Session, *, handoff_id: int, actor: Actor, text: str, clock: Clock) -> Handoff:
@@ -381,22 +419,19 @@ def record_post(
     h.channel_id, h.message_ts, h.permalink = channel_id, ts, permalink
 
 
-def open_for(session: Session, user_id: str, limit: int = 20) -> Sequence[Handoff]:
-    """What `/handoff list` shows a user: every unaccepted handoff, then the ones they submitted or own."""
+def open_for(session: Session, user_id: str, limit: int = 20) -> tuple[Sequence[Handoff], int]:
+    """What `/handoff list` shows a user: every unaccepted handoff, then the ones they submitted or own
+    as CSM; with the total, so the answer can say when it shows only the latest."""
+    mine = or_(Handoff.status == Status.OPEN, Handoff.submitted_by == user_id, Handoff.csm_user_id == user_id)
+    total = session.scalar(select(func.count()).select_from(Handoff).where(mine)) or 0
     stmt = (
         select(Handoff)
-        .where(
-            or_(
-                Handoff.status == Status.OPEN,
-                Handoff.submitted_by == user_id,
-                Handoff.csm_user_id == user_id,
-            )
-        )
+        .where(mine)
         .options(selectinload(Handoff.account), selectinload(Handoff.stakeholders))
-        .order_by(Handoff.status.desc(), Handoff.created_at.desc())
+        .order_by(Handoff.status.desc(), Handoff.created_at.desc(), Handoff.id.desc())
         .limit(limit)
     )
-    return session.scalars(stmt).all()
+    return session.scalars(stmt).all(), total
 
 
 def events(session: Session, handoff_id: int) -> Sequence[HandoffEvent]:

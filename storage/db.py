@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Any constant works; every Baton instance uses the same one so only one migrates at a time.
 _MIGRATION_LOCK_KEY = 0x42A70
@@ -53,6 +56,19 @@ class Database:
             raise
         finally:
             session.close()
+
+    def run(self, work: Callable[[Session], T], *, attempts: int = 3) -> T:
+        """``work`` in its own unit of work, retried when an optimistic-lock check finds that another
+        request changed the same row first (two people clicking Accept at once)."""
+        for attempt in range(attempts):
+            try:
+                with self.session() as session:
+                    return work(session)
+            except StaleDataError:
+                if attempt == attempts - 1:
+                    raise
+                log.info("concurrent update detected; retrying (%d)", attempt + 1)
+        raise AssertionError("unreachable")
 
     def ping(self) -> bool:
         try:

@@ -44,7 +44,8 @@ class Handoff(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)  # any change: optimistic locking
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # checklist edits only: stale-edit check
 
     submitted_by: Mapped[str] = mapped_column(String(32), index=True)
     handed_off_by: Mapped[str] = mapped_column(String(32))

@@ -29,13 +29,13 @@ def register(app: App, deps: Deps) -> None:
         ack()
         user_id = body["user"]["id"]
         tr = deps.tr_for(user_id)
+        actor, handoff_id = deps.actor(user_id), _handoff_id(body)
         try:
-            with deps.db.session() as s:
-                h, changed = service.accept(
-                    s, handoff_id=_handoff_id(body), actor=deps.actor(user_id), clock=deps.clock
-                )
+            h, changed = deps.db.run(
+                lambda s: service.accept(s, handoff_id=handoff_id, actor=actor, clock=deps.clock)
+            )
         except service.NotAllowed:
-            respond(**ephemeral(tr.t("refuse.not_cs", action=tr.t("action.accept"))))
+            respond(**ephemeral(tr.t("refuse.not_cs.accept")))
             return
         if not changed:
             respond(**ephemeral(tr.m("notice.already_accepted", user=mention(h.accepted_by))))
@@ -52,23 +52,22 @@ def register(app: App, deps: Deps) -> None:
         tr = deps.tr_for(user_id)
         if not csm:
             return
+        actor, handoff_id = deps.actor(user_id), _handoff_id(body)
         try:
-            with deps.db.session() as s:
-                h, changed = service.assign(
-                    s,
-                    handoff_id=_handoff_id(body),
-                    csm_user_id=csm,
-                    actor=deps.actor(user_id),
-                    clock=deps.clock,
+            h, changed, accepted_now = deps.db.run(
+                lambda s: service.assign(
+                    s, handoff_id=handoff_id, csm_user_id=csm, actor=actor, clock=deps.clock
                 )
+            )
         except service.NotAllowed:
-            respond(**ephemeral(tr.t("refuse.not_cs", action=tr.t("action.assign"))))
+            respond(**ephemeral(tr.t("refuse.not_cs.assign")))
             return
         if not changed:
             return
         pub = Publisher(client, deps)
         pub.refresh_card(h)
-        pub.thread_note(h, deps.channel_tr.render("accepted.j2", actor=mention(user_id), csm=mention(csm)))
+        note = "accepted.j2" if accepted_now else "assigned.j2"
+        pub.thread_note(h, deps.channel_tr.render(note, actor=mention(user_id), csm=mention(csm)))
         csm_tr = deps.tr_for(csm)
         intro = csm_tr.render("assigned_dm.j2", assigner=mention(user_id), account=h.account.name)
         pub.dm_checklist(csm, h, intro, csm_tr)

@@ -4,88 +4,128 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.deps import Deps
+from bot.i18n import Translator
 from bot.listeners.common import ephemeral, open_edit, open_new
 from bot.views.fields import section
 from bot.views.handoff_card import card, list_blocks
 from handoff import service
-from handoff.checklist import normalize_name
+from handoff.checklist import NAME_MAX
 
 SUBCOMMANDS = ("help", "list", "show", "edit", "new")
-_WORDLIKE = re.compile(r"^-{0,2}[a-z]+$")
+_TYPO = re.compile(r"^-{0,2}[a-z]+$")  # a lone lowercase word, as typed: "lsit", "--help"
 
 
-def _unknown_subcommand(word: str, rest: str) -> str | None:
-    """The subcommand meant when a lone lowercase word looks like a typo of one ("lsit", "--help")."""
-    if rest or not _WORDLIKE.match(word):
+def _typo_of_subcommand(word: str) -> str | None:
+    """The subcommand meant by a mistyped one; only for lowercase words, since account names that
+    happen to look like words ("Shop", "Lisa") are typed capitalised or are known accounts."""
+    if not _TYPO.match(word):
         return None
-    close = difflib.get_close_matches(word.lstrip("-"), SUBCOMMANDS, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lstrip("-"), SUBCOMMANDS, n=1, cutoff=0.75)
     if close:
         return close[0]
     return "help" if word.startswith("-") else None
 
 
+def parse(text: str, is_account: Callable[[str], bool]) -> tuple[str, str]:
+    """``(subcommand, argument)`` for what follows `/handoff`; "new" with the account name otherwise.
+
+    A subcommand word wins only where it makes sense: `help`/`list` alone, `show`/`edit`/`new` with
+    an argument. Anything naming a known account is that account, so `/handoff List Industries` and
+    `/handoff Help Scout` start handoffs; `/handoff new Edit Inc` forces a new handoff for any name.
+    """
+    text = " ".join(text.split())
+    word, _, rest = text.partition(" ")
+    sub = word.lower()
+    if not text:
+        return "new", ""
+    if sub in ("help", "list") and not rest:
+        return sub, ""
+    if word == "new" and rest:  # lowercase only: "New Relic" is an account name
+        return "new", rest
+    if sub in ("show", "edit"):
+        if not rest:
+            return sub, ""
+        if is_account(text) and not is_account(rest):
+            return "new", text
+        return sub, rest
+    if not rest and not is_account(text):
+        typo = _typo_of_subcommand(word)
+        if typo:
+            return "unknown", typo
+    return "new", text
+
+
 def register(app: App, deps: Deps) -> None:
+    def is_account(name: str) -> bool:
+        with deps.db.session() as s:
+            return service.find_account(s, name) is not None
+
     @app.command("/handoff")
     def handoff_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         user_id = command["user_id"]
-        text = " ".join((command.get("text") or "").split())
-        word, _, rest = text.partition(" ")
-        sub = word.lower()
+        raw = command.get("text") or ""
+        sub, arg = parse(raw, is_account)
         tr = deps.tr_for(user_id)
 
         if sub == "help":
-            respond(**ephemeral(tr.t("list.title"), [section(tr.render("help.j2"))]))
-            return
-        if sub == "list":
+            respond(**ephemeral(tr.t("help.title"), [section(tr.render("help.j2"))]))
+        elif sub == "list":
             with deps.db.session() as s:
-                blocks = list_blocks(tr, list(service.open_for(s, user_id)))
+                rows, total = service.open_for(s, user_id)
+                blocks = list_blocks(tr, rows, total)
             respond(**ephemeral(tr.t("list.title"), blocks))
-            return
-        if sub in ("show", "edit"):
-            if not rest:
-                respond(
-                    **ephemeral(
-                        "?", [section(tr.render("not_found.j2", account="", sub=sub, suggestions=[]))]
-                    )
-                )
-                return
-            try:
-                with deps.db.session() as s:
-                    h = service.latest_for_account(s, rest)
-                    blocks = card(tr, h)
-            except service.NotFound as exc:
-                msg = tr.render(
-                    "not_found.j2", account=rest, sub=sub, suggestions=exc.params.get("suggestions", [])
-                )
-                respond(**ephemeral(msg, [section(msg)]))
-                return
-            if sub == "show":
-                respond(**ephemeral(h.account.name, blocks))
-                return
-            refusal = open_edit(
-                client, deps, trigger_id=command["trigger_id"], handoff_id=h.id, user_id=user_id, tr=tr
-            )
-            if refusal:
-                respond(**ephemeral(refusal))
-            return
+        elif sub == "unknown":
+            msg = tr.render("unknown_subcommand.j2", word=raw.strip(), suggestion=arg)
+            respond(**ephemeral(msg, [section(msg)]))
+        elif sub in ("show", "edit"):
+            _show_or_edit(sub, arg, user_id, command["trigger_id"], client, respond, tr)
+        else:
+            _start(arg, user_id, command, client, respond, tr)
 
-        suggestion = _unknown_subcommand(sub, rest)
-        if suggestion is not None and not _is_known_account(deps, word):
-            msg = tr.render("unknown_subcommand.j2", word=word, suggestion=suggestion)
+    def _show_or_edit(
+        sub: str,
+        name: str,
+        user_id: str,
+        trigger_id: str,
+        client: WebClient,
+        respond: Respond,
+        tr: Translator,
+    ) -> None:
+        if not name:
+            msg = tr.render("not_found.j2", account="", sub=sub, suggestions=[])
             respond(**ephemeral(msg, [section(msg)]))
             return
-
-        account_name = rest if sub == "new" else text
-        if account_name:
+        try:
             with deps.db.session() as s:
-                already = service.open_handoff_account(s, account_name)
+                h = service.latest_for_account(s, name)
+                blocks = card(tr, h)
+        except service.NotFound as exc:
+            msg = tr.render(
+                "not_found.j2", account=name, sub=sub, suggestions=exc.params.get("suggestions", [])
+            )
+            respond(**ephemeral(msg, [section(msg)]))
+            return
+        if sub == "show":
+            respond(**ephemeral(h.account.name, blocks))
+            return
+        refusal = open_edit(client, deps, trigger_id=trigger_id, handoff_id=h.id, user_id=user_id, tr=tr)
+        if refusal:
+            respond(**ephemeral(refusal))
+
+    def _start(
+        name: str, user_id: str, command: dict[str, Any], client: WebClient, respond: Respond, tr: Translator
+    ) -> None:
+        if name:
+            with deps.db.session() as s:
+                already = service.open_handoff_account(s, name)
             if already:
                 respond(**ephemeral(tr.t("error.already_open", account=already)))
                 return
@@ -95,11 +135,6 @@ def register(app: App, deps: Deps) -> None:
             trigger_id=command["trigger_id"],
             user_id=user_id,
             channel_id=command.get("channel_id"),
-            account_name=account_name,
+            account_name=name[:NAME_MAX],
             tr=tr,
         )
-
-
-def _is_known_account(deps: Deps, name: str) -> bool:
-    with deps.db.session() as s:
-        return service.find_account(s, name) is not None or not normalize_name(name)

@@ -39,7 +39,7 @@ def open_edit(
             return tr.t("refuse.not_editor")
         form = service.form_from(h)
         meta = handoff_form.Metadata(
-            mode="edit", locale=tr.locale, handoff_id=h.id, version=h.version, channel_id=h.channel_id
+            mode="edit", locale=tr.locale, handoff_id=h.id, revision=h.revision, channel_id=h.channel_id
         )
     client.views_open(trigger_id=trigger_id, view=handoff_form.build(tr, form, meta))
     return None

@@ -20,5 +20,5 @@ def register(app: App, deps: Deps) -> None:
         user_id = event["user"]
         tr = deps.tr_for(user_id)
         with deps.db.session() as s:
-            view = home_view(tr, list(service.open_for(s, user_id)))
+            view = home_view(tr, *service.open_for(s, user_id, limit=40))
         client.views_publish(user_id=user_id, view=view)

@@ -25,11 +25,14 @@ def register(app: App, deps: Deps) -> None:
         tr = translator(meta.locale)
         form, parse_errors = handoff_form.parse(view["state"]["values"])
         try:
-            if parse_errors:
-                raise service.Invalid(parse_errors)
             with deps.db.session() as s:
                 h = service.create(
-                    s, form=form, actor=deps.actor(user_id), clock=deps.clock, rules=deps.settings.rules
+                    s,
+                    form=form,
+                    actor=deps.actor(user_id),
+                    clock=deps.clock,
+                    rules=deps.settings.rules,
+                    input_errors=parse_errors,
                 )
                 handoff_id = h.id
         except service.Invalid as exc:
@@ -58,18 +61,18 @@ def register(app: App, deps: Deps) -> None:
         form, parse_errors = handoff_form.parse(view["state"]["values"])
         assert meta.handoff_id is not None
         try:
-            if parse_errors:
-                raise service.Invalid(parse_errors)
             with deps.db.session() as s:
-                before_csm = service.get(s, meta.handoff_id).csm_user_id
+                before = service.get(s, meta.handoff_id)
+                before_csm, was_posted = before.csm_user_id, before.message_ts is not None
                 h, changed = service.update(
                     s,
                     handoff_id=meta.handoff_id,
-                    expected_version=meta.version,
+                    expected_revision=meta.revision,
                     form=form,
                     actor=deps.actor(user_id),
                     clock=deps.clock,
                     rules=deps.settings.rules,
+                    input_errors=parse_errors,
                 )
         except service.Invalid as exc:
             ack(response_action="errors", errors=handoff_form.error_map(tr, exc.errors))
@@ -82,7 +85,12 @@ def register(app: App, deps: Deps) -> None:
         if not changed:
             return
         pub = Publisher(client, deps)
-        pub.refresh_card(h)
+        if not was_posted:  # the first post failed (channel missing, bot not invited): try again now
+            pub.post_card(h.id, meta.channel_id)
+            with deps.db.session() as s:
+                h = service.get(s, h.id)
+        else:
+            pub.refresh_card(h)
         ctr = deps.channel_tr
         pub.thread_note(
             h, ctr.render("edited.j2", editor=mention(user_id), fields=[field_label(ctr, f) for f in changed])
@@ -117,4 +125,5 @@ def register(app: App, deps: Deps) -> None:
             "question.j2", asker=mention(user_id), submitter=mention(h.submitted_by), text=text.strip()
         )
         if not pub.thread_note(h, note):
-            client.chat_postMessage(channel=h.submitted_by, text=note)
+            pub._call("question DM", client.chat_postMessage, channel=h.submitted_by, text=note)
+        pub.ephemeral(h, user_id, tr.t("notice.question_sent"))

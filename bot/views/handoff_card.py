@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.i18n import Translator
@@ -25,16 +26,21 @@ TOTAL_ITEMS = len(Item)
 
 
 def _value(tr: Translator, h: Handoff) -> Mrkdwn:
-    per = tr.t(f"per.{h.billing_period}")
-    text = f"{tr.money(h.price_amount, h.currency)} {per}"
-    if h.billing_period == "monthly":
-        text += f" (ARR {tr.money(annual_value(h.price_amount, h.billing_period), h.currency)})"
-    return escape(text)
+    arr = annual_value(h.price_amount, h.billing_period)
+    return escape(
+        tr.t(
+            f"value.{h.billing_period}",
+            amount=tr.money(h.price_amount, h.currency),
+            arr=tr.money(arr, h.currency),
+        )
+    )
 
 
 def _tier(tr: Translator, h: Handoff) -> str:
     label = tr.t(f"tier.{h.touch_tier}")
-    return f"{label} ({tr.t('tier.suggested')})" if h.touch_tier == h.touch_tier_suggested else label
+    if h.touch_tier == h.touch_tier_suggested:
+        return tr.t("tier.with_note", tier=label, note=tr.t("tier.suggested"))
+    return label
 
 
 def _csm(tr: Translator, h: Handoff) -> Mrkdwn:
@@ -191,18 +197,18 @@ def question_modal(tr: Translator, handoff_id: int, callback_id: str) -> dict[st
     )
 
 
-def list_blocks(tr: Translator, handoffs: list[Handoff]) -> list[dict[str, Any]]:
-    """`/handoff list`: one line each, linking to the card; at most 45 so the answer fits one message."""
+def list_blocks(
+    tr: Translator, handoffs: Sequence[Handoff], total: int | None = None
+) -> list[dict[str, Any]]:
+    """`/handoff list` and App Home: one line each, linking to the card; at most 40, to fit a message."""
     if not handoffs:
         return [section(tr.m("list.empty"))]
+    shown = list(handoffs[:40])
     blocks: list[dict[str, Any]] = [header(tr.t("list.title"))]
-    for h in handoffs[:45]:
+    for h in shown:
         name = escape(h.account.name)
-        link = (
-            Mrkdwn(f"<{h.permalink}|{name}>")
-            if h.permalink and not set(h.permalink) & set("|<> ")
-            else Mrkdwn(f"*{name}*")
-        )
+        safe_link = h.permalink and not set(h.permalink) & set("|<> ")
+        link = Mrkdwn(f"<{h.permalink}|{name}>") if safe_link else Mrkdwn(f"*{name}*")
         status = tr.t("card.status.accepted" if h.status == Status.ACCEPTED else "card.status.open")
         done = TOTAL_ITEMS - len(missing_items(h))
         progress = escape(tr.t("card.checklist", done=done, total=TOTAL_ITEMS))
@@ -211,4 +217,7 @@ def list_blocks(tr: Translator, handoffs: list[Handoff]) -> list[dict[str, Any]]
                 Mrkdwn(f"{link} · {escape(status)} · {progress} · {escape(tr.t('card.csm'))}: {_csm(tr, h)}")
             )
         )
+    total = len(handoffs) if total is None else total
+    if total > len(shown):
+        blocks.append(context(tr.m("list.more", shown=len(shown), total=total)))
     return blocks

@@ -13,7 +13,18 @@ from bot.i18n import Translator
 from bot.ids import Callback
 from bot.text import Mrkdwn
 from bot.views.fields import header, input_block, modal, option, section, text_obj
-from handoff.checklist import CURRENCIES, REQUIRED, TEXT_MAX, BillingPeriod, FieldError, HandoffForm, Tier
+from handoff.checklist import (
+    AMOUNT_MAX,
+    CURRENCIES,
+    NAME_MAX,
+    REQUIRED,
+    SEATS_MAX,
+    TEXT_MAX,
+    BillingPeriod,
+    FieldError,
+    HandoffForm,
+    Tier,
+)
 
 
 @dataclass(frozen=True)
@@ -63,11 +74,11 @@ class Metadata:
     locale: str
     channel_id: str | None = None
     handoff_id: int | None = None
-    version: int | None = None
+    revision: int | None = None
 
     def dump(self) -> str:
         return json.dumps(
-            {"m": self.mode, "l": self.locale, "c": self.channel_id, "h": self.handoff_id, "v": self.version}
+            {"m": self.mode, "l": self.locale, "c": self.channel_id, "h": self.handoff_id, "v": self.revision}
         )
 
     @classmethod
@@ -78,21 +89,22 @@ class Metadata:
             locale=d.get("l", "en"),
             channel_id=d.get("c"),
             handoff_id=d.get("h"),
-            version=d.get("v"),
+            revision=d.get("v"),
         )
 
 
 def _element(f: Field, tr: Translator, value: Any) -> dict[str, Any]:
     aid = f.name
     if f.kind in ("text", "long"):
+        limit = TEXT_MAX if f.kind == "long" else NAME_MAX
         el: dict[str, Any] = {
             "type": "plain_text_input",
             "action_id": aid,
             "multiline": f.kind == "long",
-            "max_length": TEXT_MAX if f.kind == "long" else 200,
+            "max_length": limit,
         }
         if value:
-            el["initial_value"] = str(value)
+            el["initial_value"] = str(value)[:limit]  # Slack refuses a view whose prefill is too long
         if f.name in _PLACEHOLDERS:
             el["placeholder"] = text_obj(tr.t(f"placeholder.{f.name}"), 150)
         return el
@@ -102,6 +114,7 @@ def _element(f: Field, tr: Translator, value: Any) -> dict[str, Any]:
             "action_id": aid,
             "is_decimal_allowed": f.kind == "decimal",
             "min_value": "1" if f.kind == "int" else "0",
+            "max_value": str(SEATS_MAX) if f.kind == "int" else str(AMOUNT_MAX - 1),
         }
         if value is not None:
             el["initial_value"] = str(value)

@@ -24,7 +24,11 @@ def test_list_shows_unaccepted_handoffs_with_links(baton: Baton) -> None:
     create_handoff(baton)
     answer = _answer(baton, "list", user=CS_USER)
     text = str(answer["blocks"])
-    assert "Open handoffs" in text and "Acme Corp" in text and "https://example.slack.com/archives/" in text
+    assert (
+        "Your handoffs and those waiting for CS" in text
+        and "Acme Corp" in text
+        and "https://example.slack.com/archives/" in text
+    )
     assert "Waiting for CS" in text
 
 
@@ -66,3 +70,23 @@ def test_plain_command_opens_an_empty_modal(baton: Baton) -> None:
     view = baton.slack.wait_for("views.open")[0].args["view"]
     account = next(b for b in view["blocks"] if b.get("block_id") == "account_name")
     assert "initial_value" not in account["element"]
+
+
+def test_parse_keeps_account_names_that_look_like_subcommands() -> None:
+    from bot.listeners.commands import parse
+
+    known = {"help scout", "list industries", "show corp"}
+    is_account = lambda name: " ".join(name.lower().split()) in known  # noqa: E731
+    assert parse("", is_account) == ("new", "")
+    assert parse("help", is_account) == ("help", "")
+    assert parse("Help Scout", is_account) == ("new", "Help Scout")
+    assert parse("List Industries", is_account) == ("new", "List Industries")
+    assert parse("New Relic", is_account) == ("new", "New Relic")  # unknown names start a handoff
+    assert parse("new Edit Inc", is_account) == ("new", "Edit Inc")
+    assert parse("Show Corp", is_account) == ("new", "Show Corp")
+    assert parse("show Show Corp", is_account) == ("show", "Show Corp")
+    assert parse("edit  acme   corp", is_account) == ("edit", "acme corp")
+    assert parse("lsit", is_account) == ("unknown", "list")
+    assert parse("--hlp", is_account) == ("unknown", "help")
+    assert parse("Shop", is_account) == ("new", "Shop")  # capitalised: an account, not a typo of "show"
+    assert parse("Lisa", is_account) == ("new", "Lisa")

@@ -83,3 +83,45 @@ def test_cs_can_see_but_not_edit(baton: Baton) -> None:
     create_handoff(baton)
     baton.command("edit Acme Corp", user=CS_USER)
     assert "Only the person who submitted" in baton.slack.wait_responses(1)[0]["text"]
+
+
+def test_an_accept_while_the_submitter_edits_is_no_conflict(baton: Baton) -> None:
+    post = create_handoff(baton)
+    view = _open_edit(baton)
+    actions = next(b for b in post["blocks"] if b["type"] == "actions")
+    baton.click({"action_id": "handoff_accept", "block_id": actions["block_id"], "value": "1"}, user=CS_USER)
+    baton.slack.wait_for("chat.update")
+    resp = baton.submit(view, {"addons": "SSO"})
+    assert resp.status_code == 200 and not resp.content.strip(b"{}")
+    baton.slack.wait_for("chat.update", 2)
+    with baton.db.session() as s:
+        h = s.scalars(select(Handoff)).one()
+        assert (h.addons, h.status) == ("SSO", "accepted")
+
+
+def test_the_submitter_cannot_change_the_csm_cs_chose(baton: Baton) -> None:
+    create_handoff(baton)
+    view = _open_edit(baton)
+    body = baton.submit(view, {"csm_user_id": OTHER}).json()
+    assert body["errors"] == {
+        "csm_user_id": "Only customer-success members can change the CSM; "
+        "ask CS to reassign it from the card."
+    }
+
+
+def test_reassigning_the_csm_says_so_in_the_thread(baton: Baton) -> None:
+    post = create_handoff(baton)
+    actions = next(b for b in post["blocks"] if b["type"] == "actions")
+    for n, csm in enumerate(("UCSMA0001", "UCSMB0002"), start=1):
+        baton.click(
+            {"action_id": "handoff_assign", "block_id": actions["block_id"], "selected_user": csm},
+            user=CS_USER,
+        )
+        baton.slack.wait_for("chat.update", n)
+        baton.wait_idle()
+    notes = [c.args["text"] for c in baton.slack.of("chat.postMessage") if c.args.get("thread_ts")]
+    assert "accepted this handoff; <@UCSMA0001> is the CSM" in notes[0]
+    assert notes[1].endswith(f"<@{CS_USER}> assigned <@UCSMB0002> as the CSM.")
+    with baton.db.session() as s:
+        kinds = s.scalars(select(HandoffEvent.kind).order_by(HandoffEvent.id)).all()
+    assert kinds == ["created", "accepted", "assigned", "assigned"]

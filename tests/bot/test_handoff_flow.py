@@ -147,7 +147,7 @@ def test_non_cs_user_is_refused_and_the_card_is_unchanged(baton: Baton) -> None:
     answers = baton.slack.wait_responses(2)
     assert all(a["response_type"] == "ephemeral" and a["replace_original"] is False for a in answers)
     assert "Only customer-success members can accept" in answers[0]["text"]
-    assert "Only customer-success members can assign a CSM to" in answers[1]["text"]
+    assert "Only customer-success members can assign the CSM" in answers[1]["text"]
     baton.wait_idle()
     assert not baton.slack.of("chat.update")
     with baton.db.session() as s:

@@ -85,5 +85,15 @@ def test_cards_follow_the_workspace_language(db, slack, settings) -> None:
     finally:
         server.close()
     card = str(slack.of("chat.postMessage")[0].args["blocks"])
-    assert "引き継ぎ：Acme" in card and "¥800,000 ／月" in card and "2026年12月1日" in card
+    assert (
+        "引き継ぎ：Acme" in card and "¥800,000／月（年額換算 ¥9,600,000）" in card and "2026年12月1日" in card
+    )
     assert "受理する" in card and "チェックリスト 5/12 項目" in card
+
+
+def test_fit_never_cuts_inside_an_entity_or_a_mention() -> None:
+    from bot.text import Mrkdwn, fit
+
+    assert fit(Mrkdwn("abc &amp; def"), 7) == "abc …"
+    assert fit(Mrkdwn("hi <@U123456> there"), 9) == "hi …"
+    assert fit(Mrkdwn("short"), 10) == "short"

@@ -69,11 +69,13 @@ def test_all_missing_required_fields_are_reported_at_once() -> None:
 
 def test_external_stakeholders_parse_with_line_numbers() -> None:
     people, errors = parse_external_stakeholders(
-        "Taro Yamada | CTO | taro@example.com\n\n山田 花子、部長\nbob@example.com\nAmy | PM | amy@\nA|B|C|D"
+        "Taro Yamada | CTO | taro@example.com\n\n山田 花子｜部長\nbob@example.com\nAmy | PM | amy@\nA|B|C|D\n"
+        "Reyes, Dana | VP, Sales"
     )
     assert [(p.name, p.role, p.email) for p in people] == [
         ("Taro Yamada", "CTO", "taro@example.com"),
         ("山田 花子", "部長", None),
+        ("Reyes, Dana", "VP, Sales", None),  # commas belong to names and roles
     ]
     assert [(e.code, e.params["line"]) for e in errors] == [
         ("stakeholder_no_name", 4),
@@ -83,8 +85,21 @@ def test_external_stakeholders_parse_with_line_numbers() -> None:
 
 
 def test_name_then_email_without_role() -> None:
-    people, errors = parse_external_stakeholders("Ken, ken@example.com")
+    people, errors = parse_external_stakeholders("Ken | ken@example.com")
     assert errors == [] and (people[0].role, people[0].email) == (None, "ken@example.com")
+
+
+def test_numbers_out_of_range_are_refused() -> None:
+    assert codes(valid_form(seats=10**7)) == {"seats": "seats_too_many"}
+    assert codes(valid_form(price_amount=Decimal(10) ** 14)) == {"price_amount": "amount_too_large"}
+    assert codes(valid_form(price_amount=Decimal("12.345"))) == {"price_amount": "amount_decimals"}
+
+
+def test_earlier_parse_problems_are_reported_with_the_rest() -> None:
+    from handoff.checklist import FieldError
+
+    errors = validate(valid_form(seats=None, plan=None), [FieldError("seats", "not_a_whole_number")])
+    assert {e.field: e.code for e in errors} == {"seats": "not_a_whole_number", "plan": "required"}
 
 
 def test_tier_comes_from_annual_value_against_per_currency_thresholds() -> None:

@@ -74,12 +74,12 @@ def test_update_reports_changed_fields_and_detects_stale_versions(db: Database) 
     clock = FakeClock()
     hid = _create(db, clock)
     with db.session() as s:
-        version = service.get(s, hid).version
+        revision = service.get(s, hid).revision
     with db.session() as s:
         _, changed = service.update(
             s,
             handoff_id=hid,
-            expected_version=version,
+            expected_revision=revision,
             form=valid_form(seats=11, account_name="Acme KK"),
             actor=REP,
             clock=clock,
@@ -92,19 +92,19 @@ def test_update_reports_changed_fields_and_detects_stale_versions(db: Database) 
         service.update(
             s,
             handoff_id=hid,
-            expected_version=version,
+            expected_revision=revision,
             form=valid_form(seats=12),
             actor=REP,
             clock=clock,
             rules=RULES,
         )
     with db.session() as s:  # an edit with nothing changed writes no event
-        v = service.get(s, hid).version
+        v = service.get(s, hid).revision
         assert (
             service.update(
                 s,
                 handoff_id=hid,
-                expected_version=v,
+                expected_revision=v,
                 form=valid_form(seats=11, account_name="Acme KK"),
                 actor=REP,
                 clock=clock,

@@ -66,3 +66,33 @@ def test_naive_datetimes_are_refused(db: Database) -> None:
 
 def test_ping(db: Database) -> None:
     assert db.ping()
+
+
+def test_run_retries_when_another_request_changed_the_row_first(db: Database) -> None:
+    """Optimistic locking: the loser of a race is re-run on fresh data instead of failing."""
+    from handoff import service
+    from handoff.service import Actor
+    from settings import Rules
+    from tests.clocks import FakeClock
+    from tests.handoff.test_checklist import valid_form
+
+    clock = FakeClock()
+    with db.session() as s:
+        hid = service.create(s, form=valid_form(), actor=Actor("U1"), clock=clock, rules=Rules.load(None)).id
+    attempts: list[int] = []
+
+    def work(s):
+        h = service.get(s, hid)
+        attempts.append(h.version)
+        if len(attempts) == 1:  # someone else saves the same row between our read and our write
+            with db.session() as other:
+                service.get(other, hid).seats = 99
+        h.addons = "SSO"
+        s.flush()
+        return h.version
+
+    assert db.run(work) == attempts[-1] + 1
+    assert len(attempts) == 2
+    with db.session() as s:
+        h = service.get(s, hid)
+        assert (h.seats, h.addons) == (99, "SSO")

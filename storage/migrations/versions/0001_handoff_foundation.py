@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("submitted_by", sa.String(length=32), nullable=False),
         sa.Column("handed_off_by", sa.String(length=32), nullable=False),
         sa.Column("csm_user_id", sa.String(length=32), nullable=True),
