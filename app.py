@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import date
+from pathlib import Path
 
+from clock import utcnow
 from settings import ConfigError, Settings
 from storage import Database
 
@@ -35,12 +38,15 @@ def _serve(settings: Settings, db: Database) -> int:
             file=sys.stderr,
         )
         return 2
+    from api.ingest import IngestAPI
+
     db.upgrade()
     app = create_app(settings, db)
+    api = IngestAPI(db, token=settings.ingest_token, clock=utcnow)
     if settings.slack_app_token:
-        serve_socket_mode(app, db, settings.slack_app_token, settings.port)
+        serve_socket_mode(app, db, settings.slack_app_token, settings.port, api)
     else:
-        serve_http(app, db, settings.port)
+        serve_http(app, db, settings.port, api=api)
     return 0
 
 
@@ -51,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="seed sample data and print the cards Baton would post")
     demo.add_argument("--locale", choices=["en", "ja"], help="language of the cards (default BATON_LOCALE)")
     sub.add_parser("migrate", help="apply database migrations")
+    ingest = sub.add_parser("ingest", help="load accounts or usage signals from a CSV or JSON-lines file")
+    ingest.add_argument("kind", choices=["accounts", "signals"])
+    ingest.add_argument("file", type=Path)
+    ingest.add_argument("--as-of", type=date.fromisoformat, help="the date an accounts file describes")
+    ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -69,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         db.upgrade()
         print("database is at the latest migration")
         return 0
+    if args.command == "ingest":
+        from alerts.cli import ingest_file
+
+        db.upgrade()
+        return ingest_file(db, args.kind, args.file, as_of=args.as_of, fmt=args.format, clock=utcnow)
     from bot.demo import run_demo
 
     db.upgrade()

@@ -32,8 +32,87 @@ class TierThresholds:
 
 
 @dataclass(frozen=True)
+class HealthRules:
+    recent_days: int = 7
+    baseline_days: int = 28
+    activity_metric: str = "active_users"
+    usage_metrics: tuple[str, ...] = ("active_users", "logins")
+    green: int = 70
+    yellow: int = 40
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "usage_trend": 30,
+            "inactivity": 25,
+            "seat_utilization": 20,
+            "renewal": 10,
+            "nps": 10,
+            "support": 5,
+        }
+    )
+    inactive_days: int = 14
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    drop_pct: float = 40
+    inactive_days: int = 14
+    renewal_days: int = 90
+    utilization_pct: float = 90
+    growth_pct: float = 25
+    limit_pct: float = 95
+    plan_limits: dict[str, dict[str, float]] = field(default_factory=dict)
+    cooldown_days: int = 14
+    snooze_days: int = 7
+    upsell_channel: str = ""
+    inside_sales_channel: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleRules:
+    timezone: str = "Asia/Tokyo"
+    scan: dict[str, Any] = field(default_factory=lambda: {"hour": 7, "minute": 0})
+    pull: dict[str, Any] = field(default_factory=lambda: {"hour": 6, "minute": 30})
+    misfire_grace_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class PullRules:
+    url: str = ""
+    auth_header: str = field(default="", repr=False)
+    items_path: str = "data"
+    next_path: str = "next"
+    fields: dict[str, str] = field(
+        default_factory=lambda: {
+            "account_id": "account_id",
+            "date": "date",
+            "metric": "metric",
+            "value": "value",
+        }
+    )
+    max_pages: int = 1000
+
+
+def _section(cls: type, data: dict[str, Any] | None, where: str) -> Any:
+    """Build a rules dataclass from its YAML section; unknown keys are an error, not silently ignored."""
+    data = dict(data or {})
+    known = {f for f in cls.__dataclass_fields__}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    try:
+        obj = cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return obj
+
+
+@dataclass(frozen=True)
 class Rules:
     touch_tiers: dict[str, TierThresholds]
+    health: HealthRules = field(default_factory=HealthRules)
+    alerts: AlertRules = field(default_factory=AlertRules)
+    schedule: ScheduleRules = field(default_factory=ScheduleRules)
+    pull: PullRules = field(default_factory=PullRules)
 
     @classmethod
     def load(cls, path: Path | None) -> Rules:
@@ -54,7 +133,22 @@ class Rules:
             if mid > high:
                 raise ConfigError(f"{path}: touch_tiers.{currency}: 'mid' must not exceed 'high'")
             tiers[currency.upper()] = TierThresholds(high=high, mid=mid)
-        return cls(touch_tiers=tiers)
+        health = dict(data.get("health") or {})
+        bands = health.pop("bands", None) or {}
+        health.update({k: bands[k] for k in ("green", "yellow") if k in bands})
+        if "usage_metrics" in health:
+            health["usage_metrics"] = tuple(health["usage_metrics"])
+        if "weights" in health:
+            health["weights"] = {**HealthRules().weights, **health["weights"]}
+        alerts = dict(data.get("alerts") or {})
+        flat = {**(alerts.pop("churn", None) or {}), **(alerts.pop("upsell", None) or {}), **alerts}
+        return cls(
+            touch_tiers=tiers,
+            health=_section(HealthRules, health, f"{path}: health"),
+            alerts=_section(AlertRules, flat, f"{path}: alerts"),
+            schedule=_section(ScheduleRules, data.get("schedule"), f"{path}: schedule"),
+            pull=_section(PullRules, data.get("pull"), f"{path}: pull"),
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +161,7 @@ class Settings:
     alert_channel: str = ""
     digest_channel: str = ""
     cs_users: tuple[str, ...] = ()
+    ingest_token: str = field(default="", repr=False)
     rules: Rules = field(default_factory=lambda: Rules.load(None))
     slack_bot_token: str = field(default="", repr=False)
     slack_signing_secret: str = field(default="", repr=False)
@@ -95,6 +190,7 @@ class Settings:
             alert_channel=env.get("BATON_ALERT_CHANNEL", "").strip(),
             digest_channel=env.get("BATON_DIGEST_CHANNEL", "").strip(),
             cs_users=tuple(u.strip() for u in env.get("BATON_CS_USERS", "").split(",") if u.strip()),
+            ingest_token=env.get("BATON_INGEST_TOKEN", ""),
             rules=Rules.load(rules_path),
             slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),

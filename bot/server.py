@@ -25,12 +25,17 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> I
     return [data]
 
 
-def create_wsgi(app: App | None, db: Database) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Routes: ``POST /slack/events`` to Bolt (which verifies signatures), ``GET /healthz``."""
+def create_wsgi(
+    app: App | None, db: Database, api: Any = None
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """Routes: ``POST /slack/events`` to Bolt (which verifies signatures), ``GET /healthz``, and
+    Baton's own API (``api.handles(path)``) when one is given."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if api is not None and api.handles(path):
+            return api(environ, start_response)
         if path == "/healthz":
             if db.ping():
                 return _json(start_response, "200 OK", {"status": "ok"})
@@ -51,17 +56,17 @@ def make_server(wsgi: Callable[..., Any], host: str, port: int, threads: int = 1
     return create_server(wsgi, host=host, port=port, threads=threads, ident="baton", connection_limit=1000)
 
 
-def serve_http(app: App, db: Database, port: int, host: str = "0.0.0.0") -> None:
-    server = make_server(create_wsgi(app, db), host, port)
+def serve_http(app: App, db: Database, port: int, host: str = "0.0.0.0", api: Any = None) -> None:
+    server = make_server(create_wsgi(app, db, api), host, port)
     log.info("Baton listening on http://%s:%s%s", host, server.effective_port, EVENTS_PATH)
     server.run()
 
 
-def serve_socket_mode(app: App, db: Database, app_token: str, port: int) -> None:
-    """Socket Mode for Slack traffic; /healthz still answers over HTTP for the orchestrator."""
+def serve_socket_mode(app: App, db: Database, app_token: str, port: int, api: Any = None) -> None:
+    """Socket Mode for Slack traffic; /healthz and Baton's API still answer over HTTP."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    health = make_server(create_wsgi(None, db), "0.0.0.0", port, threads=2)
+    health = make_server(create_wsgi(None, db, api), "0.0.0.0", port, threads=4)
     threading.Thread(target=health.run, name="healthz", daemon=True).start()
     log.info("Baton in Socket Mode; health check on port %s", health.effective_port)
     SocketModeHandler(app, app_token).start()

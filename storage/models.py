@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.types import Money, UTCDateTime
@@ -32,10 +32,18 @@ class Account(Base):
     renewal_date: Mapped[date | None] = mapped_column(Date)
     csm_user_id: Mapped[str | None] = mapped_column(String(32))
     touch_tier: Mapped[str | None] = mapped_column(String(8))
+    # From the company's own account data (ingest); handoff-born accounts get linked by name.
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    segment: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    churned_on: Mapped[date | None] = mapped_column(Date)
+    csm_email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     handoffs: Mapped[list[Handoff]] = relationship(back_populates="account", order_by="Handoff.id")
+
+    __table_args__ = (UniqueConstraint("external_id", name="uq_accounts_external_id"),)
 
 
 class Handoff(Base):
@@ -138,3 +146,131 @@ class HandoffEvent(Base):
     occurred_at: Mapped[datetime]
 
     handoff: Mapped[Handoff] = relationship(back_populates="events")
+
+
+class AccountSnapshot(Base):
+    """An account as one accounts file described it on one date: the history churn and NRR need."""
+
+    __tablename__ = "account_snapshots"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    plan: Mapped[str | None] = mapped_column(String(200))
+    mrr: Mapped[Decimal | None]
+    seats: Mapped[int | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class Signal(Base):
+    """One daily usage value. Keyed day first: files arrive a day at a time, so inserts append to the
+    index, and scans read a window of days."""
+
+    __tablename__ = "signals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float]
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class Alert(Base):
+    """A churn-risk or upsell alert; at most one not-yet-resolved alert per account and kind."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    severity: Mapped[str] = mapped_column(String(8))
+    score: Mapped[int | None]
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    as_of: Mapped[date] = mapped_column(Date)
+    raised_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    owner_user_id: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None]
+    handed_to_is_at: Mapped[datetime | None]
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    account: Mapped[Account] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index(
+            "uq_alerts_one_unresolved_per_kind",
+            "account_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("state != 'resolved'"),
+            postgresql_where=text("state != 'resolved'"),
+        ),
+    )
+
+
+class AlertEvent(Base):
+    """Audit trail of an alert: raised, worsened, acknowledged, assigned, snoozed, resolved, handed to IS."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime]
+
+
+class Outbox(Base):
+    """Messages to Slack, written in the same transaction as the alert change they announce, and
+    delivered afterwards with retries: none lost, none posted twice."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # post | update | thread | handoff_is
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    result_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class UpsellOpportunity(Base):
+    """An upsell chance CS handed to inside sales: the shared KPI "opportunities found"."""
+
+    __tablename__ = "upsell_opportunities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    handed_by: Mapped[str] = mapped_column(String(32))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """One row per (job, scheduled time): the instance that inserts it runs the job, the others skip."""
+
+    __tablename__ = "job_runs"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scheduled_for: Mapped[datetime] = mapped_column(primary_key=True)
+    instance: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""Usage signals, health scores and churn-risk / upsell alerts, as plain domain code: no Slack here."""

@@ -1,0 +1,355 @@
+"""Getting accounts and usage signals in: one code path for files, the HTTP API and the scheduled pull.
+
+A batch is all or nothing: rows are written inside the caller's transaction as they stream in, and
+any bad line (malformed, or naming an unknown account) makes the whole batch fail with every bad line
+and its reason, so the caller's rollback leaves nothing half-written. Memory stays flat: rows are
+read one at a time and written in fixed-size batches; only the account-id map is held."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handoff.checklist import normalize_name
+from storage.models import Account, AccountSnapshot
+
+SIGNAL_FIELDS = ("account_id", "date", "metric", "value")
+ACCOUNT_REQUIRED = ("account_id", "name", "plan", "mrr", "seats", "contract_start", "renewal_date")
+ACCOUNT_OPTIONAL = ("csm_email", "segment", "currency", "status", "churned_on")
+MAX_REPORTED = 50
+BATCH = 5000
+_METRIC = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int  # 1-based line in the file (CSV header is line 1); item number for a JSON array
+    message: str
+
+
+class IngestError(Exception):
+    """The batch was refused; ``problems`` lists bad lines (the first MAX_REPORTED), ``bad`` counts all."""
+
+    def __init__(self, problems: list[Problem], bad: int) -> None:
+        super().__init__(f"{bad} bad line(s)")
+        self.problems = problems
+        self.bad = bad
+
+    def report(self) -> str:
+        lines = [f"line {p.line}: {p.message}" for p in self.problems]
+        if self.bad > len(self.problems):
+            lines.append(f"... and {self.bad - len(self.problems)} more bad line(s)")
+        return "\n".join(lines)
+
+
+@dataclass
+class Result:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    linked: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def detect_format(name: str | None, content_type: str | None = None) -> str:
+    """csv or json (JSON lines, or one JSON array), from a file name or a Content-Type."""
+    probe = (content_type or "").lower() + " " + (name or "").lower()
+    if "json" in probe:
+        return "json"
+    return "csv"
+
+
+def records(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line, record, error) one at a time. CSV needs a header; JSON is JSON lines or one array."""
+    if fmt == "csv":
+        reader = csv.reader(stream)
+        header = next(reader, None)
+        if not header:
+            yield 1, None, "empty file: expected a header line"
+            return
+        names = [h.strip().lstrip("\ufeff").lower() for h in header]
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(names):
+                yield line, None, f"expected {len(names)} columns, found {len(row)}"
+                continue
+            yield line, dict(zip(names, row, strict=True)), None
+        return
+    first = stream.read(1)
+    while first and first.isspace():
+        first = stream.read(1)
+    if first == "[":
+        try:
+            items = json.loads("[" + stream.read())
+        except json.JSONDecodeError as exc:
+            yield exc.lineno, None, f"not valid JSON: {exc.msg}"
+            return
+        for n, item in enumerate(items, start=1):
+            yield (n, item, None) if isinstance(item, dict) else (n, None, "expected a JSON object")
+        return
+    for n, raw in enumerate(_prepend(first, stream), start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield n, None, f"not valid JSON: {exc.msg}"
+            continue
+        yield (n, item, None) if isinstance(item, dict) else (n, None, "expected a JSON object")
+
+
+def _prepend(first: str, stream: IO[str]) -> Iterator[str]:
+    rest = stream.readline()
+    yield first + rest
+    yield from stream
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.bad = 0
+
+    def add(self, line: int, message: str) -> None:
+        self.bad += 1
+        if len(self.problems) < MAX_REPORTED:
+            self.problems.append(Problem(line, message))
+
+    def raise_if_any(self) -> None:
+        if self.bad:
+            raise IngestError(sorted(self.problems, key=lambda p: p.line), self.bad)
+
+
+def _text(rec: dict[str, Any], key: str) -> str:
+    v = rec.get(key)
+    return "" if v is None else str(v).strip()
+
+
+def _date(value: str, what: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _upsert_sql(dialect: str) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    return (
+        f"INSERT INTO signals (day, account_id, metric, value) VALUES ({mark}, {mark}, {mark}, {mark}) "
+        "ON CONFLICT (day, account_id, metric) DO UPDATE SET value = excluded.value"
+    )
+
+
+def ingest_signals(
+    session: Session,
+    rows: Iterable[tuple[int, dict[str, Any] | None, str | None]],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Result:
+    """Upsert daily values by (account, date, metric): re-sending a day corrects it."""
+    ids: dict[str, int] = {
+        ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext is not None
+    }
+    conn = session.connection()
+    sql = _upsert_sql(conn.dialect.name)
+    iso = conn.dialect.name != "sqlite"  # psycopg adapts date objects; sqlite3's adapter is deprecated
+    bad = _Collector()
+    unknown: dict[str, list[int]] = {}
+    batch: list[tuple[Any, ...]] = []
+    result = Result()
+    for line, rec, error in rows:
+        if error or rec is None:
+            bad.add(line, error or "unreadable")
+            continue
+        try:
+            missing = [f for f in SIGNAL_FIELDS if _text(rec, f) == ""]
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+            ext, metric = _text(rec, "account_id"), _text(rec, "metric")
+            day = _date(_text(rec, "date"), "date")
+            if not _METRIC.match(metric):
+                raise ValueError(f"metric {metric!r}: letters, digits and _ . : - only, at most 64")
+            try:
+                value = float(rec["value"])
+            except (TypeError, ValueError):
+                raise ValueError(f"value {rec['value']!r} is not a number") from None
+            if not math.isfinite(value):
+                raise ValueError(f"value {rec['value']!r} is not a finite number")
+        except ValueError as exc:
+            bad.add(line, str(exc))
+            continue
+        account_id = ids.get(ext)
+        if account_id is None:
+            unknown.setdefault(ext, []).append(line)
+            continue
+        if bad.bad or unknown:
+            continue  # the batch is lost already: keep reading only to report every bad line
+        batch.append((day if iso else day.isoformat(), account_id, metric, value))
+        if len(batch) >= BATCH:
+            conn.exec_driver_sql(sql, batch)
+            result.rows += len(batch)
+            batch.clear()
+            if progress:
+                progress(result.rows)
+    for ext, lines in unknown.items():
+        shown = ", ".join(str(n) for n in lines[:5]) + (
+            f" and {len(lines) - 5} more" if len(lines) > 5 else ""
+        )
+        bad.add(lines[0], f"unknown account_id {ext!r} (line {shown}); ingest it with the accounts first")
+    bad.raise_if_any()
+    if batch:
+        conn.exec_driver_sql(sql, batch)
+        result.rows += len(batch)
+    if progress:
+        progress(result.rows)
+    return result
+
+
+def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
+    missing = [f for f in ACCOUNT_REQUIRED if _text(rec, f) == ""]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    try:
+        mrr = Decimal(_text(rec, "mrr").replace(",", ""))
+        if not mrr.is_finite() or mrr < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise ValueError(f"mrr {rec['mrr']!r} is not an amount >= 0") from None
+    try:
+        seats = int(_text(rec, "seats"))
+        if seats < 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"seats {rec['seats']!r} is not a whole number >= 0") from None
+    start = _date(_text(rec, "contract_start"), "contract_start")
+    renewal = _date(_text(rec, "renewal_date"), "renewal_date")
+    if renewal <= start:
+        raise ValueError("renewal_date must be after contract_start")
+    status = (_text(rec, "status") or "active").lower()
+    if status not in ("active", "churned"):
+        raise ValueError(f"status {status!r}: use active or churned")
+    churned_on = _date(_text(rec, "churned_on"), "churned_on") if _text(rec, "churned_on") else None
+    currency = (_text(rec, "currency") or "JPY").upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ValueError(f"currency {currency!r} is not a 3-letter code")
+    email = _text(rec, "csm_email") or None
+    if email and not _EMAIL.match(email):
+        raise ValueError(f"csm_email {email!r} is not an email address")
+    name = " ".join(_text(rec, "name").split())
+    if len(name) > 200:
+        raise ValueError("name is longer than 200 characters")
+    return {
+        "external_id": _text(rec, "account_id")[:64],
+        "name": name,
+        "plan": _text(rec, "plan")[:200],
+        "mrr": mrr,
+        "seats": seats,
+        "contract_start": start,
+        "renewal_date": renewal,
+        "status": status,
+        "churned_on": churned_on if status == "churned" else None,
+        "currency": currency,
+        "segment": _text(rec, "segment")[:64] or None,
+        "csm_email": email,
+    }
+
+
+def ingest_accounts(
+    session: Session,
+    rows: Iterable[tuple[int, dict[str, Any] | None, str | None]],
+    *,
+    as_of: date,
+    now: datetime,
+) -> Result:
+    """Upsert accounts by account_id and record how each stood on ``as_of`` (history for churn and NRR).
+
+    An account Baton already knows from a handoff (same name, no account_id yet) is linked, not duplicated.
+    """
+    bad = _Collector()
+    parsed: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    for line, rec, error in rows:
+        if error or rec is None:
+            bad.add(line, error or "unreadable")
+            continue
+        try:
+            row = _account_row(rec)
+        except ValueError as exc:
+            bad.add(line, str(exc))
+            continue
+        if row["external_id"] in seen:
+            bad.add(
+                line,
+                f"account_id {row['external_id']!r} appears again (first on line {seen[row['external_id']]})",
+            )
+            continue
+        seen[row["external_id"]] = line
+        parsed.append((line, row))
+    bad.raise_if_any()
+    by_ext = {
+        a.external_id: a for a in session.scalars(select(Account).where(Account.external_id.is_not(None)))
+    }
+    by_key = {a.name_key: a for a in session.scalars(select(Account))}
+    result = Result()
+    for line, row in parsed:
+        key = normalize_name(row["name"])
+        account = by_ext.get(row["external_id"])
+        holder = by_key.get(key)
+        if account is None and holder is not None and holder.external_id is None:
+            account, result.linked = holder, result.linked + 1
+        if holder is not None and account is not None and holder.id != account.id:
+            bad.add(
+                line, f"name {row['name']!r} is already used by account {holder.external_id or holder.name!r}"
+            )
+            continue
+        if account is None and holder is not None:
+            bad.add(line, f"name {row['name']!r} is already used by account {holder.external_id!r}")
+            continue
+        if account is None:
+            account = Account(created_at=now, name_key=key, **{k: row[k] for k in ("name", "external_id")})
+            session.add(account)
+            result.created += 1
+        else:
+            result.updated += 1
+            if account.name_key != key:
+                by_key.pop(account.name_key, None)
+        for k, v in row.items():
+            setattr(account, k, v)
+        account.name_key, account.updated_at = key, now
+        by_ext[row["external_id"]], by_key[key] = account, account
+        result.rows += 1
+    bad.raise_if_any()
+    session.flush()
+    for _, row in parsed:
+        account = by_ext[row["external_id"]]
+        session.merge(
+            AccountSnapshot(
+                account_id=account.id,
+                as_of=as_of,
+                plan=row["plan"],
+                mrr=row["mrr"],
+                seats=row["seats"],
+                currency=row["currency"],
+                status=row["status"],
+            )
+        )
+    session.flush()
+    return result
+
+
+def text_stream(raw: IO[bytes]) -> IO[str]:
+    """Bytes to text, accepting a UTF-8 byte-order mark (Excel writes one)."""
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")

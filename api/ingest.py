@@ -1,0 +1,129 @@
+"""`POST /api/v1/accounts` and `POST /api/v1/signals`: CSV or JSON bodies, bearer-token auth.
+
+The body is streamed into the same ingest code the CLI uses; a refused batch answers 422 with every
+bad line, and nothing is written."""
+
+from __future__ import annotations
+
+import hmac
+import io
+import json
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qs
+
+from alerts.ingest import IngestError, ingest_accounts, ingest_signals, records
+from clock import Clock
+from storage import Database
+
+StartResponse = Callable[..., Any]
+ROUTES = {"/api/v1/accounts": "accounts", "/api/v1/signals": "signals"}
+
+
+def _json(
+    start_response: StartResponse, status: str, body: dict[str, Any], **headers: str
+) -> Iterable[bytes]:
+    data = json.dumps(body, ensure_ascii=False).encode()
+    hdrs = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))]
+    hdrs += [(k.replace("_", "-"), v) for k, v in headers.items()]
+    start_response(status, hdrs)
+    return [data]
+
+
+class _Body(io.RawIOBase):
+    """The request body as a readable stream that stops at Content-Length."""
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self._stream, self._left = stream, length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        data = self._stream.read(min(len(buffer), self._left))
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class IngestAPI:
+    def __init__(self, db: Database, *, token: str, clock: Clock) -> None:
+        self.db, self.token, self.clock = db, token, clock
+
+    def handles(self, path: str) -> bool:
+        return path in ROUTES
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        kind = ROUTES[environ.get("PATH_INFO", "")]
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _json(start_response, "405 Method Not Allowed", {"error": "use POST"}, Allow="POST")
+        if not self.token:
+            return _json(
+                start_response,
+                "401 Unauthorized",
+                {"error": "the ingest API is disabled: set BATON_INGEST_TOKEN on the server"},
+            )
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        given = auth[7:] if auth.lower().startswith("bearer ") else ""
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            return _json(
+                start_response,
+                "401 Unauthorized",
+                {"error": "missing or wrong bearer token"},
+                WWW_Authenticate='Bearer realm="baton"',
+            )
+        ctype = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        if ctype in ("text/csv", "application/csv"):
+            fmt = "csv"
+        elif ctype in (
+            "application/json",
+            "application/x-ndjson",
+            "application/jsonl",
+            "application/json-lines",
+        ):
+            fmt = "json"
+        else:
+            return _json(
+                start_response,
+                "415 Unsupported Media Type",
+                {"error": "send text/csv, application/json or application/x-ndjson"},
+            )
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        as_of = self.clock().date()
+        if kind == "accounts" and query.get("as_of"):
+            try:
+                as_of = date.fromisoformat(query["as_of"][0])
+            except ValueError:
+                return _json(start_response, "400 Bad Request", {"error": "as_of must be a date, YYYY-MM-DD"})
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        stream = io.TextIOWrapper(
+            io.BufferedReader(_Body(environ["wsgi.input"], length)), encoding="utf-8-sig", newline=""
+        )
+        try:
+            with self.db.session() as session:
+                rows = records(stream, fmt)
+                if kind == "signals":
+                    result = ingest_signals(session, rows)
+                else:
+                    result = ingest_accounts(session, rows, as_of=as_of, now=self.clock())
+        except IngestError as exc:
+            return _json(
+                start_response,
+                "422 Unprocessable Entity",
+                {
+                    "error": f"refused: {exc.bad} bad line(s); nothing was written",
+                    "bad_lines": exc.bad,
+                    "problems": [{"line": p.line, "message": p.message} for p in exc.problems],
+                },
+            )
+        except UnicodeDecodeError:
+            return _json(start_response, "400 Bad Request", {"error": "the body is not UTF-8 text"})
+        body: dict[str, Any] = {"rows": result.rows}
+        if kind == "accounts":
+            body.update(
+                as_of=as_of.isoformat(), created=result.created, updated=result.updated, linked=result.linked
+            )
+        return _json(start_response, "200 OK", body)

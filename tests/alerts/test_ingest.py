@@ -1,0 +1,144 @@
+"""Ingest: one code path for files, the API and the pull; a bad batch writes nothing."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from alerts.ingest import IngestError, ingest_accounts, ingest_signals, records
+from handoff import service
+from handoff.service import Actor
+from settings import Rules
+from storage import Database
+from storage.models import Account, AccountSnapshot, Signal
+from tests.clocks import FakeClock
+from tests.handoff.test_checklist import valid_form
+
+ACCOUNTS = """account_id,name,plan,mrr,seats,contract_start,renewal_date,csm_email,segment,currency,status
+A1,Acme Corp,Pro,120000,50,2026-01-01,2027-01-01,csm@x.example,mid,JPY,active
+A2,Globex,Enterprise,"900,000",300,2025-06-01,2026-12-31,,ent,JPY,active
+"""
+
+
+def load_accounts(db: Database, text: str = ACCOUNTS, as_of: date = date(2026, 11, 1), fmt: str = "csv"):
+    with db.session() as s:
+        return ingest_accounts(s, records(io.StringIO(text), fmt), as_of=as_of, now=FakeClock()())
+
+
+def load_signals(db: Database, text: str, fmt: str = "csv"):
+    with db.session() as s:
+        return ingest_signals(s, records(io.StringIO(text), fmt))
+
+
+def count(db: Database, model: type) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_accounts_upsert_by_id_and_keep_history_per_date(db: Database) -> None:
+    assert load_accounts(db).created == 2
+    changed = ACCOUNTS.replace("A1,Acme Corp,Pro,120000,50", "A1,Acme Corp,Business,150000,60")
+    result = load_accounts(db, changed, as_of=date(2026, 12, 1))
+    assert (result.created, result.updated) == (0, 2)
+    with db.session() as s:
+        acme = s.scalars(select(Account).where(Account.external_id == "A1")).one()
+        assert (acme.plan, acme.mrr, acme.seats) == ("Business", Decimal("150000"), 60)
+        history = s.execute(
+            select(AccountSnapshot.as_of, AccountSnapshot.plan, AccountSnapshot.mrr)
+            .where(AccountSnapshot.account_id == acme.id)
+            .order_by(AccountSnapshot.as_of)
+        ).all()
+    assert history == [
+        (date(2026, 11, 1), "Pro", Decimal("120000")),
+        (date(2026, 12, 1), "Business", Decimal("150000")),
+    ]
+
+
+def test_an_account_known_from_a_handoff_is_linked_not_duplicated(db: Database) -> None:
+    with db.session() as s:
+        service.create(
+            s,
+            form=valid_form(account_name="ACME corp"),
+            actor=Actor("U1"),
+            clock=FakeClock(),
+            rules=Rules.load(None),
+        )
+    assert load_accounts(db).linked == 1
+    assert count(db, Account) == 2
+
+
+def test_bad_account_lines_are_all_reported_and_nothing_is_written(db: Database) -> None:
+    text = (
+        ACCOUNTS + "A3,Bad,Pro,-5,10,2026-01-01,2027-01-01,,,,\nA4,Worse,Pro,10,x,2026-01-01,2025-01-01,,,,\n"
+    )
+    text += "A1,Acme again,Pro,1,1,2026-01-01,2027-01-01,,,,\nA5,Mail,Pro,1,1,2026-01-01,2027-01-01,nope,,,\n"
+    with pytest.raises(IngestError) as exc:
+        load_accounts(db, text)
+    assert [(p.line, p.message.split(" ")[0]) for p in exc.value.problems] == [
+        (4, "mrr"),
+        (5, "seats"),
+        (6, "account_id"),
+        (7, "csm_email"),
+    ]
+    assert count(db, Account) == 0 and count(db, AccountSnapshot) == 0
+
+
+SIGNALS = "account_id,date,metric,value\nA1,2026-11-01,active_users,40\nA2,2026-11-01,active_users,250\n"
+
+
+def test_signals_upsert_by_account_date_metric(db: Database) -> None:
+    load_accounts(db)
+    assert load_signals(db, SIGNALS).rows == 2
+    load_signals(db, "account_id,date,metric,value\nA1,2026-11-01,active_users,42\n")  # a corrected day
+    with db.session() as s:
+        values = s.execute(select(Signal.metric, Signal.value).order_by(Signal.account_id)).all()
+    assert values == [("active_users", 42.0), ("active_users", 250.0)]
+
+
+def test_json_lines_and_json_arrays_are_accepted(db: Database) -> None:
+    load_accounts(db)
+    lines = (
+        '{"account_id": "A1", "date": "2026-11-02", "metric": "logins", "value": 7}\n\n'
+        '{"account_id": "A2", "date": "2026-11-02", "metric": "logins", "value": 9.5}\n'
+    )
+    assert load_signals(db, lines, fmt="json").rows == 2
+    array = '[{"account_id": "A1", "date": "2026-11-03", "metric": "nps", "value": 9}]'
+    assert load_signals(db, array, fmt="json").rows == 1
+
+
+def test_bad_signal_lines_and_unknown_accounts_refuse_the_whole_batch(db: Database) -> None:
+    load_accounts(db)
+    text = (
+        SIGNALS + "A1,2026-11-02,active_users,abc\nZZ,2026-11-02,logins,1\nA1,2026-11-31,x,1\n"
+        "A1,2026-11-02,bad metric!,1\nA1,2026-11-02,logins\nZZ,2026-11-03,logins,2\nA1,2026-11-02,a,nan\n"
+    )
+    with pytest.raises(IngestError) as exc:
+        load_signals(db, text)
+    messages = {p.line: p.message for p in exc.value.problems}
+    assert messages[4] == "value 'abc' is not a number"
+    assert messages[5] == "unknown account_id 'ZZ' (line 5, 9); ingest it with the accounts first"
+    assert "not a date" in messages[6] and "metric" in messages[7] and "expected 4 columns" in messages[8]
+    assert "finite" in messages[10]
+    assert count(db, Signal) == 0  # the two good lines were not kept either
+
+
+def test_a_large_bad_batch_written_in_several_chunks_leaves_nothing(db: Database, monkeypatch) -> None:
+    import alerts.ingest
+
+    monkeypatch.setattr(alerts.ingest, "BATCH", 10)
+    load_accounts(db)
+    good = "".join(f"A1,2026-10-{d:02d},m{i},1\n" for d in range(1, 31) for i in range(3))
+    with pytest.raises(IngestError):
+        load_signals(db, "account_id,date,metric,value\n" + good + "A1,2026-10-01,m0,oops\n")
+    assert count(db, Signal) == 0
+
+
+def test_missing_header_or_columns_are_reported() -> None:
+    rows = list(records(io.StringIO(""), "csv"))
+    assert rows == [(1, None, "empty file: expected a header line")]
+    rows = list(records(io.StringIO("account_id,date\nA1\n"), "csv"))
+    assert rows[0][2] == "expected 2 columns, found 1"

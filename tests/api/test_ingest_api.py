@@ -1,0 +1,85 @@
+"""The ingest API over real HTTP: bearer token, CSV and JSON bodies, 4xx with reasons."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from api.ingest import IngestAPI
+from bot.server import create_wsgi, make_server
+from storage import Database
+from storage.models import Account, Signal
+from tests.alerts.test_ingest import ACCOUNTS
+from tests.clocks import FakeClock
+
+TOKEN = "ingest-token-123"
+
+
+@pytest.fixture
+def api(db: Database) -> Iterator[tuple[httpx.Client, Database]]:
+    server = make_server(create_wsgi(None, db, IngestAPI(db, token=TOKEN, clock=FakeClock())), "127.0.0.1", 0)
+    threading.Thread(target=server.run, daemon=True).start()
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.effective_port}", timeout=10) as client:
+        yield client, db
+    server.close()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_requests_without_the_token_are_401(api) -> None:
+    client, _ = api
+    assert (
+        client.post("/api/v1/signals", content="x", headers={"Content-Type": "text/csv"}).status_code == 401
+    )
+    wrong = {"Authorization": "Bearer nope", "Content-Type": "text/csv"}
+    resp = client.post("/api/v1/signals", content="x", headers=wrong)
+    assert resp.status_code == 401 and resp.json()["error"] == "missing or wrong bearer token"
+
+
+def test_accounts_then_signals_as_csv_and_json(api) -> None:
+    client, db = api
+    resp = client.post(
+        "/api/v1/accounts?as_of=2026-11-01", content=ACCOUNTS, headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    assert resp.status_code == 200 and resp.json() == {
+        "rows": 2,
+        "as_of": "2026-11-01",
+        "created": 2,
+        "updated": 0,
+        "linked": 0,
+    }
+    body = '[{"account_id": "A1", "date": "2026-11-02", "metric": "logins", "value": 3}]'
+    resp = client.post("/api/v1/signals", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert resp.status_code == 200 and resp.json() == {"rows": 1}
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Signal)) == 1
+
+
+def test_bad_rows_are_422_with_each_line_and_nothing_written(api) -> None:
+    client, db = api
+    bad = ACCOUNTS + "A3,X,Pro,abc,1,2026-01-01,2027-01-01,,,,\n"
+    resp = client.post("/api/v1/accounts", content=bad, headers={**AUTH, "Content-Type": "text/csv"})
+    assert resp.status_code == 422
+    assert resp.json()["problems"] == [{"line": 4, "message": "mrr 'abc' is not an amount >= 0"}]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Account)) == 0
+
+
+def test_wrong_media_type_method_and_as_of(api) -> None:
+    client, _ = api
+    assert (
+        client.post(
+            "/api/v1/signals", content="x", headers={**AUTH, "Content-Type": "text/plain"}
+        ).status_code
+        == 415
+    )
+    assert client.get("/api/v1/signals", headers=AUTH).status_code == 405
+    resp = client.post(
+        "/api/v1/accounts?as_of=yesterday", content=ACCOUNTS, headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    assert resp.status_code == 400 and "as_of" in resp.json()["error"]
