@@ -62,6 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("file", type=Path)
     ingest.add_argument("--as-of", type=date.fromisoformat, help="the date an accounts file describes")
     ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
+    scan = sub.add_parser("scan", help="run one churn-risk / upsell scan")
+    scan.add_argument(
+        "--as-of", type=date.fromisoformat, help="use only data up to this date (default today)"
+    )
+    scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
+    scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
+    health = sub.add_parser("health", help="print every active account's health score")
+    health.add_argument("--as-of", type=date.fromisoformat)
+    health.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -85,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
 
         db.upgrade()
         return ingest_file(db, args.kind, args.file, as_of=args.as_of, fmt=args.format, clock=utcnow)
+    if args.command in ("scan", "health"):
+        from alerts.cli import print_health, run_scan
+
+        db.upgrade()
+        as_of = args.as_of or utcnow().date()
+        if args.command == "health":
+            return print_health(db, settings.rules, as_of=as_of, as_json=args.json)
+        run_scan(db, settings.rules, as_of=as_of, clock=utcnow, as_json=args.json, dry_run=args.dry_run)
+        return 0
     from bot.demo import run_demo
 
     db.upgrade()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -9,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
+from alerts.health import describe, health_all
 from alerts.ingest import (
     IngestError,
     Result,
@@ -18,7 +20,9 @@ from alerts.ingest import (
     records,
     text_stream,
 )
+from alerts.service import ScanResult, scan
 from clock import Clock
+from settings import Rules
 from storage import Database
 
 
@@ -76,4 +80,54 @@ def ingest_file(
             f"{path}: {result.rows:,} accounts as of {(as_of or clock().date()).isoformat()} "
             f"({result.created} new, {result.updated} updated, {result.linked} linked to handoffs)"
         )
+    return 0
+
+
+def run_scan(
+    db: Database,
+    rules: Rules,
+    *,
+    as_of: date,
+    clock: Clock,
+    as_json: bool,
+    dry_run: bool,
+    out: IO[str] = sys.stdout,
+) -> ScanResult:
+    """`app.py scan`: raise and store alerts (their Slack messages wait in the outbox), and print them."""
+    with db.session() as session:
+        result = scan(session, as_of=as_of, rules=rules, clock=clock)
+        if dry_run:
+            session.rollback()
+    if as_json:
+        json.dump([r.as_json() for r in result.raised], out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return result
+    verb = "would raise" if dry_run else "raised"
+    print(
+        f"Scan as of {as_of.isoformat()}: {result.accounts:,} active accounts; {verb} "
+        f"{len(result.raised)} alert(s)" + (f" (quiet: {result.quiet})" if result.quiet else ""),
+        file=out,
+    )
+    for r in result.raised:
+        print(
+            f"  {r.change:<8} {r.finding.kind:<10} {r.finding.severity:<6} {r.account_name} ({r.account})"
+            f"  score {r.finding.score}",
+            file=out,
+        )
+        for reason in r.finding.reasons:
+            print(f"      - {describe(reason['code'], reason['params'])}", file=out)
+    return result
+
+
+def print_health(db: Database, rules: Rules, *, as_of: date, as_json: bool, out: IO[str] = sys.stdout) -> int:
+    with db.session() as session:
+        rows = [h.as_json() for h in health_all(session, as_of, rules.health)]
+    if as_json:
+        json.dump(rows, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return 0
+    for r in rows:
+        drivers = "; ".join(d["text"] for d in r["drivers"]) or "-"
+        shown = "-" if r["score"] is None else r["score"]
+        print(f"{shown:>4} {r['band']:<7} {r['name']} ({r['account_id']}): {drivers}", file=out)
     return 0

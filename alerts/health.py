@@ -1,0 +1,259 @@
+"""Health scores: 0-100 per account with a band and the drivers that explain it.
+
+All figures come from one windowed aggregate over the signals table (no per-account queries), so a
+full scan of 10,000 accounts reads each recent row once. Scoring itself is a pure function of those
+aggregates and the rules, table-testable without a database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from settings import HealthRules
+from storage.models import Account, Signal
+
+LOOKBACK_DAYS = 90  # how far back "last activity" is looked for; older reads as "90+ days"
+
+
+@dataclass
+class Usage:
+    """One account's aggregates for an as-of date; averages are per calendar day (no row = 0)."""
+
+    recent: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
+    recent_max: dict[str, float] = field(default_factory=dict)
+    last_active: date | None = None
+    latest: dict[str, float] = field(default_factory=dict)  # latest value in the window (e.g. nps)
+    has_rows: bool = False
+
+
+@dataclass(frozen=True)
+class Driver:
+    factor: str
+    points: float  # deducted from 100
+    code: str  # message key: what happened
+    params: dict[str, Any]
+
+
+@dataclass
+class Health:
+    account_id: int
+    external_id: str | None
+    name: str
+    score: int | None
+    band: str  # green | yellow | red | unknown
+    drivers: list[Driver]
+    usage: Usage
+    seats: int | None
+    plan: str | None
+    renewal_date: date | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.external_id or str(self.account_id),
+            "name": self.name,
+            "score": self.score,
+            "band": self.band,
+            "drivers": [
+                {
+                    "factor": d.factor,
+                    "points": round(d.points, 1),
+                    "code": d.code,
+                    "params": d.params,
+                    "text": describe(d.code, d.params),
+                }
+                for d in self.drivers
+            ],
+        }
+
+
+def describe(code: str, p: dict[str, Any]) -> str:
+    """Plain-English reason, for the CLI and logs; Slack renders the same codes from its templates."""
+    texts = {
+        "usage_drop": "{metric} averages {recent}/day over the last {recent_days} days "
+        "vs {baseline}/day before (-{pct}%)",
+        "inactive": "no activity for {days} days",
+        "inactive_long": "no activity in the last {days}+ days",
+        "low_utilization": "{active} of {seats} seats in use ({pct}%)",
+        "renewal_near": "renews in {days} days ({date})",
+        "nps_low": "latest NPS answer {score}",
+        "support_load": "{recent} support tickets in {recent_days} days vs {usual} usually",
+        "health_red": "health score {score} (red)",
+        "renewal_risk": "renews in {days} days ({date}) while health is {band}",
+        "seats_full": "{active} active users on {seats} seats ({pct}%)",
+        "usage_growth": "{metric} averages {recent}/day vs {baseline}/day before (+{pct}%)",
+        "plan_limit": "{metric} reached {value} of the {plan} plan's limit {limit}",
+    }
+    return texts.get(code, code).format(**p)
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else round(x, 1)
+
+
+def usage_by_account(session: Session, as_of: date, rules: HealthRules) -> dict[int, Usage]:
+    """The main aggregate: per (account, metric) sums over the recent and baseline windows."""
+    recent_start = as_of - timedelta(days=rules.recent_days)  # exclusive
+    base_start = recent_start - timedelta(days=rules.baseline_days)  # exclusive
+    look_start = min(base_start, as_of - timedelta(days=LOOKBACK_DAYS))
+    in_recent = Signal.day > recent_start
+    in_base = and_(Signal.day > base_start, Signal.day <= recent_start)
+    stmt = (
+        select(
+            Signal.account_id,
+            Signal.metric,
+            func.sum(case((in_recent, Signal.value), else_=0.0)),
+            func.sum(case((in_base, Signal.value), else_=0.0)),
+            func.max(case((in_recent, Signal.value))),
+            func.max(case((Signal.value > 0, Signal.day))),
+            func.max(Signal.day),
+        )
+        .where(Signal.day > look_start, Signal.day <= as_of)
+        .group_by(Signal.account_id, Signal.metric)
+    )
+    out: dict[int, Usage] = {}
+    latest_needed: list[tuple[int, str, date]] = []
+    for account_id, metric, rsum, bsum, rmax, last_pos, last_day in session.execute(stmt):
+        u = out.setdefault(account_id, Usage())
+        u.has_rows = True
+        u.recent[metric] = float(rsum or 0) / rules.recent_days
+        u.baseline[metric] = float(bsum or 0) / rules.baseline_days
+        if rmax is not None:
+            u.recent_max[metric] = float(rmax)
+        if metric == rules.activity_metric and last_pos is not None:
+            u.last_active = _as_date(last_pos)
+        if metric == "nps" and last_day is not None:
+            latest_needed.append((account_id, metric, _as_date(last_day)))
+    for account_id, metric, day in latest_needed:  # few rows: one survey answer now and then
+        value = session.scalar(
+            select(Signal.value).where(
+                Signal.account_id == account_id, Signal.metric == metric, Signal.day == day
+            )
+        )
+        if value is not None:
+            out[account_id].latest[metric] = float(value)
+    return out
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def score(
+    usage: Usage, *, seats: int | None, renewal_date: date | None, as_of: date, rules: HealthRules
+) -> tuple[int, str, list[Driver]]:
+    """100 minus each factor's deduction (at most its weight), the band, and the drivers that cost points."""
+    w = rules.weights
+    drivers: list[Driver] = []
+
+    worst: Driver | None = None
+    for metric in rules.usage_metrics:
+        base, now = usage.baseline.get(metric, 0.0), usage.recent.get(metric, 0.0)
+        if base <= 0:
+            continue
+        drop = max(0.0, 1 - now / base)
+        points = w.get("usage_trend", 0) * min(1.0, drop / 0.5)
+        if points > 0 and (worst is None or points > worst.points):
+            worst = Driver(
+                "usage_trend",
+                points,
+                "usage_drop",
+                {
+                    "metric": metric,
+                    "recent": _num(round(now, 1)),
+                    "baseline": _num(round(base, 1)),
+                    "pct": round(drop * 100),
+                    "recent_days": rules.recent_days,
+                },
+            )
+    if worst:
+        drivers.append(worst)
+
+    if usage.last_active is None:
+        drivers.append(Driver("inactivity", w.get("inactivity", 0), "inactive_long", {"days": LOOKBACK_DAYS}))
+    else:
+        idle = (as_of - usage.last_active).days
+        points = w.get("inactivity", 0) * min(1.0, max(0, idle - 1) / rules.inactive_days)
+        if points > 0:
+            drivers.append(Driver("inactivity", points, "inactive", {"days": idle}))
+
+    active = usage.recent.get(rules.activity_metric)
+    if seats and active is not None:
+        util = active / seats
+        points = w.get("seat_utilization", 0) * min(1.0, max(0.0, (0.7 - util) / 0.4))
+        if points > 0:
+            drivers.append(
+                Driver(
+                    "seat_utilization",
+                    points,
+                    "low_utilization",
+                    {"active": _num(round(active, 1)), "seats": seats, "pct": round(util * 100)},
+                )
+            )
+
+    nps = usage.latest.get("nps")
+    if nps is not None and nps <= 8:
+        points = w.get("nps", 0) * (1.0 if nps <= 6 else 0.5)
+        drivers.append(Driver("nps", points, "nps_low", {"score": _num(nps)}))
+
+    tickets_now = usage.recent.get("support_tickets", 0.0) * rules.recent_days
+    usual = usage.baseline.get("support_tickets", 0.0) * rules.recent_days
+    if tickets_now > max(usual, 1.0):
+        points = w.get("support", 0) * min(1.0, tickets_now / max(usual, 1.0) - 1)
+        drivers.append(
+            Driver(
+                "support",
+                points,
+                "support_load",
+                {
+                    "recent": _num(tickets_now),
+                    "usual": _num(round(usual, 1)),
+                    "recent_days": rules.recent_days,
+                },
+            )
+        )
+
+    if renewal_date is not None and 0 <= (renewal_date - as_of).days <= 90:
+        others = sum(d.points for d in drivers)
+        other_max = sum(v for k, v in w.items() if k != "renewal") or 1
+        proximity = 1 - (renewal_date - as_of).days / 90
+        points = w.get("renewal", 0) * proximity * min(1.0, 2 * others / other_max)
+        if points > 0:
+            drivers.append(
+                Driver(
+                    "renewal",
+                    points,
+                    "renewal_near",
+                    {"days": (renewal_date - as_of).days, "date": renewal_date.isoformat()},
+                )
+            )
+
+    total = max(0, min(100, round(100 - sum(d.points for d in drivers))))
+    band = "green" if total >= rules.green else "yellow" if total >= rules.yellow else "red"
+    drivers.sort(key=lambda d: -d.points)
+    return total, band, drivers
+
+
+def health_all(session: Session, as_of: date, rules: HealthRules) -> Iterator[Health]:
+    """Every active account's health on ``as_of``. An account with no signal in the last 90 days is
+    "unknown": either it never sent data, or it went quiet long ago and was alerted on at the time."""
+    usage = usage_by_account(session, as_of, rules)
+    accounts = session.execute(
+        select(
+            Account.id, Account.external_id, Account.name, Account.seats, Account.plan, Account.renewal_date
+        )
+        .where(Account.status == "active")
+        .order_by(Account.id)
+    )
+    for aid, ext, name, seats, plan, renewal in accounts:
+        u = usage.get(aid)
+        if u is None:
+            yield Health(aid, ext, name, None, "unknown", [], Usage(), seats, plan, renewal)
+            continue
+        s, band, drivers = score(u, seats=seats, renewal_date=renewal, as_of=as_of, rules=rules)
+        yield Health(aid, ext, name, s, band, drivers, u, seats, plan, renewal)

@@ -1,0 +1,313 @@
+"""Scans and alert actions. One open alert per account and kind: a worsening account updates its
+alert (and its Slack thread) instead of posting again; a resolved one rests for a cooldown; a snoozed
+one stays quiet until its snooze ends. Every Slack message goes through the outbox, written in the
+same transaction as the change it announces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from alerts import rules as alert_rules
+from alerts.health import Health, describe, health_all
+from alerts.rules import SEVERITY_RANK, Finding
+from clock import Clock
+from settings import Rules
+from storage.models import Account, Alert, AlertEvent, Outbox, UpsellOpportunity
+
+
+class State(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+
+
+class AlertError(Exception):
+    code = "error"
+
+
+class NotFound(AlertError):
+    code = "not_found"
+
+
+class AlreadyResolved(AlertError):
+    code = "already_resolved"
+
+
+class WrongKind(AlertError):
+    code = "wrong_kind"
+
+
+@dataclass
+class Raised:
+    """What a scan did about one finding, for the CLI's JSON and text output."""
+
+    finding: Finding
+    account: str
+    account_name: str
+    change: str  # new | worsened
+    alert_id: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account,
+            "name": self.account_name,
+            "kind": self.finding.kind,
+            "severity": self.finding.severity,
+            "score": self.finding.score,
+            "change": self.change,
+            "alert_id": self.alert_id,
+            "reasons": [{**r, "text": describe(r["code"], r["params"])} for r in self.finding.reasons],
+        }
+
+
+@dataclass
+class ScanResult:
+    as_of: date
+    accounts: int = 0
+    raised: list[Raised] = field(default_factory=list)
+    quiet: dict[str, int] = field(default_factory=dict)  # why findings did not message: unchanged, snoozed...
+
+
+def _event(
+    session: Session, alert: Alert, kind: str, actor: str, at: datetime, summary: str, **details: Any
+) -> None:
+    session.add(
+        AlertEvent(
+            alert_id=alert.id, kind=kind, actor=actor, summary=summary, details=details, occurred_at=at
+        )
+    )
+
+
+def enqueue(session: Session, alert: Alert | None, action: str, at: datetime, **payload: Any) -> Outbox:
+    row = Outbox(
+        alert_id=alert.id if alert else None,
+        action=action,
+        payload=payload,
+        state="pending",
+        attempts=0,
+        next_attempt_at=at,
+        created_at=at,
+    )
+    session.add(row)
+    return row
+
+
+def _worse(alert: Alert, finding: Finding) -> bool:
+    old = {r["code"] for r in alert.reasons}
+    return SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert.severity] or bool(finding.codes - old)
+
+
+def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanResult:
+    """One scan using only data up to ``as_of``. The caller commits (or, for a dry run, rolls back)."""
+    now = clock()
+    result = ScanResult(as_of=as_of)
+    cooldown = timedelta(days=rules.alerts.cooldown_days)
+    unresolved = {
+        (a.account_id, a.kind): a for a in session.scalars(select(Alert).where(Alert.state != State.RESOLVED))
+    }
+    recently_resolved = {
+        (a.account_id, a.kind)
+        for a in session.scalars(
+            select(Alert).where(Alert.state == State.RESOLVED, Alert.resolved_at > now - cooldown)
+        )
+    }
+
+    def quiet(reason: str) -> None:
+        result.quiet[reason] = result.quiet.get(reason, 0) + 1
+
+    for h in health_all(session, as_of, rules.health):
+        result.accounts += 1
+        findings = [
+            f
+            for f in (
+                alert_rules.churn(h, as_of, rules.alerts, rules.health),
+                alert_rules.upsell(h, rules.alerts, rules.health),
+            )
+            if f
+        ]
+        for f in findings:
+            alert = unresolved.get((f.account_id, f.kind))
+            if alert is not None and alert.state == State.SNOOZED:
+                if alert.snoozed_until and alert.snoozed_until > now:
+                    quiet("snoozed")
+                    continue
+                alert.state, alert.snoozed_until = State.OPEN, None
+                _event(session, alert, "snooze_ended", "baton", now, "Snooze ended; still applies")
+                _refresh(session, alert, f, as_of, now)
+                enqueue(session, alert, "update", now)
+                enqueue(session, alert, "thread", now, note="snooze_ended", reasons=f.reasons)
+                result.raised.append(_raised(h, f, "worsened", alert))
+                continue
+            if alert is not None:
+                if not _worse(alert, f):
+                    alert.as_of = as_of
+                    quiet("unchanged")
+                    continue
+                new_codes = sorted(f.codes - {r["code"] for r in alert.reasons})
+                _refresh(session, alert, f, as_of, now)
+                _event(
+                    session,
+                    alert,
+                    "worsened",
+                    "baton",
+                    now,
+                    f"Worsened: {', '.join(new_codes) or f.severity}",
+                    reasons=f.reasons,
+                )
+                enqueue(session, alert, "update", now)
+                enqueue(session, alert, "thread", now, note="worsened", reasons=f.reasons)
+                result.raised.append(_raised(h, f, "worsened", alert))
+                continue
+            if (f.account_id, f.kind) in recently_resolved:
+                quiet("cooldown")
+                continue
+            alert = Alert(
+                account_id=f.account_id,
+                kind=f.kind,
+                state=State.OPEN,
+                severity=f.severity,
+                score=f.score,
+                reasons=f.reasons,
+                as_of=as_of,
+                raised_at=now,
+                updated_at=now,
+            )
+            session.add(alert)
+            session.flush()
+            _event(
+                session, alert, "raised", "baton", now, f"{f.kind} raised ({f.severity})", reasons=f.reasons
+            )
+            enqueue(session, alert, "post", now)
+            unresolved[(f.account_id, f.kind)] = alert
+            result.raised.append(_raised(h, f, "new", alert))
+    session.flush()
+    return result
+
+
+def _refresh(session: Session, alert: Alert, f: Finding, as_of: date, now: datetime) -> None:
+    alert.severity, alert.score, alert.reasons, alert.as_of, alert.updated_at = (
+        f.severity,
+        f.score,
+        f.reasons,
+        as_of,
+        now,
+    )
+
+
+def _raised(h: Health, f: Finding, change: str, alert: Alert) -> Raised:
+    return Raised(f, h.external_id or str(h.account_id), h.name, change, alert.id)
+
+
+# --- actions people take from Slack (or anywhere) ---------------------------------------------------
+
+
+def _load(session: Session, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound()
+    return alert
+
+
+def acknowledge(session: Session, *, alert_id: int, actor: str, clock: Clock) -> Alert:
+    alert = _load(session, alert_id)
+    if alert.state == State.RESOLVED:
+        raise AlreadyResolved()
+    now = clock()
+    alert.state, alert.acknowledged_by, alert.acknowledged_at, alert.updated_at = (
+        State.ACKNOWLEDGED,
+        actor,
+        now,
+        now,
+    )
+    alert.snoozed_until = None
+    _event(session, alert, "acknowledged", actor, now, f"Acknowledged by {actor}")
+    enqueue(session, alert, "update", now)
+    return alert
+
+
+def assign_owner(session: Session, *, alert_id: int, owner: str, actor: str, clock: Clock) -> Alert:
+    alert = _load(session, alert_id)
+    if alert.state == State.RESOLVED:
+        raise AlreadyResolved()
+    now = clock()
+    alert.owner_user_id, alert.updated_at = owner, now
+    if alert.state == State.OPEN:
+        alert.state, alert.acknowledged_by, alert.acknowledged_at = State.ACKNOWLEDGED, actor, now
+    _event(session, alert, "assigned", actor, now, f"Owner {owner}", owner=owner)
+    enqueue(session, alert, "update", now)
+    enqueue(session, alert, "thread", now, note="assigned", owner=owner, actor=actor)
+    return alert
+
+
+def snooze(session: Session, *, alert_id: int, actor: str, clock: Clock, days: int) -> Alert:
+    alert = _load(session, alert_id)
+    if alert.state == State.RESOLVED:
+        raise AlreadyResolved()
+    now = clock()
+    alert.state, alert.snoozed_until, alert.updated_at = State.SNOOZED, now + timedelta(days=days), now
+    _event(
+        session, alert, "snoozed", actor, now, f"Snoozed {days} days", until=alert.snoozed_until.isoformat()
+    )
+    enqueue(session, alert, "update", now)
+    return alert
+
+
+def resolve(session: Session, *, alert_id: int, actor: str, clock: Clock) -> Alert:
+    alert = _load(session, alert_id)
+    if alert.state == State.RESOLVED:
+        raise AlreadyResolved()
+    now = clock()
+    alert.state, alert.resolved_by, alert.resolved_at, alert.updated_at = State.RESOLVED, actor, now, now
+    alert.snoozed_until = None
+    _event(session, alert, "resolved", actor, now, f"Resolved by {actor}")
+    enqueue(session, alert, "update", now)
+    return alert
+
+
+def hand_to_inside_sales(session: Session, *, alert_id: int, actor: str, clock: Clock) -> UpsellOpportunity:
+    """CS passes an upsell chance to IS: recorded as an opportunity (the shared KPI) and posted for IS."""
+    alert = _load(session, alert_id)
+    if alert.kind != alert_rules.UPSELL:
+        raise WrongKind()
+    if alert.handed_to_is_at is not None:
+        existing = session.scalars(
+            select(UpsellOpportunity).where(UpsellOpportunity.alert_id == alert.id)
+        ).first()
+        if existing is not None:
+            return existing
+    now = clock()
+    opp = UpsellOpportunity(
+        account_id=alert.account_id, alert_id=alert.id, handed_by=actor, reasons=alert.reasons, created_at=now
+    )
+    session.add(opp)
+    alert.handed_to_is_at, alert.updated_at = now, now
+    if alert.state == State.OPEN:
+        alert.state, alert.acknowledged_by, alert.acknowledged_at = State.ACKNOWLEDGED, actor, now
+    _event(session, alert, "handed_to_is", actor, now, "Handed to inside sales")
+    enqueue(session, alert, "update", now)
+    enqueue(session, alert, "handoff_is", now, actor=actor)
+    return opp
+
+
+def get(session: Session, alert_id: int) -> Alert:
+    alert = _load(session, alert_id)
+    session.refresh(alert)
+    return alert
+
+
+def account_of(session: Session, alert: Alert) -> Account:
+    return session.get(Account, alert.account_id)  # type: ignore[return-value]
+
+
+def events(session: Session, alert_id: int) -> Sequence[AlertEvent]:
+    return session.scalars(
+        select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+    ).all()
