@@ -15,6 +15,8 @@ WORKDIR /app
 COPY --chown=baton app.py settings.py clock.py baton.yml alembic.ini ./
 COPY --chown=baton bot ./bot
 COPY --chown=baton handoff ./handoff
+COPY --chown=baton alerts ./alerts
+COPY --chown=baton api ./api
 COPY --chown=baton storage ./storage
 USER baton
 VOLUME ["/data"]
