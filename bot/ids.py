@@ -16,8 +16,14 @@ class Action(StrEnum):
     ASK = "handoff_ask"
     VIEW = "handoff_view"
     EDIT = "handoff_edit"
+    ALERT_ACK = "alert_ack"
+    ALERT_ASSIGN = "alert_assign"
+    ALERT_SNOOZE = "alert_snooze"
+    ALERT_RESOLVE = "alert_resolve"
+    ALERT_HAND_TO_IS = "alert_hand_to_is"
 
 
 class Block(StrEnum):
     CARD_ACTIONS = "handoff_actions"
     QUESTION = "question"
+    ALERT_ACTIONS = "alert_actions"

@@ -36,6 +36,8 @@ class FakeSlack:
         self.locales: dict[str, str] = {}
         self.usergroups: dict[str, list[str]] = {}
         self.fail: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
+        self.drop_answer: dict[str, int] = {}  # method -> how many calls to carry out but never answer
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> top-level messages, oldest first
         self.token = "xoxb-test"
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
@@ -111,12 +113,17 @@ class FakeSlack:
             channel = args.get("channel", "")
             if channel.startswith("U"):
                 channel = "D" + channel[1:]  # a DM to a user lands in their IM channel
-            return {
-                "ok": True,
-                "channel": channel,
-                "ts": f"{1700000000 + next(self._ts)}.000100",
-                "message": {"text": args.get("text")},
-            }
+            ts = f"{1700000000 + next(self._ts)}.000100"
+            if not args.get("thread_ts"):
+                with self._cond:
+                    self.messages.setdefault(channel, []).append(
+                        {"ts": ts, "text": args.get("text"), "metadata": args.get("metadata")}
+                    )
+            return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text")}}
+        if method == "conversations.history":
+            with self._cond:
+                msgs = list(reversed(self.messages.get(args.get("channel", ""), [])))
+            return {"ok": True, "messages": msgs, "has_more": False}
         if method == "chat.update":
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method == "chat.getPermalink":
@@ -192,7 +199,15 @@ class FakeSlack:
                     self._send(status, body, headers)
                     return
                 fake._record(method, args)
-                self._send(200, fake._answer(method, args))
+                answer = fake._answer(method, args)
+                with fake._cond:
+                    drop = fake.drop_answer.get(method, 0)
+                    if drop:
+                        fake.drop_answer[method] = drop - 1
+                if drop:  # done, but the answer is lost: the client sees the connection close
+                    self.close_connection = True
+                    return
+                self._send(200, answer)
 
             do_POST = _handle
             do_GET = _handle

@@ -3,7 +3,7 @@
 from slack_bolt import App
 
 from bot.deps import Deps
-from bot.listeners import actions, commands, events, views
+from bot.listeners import actions, alerts, commands, events, views
 
 
 def register_listeners(app: App, deps: Deps) -> None:
@@ -11,3 +11,4 @@ def register_listeners(app: App, deps: Deps) -> None:
     actions.register(app, deps)
     views.register(app, deps)
     events.register(app, deps)
+    alerts.register(app, deps)

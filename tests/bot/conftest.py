@@ -29,6 +29,7 @@ CS_GROUP_MEMBER = "UCS0002"
 REP = "UREP0001"
 OTHER = "UOTHER01"
 HANDOFF_CHANNEL = "CHANDOFF1"
+ALERT_CHANNEL = "CALERTS01"
 
 
 def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
@@ -181,6 +182,7 @@ def settings(slack: FakeSlack) -> Settings:
         slack_signing_secret=SECRET,
         slack_api_url=slack.base_url,
         handoff_channel=HANDOFF_CHANNEL,
+        alert_channel=ALERT_CHANNEL,
         cs_users=(CS_USER, "SCS00001"),
     )
 

@@ -1,0 +1,303 @@
+"""Draining the outbox to Slack: at least once by retrying, at most once by remembering.
+
+A row is claimed (state ``in_flight``, a lease in ``next_attempt_at``) in its own transaction before
+the Slack call, and marked ``sent`` with the message ts after it. A row found ``in_flight`` after its
+lease ran out means a crash or a lost answer mid-post: before posting again, the channel is searched
+for a message carrying the row's id in its metadata (Slack has no idempotency key for
+chat.postMessage). 429 answers wait for Retry-After; 5xx and network errors back off; other errors
+are retried a few times and then left ``dead`` with the reason, visible to an operator.
+Several instances can drain one table: on PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+
+from bot.i18n import translator
+from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
+from clock import Clock
+from settings import Settings
+from storage import Database
+from storage.models import Account, Alert, Outbox
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 20
+EVENT_TYPE = "baton_outbox"
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    adopted: int = 0  # found already posted after an ambiguous failure
+    errors: list[str] = field(default_factory=list)
+
+
+class Retry(Exception):
+    def __init__(self, after: timedelta, reason: str, *, ambiguous: bool = False) -> None:
+        super().__init__(reason)
+        self.after, self.reason, self.ambiguous = after, reason, ambiguous
+
+
+class Fatal(Exception):
+    pass
+
+
+def _header(exc: SlackApiError, name: str) -> str | None:
+    headers = getattr(exc.response, "headers", None) or {}
+    for k, v in headers.items():
+        if k.lower() == name.lower():
+            return v[0] if isinstance(v, list) else v
+    return None
+
+
+class Delivery:
+    def __init__(self, db: Database, client: WebClient, settings: Settings, clock: Clock) -> None:
+        # A client of its own with no automatic retry: slack_sdk's default retries a post whose
+        # connection dropped, which could post it twice. Retries here go through the outbox instead.
+        self.client = WebClient(
+            token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=[]
+        )
+        self.db, self.settings, self.clock = db, settings, clock
+        self.tr = translator(settings.locale)
+
+    # --- claiming ---------------------------------------------------------------------------------
+    def _claim(self, limit: int, alert_id: int | None) -> list[tuple[int, bool]]:
+        now = self.clock()
+        with self.db.session() as s:
+            stmt = (
+                select(Outbox)
+                .where(Outbox.state.in_(("pending", "in_flight")), Outbox.next_attempt_at <= now)
+                .order_by(Outbox.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            if alert_id is not None:
+                stmt = stmt.where(Outbox.alert_id == alert_id)
+            claimed = []
+            for row in s.scalars(stmt):
+                ambiguous = row.state == "in_flight" or (row.last_error or "").startswith("ambiguous")
+                row.state, row.attempts, row.next_attempt_at = "in_flight", row.attempts + 1, now + LEASE
+                claimed.append((row.id, ambiguous))
+            return claimed
+
+    def run(self, *, limit: int = 200, alert_id: int | None = None) -> Stats:
+        stats = Stats()
+        blocked: set[int] = set()  # alerts whose post did not go out: their updates and notes wait
+        for row_id, ambiguous in self._claim(limit, alert_id):
+            self._deliver_one(row_id, ambiguous, blocked, stats)
+        return stats
+
+    # --- one row ------------------------------------------------------------------------------------
+    def _deliver_one(self, row_id: int, ambiguous: bool, blocked: set[int], stats: Stats) -> None:
+        with self.db.session() as s:
+            row = s.get(Outbox, row_id)
+            assert row is not None
+            alert = s.get(Alert, row.alert_id) if row.alert_id else None
+            account = s.get(Account, alert.account_id) if alert else None
+            action, payload, attempts, created = (
+                row.action,
+                dict(row.payload or {}),
+                row.attempts,
+                row.created_at,
+            )
+        try:
+            if alert is not None and alert.id in blocked:
+                raise Retry(timedelta(seconds=5), "waiting for the alert's first post")
+            ts = self._send(row_id, action, payload, alert, account, ambiguous, created, stats)
+        except Retry as r:
+            if alert is not None:
+                blocked.add(alert.id)
+            self._finish(
+                row_id,
+                state="pending",
+                error=("ambiguous: " if r.ambiguous else "") + r.reason,
+                next_at=self.clock() + r.after,
+            )
+            stats.retried += 1
+            return
+        except Fatal as f:
+            if alert is not None:
+                blocked.add(alert.id)
+            dead = attempts >= 5
+            self._finish(
+                row_id,
+                state="dead" if dead else "pending",
+                error=str(f),
+                next_at=self.clock() + timedelta(minutes=2**attempts),
+            )
+            stats.dead += dead
+            stats.retried += not dead
+            stats.errors.append(str(f))
+            return
+        self._finish(
+            row_id,
+            state="sent",
+            ts=ts,
+            alert_id=alert.id if alert and action == "post" else None,
+            channel=payload.get("_channel"),
+        )
+        stats.sent += 1
+
+    def _finish(
+        self,
+        row_id: int,
+        *,
+        state: str,
+        error: str | None = None,
+        next_at: datetime | None = None,
+        ts: str | None = None,
+        alert_id: int | None = None,
+        channel: str | None = None,
+    ) -> None:
+        with self.db.session() as s:
+            row = s.get(Outbox, row_id)
+            assert row is not None
+            row.state, row.last_error = state, error
+            if next_at is not None:
+                row.next_attempt_at = next_at
+            if state == "sent":
+                row.sent_at, row.result_ts = self.clock(), ts
+            if alert_id is not None and ts and channel:
+                alert = s.get(Alert, alert_id)
+                assert alert is not None
+                alert.channel_id, alert.message_ts = channel, ts
+
+    # --- Slack ------------------------------------------------------------------------------------
+    def _channel_for(self, alert: Alert) -> str:
+        if alert.kind == "upsell":
+            return self.settings.rules.alerts.upsell_channel or self.settings.handoff_channel
+        return self.settings.alert_channel
+
+    def _call(self, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except SlackApiError as exc:
+            status = getattr(exc.response, "status_code", 200)
+            error = exc.response.get("error") if hasattr(exc.response, "get") else None
+            if status == 429:
+                after = int(_header(exc, "Retry-After") or 30)
+                raise Retry(timedelta(seconds=after), f"rate limited; retry after {after}s") from exc
+            if status >= 500:
+                raise Retry(timedelta(seconds=30), f"Slack answered {status}") from exc
+            raise Fatal(f"Slack refused: {error or status}") from exc
+        except OSError as exc:  # timeouts and resets: the message may or may not have landed
+            raise Retry(timedelta(seconds=30), f"network: {exc}", ambiguous=True) from exc
+
+    def _already_posted(self, channel: str, row_id: int, created: datetime) -> str | None:
+        oldest = (created - timedelta(minutes=5)).timestamp()
+        resp = self._call(
+            self.client.conversations_history,
+            channel=channel,
+            oldest=f"{oldest:.6f}",
+            limit=200,
+            include_all_metadata=True,
+        )
+        for msg in resp.get("messages") or []:
+            meta = msg.get("metadata") or {}
+            if (
+                meta.get("event_type") == EVENT_TYPE
+                and (meta.get("event_payload") or {}).get("outbox_id") == row_id
+            ):
+                return msg.get("ts")
+        return None
+
+    def _post(
+        self, row_id: int, channel: str, ambiguous: bool, created: datetime, stats: Stats, **kwargs: Any
+    ) -> str:
+        if ambiguous:
+            found = self._already_posted(channel, row_id, created)
+            if found:
+                stats.adopted += 1
+                return found
+        meta = {"event_type": EVENT_TYPE, "event_payload": {"outbox_id": row_id}}
+        resp = self._call(
+            self.client.chat_postMessage, channel=channel, metadata=meta, unfurl_links=False, **kwargs
+        )
+        return resp["ts"]
+
+    def _send(
+        self,
+        row_id: int,
+        action: str,
+        payload: dict[str, Any],
+        alert: Alert | None,
+        account: Account | None,
+        ambiguous: bool,
+        created: datetime,
+        stats: Stats,
+    ) -> str | None:
+        if alert is None or account is None:
+            raise Fatal("the alert no longer exists")
+        blocks = alert_card(self.tr, alert, account, snooze_days=self.settings.rules.alerts.snooze_days)
+        text = alert_text(self.tr, alert, account)
+        if action == "post":
+            channel = self._channel_for(alert)
+            if not channel:
+                raise Retry(
+                    timedelta(hours=1), "no channel configured (BATON_ALERT_CHANNEL / upsell_channel)"
+                )
+            payload["_channel"] = channel
+            return self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=blocks)
+        if not alert.message_ts:
+            if self._post_pending(alert.id):
+                if action == "update":
+                    return None  # the post, still to come, renders the latest state anyway
+                raise Retry(timedelta(seconds=10), "waiting for the alert's first post")
+            raise Fatal("the alert card was never posted")
+        if action == "update":
+            self._call(
+                self.client.chat_update,
+                channel=alert.channel_id,
+                ts=alert.message_ts,
+                text=text,
+                blocks=blocks,
+            )
+            return alert.message_ts
+        if action == "thread":
+            note = thread_note(self.tr, payload)
+            resp = self._call(
+                self.client.chat_postMessage, channel=alert.channel_id, thread_ts=alert.message_ts, text=note
+            )
+            return resp["ts"]
+        if action == "handoff_is":
+            channel = self.settings.rules.alerts.inside_sales_channel or self._channel_for(alert)
+            permalink = None
+            with contextlib.suppress(SlackApiError):
+                permalink = self.client.chat_getPermalink(
+                    channel=alert.channel_id, message_ts=alert.message_ts
+                )["permalink"]
+            is_blocks = inside_sales_post(self.tr, alert, account, payload.get("actor", ""), permalink)
+            return self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=is_blocks)
+        raise Fatal(f"unknown outbox action {action!r}")
+
+    def _post_pending(self, alert_id: int) -> bool:
+        with self.db.session() as s:
+            return (
+                s.scalar(
+                    select(Outbox.id)
+                    .where(
+                        Outbox.alert_id == alert_id,
+                        Outbox.action == "post",
+                        Outbox.state.in_(("pending", "in_flight")),
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
+
+
+def pending_count(db: Database) -> int:
+    from sqlalchemy import func
+
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(Outbox).where(Outbox.state != "sent")) or 0

@@ -1,0 +1,85 @@
+"""Buttons on churn-risk / upsell alert cards. The change and its card update are written together
+(the outbox), then delivered at once; the scheduler's outbox job catches anything left over."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session
+
+from alerts import service
+from bot.delivery import Delivery
+from bot.deps import Deps
+from bot.ids import Action
+from bot.listeners.common import ephemeral
+
+
+def _alert_id(body: dict[str, Any]) -> int:
+    action = body["actions"][0]
+    if action.get("value"):
+        return int(action["value"])
+    return int(action["block_id"].rsplit(":", 1)[1])
+
+
+def register(app: App, deps: Deps) -> None:
+    def act(
+        body: dict[str, Any], client: WebClient, respond: Respond, work: Callable[[Session, int, str], object]
+    ) -> None:
+        user_id, alert_id = body["user"]["id"], _alert_id(body)
+        try:
+            deps.db.run(lambda s: work(s, alert_id, user_id))
+        except service.AlreadyResolved:
+            respond(**ephemeral(deps.tr_for(user_id).t("alert.already_resolved")))
+            return
+        Delivery(deps.db, client, deps.settings, deps.clock).run(alert_id=alert_id)
+
+    @app.action(Action.ALERT_ACK)
+    def acknowledge(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        act(
+            body,
+            client,
+            respond,
+            lambda s, a, u: service.acknowledge(s, alert_id=a, actor=u, clock=deps.clock),
+        )
+
+    @app.action(Action.ALERT_ASSIGN)
+    def assign(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        owner = body["actions"][0].get("selected_user")
+        if owner:
+            act(
+                body,
+                client,
+                respond,
+                lambda s, a, u: service.assign_owner(s, alert_id=a, owner=owner, actor=u, clock=deps.clock),
+            )
+
+    @app.action(Action.ALERT_SNOOZE)
+    def snooze(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        days = deps.settings.rules.alerts.snooze_days
+        act(
+            body,
+            client,
+            respond,
+            lambda s, a, u: service.snooze(s, alert_id=a, actor=u, clock=deps.clock, days=days),
+        )
+
+    @app.action(Action.ALERT_RESOLVE)
+    def resolve(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        act(body, client, respond, lambda s, a, u: service.resolve(s, alert_id=a, actor=u, clock=deps.clock))
+
+    @app.action(Action.ALERT_HAND_TO_IS)
+    def hand_to_is(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        act(
+            body,
+            client,
+            respond,
+            lambda s, a, u: service.hand_to_inside_sales(s, alert_id=a, actor=u, clock=deps.clock),
+        )

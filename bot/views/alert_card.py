@@ -1,0 +1,126 @@
+"""The churn-risk / upsell alert card, its thread notes and the inside-sales post."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.i18n import Translator
+from bot.ids import Action, Block
+from bot.text import Mrkdwn, escape, mention, slack_date
+from bot.views.fields import button, context, fields_section, header, section, text_obj
+from storage.models import Account, Alert
+
+_ICON = {"churn_risk": "🔥", "upsell": "📈"}
+_SEVERITY_ICON = {"high": "🔴", "medium": "🟠"}
+
+
+def reason_text(tr: Translator, reason: dict[str, Any]) -> str:
+    params = dict(reason.get("params") or {})
+    if "band" in params:
+        params["band"] = tr.t(f"alert.band.{params['band']}")
+    try:
+        return tr.t(f"reason.{reason['code']}", **params)
+    except (KeyError, IndexError):
+        return str(reason.get("code"))
+
+
+def reasons_block(tr: Translator, reasons: list[dict[str, Any]]) -> dict[str, Any]:
+    lines = "\n".join(f"• {escape(reason_text(tr, r))}" for r in reasons[:20])
+    return section(Mrkdwn(f"*{escape(tr.t('alert.why'))}*\n{lines}"))
+
+
+def _owner(tr: Translator, alert: Alert) -> Mrkdwn:
+    return mention(alert.owner_user_id) if alert.owner_user_id else escape(tr.t("alert.owner_none"))
+
+
+def _state(tr: Translator, alert: Alert) -> Mrkdwn:
+    text = escape(tr.t(f"alert.state.{alert.state}"))
+    if alert.state == "acknowledged" and alert.acknowledged_by:
+        text = Mrkdwn(f"{text} · {mention(alert.acknowledged_by)}")
+    if alert.state == "snoozed" and alert.snoozed_until:
+        until = slack_date(alert.snoozed_until, alert.snoozed_until.date().isoformat(), "{date_short_pretty}")
+        text = Mrkdwn(f"{text} · {until}")
+    if alert.state == "resolved" and alert.resolved_by:
+        text = Mrkdwn(f"{text} · {mention(alert.resolved_by)}")
+    if alert.handed_to_is_at:
+        text = Mrkdwn(f"{text}\n{escape(tr.t('alert.handed_to_is'))}")
+    return text
+
+
+def alert_card(tr: Translator, alert: Alert, account: Account, *, snooze_days: int) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [
+        header(f"{_ICON.get(alert.kind, '')} " + tr.t(f"alert.header.{alert.kind}", account=account.name)),
+        fields_section(
+            [
+                Mrkdwn(
+                    f"*{escape(tr.t('alert.severity'))}*\n{_SEVERITY_ICON.get(alert.severity, '')} "
+                    f"{escape(tr.t(f'alert.severity.{alert.severity}'))}"
+                ),
+                Mrkdwn(
+                    f"*{escape(tr.t('alert.health'))}*\n{escape('-' if alert.score is None else alert.score)}"
+                ),
+                Mrkdwn(f"*{escape(tr.t('alert.state'))}*\n{_state(tr, alert)}"),
+                Mrkdwn(f"*{escape(tr.t('alert.owner'))}*\n{_owner(tr, alert)}"),
+            ]
+        ),
+        reasons_block(tr, alert.reasons),
+        context(tr.m("alert.as_of", date=tr.day(alert.as_of), renewal=tr.day(account.renewal_date))),
+    ]
+    if alert.state != "resolved":
+        elements: list[dict[str, Any]] = []
+        if alert.state == "open":
+            elements.append(button(tr.t("alert.ack"), Action.ALERT_ACK, str(alert.id), "primary"))
+        select: dict[str, Any] = {
+            "type": "users_select",
+            "action_id": Action.ALERT_ASSIGN,
+            "placeholder": text_obj(tr.t("alert.assign"), 150),
+        }
+        if alert.owner_user_id:
+            select["initial_user"] = alert.owner_user_id
+        elements.append(select)
+        if alert.kind == "upsell" and not alert.handed_to_is_at:
+            elements.append(
+                button(tr.t("alert.hand_to_is"), Action.ALERT_HAND_TO_IS, str(alert.id), "primary")
+            )
+        if alert.state != "snoozed":
+            elements.append(
+                button(tr.t("alert.snooze", days=snooze_days), Action.ALERT_SNOOZE, str(alert.id))
+            )
+        elements.append(button(tr.t("alert.resolve"), Action.ALERT_RESOLVE, str(alert.id)))
+        blocks.append(
+            {"type": "actions", "block_id": f"{Block.ALERT_ACTIONS}:{alert.id}", "elements": elements}
+        )
+    return blocks
+
+
+def alert_text(tr: Translator, alert: Alert, account: Account) -> Mrkdwn:
+    return escape(tr.t(f"alert.header.{alert.kind}", account=account.name))
+
+
+def thread_note(tr: Translator, payload: dict[str, Any]) -> Mrkdwn:
+    note = payload.get("note")
+    if note == "assigned":
+        return tr.m(
+            "alert.thread.assigned", actor=mention(payload.get("actor")), owner=mention(payload.get("owner"))
+        )
+    lines = "\n".join(f"• {escape(reason_text(tr, r))}" for r in payload.get("reasons") or [])
+    return Mrkdwn(f"{escape(tr.t(f'alert.thread.{note}'))}\n{lines}")
+
+
+def inside_sales_post(
+    tr: Translator, alert: Alert, account: Account, actor: str, permalink: str | None
+) -> list[dict[str, Any]]:
+    intro = tr.m("alert.is.intro", actor=mention(actor))
+    blocks = [
+        header("📈 " + tr.t("alert.is.header", account=account.name)),
+        section(intro),
+        reasons_block(tr, alert.reasons),
+    ]
+    facts = (
+        f"{escape(account.plan or '-')} · {escape(tr.money(account.mrr, account.currency))} MRR · "
+        f"{escape(account.seats if account.seats is not None else '-')} seats"
+    )
+    if permalink and not set(permalink) & set("|<> "):
+        facts += f" · <{permalink}|alert>"
+    blocks.append(context(Mrkdwn(facts)))
+    return blocks

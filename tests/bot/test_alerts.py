@@ -1,0 +1,163 @@
+"""Alert cards in Slack: delivery through the outbox (429, 5xx, lost answers, restarts) and the buttons."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from sqlalchemy import select
+
+from alerts import service
+from bot.delivery import Delivery
+from settings import Settings
+from storage import Database
+from storage.models import Alert, Outbox, UpsellOpportunity
+from tests.alerts.factory import AS_OF, accounts, daily
+from tests.bot.conftest import ALERT_CHANNEL, CS_USER, HANDOFF_CHANNEL, Baton
+from tests.clocks import FakeClock
+from tests.fakeslack import FakeSlack
+
+
+def _scan(db: Database, settings: Settings, clock: FakeClock) -> dict[str, int]:
+    accounts(db, ("DROP", 50, "Pro"), ("FULL", 20, "Pro"))
+    daily(db, "DROP", "active_users", lambda n: 40 if n >= 7 else 12)
+    daily(db, "FULL", "active_users", lambda n: 20)
+    with db.session() as s:
+        return {
+            r.account: r.alert_id
+            for r in service.scan(s, as_of=AS_OF, rules=settings.rules, clock=clock).raised
+        }
+
+
+def _delivery(db: Database, slack: FakeSlack, settings: Settings, clock: FakeClock) -> Delivery:
+    return Delivery(db, WebClient(token=slack.token, base_url=slack.base_url), settings, clock)
+
+
+def _posts(slack: FakeSlack) -> list[dict]:
+    return [c.args for c in slack.of("chat.postMessage") if "_failed" not in c.args]
+
+
+def test_scan_results_are_posted_once_to_their_channels(
+    db: Database, slack: FakeSlack, settings: Settings
+) -> None:
+    clock = FakeClock()
+    ids = _scan(db, settings, clock)
+    stats = _delivery(db, slack, settings, clock).run()
+    assert stats.sent == 2
+    by_channel = {p["channel"]: p for p in _posts(slack)}
+    assert set(by_channel) == {ALERT_CHANNEL, HANDOFF_CHANNEL}  # churn risk / upsell (cross-department)
+    churn = by_channel[ALERT_CHANNEL]
+    assert "Churn risk: Account DROP" in str(churn["blocks"])
+    assert "active_users averages 12/day over the last 7 days vs 40/day before (−70%)" in str(churn["blocks"])
+    assert churn["metadata"]["event_payload"]["outbox_id"] > 0
+    assert "Hand to inside sales" in str(by_channel[HANDOFF_CHANNEL]["blocks"])
+    with db.session() as s:
+        assert s.get(Alert, ids["DROP"]).message_ts is not None
+    assert _delivery(db, slack, settings, clock).run().sent == 0  # nothing twice
+
+
+def test_429_then_500_are_retried_and_the_alert_lands_once(
+    db: Database, slack: FakeSlack, settings: Settings
+) -> None:
+    clock = FakeClock()
+    _scan(db, settings, clock)
+    slack.fail["chat.postMessage"] = [
+        (429, {"Retry-After": "7"}, {"ok": False, "error": "ratelimited"}),
+        (500, {}, {"ok": False, "error": "internal_error"}),
+    ]
+    d = _delivery(db, slack, settings, clock)
+    first = d.run()
+    assert (first.sent, first.retried) == (0, 2)  # one alert hit 429, the other 500
+    with db.session() as s:
+        waits = sorted(o.next_attempt_at - clock.now for o in s.scalars(select(Outbox)))
+    assert waits == [timedelta(seconds=7), timedelta(seconds=30)]  # Retry-After honoured; 5xx backs off
+    assert d.run().sent == 0  # nothing is due yet
+    clock.advance(seconds=7)
+    assert d.run().sent == 1
+    clock.advance(seconds=23)
+    assert d.run().sent == 1
+    assert len(_posts(slack)) == 2 and len(slack.of("chat.postMessage")) == 4
+
+
+def test_a_lost_answer_is_not_posted_twice_after_restart(
+    db: Database, slack: FakeSlack, settings: Settings
+) -> None:
+    clock = FakeClock()
+    _scan(db, settings, clock)
+    slack.drop_answer["chat.postMessage"] = 1  # the first post lands but its answer never arrives
+    _delivery(db, slack, settings, clock).run()
+    clock.advance(minutes=2)
+    restarted = _delivery(db, slack, settings, clock)  # a new process: knows only the database
+    stats = restarted.run()
+    assert stats.adopted == 1
+    assert len(_posts(slack)) == 2  # each alert once
+    with db.session() as s:
+        assert all(a.message_ts for a in s.scalars(select(Alert)))
+        assert {o.state for o in s.scalars(select(Outbox))} == {"sent"}
+
+
+def test_an_unknown_channel_is_retried_then_left_dead_with_its_reason(
+    db: Database, slack: FakeSlack, settings: Settings
+) -> None:
+    clock = FakeClock()
+    _scan(db, settings, clock)
+    slack.fail["chat.postMessage"] = [(200, {}, {"ok": False, "error": "channel_not_found"})] * 20
+    d = _delivery(db, slack, settings, clock)
+    for _ in range(6):
+        d.run()
+        clock.advance(hours=2)
+    with db.session() as s:
+        dead = s.scalars(select(Outbox).where(Outbox.state == "dead")).all()
+    assert dead and all("channel_not_found" in (o.last_error or "") for o in dead)
+
+
+def _card_action(post: dict, action_id: str) -> dict:
+    actions = next(b for b in post["blocks"] if b["type"] == "actions")
+    el = next(e for e in actions["elements"] if e["action_id"] == action_id)
+    return {
+        "action_id": action_id,
+        "block_id": actions["block_id"],
+        **({"value": el["value"]} if "value" in el else {}),
+    }
+
+
+def test_buttons_update_the_card_in_place(baton: Baton, settings: Settings) -> None:
+    clock = baton.clock
+    _scan(baton.db, settings, clock)
+    _delivery(baton.db, baton.slack, settings, clock).run()
+    churn = next(p for p in _posts(baton.slack) if p["channel"] == ALERT_CHANNEL)
+    baton.click(_card_action(churn, "alert_ack"), user=CS_USER, channel=ALERT_CHANNEL)
+    update = baton.slack.wait_for("chat.update")[0].args
+    assert "Acknowledged" in str(update["blocks"]) and "alert_ack" not in str(update["blocks"])
+    baton.click(
+        {**_card_action(churn, "alert_assign"), "selected_user": "UOWNER01"},
+        user=CS_USER,
+        channel=ALERT_CHANNEL,
+    )
+    baton.slack.wait_for("chat.update", 2)
+    baton.wait_idle()
+    assert any("made <@UOWNER01> the owner" in p["text"] for p in _posts(baton.slack) if p.get("thread_ts"))
+    baton.click(_card_action(churn, "alert_snooze"), user=CS_USER, channel=ALERT_CHANNEL)
+    assert "Snoozed" in str(baton.slack.wait_for("chat.update", 3)[-1].args["blocks"])
+    baton.click(_card_action(churn, "alert_resolve"), user=CS_USER, channel=ALERT_CHANNEL)
+    last = baton.slack.wait_for("chat.update", 4)[-1].args
+    assert "Resolved" in str(last["blocks"]) and not [b for b in last["blocks"] if b["type"] == "actions"]
+    baton.click(_card_action(churn, "alert_resolve"), user=CS_USER, channel=ALERT_CHANNEL)
+    assert "already resolved" in baton.slack.wait_responses(1)[0]["text"]
+
+
+def test_hand_to_inside_sales_records_the_opportunity_and_posts_for_is(
+    baton: Baton, settings: Settings
+) -> None:
+    clock = baton.clock
+    _scan(baton.db, settings, clock)
+    _delivery(baton.db, baton.slack, settings, clock).run()
+    upsell = next(p for p in _posts(baton.slack) if p["channel"] == HANDOFF_CHANNEL)
+    baton.click(_card_action(upsell, "alert_hand_to_is"), user=CS_USER, channel=HANDOFF_CHANNEL)
+    baton.slack.wait_for("chat.update")
+    baton.wait_idle()
+    is_post = _posts(baton.slack)[-1]
+    assert "Upsell for inside sales: Account FULL" in str(is_post["blocks"])
+    assert f"<@{CS_USER}> handed this upsell opportunity" in str(is_post["blocks"])
+    with baton.db.session() as s:
+        assert s.scalars(select(UpsellOpportunity.handed_by)).all() == [CS_USER]
