@@ -38,11 +38,22 @@ def _serve(settings: Settings, db: Database) -> int:
             file=sys.stderr,
         )
         return 2
+    from alerts.pull import pull
     from api.ingest import IngestAPI
+    from bot.delivery import Delivery
+    from jobs.scheduler import Jobs, build_scheduler
 
     db.upgrade()
     app = create_app(settings, db)
     api = IngestAPI(db, token=settings.ingest_token, clock=utcnow)
+    jobs = Jobs(
+        db,
+        settings,
+        utcnow,
+        deliver=lambda: Delivery(db, app.client, settings, utcnow).run(),
+        pull=(lambda: pull(db, settings.rules.pull)) if settings.rules.pull.url else None,
+    )
+    build_scheduler(jobs, settings).start()
     if settings.slack_app_token:
         serve_socket_mode(app, db, settings.slack_app_token, settings.port, api)
     else:
@@ -102,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "health":
             return print_health(db, settings.rules, as_of=as_of, as_json=args.json)
         run_scan(db, settings.rules, as_of=as_of, clock=utcnow, as_json=args.json, dry_run=args.dry_run)
+        if settings.slack_bot_token and not args.dry_run:  # without Slack the alerts wait in the outbox
+            from bot.app import make_client
+            from bot.delivery import Delivery
+
+            stats = Delivery(db, make_client(settings), settings, utcnow).run()
+            print(
+                f"delivered to Slack: {stats.sent}, retrying later: {stats.retried}, failed: {stats.dead}",
+                file=sys.stderr,
+            )
         return 0
     from bot.demo import run_demo
 

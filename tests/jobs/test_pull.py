@@ -1,0 +1,105 @@
+"""The scheduled pull against a real HTTP server on loopback: pages, auth, retries, bad records."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from alerts.pull import PullError, pull
+from settings import PullRules
+from storage import Database
+from storage.models import Signal
+from tests.alerts.factory import accounts
+
+
+class Source:
+    def __init__(self) -> None:
+        self.pages: dict[str, dict[str, Any]] = {}
+        self.fail_first: list[int] = []
+        self.seen_auth: list[str | None] = []
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                source.seen_auth.append(self.headers.get("Authorization"))
+                if source.fail_first:
+                    self.send_response(source.fail_first.pop(0))
+                    self.end_headers()
+                    return
+                body = json.dumps(source.pages[self.path]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+
+@pytest.fixture
+def source() -> Iterator[Source]:
+    s = Source()
+    yield s
+    s.server.shutdown()
+
+
+def rec(acct: str, day: str, value: float) -> dict[str, Any]:
+    return {"customer": {"id": acct}, "day": day, "name": "active_users", "count": value}
+
+
+RULES = dict(
+    items_path="result.items",
+    next_path="result.next",
+    fields={"account_id": "customer.id", "date": "day", "metric": "name", "value": "count"},
+    auth_header="Authorization: Bearer ${BATON_TEST_PULL_TOKEN}",
+)
+
+
+def test_pages_are_followed_with_auth_and_mapped_fields(db: Database, source: Source, monkeypatch) -> None:
+    monkeypatch.setenv("BATON_TEST_PULL_TOKEN", "s3cret")
+    accounts(db, ("A1", 10, "Pro"))
+    source.pages = {
+        "/p1": {"result": {"items": [rec("A1", "2026-11-01", 3)], "next": "/p2"}},
+        "/p2": {"result": {"items": [rec("A1", "2026-11-02", 4)], "next": None}},
+    }
+    source.fail_first = [503, 429]
+    waits: list[float] = []
+    result = pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=waits.append)
+    assert result.rows == 2 and waits == [1, 2]  # backoff doubled, no real sleeping
+    assert set(source.seen_auth) == {"Bearer s3cret"}
+    with db.session() as s:
+        assert s.scalar(select(func.sum(Signal.value))) == 7
+
+
+def test_a_bad_record_refuses_the_whole_pull(db: Database, source: Source) -> None:
+    accounts(db, ("A1", 10, "Pro"))
+    source.pages = {"/p1": {"result": {"items": [rec("A1", "2026-11-01", 3), rec("NOPE", "2026-11-01", 1)]}}}
+    from alerts.ingest import IngestError
+
+    with pytest.raises(IngestError) as exc:
+        pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
+    assert "unknown account_id 'NOPE'" in exc.value.problems[0].message
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Signal)) == 0
+
+
+def test_a_source_that_keeps_failing_gives_up_with_the_reason(db: Database, source: Source) -> None:
+    source.fail_first = [500] * 10
+    with pytest.raises(PullError, match="answered 500 \\(after 5 tries\\)"):
+        pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
+    source.fail_first = [404]
+    with pytest.raises(PullError, match="answered 404"):
+        pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)

@@ -1,0 +1,65 @@
+"""Jobs are registered once with stable ids, and each scheduled run happens once across instances."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from jobs.scheduler import OUTBOX, PULL, SCAN, Jobs, build_scheduler
+from settings import Rules, Settings
+from storage import Database
+from storage.models import Alert, JobRun
+from tests.alerts.factory import AS_OF, accounts, daily
+from tests.clocks import FakeClock
+
+SETTINGS = Settings(rules=Rules.load(None))
+# 07:00 in Tokyo on the day after AS_OF: the daily scan's usual moment
+MORNING = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)
+
+
+def test_jobs_are_registered_once_with_stable_ids_timezone_coalescing_and_grace() -> None:
+    jobs = Jobs(None, SETTINGS, FakeClock(), deliver=lambda: None, pull=lambda: None)  # type: ignore[arg-type]
+    sched = build_scheduler(jobs, SETTINGS)
+    sched.start(paused=True)
+    try:
+        registered = {j.id: j for j in sched.get_jobs()}
+        assert set(registered) == {SCAN, PULL, OUTBOX}
+        scan = registered[SCAN]
+        assert str(scan.trigger.timezone) == "Asia/Tokyo" and "hour='7'" in str(scan.trigger)
+        assert scan.coalesce is True and scan.misfire_grace_time == 3600 and scan.max_instances == 1
+        build_scheduler(jobs, SETTINGS)  # building again is harmless: replace_existing with the same ids
+    finally:
+        sched.shutdown(wait=False)
+
+
+def test_two_instances_run_the_scan_once(db: Database) -> None:
+    accounts(db, ("IDLE", 50, "Pro"))
+    daily(db, "IDLE", "active_users", lambda n: 30 if n >= 20 else 0)
+    clock = FakeClock(MORNING)
+    delivered: list[str] = []
+    instances = [
+        Jobs(db, SETTINGS, clock, deliver=lambda i=i: delivered.append(i), instance=f"node-{i}")
+        for i in range(2)
+    ]
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def fire(jobs: Jobs) -> None:
+        barrier.wait()
+        results.append(jobs.scan_job())
+
+    threads = [threading.Thread(target=fire, args=(j,)) for j in instances]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [False, True]
+    assert len(delivered) == 1
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Alert)) == 1
+        run = s.scalars(select(JobRun)).one()
+        assert run.outcome.startswith(f"as_of {AS_OF.isoformat()}: 1 raised")  # data up to yesterday
+    clock.advance(days=1)  # the next morning it runs again, once
+    assert instances[1].scan_job() is True and instances[0].scan_job() is False
