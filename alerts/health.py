@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from settings import HealthRules
@@ -97,30 +97,32 @@ def _num(x: float) -> float | int:
 
 
 def usage_by_account(session: Session, as_of: date, rules: HealthRules) -> dict[int, Usage]:
-    """The main aggregate: per (account, metric) sums over the recent and baseline windows."""
+    """The main aggregate: per (account, metric) sums over the recent and baseline windows, read once.
+
+    Accounts with no activity inside those windows get a second, narrower look further back (up to
+    LOOKBACK_DAYS) for their last active day; a healthy book has few of them."""
     recent_start = as_of - timedelta(days=rules.recent_days)  # exclusive
     base_start = recent_start - timedelta(days=rules.baseline_days)  # exclusive
-    look_start = min(base_start, as_of - timedelta(days=LOOKBACK_DAYS))
     in_recent = Signal.day > recent_start
-    in_base = and_(Signal.day > base_start, Signal.day <= recent_start)
     stmt = (
         select(
             Signal.account_id,
             Signal.metric,
             func.sum(case((in_recent, Signal.value), else_=0.0)),
-            func.sum(case((in_base, Signal.value), else_=0.0)),
+            func.sum(case((in_recent, 0.0), else_=Signal.value)),
             func.max(case((in_recent, Signal.value))),
             func.max(case((Signal.value > 0, Signal.day))),
             func.max(Signal.day),
         )
-        .where(Signal.day > look_start, Signal.day <= as_of)
+        .where(Signal.day > base_start, Signal.day <= as_of)
         .group_by(Signal.account_id, Signal.metric)
     )
     out: dict[int, Usage] = {}
     latest_needed: list[tuple[int, str, date]] = []
     for account_id, metric, rsum, bsum, rmax, last_pos, last_day in session.execute(stmt):
-        u = out.setdefault(account_id, Usage())
-        u.has_rows = True
+        u = out.get(account_id)
+        if u is None:
+            u = out[account_id] = Usage(has_rows=True)
         u.recent[metric] = float(rsum or 0) / rules.recent_days
         u.baseline[metric] = float(bsum or 0) / rules.baseline_days
         if rmax is not None:
@@ -137,7 +139,43 @@ def usage_by_account(session: Session, as_of: date, rules: HealthRules) -> dict[
         )
         if value is not None:
             out[account_id].latest[metric] = float(value)
+    _older_activity(session, out, as_of, base_start, rules)
     return out
+
+
+def _older_activity(
+    session: Session, out: dict[int, Usage], as_of: date, base_start: date, rules: HealthRules
+) -> None:
+    """Last active day before the windows, for accounts idle throughout them (or absent from them)."""
+    look_start = as_of - timedelta(days=LOOKBACK_DAYS)
+    if look_start >= base_start:
+        return
+    idle = {aid for aid, u in out.items() if u.last_active is None}
+    absent = {
+        aid for aid in session.scalars(select(Account.id).where(Account.status == "active")) if aid not in out
+    }
+    wanted = idle | absent
+    if not wanted:
+        return
+    ids = sorted(wanted)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        rows = session.execute(
+            select(Signal.account_id, func.max(Signal.day))
+            .where(
+                Signal.day > look_start,
+                Signal.day <= base_start,
+                Signal.metric == rules.activity_metric,
+                Signal.value > 0,
+                Signal.account_id.in_(chunk),
+            )
+            .group_by(Signal.account_id)
+        )
+        for account_id, day in rows:
+            u = out.get(account_id)
+            if u is None:
+                u = out[account_id] = Usage(has_rows=True)
+            u.last_active = _as_date(day)
 
 
 def _as_date(value: Any) -> date:

@@ -120,6 +120,8 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
         )
     }
 
+    new: list[tuple[Health, Finding, Alert]] = []
+
     def quiet(reason: str) -> None:
         result.quiet[reason] = result.quiet.get(reason, 0) + 1
 
@@ -181,13 +183,13 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
                 updated_at=now,
             )
             session.add(alert)
-            session.flush()
-            _event(
-                session, alert, "raised", "baton", now, f"{f.kind} raised ({f.severity})", reasons=f.reasons
-            )
-            enqueue(session, alert, "post", now)
             unresolved[(f.account_id, f.kind)] = alert
-            result.raised.append(_raised(h, f, "new", alert))
+            new.append((h, f, alert))
+    session.flush()  # one batched INSERT for every new alert, then their events and outbox rows
+    for h, f, alert in new:
+        _event(session, alert, "raised", "baton", now, f"{f.kind} raised ({f.severity})", reasons=f.reasons)
+        enqueue(session, alert, "post", now)
+        result.raised.append(_raised(h, f, "new", alert))
     session.flush()
     return result
 

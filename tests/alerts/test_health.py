@@ -68,3 +68,14 @@ def test_data_after_the_as_of_date_is_ignored(db: Database) -> None:
     with db.session() as s:
         (h,) = list(health_all(s, AS_OF, RULES))
     assert h.band == "green" and h.usage.last_active == AS_OF
+
+
+def test_an_account_quiet_since_before_the_windows_gets_its_real_idle_days(db: Database) -> None:
+    accounts(db, ("GONE", 50, "Pro"), ("NEVER", 50, "Pro"))
+    daily(db, "GONE", "active_users", lambda n: 30 if n >= 50 else None, days=80)  # last active 50 days ago
+    with db.session() as s:
+        by_ext = {h.external_id: h for h in health_all(s, AS_OF, RULES)}
+    gone = by_ext["GONE"]
+    assert gone.usage.last_active == AS_OF - timedelta(days=50)
+    assert gone.drivers[0].code == "inactive" and gone.drivers[0].params == {"days": 50}
+    assert by_ext["NEVER"].band == "unknown"
