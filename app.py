@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
     scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
+    sub.add_parser("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
     health = sub.add_parser("health", help="print every active account's health score")
     health.add_argument("--as-of", type=date.fromisoformat)
     health.add_argument("--json", action="store_true")
@@ -105,6 +106,21 @@ def main(argv: list[str] | None = None) -> int:
 
         db.upgrade()
         return ingest_file(db, args.kind, args.file, as_of=args.as_of, fmt=args.format, clock=utcnow)
+    if args.command == "pull":
+        from alerts.ingest import IngestError
+        from alerts.pull import PullError, pull
+
+        db.upgrade()
+        try:
+            result = pull(db, settings.rules.pull)
+        except PullError as exc:
+            print(f"pull failed: {exc}", file=sys.stderr)
+            return 1
+        except IngestError as exc:
+            print(f"pull refused, nothing written. {exc.bad} bad record(s):\n{exc.report()}", file=sys.stderr)
+            return 1
+        print(f"pulled {result.rows:,} signal values")
+        return 0
     if args.command in ("scan", "health"):
         from alerts.cli import print_health, run_scan
 
