@@ -3,19 +3,26 @@ Slack listeners use, then prints the cards and messages Baton would post."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import io
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TextIO
 
+from sqlalchemy import select
+
+from alerts.ingest import ingest_accounts, ingest_signals, records
+from alerts.service import scan
 from bot.i18n import translator
 from bot.render_text import render_blocks
 from bot.text import mention
+from bot.views.alert_card import alert_card
 from bot.views.handoff_card import card, checklist_blocks
 from handoff import service
 from handoff.checklist import HandoffForm, missing_items
 from handoff.service import Actor
 from settings import Settings
 from storage import Database
+from storage.models import Account, Alert
 
 REP_IS, REP_FS, CS_LEAD, CSM = "U0DEMOIS1", "U0DEMOFS1", "U0DEMOCS1", "U0DEMOCSM"
 
@@ -98,6 +105,33 @@ def seed(settings: Settings, db: Database) -> list[int]:
     return ids
 
 
+DEMO_ACCOUNTS = [  # external id, name, plan, MRR, seats, daily active users: (baseline, last 7 days)
+    ("MIRAI-001", "株式会社ミライ物流", "Enterprise", 750000, 200, (150, 196)),
+    ("NW-2041", "Northwind Analytics", "Growth", 270000, 25, (20, 7)),
+    ("SAKURA-77", "Sakura Dental Group", "Starter", 8000, 5, (4, 4)),
+]
+
+
+def seed_usage(settings: Settings, db: Database, today: date) -> None:
+    """Accounts (linked to the handoffs by name) and five weeks of daily usage ending today, then a scan."""
+    lines = ["account_id,name,plan,mrr,seats,contract_start,renewal_date,currency"]
+    for ext, name, plan, mrr, seats, _ in DEMO_ACCOUNTS:
+        renewal = today + timedelta(days=60 if ext == "NW-2041" else 300)
+        lines.append(f"{ext},{name},{plan},{mrr},{seats},2025-12-01,{renewal.isoformat()},JPY")
+    signals = ["account_id,date,metric,value"]
+    for ext, *_, (usual, recent) in DEMO_ACCOUNTS:
+        for n in range(35):
+            day = (today - timedelta(days=n)).isoformat()
+            active = recent if n < 7 else usual
+            signals.append(f"{ext},{day},active_users,{active}")
+            signals.append(f"{ext},{day},logins,{active * 3}")
+    with db.session() as s:
+        ingest_accounts(s, records(io.StringIO("\n".join(lines)), "csv"), as_of=today, now=_clock())
+        ingest_signals(s, records(io.StringIO("\n".join(signals)), "csv"))
+    with db.session() as s:
+        scan(s, as_of=today, rules=settings.rules, clock=_clock)
+
+
 def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO) -> int:
     tr = translator(locale)
     ids = seed(settings, db)
@@ -138,6 +172,19 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO) -> i
         ),
         file=out,
     )
+    seed_usage(settings, db, _clock().date())
+    with db.session() as s:
+        alerts = s.scalars(select(Alert).where(Alert.state != "resolved").order_by(Alert.id)).all()
+        for alert in alerts:
+            account = s.get(Account, alert.account_id)
+            channel = settings.alert_channel or "#cs-alerts"
+            if alert.kind == "upsell":
+                channel = settings.rules.alerts.upsell_channel or settings.handoff_channel or "#cs-handoffs"
+            print(f"\n▶ alert in {channel}", file=out)
+            print(
+                render_blocks(alert_card(tr, alert, account, snooze_days=settings.rules.alerts.snooze_days)),
+                file=out,
+            )
     print(
         f"\n{rule}\nTo run Baton in Slack, create the app from manifest.yml and set its tokens (README.md).",
         file=out,

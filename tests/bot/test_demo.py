@@ -31,9 +31,12 @@ def test_demo_seeds_and_shows_cards_without_slack_and_can_run_again(tmp_path: Pa
     assert "Handoff: 株式会社ミライ物流" in out and "Checklist 12/12 items" in out
     assert "[ Accept ]" in out and "ARR $21,600" in out and "Tech touch (suggested)" in out
     assert "assigned you as CSM" in out and "checklist items still missing" in out
+    assert "Churn risk: Northwind Analytics" in out and "(−65%)" in out  # usage seeded, scanned
+    assert "Upsell opportunity: 株式会社ミライ物流" in out and "[ Hand to inside sales ]" in out
     again = _demo(tmp_path, "--locale", "ja")
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("▶ card in") == 3  # reused, not duplicated
+    assert again.stdout.count("▶ alert in") == 2  # one alert per account and kind, however often it runs
     assert "引き継ぎ：Northwind Analytics" in again.stdout and "受理する" in again.stdout
 
 
