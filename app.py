@@ -13,7 +13,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from clock import utcnow
+from clock import local_date, utcnow
 from settings import ConfigError, Settings
 from storage import Database
 
@@ -45,7 +45,7 @@ def _serve(settings: Settings, db: Database) -> int:
 
     db.upgrade()
     app = create_app(settings, db)
-    api = IngestAPI(db, token=settings.ingest_token, clock=utcnow)
+    api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=settings.rules.schedule.timezone)
     jobs = Jobs(
         db,
         settings,
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         from alerts.cli import ingest_file
 
         db.upgrade()
-        return ingest_file(db, args.kind, args.file, as_of=args.as_of, fmt=args.format, clock=utcnow)
+        as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
+        return ingest_file(db, args.kind, args.file, as_of=as_of, fmt=args.format, clock=utcnow)
     if args.command == "pull":
         from alerts.ingest import IngestError
         from alerts.pull import PullError, pull
@@ -125,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         from alerts.cli import print_health, run_scan
 
         db.upgrade()
-        as_of = args.as_of or utcnow().date()
+        # like the daily scan: complete days only, up to yesterday in the team's timezone
+        as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone, days_ago=1)
         if args.command == "health":
             return print_health(db, settings.rules, as_of=as_of, as_json=args.json)
         run_scan(db, settings.rules, as_of=as_of, clock=utcnow, as_json=args.json, dry_run=args.dry_run)

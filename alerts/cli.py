@@ -51,7 +51,7 @@ class Progress:
 
 
 def ingest_file(
-    db: Database, kind: str, path: Path, *, as_of: date | None, fmt: str | None, clock: Clock
+    db: Database, kind: str, path: Path, *, as_of: date, fmt: str | None, clock: Clock
 ) -> int:
     if not path.exists():
         print(f"{path}: no such file", file=sys.stderr)
@@ -65,7 +65,7 @@ def ingest_file(
                 if kind == "signals":
                     result: Result = ingest_signals(session, rows, progress=progress)
                 else:
-                    result = ingest_accounts(session, rows, as_of=as_of or clock().date(), now=clock())
+                    result = ingest_accounts(session, rows, as_of=as_of, now=clock())
         except IngestError as exc:
             print(
                 f"{path}: refused, nothing was written. {exc.bad} bad line(s):\n{exc.report()}",
@@ -77,7 +77,7 @@ def ingest_file(
         print(f"{path}: {result.rows:,} signal values stored")
     else:
         print(
-            f"{path}: {result.rows:,} accounts as of {(as_of or clock().date()).isoformat()} "
+            f"{path}: {result.rows:,} accounts as of {as_of.isoformat()} "
             f"({result.created} new, {result.updated} updated, {result.linked} linked to handoffs)"
         )
     return 0

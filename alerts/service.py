@@ -149,8 +149,7 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
                 result.raised.append(_raised(h, f, "worsened", alert))
                 continue
             if alert is not None:
-                if not _worse(alert, f):
-                    alert.as_of = as_of
+                if not _worse(alert, f):  # left untouched: a click on its card meanwhile must not conflict
                     quiet("unchanged")
                     continue
                 new_codes = sorted(f.codes - {r["code"] for r in alert.reasons})

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from alerts.ingest import IngestError, ingest_accounts, ingest_signals, records
-from clock import Clock
+from clock import Clock, local_date
 from storage import Database
 
 StartResponse = Callable[..., Any]
@@ -50,8 +50,8 @@ class _Body(io.RawIOBase):
 
 
 class IngestAPI:
-    def __init__(self, db: Database, *, token: str, clock: Clock) -> None:
-        self.db, self.token, self.clock = db, token, clock
+    def __init__(self, db: Database, *, token: str, clock: Clock, timezone: str = "Asia/Tokyo") -> None:
+        self.db, self.token, self.clock, self.timezone = db, token, clock, timezone
 
     def handles(self, path: str) -> bool:
         return path in ROUTES
@@ -92,7 +92,7 @@ class IngestAPI:
                 {"error": "send text/csv, application/json or application/x-ndjson"},
             )
         query = parse_qs(environ.get("QUERY_STRING", ""))
-        as_of = self.clock().date()
+        as_of = local_date(self.clock, self.timezone)
         if kind == "accounts" and query.get("as_of"):
             try:
                 as_of = date.fromisoformat(query["as_of"][0])

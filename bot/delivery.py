@@ -18,7 +18,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.i18n import translator
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
@@ -29,7 +29,18 @@ from storage.models import Account, Alert, Outbox
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
-MAX_ATTEMPTS = 20
+# Refusals a person can fix (invite the bot, renew the token): retried slowly, never dropped.
+FIXABLE = {
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "account_inactive",
+    "missing_scope",
+    "ratelimited",
+}
 EVENT_TYPE = "baton_outbox"
 
 
@@ -71,44 +82,64 @@ class Delivery:
         self.tr = translator(settings.locale)
 
     # --- claiming ---------------------------------------------------------------------------------
-    def _claim(self, limit: int, alert_id: int | None) -> list[tuple[int, bool]]:
+    def _candidates(self, limit: int, alert_id: int | None) -> list[tuple[int, str, int]]:
         now = self.clock()
         with self.db.session() as s:
             stmt = (
-                select(Outbox)
+                select(Outbox.id, Outbox.state, Outbox.attempts)
                 .where(Outbox.state.in_(("pending", "in_flight")), Outbox.next_attempt_at <= now)
                 .order_by(Outbox.id)
                 .limit(limit)
-                .with_for_update(skip_locked=True)
             )
             if alert_id is not None:
                 stmt = stmt.where(Outbox.alert_id == alert_id)
-            claimed = []
-            for row in s.scalars(stmt):
-                ambiguous = row.state == "in_flight" or (row.last_error or "").startswith("ambiguous")
-                row.state, row.attempts, row.next_attempt_at = "in_flight", row.attempts + 1, now + LEASE
-                claimed.append((row.id, ambiguous))
-            return claimed
+            return [(i, st, n) for i, st, n in s.execute(stmt)]
 
-    def run(self, *, limit: int = 200, alert_id: int | None = None) -> Stats:
+    def _claim(self, row_id: int, state: str, attempts: int) -> int | None:
+        """Take one row just before sending it: a conditional UPDATE that only one drain can win, on
+        SQLite as on PostgreSQL. Returns the claim token (the new attempt count) or None if lost."""
+        now = self.clock()
+        with self.db.session() as s:
+            won = s.execute(
+                update(Outbox)
+                .where(
+                    Outbox.id == row_id,
+                    Outbox.state == state,
+                    Outbox.attempts == attempts,
+                    Outbox.next_attempt_at <= now,
+                )
+                .values(
+                    state="in_flight",
+                    attempts=attempts + 1,
+                    next_attempt_at=now + LEASE,
+                    # a row still in flight when its lease ran out: the last call's outcome is unknown
+                    ambiguous=Outbox.ambiguous | (Outbox.state == "in_flight"),
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        return attempts + 1 if won == 1 else None
+
+    def run(self, *, limit: int = 50, alert_id: int | None = None) -> Stats:
         stats = Stats()
         blocked: set[int] = set()  # alerts whose post did not go out: their updates and notes wait
-        for row_id, ambiguous in self._claim(limit, alert_id):
-            self._deliver_one(row_id, ambiguous, blocked, stats)
+        for row_id, state, attempts in self._candidates(limit, alert_id):
+            token = self._claim(row_id, state, attempts)
+            if token is not None:
+                self._deliver_one(row_id, token, blocked, stats)
         return stats
 
     # --- one row ------------------------------------------------------------------------------------
-    def _deliver_one(self, row_id: int, ambiguous: bool, blocked: set[int], stats: Stats) -> None:
+    def _deliver_one(self, row_id: int, token: int, blocked: set[int], stats: Stats) -> None:
         with self.db.session() as s:
             row = s.get(Outbox, row_id)
             assert row is not None
             alert = s.get(Alert, row.alert_id) if row.alert_id else None
             account = s.get(Account, alert.account_id) if alert else None
-            action, payload, attempts, created = (
+            action, payload, created, ambiguous = (
                 row.action,
                 dict(row.payload or {}),
-                row.attempts,
                 row.created_at,
+                row.ambiguous,
             )
         try:
             if alert is not None and alert.id in blocked:
@@ -119,21 +150,25 @@ class Delivery:
                 blocked.add(alert.id)
             self._finish(
                 row_id,
+                token,
                 state="pending",
-                error=("ambiguous: " if r.ambiguous else "") + r.reason,
+                error=r.reason,
                 next_at=self.clock() + r.after,
+                ambiguous=ambiguous or r.ambiguous,
             )
             stats.retried += 1
             return
         except Fatal as f:
             if alert is not None:
                 blocked.add(alert.id)
-            dead = attempts >= 5
+            dead = token >= 5
             self._finish(
                 row_id,
+                token,
                 state="dead" if dead else "pending",
                 error=str(f),
-                next_at=self.clock() + timedelta(minutes=2**attempts),
+                next_at=self.clock() + timedelta(minutes=2**token),
+                ambiguous=ambiguous,
             )
             stats.dead += dead
             stats.retried += not dead
@@ -141,8 +176,10 @@ class Delivery:
             return
         self._finish(
             row_id,
+            token,
             state="sent",
             ts=ts,
+            ambiguous=False,
             alert_id=alert.id if alert and action == "post" else None,
             channel=payload.get("_channel"),
         )
@@ -151,18 +188,23 @@ class Delivery:
     def _finish(
         self,
         row_id: int,
+        token: int,
         *,
         state: str,
+        ambiguous: bool,
         error: str | None = None,
         next_at: datetime | None = None,
         ts: str | None = None,
         alert_id: int | None = None,
         channel: str | None = None,
     ) -> None:
+        """Record the outcome, only if this drain still holds the claim (token = attempt count)."""
         with self.db.session() as s:
             row = s.get(Outbox, row_id)
-            assert row is not None
-            row.state, row.last_error = state, error
+            if row is None or row.attempts != token or row.state != "in_flight":
+                log.warning("outbox %s was taken over by another drain; leaving its outcome to it", row_id)
+                return
+            row.state, row.last_error, row.ambiguous = state, error, ambiguous
             if next_at is not None:
                 row.next_attempt_at = next_at
             if state == "sent":
@@ -189,39 +231,78 @@ class Delivery:
                 raise Retry(timedelta(seconds=after), f"rate limited; retry after {after}s") from exc
             if status >= 500:
                 raise Retry(timedelta(seconds=30), f"Slack answered {status}") from exc
+            if error in FIXABLE:  # someone must invite Baton or fix a token; keep the alert until then
+                raise Retry(
+                    timedelta(minutes=15), f"Slack refused: {error} (retrying every 15 minutes)"
+                ) from exc
             raise Fatal(f"Slack refused: {error or status}") from exc
         except OSError as exc:  # timeouts and resets: the message may or may not have landed
             raise Retry(timedelta(seconds=30), f"network: {exc}", ambiguous=True) from exc
 
-    def _already_posted(self, channel: str, row_id: int, created: datetime) -> str | None:
-        oldest = (created - timedelta(minutes=5)).timestamp()
-        resp = self._call(
-            self.client.conversations_history,
-            channel=channel,
-            oldest=f"{oldest:.6f}",
-            limit=200,
-            include_all_metadata=True,
-        )
-        for msg in resp.get("messages") or []:
-            meta = msg.get("metadata") or {}
-            if (
-                meta.get("event_type") == EVENT_TYPE
-                and (meta.get("event_payload") or {}).get("outbox_id") == row_id
-            ):
-                return msg.get("ts")
+    def _already_posted(
+        self, channel: str, row_id: int, created: datetime, thread_ts: str | None
+    ) -> str | None:
+        """The ts of a message carrying this row's id, if an earlier attempt did land (paged search)."""
+        oldest = f"{(created - timedelta(minutes=5)).timestamp():.6f}"
+        cursor = None
+        for _ in range(20):
+            if thread_ts:
+                resp = self._call(
+                    self.client.conversations_replies,
+                    channel=channel,
+                    ts=thread_ts,
+                    oldest=oldest,
+                    limit=200,
+                    include_all_metadata=True,
+                    cursor=cursor,
+                )
+            else:
+                resp = self._call(
+                    self.client.conversations_history,
+                    channel=channel,
+                    oldest=oldest,
+                    limit=200,
+                    include_all_metadata=True,
+                    cursor=cursor,
+                )
+            for msg in resp.get("messages") or []:
+                meta = msg.get("metadata") or {}
+                if (
+                    meta.get("event_type") == EVENT_TYPE
+                    and (meta.get("event_payload") or {}).get("outbox_id") == row_id
+                ):
+                    return msg.get("ts")
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
         return None
 
     def _post(
-        self, row_id: int, channel: str, ambiguous: bool, created: datetime, stats: Stats, **kwargs: Any
+        self,
+        row_id: int,
+        channel: str,
+        ambiguous: bool,
+        created: datetime,
+        stats: Stats,
+        thread_ts: str | None = None,
+        **kwargs: Any,
     ) -> str:
+        """Every post, top-level or in a thread, carries its row id: a retry after an unknown outcome
+        looks for it first, so nothing is posted twice."""
         if ambiguous:
-            found = self._already_posted(channel, row_id, created)
+            found = self._already_posted(channel, row_id, created, thread_ts)
             if found:
                 stats.adopted += 1
                 return found
         meta = {"event_type": EVENT_TYPE, "event_payload": {"outbox_id": row_id}}
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
         resp = self._call(
-            self.client.chat_postMessage, channel=channel, metadata=meta, unfurl_links=False, **kwargs
+            self.client.chat_postMessage,
+            channel=channel,
+            metadata=meta,
+            unfurl_links=False,
+            **extra,
+            **kwargs,
         )
         return resp["ts"]
 
@@ -265,10 +346,15 @@ class Delivery:
             return alert.message_ts
         if action == "thread":
             note = thread_note(self.tr, payload)
-            resp = self._call(
-                self.client.chat_postMessage, channel=alert.channel_id, thread_ts=alert.message_ts, text=note
+            return self._post(
+                row_id,
+                alert.channel_id or "",
+                ambiguous,
+                created,
+                stats,
+                thread_ts=alert.message_ts,
+                text=note,
             )
-            return resp["ts"]
         if action == "handoff_is":
             channel = self.settings.rules.alerts.inside_sales_channel or self._channel_for(alert)
             permalink = None

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from alerts.service import scan
 from clock import Clock
@@ -46,59 +47,64 @@ class Jobs:
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
         self.tz = ZoneInfo(settings.rules.schedule.timezone)
 
-    def claim(self, job_id: str, slot: datetime) -> bool:
-        """True for exactly one caller per (job, slot), across every instance on this database."""
-        try:
-            with self.db.session() as s:
-                s.add(
-                    JobRun(job_id=job_id, scheduled_for=slot, instance=self.instance, started_at=self.clock())
-                )
-            return True
-        except IntegrityError:
-            log.info("%s for %s already taken by another instance", job_id, slot.isoformat())
-            return False
+    def _once(self, job_id: str, slot: datetime, work: Callable[[Session], str]) -> bool:
+        """Run ``work`` unless another instance already ran this (job, slot). The ledger row is written
+        in the same transaction as the work: a crash or failure rolls both back, so the slot stays free
+        for a retry; on PostgreSQL a second instance waits on the first's row, then finds it taken."""
 
-    def _finish(self, job_id: str, slot: datetime, outcome: str) -> None:
-        with self.db.session() as s:
-            run = s.get(JobRun, (job_id, slot))
-            if run is not None:
-                run.finished_at, run.outcome = self.clock(), outcome[:2000]
+        def attempt(session: Session) -> bool:
+            session.add(
+                JobRun(job_id=job_id, scheduled_for=slot, instance=self.instance, started_at=self.clock())
+            )
+            try:
+                session.flush()
+            except (IntegrityError, OperationalError):
+                session.rollback()
+                log.info("%s for %s already done or running elsewhere", job_id, slot.isoformat())
+                return False
+            outcome = work(session)
+            run = session.get(JobRun, (job_id, slot))
+            assert run is not None
+            run.finished_at, run.outcome = self.clock(), outcome[:2000]
+            log.info("%s %s: %s", job_id, slot.date().isoformat(), outcome)
+            return True
+
+        return self.db.run(attempt)
 
     def _daily_slot(self) -> tuple[datetime, datetime]:
         local = self.clock().astimezone(self.tz)
-        day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        return local, day
+        return local, local.replace(hour=0, minute=0, second=0, microsecond=0)
 
     def scan_job(self) -> bool:
         """The daily scan, once per local day, over complete days: data up to yesterday."""
         local, slot = self._daily_slot()
-        if not self.claim(SCAN, slot):
-            return False
         as_of = (local - timedelta(days=1)).date()
-        try:
-            with self.db.session() as s:
-                result = scan(s, as_of=as_of, rules=self.settings.rules, clock=self.clock)
-            outcome = f"as_of {as_of}: {len(result.raised)} raised, quiet {result.quiet}"
-            if self.deliver:
-                self.deliver()
-        except Exception as exc:
-            self._finish(SCAN, slot, f"failed: {exc!r}")
-            raise
-        self._finish(SCAN, slot, outcome)
-        log.info("scan %s", outcome)
-        return True
+
+        def work(session: Session) -> str:
+            result = scan(session, as_of=as_of, rules=self.settings.rules, clock=self.clock)
+            return f"as_of {as_of}: {len(result.raised)} raised, quiet {result.quiet}"
+
+        ran = self._once(SCAN, slot, work)
+        if ran and self.deliver:
+            self.deliver()
+        return ran
 
     def pull_job(self) -> bool:
-        _, slot = self._daily_slot()
-        if self.pull is None or not self.claim(PULL, slot):
+        if self.pull is None:
             return False
-        try:
-            outcome = str(self.pull())
-        except Exception as exc:
-            self._finish(PULL, slot, f"failed: {exc!r}")
-            raise
-        self._finish(PULL, slot, outcome)
-        return True
+        _, slot = self._daily_slot()
+        pull = self.pull
+        return self._once(PULL, slot, lambda session: str(pull()))
+
+    def catch_up(self) -> bool:
+        """At start-up: if today's scan time has passed and no instance ran it (the process was down
+        at the time, which an in-memory job store cannot know), run it now."""
+        local, _ = self._daily_slot()
+        when = self.settings.rules.schedule.scan
+        due = local.replace(
+            hour=int(when.get("hour", 0)), minute=int(when.get("minute", 0)), second=0, microsecond=0
+        )
+        return local >= due and self.scan_job()
 
     def outbox_job(self) -> None:
         if self.deliver:
@@ -131,6 +137,14 @@ def build_scheduler(jobs: Jobs, settings: Settings) -> BackgroundScheduler:
             name="signal pull",
             replace_existing=True,
         )
+    sched.add_job(
+        jobs.catch_up,
+        "date",
+        run_date=datetime.now(jobs.tz) + timedelta(seconds=5),
+        id="baton.catch_up",
+        name="missed scan catch-up",
+        replace_existing=True,
+    )
     if jobs.deliver is not None:
         sched.add_job(
             jobs.outbox_job,

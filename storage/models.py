@@ -242,7 +242,9 @@ class Outbox(Base):
     action: Mapped[str] = mapped_column(String(16))  # post | update | thread | handoff_is
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | dead
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # also the claim token: see bot/delivery.py
+    # A send whose outcome is unknown (lost answer, crash mid-call): check Slack before sending again.
+    ambiguous: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -38,6 +38,7 @@ class FakeSlack:
         self.fail: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
         self.drop_answer: dict[str, int] = {}  # method -> how many calls to carry out but never answer
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> top-level messages, oldest first
+        self.replies: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread ts) -> replies
         self.token = "xoxb-test"
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
@@ -114,12 +115,17 @@ class FakeSlack:
             if channel.startswith("U"):
                 channel = "D" + channel[1:]  # a DM to a user lands in their IM channel
             ts = f"{1700000000 + next(self._ts)}.000100"
-            if not args.get("thread_ts"):
-                with self._cond:
-                    self.messages.setdefault(channel, []).append(
-                        {"ts": ts, "text": args.get("text"), "metadata": args.get("metadata")}
-                    )
+            msg = {"ts": ts, "text": args.get("text"), "metadata": args.get("metadata")}
+            with self._cond:
+                if args.get("thread_ts"):
+                    self.replies.setdefault((channel, args["thread_ts"]), []).append(msg)
+                else:
+                    self.messages.setdefault(channel, []).append(msg)
             return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text")}}
+        if method == "conversations.replies":
+            with self._cond:
+                msgs = list(self.replies.get((args.get("channel", ""), args.get("ts", "")), []))
+            return {"ok": True, "messages": msgs, "has_more": False}
         if method == "conversations.history":
             with self._cond:
                 msgs = list(reversed(self.messages.get(args.get("channel", ""), [])))

@@ -96,19 +96,64 @@ def test_a_lost_answer_is_not_posted_twice_after_restart(
         assert {o.state for o in s.scalars(select(Outbox))} == {"sent"}
 
 
-def test_an_unknown_channel_is_retried_then_left_dead_with_its_reason(
+def test_a_channel_baton_is_not_in_is_retried_until_fixed_and_a_bad_payload_ends_dead(
     db: Database, slack: FakeSlack, settings: Settings
 ) -> None:
     clock = FakeClock()
     _scan(db, settings, clock)
-    slack.fail["chat.postMessage"] = [(200, {}, {"ok": False, "error": "channel_not_found"})] * 20
+    slack.fail["chat.postMessage"] = [(200, {}, {"ok": False, "error": "not_in_channel"})] * 8 + [
+        (200, {}, {"ok": False, "error": "invalid_blocks"})
+    ] * 12
     d = _delivery(db, slack, settings, clock)
-    for _ in range(6):
+    for _ in range(4):
         d.run()
-        clock.advance(hours=2)
+        clock.advance(minutes=16)
+    with db.session() as s:
+        rows = s.scalars(select(Outbox)).all()
+        assert {o.state for o in rows} == {"pending"}  # someone can still invite Baton
+        assert all("not_in_channel" in (o.last_error or "") for o in rows)
+    for _ in range(8):
+        d.run()
+        clock.advance(hours=3)
     with db.session() as s:
         dead = s.scalars(select(Outbox).where(Outbox.state == "dead")).all()
-    assert dead and all("channel_not_found" in (o.last_error or "") for o in dead)
+    assert dead and all("invalid_blocks" in (o.last_error or "") for o in dead)
+
+
+def test_two_drains_racing_post_each_message_once(db: Database, slack: FakeSlack, settings: Settings) -> None:
+    import threading
+
+    clock = FakeClock()
+    _scan(db, settings, clock)
+    drains = [_delivery(db, slack, settings, clock) for _ in range(4)]
+    barrier = threading.Barrier(len(drains))
+
+    def go(d: Delivery) -> None:
+        barrier.wait()
+        d.run()
+
+    threads = [threading.Thread(target=go, args=(d,)) for d in drains]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(_posts(slack)) == 2
+
+
+def test_a_thread_note_whose_answer_was_lost_is_not_repeated(
+    db: Database, slack: FakeSlack, settings: Settings
+) -> None:
+    clock = FakeClock()
+    ids = _scan(db, settings, clock)
+    d = _delivery(db, slack, settings, clock)
+    d.run()
+    with db.session() as s:
+        service.assign_owner(s, alert_id=ids["DROP"], owner="UOWNER01", actor="UCS", clock=clock)
+    slack.drop_answer["chat.postMessage"] = 1  # the thread note lands, its answer does not
+    d.run()
+    clock.advance(minutes=2)
+    assert d.run().adopted == 1
+    assert len(slack.replies) == 1 and len(next(iter(slack.replies.values()))) == 1
 
 
 def _card_action(post: dict, action_id: str) -> dict:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from jobs.scheduler import OUTBOX, PULL, SCAN, Jobs, build_scheduler
@@ -25,7 +26,7 @@ def test_jobs_are_registered_once_with_stable_ids_timezone_coalescing_and_grace(
     sched.start(paused=True)
     try:
         registered = {j.id: j for j in sched.get_jobs()}
-        assert set(registered) == {SCAN, PULL, OUTBOX}
+        assert set(registered) == {SCAN, PULL, OUTBOX, "baton.catch_up"}
         scan = registered[SCAN]
         assert str(scan.trigger.timezone) == "Asia/Tokyo" and "hour='7'" in str(scan.trigger)
         assert scan.coalesce is True and scan.misfire_grace_time == 3600 and scan.max_instances == 1
@@ -63,3 +64,33 @@ def test_two_instances_run_the_scan_once(db: Database) -> None:
         assert run.outcome.startswith(f"as_of {AS_OF.isoformat()}: 1 raised")  # data up to yesterday
     clock.advance(days=1)  # the next morning it runs again, once
     assert instances[1].scan_job() is True and instances[0].scan_job() is False
+
+
+def test_a_failed_scan_leaves_its_day_free_for_a_retry(db: Database, monkeypatch) -> None:
+    import jobs.scheduler as sched_module
+
+    accounts(db, ("IDLE", 50, "Pro"))
+    daily(db, "IDLE", "active_users", lambda n: 30 if n >= 20 else 0)
+    jobs = Jobs(db, SETTINGS, FakeClock(MORNING))
+    real_scan = sched_module.scan
+
+    def broken(*a, **k):
+        real_scan(*a, **k)
+        raise RuntimeError("crash mid-scan")
+
+    monkeypatch.setattr(sched_module, "scan", broken)
+    with pytest.raises(RuntimeError):
+        jobs.scan_job()
+    with db.session() as s:  # the ledger row and the alerts went with the failed transaction
+        assert s.scalar(select(func.count()).select_from(JobRun)) == 0
+        assert s.scalar(select(func.count()).select_from(Alert)) == 0
+    monkeypatch.setattr(sched_module, "scan", real_scan)
+    assert jobs.scan_job() is True
+
+
+def test_catch_up_runs_a_missed_scan_once_and_not_before_its_time(db: Database) -> None:
+    early = FakeClock(MORNING - timedelta(hours=1))  # 06:00 in Tokyo
+    assert Jobs(db, SETTINGS, early).catch_up() is False
+    late = FakeClock(MORNING + timedelta(hours=3))  # restarted at 10:00, the 07:00 run was missed
+    assert Jobs(db, SETTINGS, late).catch_up() is True
+    assert Jobs(db, SETTINGS, late, instance="other").catch_up() is False

@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("ambiguous", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("next_attempt_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
