@@ -37,6 +37,7 @@ class HealthRules:
     baseline_days: int = 28
     activity_metric: str = "active_users"
     usage_metrics: tuple[str, ...] = ("active_users", "logins")
+    usage_weights: dict[str, float] = field(default_factory=dict)  # per usage metric; default 1 each
     green: int = 70
     yellow: int = 40
     weights: dict[str, float] = field(
@@ -136,8 +137,12 @@ class Rules:
         health = dict(data.get("health") or {})
         bands = health.pop("bands", None) or {}
         health.update({k: bands[k] for k in ("green", "yellow") if k in bands})
-        if "usage_metrics" in health:
-            health["usage_metrics"] = tuple(health["usage_metrics"])
+        metrics = health.get("usage_metrics")
+        if isinstance(metrics, dict):  # {active_users: 2, logins: 1}: weights per metric
+            health["usage_weights"] = {str(k): float(v) for k, v in metrics.items()}
+            health["usage_metrics"] = tuple(metrics)
+        elif metrics is not None:
+            health["usage_metrics"] = tuple(metrics)
         if "weights" in health:
             health["weights"] = {**HealthRules().weights, **health["weights"]}
         alerts = dict(data.get("alerts") or {})

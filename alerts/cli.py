@@ -50,9 +50,7 @@ class Progress:
             self.out.write(f"\r{rows:,} rows in {elapsed:.1f} s ({rows / max(elapsed, 1e-6):,.0f} rows/s)\n")
 
 
-def ingest_file(
-    db: Database, kind: str, path: Path, *, as_of: date, fmt: str | None, clock: Clock
-) -> int:
+def ingest_file(db: Database, kind: str, path: Path, *, as_of: date, fmt: str | None, clock: Clock) -> int:
     if not path.exists():
         print(f"{path}: no such file", file=sys.stderr)
         return 2

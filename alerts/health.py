@@ -18,6 +18,7 @@ from settings import HealthRules
 from storage.models import Account, Signal
 
 LOOKBACK_DAYS = 90  # how far back "last activity" is looked for; older reads as "90+ days"
+MIN_BASELINE_DAYS = 7  # fewer days of history than this: no baseline yet, so no trend either way
 
 
 @dataclass
@@ -113,32 +114,40 @@ def usage_by_account(session: Session, as_of: date, rules: HealthRules) -> dict[
             func.max(case((in_recent, Signal.value))),
             func.max(case((Signal.value > 0, Signal.day))),
             func.max(Signal.day),
+            func.min(Signal.day),
         )
         .where(Signal.day > base_start, Signal.day <= as_of)
         .group_by(Signal.account_id, Signal.metric)
     )
     out: dict[int, Usage] = {}
-    latest_needed: list[tuple[int, str, date]] = []
-    for account_id, metric, rsum, bsum, rmax, last_pos, last_day in session.execute(stmt):
+    nps_wanted: set[int] = set()
+    for account_id, metric, rsum, bsum, rmax, last_pos, last_day, first_day in session.execute(stmt):
         u = out.get(account_id)
         if u is None:
             u = out[account_id] = Usage(has_rows=True)
-        u.recent[metric] = float(rsum or 0) / rules.recent_days
-        u.baseline[metric] = float(bsum or 0) / rules.baseline_days
+        # Days before an account's first value in the windows are not zeros: a customer onboarded
+        # ten days ago has a ten-day history, not a month of silence followed by "growth".
+        first = _as_date(first_day)
+        recent_days = min(rules.recent_days, (as_of - first).days + 1)
+        base_days = (recent_start - max(base_start + timedelta(days=1), first)).days + 1
+        u.recent[metric] = float(rsum or 0) / recent_days
+        u.baseline[metric] = float(bsum or 0) / base_days if base_days >= MIN_BASELINE_DAYS else 0.0
         if rmax is not None:
             u.recent_max[metric] = float(rmax)
         if metric == rules.activity_metric and last_pos is not None:
             u.last_active = _as_date(last_pos)
         if metric == "nps" and last_day is not None:
-            latest_needed.append((account_id, metric, _as_date(last_day)))
-    for account_id, metric, day in latest_needed:  # few rows: one survey answer now and then
-        value = session.scalar(
-            select(Signal.value).where(
-                Signal.account_id == account_id, Signal.metric == metric, Signal.day == day
-            )
+            nps_wanted.add(account_id)
+    if nps_wanted:  # the latest survey answer per account: one query, newest first
+        latest = session.execute(
+            select(Signal.account_id, Signal.value)
+            .where(Signal.metric == "nps", Signal.day > base_start, Signal.day <= as_of)
+            .order_by(Signal.day.desc())
         )
-        if value is not None:
-            out[account_id].latest[metric] = float(value)
+        for account_id, value in latest:
+            u = out.get(account_id)
+            if u is not None and "nps" not in u.latest:
+                u.latest["nps"] = float(value)
     _older_activity(session, out, as_of, base_start, rules)
     return out
 
@@ -190,16 +199,19 @@ def score(
     drivers: list[Driver] = []
 
     worst: Driver | None = None
+    weighted, total_weight = 0.0, 0.0
     for metric in rules.usage_metrics:
         base, now = usage.baseline.get(metric, 0.0), usage.recent.get(metric, 0.0)
         if base <= 0:
             continue
+        weight = rules.usage_weights.get(metric, 1.0)
         drop = max(0.0, 1 - now / base)
-        points = w.get("usage_trend", 0) * min(1.0, drop / 0.5)
-        if points > 0 and (worst is None or points > worst.points):
+        share = min(1.0, drop / 0.5)
+        weighted, total_weight = weighted + weight * share, total_weight + weight
+        if share > 0 and (worst is None or drop * 100 > worst.params["pct"]):
             worst = Driver(
                 "usage_trend",
-                points,
+                0.0,
                 "usage_drop",
                 {
                     "metric": metric,
@@ -209,8 +221,11 @@ def score(
                     "recent_days": rules.recent_days,
                 },
             )
-    if worst:
-        drivers.append(worst)
+    if worst and total_weight:
+        # the metrics' drops averaged by their configured weights; the worst one explains it
+        drivers.append(
+            Driver("usage_trend", w.get("usage_trend", 0) * weighted / total_weight, worst.code, worst.params)
+        )
 
     if usage.last_active is None:
         drivers.append(Driver("inactivity", w.get("inactivity", 0), "inactive_long", {"days": LOOKBACK_DAYS}))

@@ -19,10 +19,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from handoff.checklist import normalize_name
+from handoff.checklist import AMOUNT_MAX, normalize_name
 from storage.models import Account, AccountSnapshot
 
 SIGNAL_FIELDS = ("account_id", "date", "metric", "value")
@@ -102,7 +102,15 @@ class Records:
         """(line, tuple of ``names``' values, error); a missing column is an error on line 1."""
         if self.fmt != "csv":
             for line, rec, error in _json_records(self.stream):
-                yield line, (tuple(rec.get(n) for n in names) if rec is not None else None), error
+                if rec is None:
+                    yield line, None, error
+                    continue
+                values = tuple(rec.get(n) for n in names)
+                nested = [n for n, v in zip(names, values, strict=True) if isinstance(v, (dict, list))]
+                if nested:
+                    yield line, None, f"{', '.join(nested)} must be a plain value, not a list or object"
+                    continue
+                yield line, values, None
             return
         header, reader = self._csv()
         if header is None:
@@ -288,10 +296,10 @@ def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"missing {', '.join(missing)}")
     try:
         mrr = Decimal(_text(rec, "mrr").replace(",", ""))
-        if not mrr.is_finite() or mrr < 0:
+        if not mrr.is_finite() or mrr < 0 or mrr >= AMOUNT_MAX or mrr.as_tuple().exponent < -2:  # type: ignore[operator]
             raise InvalidOperation
     except InvalidOperation:
-        raise ValueError(f"mrr {rec['mrr']!r} is not an amount >= 0") from None
+        raise ValueError(f"mrr {rec['mrr']!r} is not an amount >= 0 with at most 2 decimals") from None
     try:
         seats = int(_text(rec, "seats"))
         if seats < 0:
@@ -367,9 +375,21 @@ def ingest_accounts(
         a.external_id: a for a in session.scalars(select(Account).where(Account.external_id.is_not(None)))
     }
     by_key = {a.name_key: a for a in session.scalars(select(Account))}
+    latest = dict(
+        session.execute(
+            select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of)).group_by(
+                AccountSnapshot.account_id
+            )
+        ).all()
+    )
     result = Result()
     for line, row in parsed:
         key = normalize_name(row["name"])
+        current = by_ext.get(row["external_id"])
+        if current is not None and current.id in latest and _as_date(latest[current.id]) > as_of:
+            result.rows += 1  # back-filling history: record the snapshot, keep today's account as it is
+            result.updated += 1
+            continue
         account = by_ext.get(row["external_id"])
         holder = by_key.get(key)
         if account is None and holder is not None and holder.external_id is None:
@@ -412,6 +432,10 @@ def ingest_accounts(
         )
     session.flush()
     return result
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def text_stream(raw: IO[bytes]) -> IO[str]:

@@ -79,3 +79,31 @@ def test_an_account_quiet_since_before_the_windows_gets_its_real_idle_days(db: D
     assert gone.usage.last_active == AS_OF - timedelta(days=50)
     assert gone.drivers[0].code == "inactive" and gone.drivers[0].params == {"days": 50}
     assert by_ext["NEVER"].band == "unknown"
+
+
+def test_a_new_customer_is_not_mistaken_for_growth_or_decline(db: Database) -> None:
+    accounts(db, ("NEW", 40, "Pro"), ("YOUNG", 40, "Pro"))
+    daily(db, "NEW", "active_users", lambda n: 30, days=10)  # onboarded ten days ago, steady
+    daily(db, "YOUNG", "active_users", lambda n: 30, days=20)
+    with db.session() as s:
+        by_ext = {h.external_id: h for h in health_all(s, AS_OF, RULES)}
+    assert by_ext["NEW"].usage.baseline["active_users"] == 0  # 3 days of baseline: too few to compare
+    young = by_ext["YOUNG"].usage
+    assert young.recent["active_users"] == 30 and young.baseline["active_users"] == 30  # 13 real days
+    assert by_ext["YOUNG"].drivers == [] and by_ext["NEW"].band == "green"
+
+
+def test_usage_metrics_can_carry_weights(tmp_path) -> None:
+    from settings import Rules
+
+    path = tmp_path / "r.yml"
+    path.write_text("health:\n  usage_metrics: {active_users: 3, logins: 1}\n")
+    rules = Rules.load(path).health
+    assert rules.usage_metrics == ("active_users", "logins") and rules.usage_weights["active_users"] == 3
+    u = Usage(
+        recent={"active_users": 40, "logins": 50},
+        baseline={"active_users": 40, "logins": 100},
+        last_active=AS_OF,
+    )
+    _, _, drivers = score(u, seats=50, renewal_date=None, as_of=AS_OF, rules=rules)
+    assert drivers[0].params["metric"] == "logins" and round(drivers[0].points, 1) == 7.5  # 30 x 1/4

@@ -142,3 +142,27 @@ def test_missing_header_or_columns_are_reported() -> None:
     assert rows == [(1, None, "empty file: expected a header line")]
     rows = list(records(io.StringIO("account_id,date\nA1\n"), "csv"))
     assert rows[0][2] == "expected 2 columns, found 1"
+
+
+def test_back_filling_an_older_file_keeps_the_current_account(db: Database) -> None:
+    load_accounts(db, as_of=date(2026, 12, 1))
+    older = ACCOUNTS.replace("A1,Acme Corp,Pro,120000,50", "A1,Acme Corp,Starter,50000,10")
+    load_accounts(db, older, as_of=date(2026, 6, 1))
+    with db.session() as s:
+        acme = s.scalars(select(Account).where(Account.external_id == "A1")).one()
+        assert (acme.plan, acme.seats) == ("Pro", 50)  # today's state stays
+        plans = s.execute(
+            select(AccountSnapshot.as_of, AccountSnapshot.plan)
+            .where(AccountSnapshot.account_id == acme.id)
+            .order_by(AccountSnapshot.as_of)
+        ).all()
+    assert plans == [(date(2026, 6, 1), "Starter"), (date(2026, 12, 1), "Pro")]
+
+
+def test_nested_json_values_are_a_bad_line_not_a_crash(db: Database) -> None:
+    load_accounts(db)
+    with pytest.raises(IngestError) as exc:
+        load_signals(
+            db, '{"account_id": ["A1"], "date": "2026-11-01", "metric": "x", "value": 1}\n', fmt="json"
+        )
+    assert exc.value.problems[0].message == "account_id must be a plain value, not a list or object"

@@ -65,7 +65,9 @@ def test_bad_rows_are_422_with_each_line_and_nothing_written(api) -> None:
     bad = ACCOUNTS + "A3,X,Pro,abc,1,2026-01-01,2027-01-01,,,,\n"
     resp = client.post("/api/v1/accounts", content=bad, headers={**AUTH, "Content-Type": "text/csv"})
     assert resp.status_code == 422
-    assert resp.json()["problems"] == [{"line": 4, "message": "mrr 'abc' is not an amount >= 0"}]
+    assert resp.json()["problems"] == [
+        {"line": 4, "message": "mrr 'abc' is not an amount >= 0 with at most 2 decimals"}
+    ]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Account)) == 0
 
