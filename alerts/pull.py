@@ -40,7 +40,11 @@ def _headers(rules: PullRules) -> dict[str, str]:
 
 
 class _Transient(Exception):
-    """Worth another try: 429, 5xx."""
+    """Worth another try: 429 (after its Retry-After, when given), 5xx."""
+
+    def __init__(self, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 def _get(client: httpx.Client, url: str, headers: dict[str, str], sleep: Callable[[float], None]) -> Any:
@@ -48,7 +52,10 @@ def _get(client: httpx.Client, url: str, headers: dict[str, str], sleep: Callabl
         try:
             resp = client.get(url, headers=headers)
             if resp.status_code == 429 or resp.status_code >= 500:
-                raise _Transient(f"{url} answered {resp.status_code}")
+                after = resp.headers.get("Retry-After", "")
+                raise _Transient(
+                    f"{url} answered {resp.status_code}", float(after) if after.isdigit() else None
+                )
             if resp.status_code >= 400:
                 raise PullError(f"{url} answered {resp.status_code}: {resp.text[:200]}")
             try:
@@ -58,8 +65,9 @@ def _get(client: httpx.Client, url: str, headers: dict[str, str], sleep: Callabl
         except (httpx.TransportError, _Transient) as exc:
             if attempt == RETRIES:
                 raise PullError(f"{exc} (after {RETRIES + 1} tries)") from exc
-            log.warning("pull: %s; retrying in %ss", exc, 2**attempt)
-            sleep(2**attempt)
+            wait = getattr(exc, "wait", None) or 2**attempt
+            log.warning("pull: %s; retrying in %ss", exc, wait)
+            sleep(wait)
     raise AssertionError("unreachable")
 
 

@@ -32,7 +32,10 @@ class Source:
             def do_GET(self) -> None:
                 source.seen_auth.append(self.headers.get("Authorization"))
                 if source.fail_first:
-                    self.send_response(source.fail_first.pop(0))
+                    status = source.fail_first.pop(0)
+                    self.send_response(status)
+                    if status == 429:
+                        self.send_header("Retry-After", "9")
                     self.end_headers()
                     return
                 body = json.dumps(source.pages[self.path]).encode()
@@ -78,7 +81,7 @@ def test_pages_are_followed_with_auth_and_mapped_fields(db: Database, source: So
     source.fail_first = [503, 429]
     waits: list[float] = []
     result = pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=waits.append)
-    assert result.rows == 2 and waits == [1, 2]  # backoff doubled, no real sleeping
+    assert result.rows == 2 and waits == [1, 9]  # backoff, then the 429's Retry-After; no real sleeping
     assert set(source.seen_auth) == {"Bearer s3cret"}
     with db.session() as s:
         assert s.scalar(select(func.sum(Signal.value))) == 7
