@@ -18,6 +18,7 @@ COPY --chown=baton handoff ./handoff
 COPY --chown=baton alerts ./alerts
 COPY --chown=baton api ./api
 COPY --chown=baton jobs ./jobs
+COPY --chown=baton digest ./digest
 COPY --chown=baton storage ./storage
 USER baton
 VOLUME ["/data"]

@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
     scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
     sub.add_parser("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
+    digest = sub.add_parser(
+        "digest", help="the shared KPIs for the week (churn, retention, GRR, NRR, upsell)"
+    )
+    digest.add_argument("--as-of", type=date.fromisoformat, help="default: today in the team's timezone")
+    digest.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     health = sub.add_parser("health", help="print every active account's health score")
     health.add_argument("--as-of", type=date.fromisoformat)
     health.add_argument("--json", action="store_true")
@@ -121,6 +126,31 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pull refused, nothing written. {exc.bad} bad record(s):\n{exc.report()}", file=sys.stderr)
             return 1
         print(f"pulled {result.rows:,} signal values")
+        return 0
+    if args.command == "digest":
+        import json
+
+        from digest.kpi import compute
+
+        db.upgrade()
+        as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
+        with db.session() as session:
+            figures = compute(
+                session,
+                as_of,
+                base_currency=settings.rules.digest.base_currency,
+                fx_rates=settings.rules.digest.fx_rates,
+            )
+        if args.json:
+            print(json.dumps(figures, ensure_ascii=False, indent=2))
+        else:
+            for key in ("churn_rate", "customer_retention_rate", "grr", "nrr", "onboarding_completion_rate"):
+                value = figures[key]
+                shown = "not enough data" if value is None else f"{value}%"
+                print(f"{key:<28} {shown:<18} of {figures['denominators'][key]}")
+            upsell = figures["upsell_count"]
+            print(f"{'upsell_count':<28} {upsell:<18} {figures['denominators']['upsell_count']}")
+            print(f"{'upsell_mrr':<28} {figures['upsell_mrr']:,.0f} {figures['base_currency']}")
         return 0
     if args.command in ("scan", "health"):
         from alerts.cli import print_health, run_scan

@@ -93,6 +93,12 @@ class PullRules:
     max_pages: int = 1000
 
 
+@dataclass(frozen=True)
+class DigestRules:
+    base_currency: str = "JPY"
+    fx_rates: dict[str, float] = field(default_factory=lambda: {"USD": 150.0, "EUR": 160.0})
+
+
 def _section(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     """Build a rules dataclass from its YAML section; unknown keys are an error, not silently ignored."""
     data = dict(data or {})
@@ -114,6 +120,7 @@ class Rules:
     alerts: AlertRules = field(default_factory=AlertRules)
     schedule: ScheduleRules = field(default_factory=ScheduleRules)
     pull: PullRules = field(default_factory=PullRules)
+    digest: DigestRules = field(default_factory=DigestRules)
 
     @classmethod
     def load(cls, path: Path | None) -> Rules:
@@ -153,6 +160,7 @@ class Rules:
             alerts=_section(AlertRules, flat, f"{path}: alerts"),
             schedule=_section(ScheduleRules, data.get("schedule"), f"{path}: schedule"),
             pull=_section(PullRules, data.get("pull"), f"{path}: pull"),
+            digest=_section(DigestRules, data.get("digest"), f"{path}: digest"),
         )
 
 

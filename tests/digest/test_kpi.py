@@ -1,0 +1,152 @@
+"""Every KPI against values computed by hand on a small, fixed history (see the table in each test)."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from alerts.ingest import ingest_accounts, records
+from digest.kpi import compute, last_full_month, months_back
+from storage import Database
+from tests.clocks import FakeClock
+
+AS_OF = date(2026, 11, 23)  # month: October 2026; a year before it ends 2025-10-31
+
+
+def snapshot(db: Database, as_of: date, *rows: tuple[str, str, int, str]) -> None:
+    """rows: (account_id, status, mrr, currency)."""
+    text = "account_id,name,plan,mrr,seats,contract_start,renewal_date,status,currency\n" + "".join(
+        f"{a},Acct {a},Pro,{mrr},10,2025-01-01,2027-12-31,{status},{cur}\n" for a, status, mrr, cur in rows
+    )
+    with db.session() as s:
+        ingest_accounts(s, records(io.StringIO(text), "csv"), as_of=as_of, now=FakeClock()())
+
+
+def history(db: Database) -> None:
+    snapshot(
+        db,
+        date(2025, 10, 31),
+        ("A", "active", 100_000, "JPY"),
+        ("B", "active", 200_000, "JPY"),
+        ("C", "active", 1_000, "USD"),
+    )
+    snapshot(
+        db,
+        date(2026, 9, 30),
+        ("A", "active", 100_000, "JPY"),
+        ("B", "active", 200_000, "JPY"),
+        ("C", "active", 1_000, "USD"),
+        ("D", "active", 50_000, "JPY"),
+        ("E", "churned", 30_000, "JPY"),
+    )
+    snapshot(
+        db,
+        date(2026, 10, 31),
+        ("A", "active", 120_000, "JPY"),
+        ("B", "churned", 200_000, "JPY"),
+        ("C", "active", 800, "USD"),
+        ("D", "active", 50_000, "JPY"),
+        ("E", "active", 30_000, "JPY"),  # churned before, returned in October
+        ("F", "active", 40_000, "JPY"),
+    )  # new in October
+    snapshot(db, date(2026, 11, 20), ("A", "active", 150_000, "JPY"))  # upsell this week
+
+
+def test_periods() -> None:
+    m = last_full_month(AS_OF)
+    assert (m.start, m.end) == (date(2026, 10, 1), date(2026, 10, 31))
+    assert last_full_month(date(2026, 1, 5)).start == date(2025, 12, 1)
+    assert months_back(date(2026, 10, 31), 12) == date(2025, 10, 31)
+    assert months_back(date(2026, 3, 31), 1) == date(2026, 2, 28)
+
+
+def test_kpis_match_hand_computed_values(db: Database) -> None:
+    history(db)
+    with db.session() as s:
+        k = compute(s, AS_OF, base_currency="JPY", fx_rates={"USD": 150})
+    # start of October (state on Sep 30): A B C D active = 4; end: A C D E F = 5; churned B; new E F
+    assert (k["customers_at_start"], k["customers_at_end"], k["churned_customers"], k["new_customers"]) == (
+        4,
+        5,
+        1,
+        2,
+    )
+    assert k["churn_rate"] == 25.0  # 1 / 4
+    assert k["customer_retention_rate"] == 75.0  # (5 - 2) / 4: the returning E counts as acquired
+    # GRR: start MRR A 100k + B 200k + C 1,000 USD x 150 + D 50k = 500k; kept 100k + 0 + 120k + 50k = 270k
+    assert k["grr"] == 54.0
+    # NRR: customers a year ago A B C: 450k then; now A 120k + B 0 + C 120k = 240k
+    assert k["nrr"] == 53.3
+    assert (k["upsell_count"], k["upsell_mrr"]) == (1, 30000.0)  # A: 120k -> 150k on Nov 20
+    assert k["onboarding_completion_rate"] is None
+    assert k["denominators"]["churn_rate"] == "customers at the start of 2026-10 (4)"
+    assert "500,000 JPY" in k["denominators"]["grr"]
+
+
+def test_too_little_history_says_so_instead_of_a_number(db: Database) -> None:
+    snapshot(db, date(2026, 10, 15), ("A", "active", 100_000, "JPY"))  # nothing before October
+    with db.session() as s:
+        k = compute(s, AS_OF)
+    assert k["churn_rate"] is None and k["customer_retention_rate"] is None and k["grr"] is None
+    assert k["nrr"] is None and k["denominators"]["nrr"].startswith("not enough data")
+
+
+def test_no_customers_at_period_start_gives_no_rate(db: Database) -> None:
+    snapshot(db, date(2026, 9, 30), ("A", "churned", 100_000, "JPY"))
+    snapshot(db, date(2026, 10, 31), ("A", "active", 100_000, "JPY"))
+    with db.session() as s:
+        k = compute(s, AS_OF)
+    assert k["customers_at_start"] == 0 and k["churn_rate"] is None and k["customer_retention_rate"] is None
+
+
+def test_a_currency_without_a_rate_is_left_out_and_counted(db: Database) -> None:
+    snapshot(db, date(2026, 9, 30), ("A", "active", 100_000, "JPY"), ("G", "active", 500, "GBP"))
+    snapshot(db, date(2026, 10, 31), ("A", "active", 100_000, "JPY"), ("G", "active", 400, "GBP"))
+    with db.session() as s:
+        k = compute(s, AS_OF, fx_rates={})
+    assert k["grr"] == 100.0 and k["excluded_accounts_without_fx_rate"] == 1
+
+
+def test_cli_prints_the_figures_as_json(tmp_path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url = f"sqlite:///{tmp_path}/digest.db"
+    db = Database(url)
+    db.upgrade()
+    history(db)
+    db.dispose()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}, "DATABASE_URL": url}
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "app.py", "digest", "--as-of", "2026-11-23", "--json"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    assert {
+        "churn_rate",
+        "customer_retention_rate",
+        "grr",
+        "nrr",
+        "onboarding_completion_rate",
+        "upsell_count",
+        "upsell_mrr",
+    } <= set(figures)
+    assert (figures["churn_rate"], figures["grr"], figures["upsell_count"]) == (25.0, 54.0, 1)
+    text = subprocess.run(
+        [sys.executable, "app.py", "digest", "--as-of", "2026-11-23"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "churn_rate" in text.stdout and "customers at the start of 2026-10 (4)" in text.stdout
