@@ -8,7 +8,7 @@ a currency without a rate is left out and counted in ``excluded``. Too little hi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -184,8 +184,8 @@ def compute(
         select(func.count())
         .select_from(UpsellOpportunity)
         .where(
-            func.date(UpsellOpportunity.created_at) >= week_start.isoformat(),
-            func.date(UpsellOpportunity.created_at) <= week_end.isoformat(),
+            UpsellOpportunity.created_at >= datetime.combine(week_start, time.min, UTC),
+            UpsellOpportunity.created_at < datetime.combine(as_of, time.min, UTC),
         )
     )
     out["denominators"]["upsell_count"] = f"accounts whose MRR rose between {week_start} and {week_end}"

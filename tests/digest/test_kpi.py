@@ -61,7 +61,17 @@ def test_periods() -> None:
 
 
 def test_kpis_match_hand_computed_values(db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from storage.models import Account, UpsellOpportunity
+
     history(db)
+    with db.session() as s:
+        a = s.scalars(select(Account.id).where(Account.external_id == "A")).one()
+        for when in (datetime(2026, 11, 18, 3, tzinfo=UTC), datetime(2026, 11, 10, tzinfo=UTC)):
+            s.add(UpsellOpportunity(account_id=a, handed_by="UCS", reasons=[], created_at=when))
     with db.session() as s:
         k = compute(s, AS_OF, base_currency="JPY", fx_rates={"USD": 150})
     # start of October (state on Sep 30): A B C D active = 4; end: A C D E F = 5; churned B; new E F
@@ -78,6 +88,7 @@ def test_kpis_match_hand_computed_values(db: Database) -> None:
     # NRR: customers a year ago A B C: 450k then; now A 120k + B 0 + C 120k = 240k
     assert k["nrr"] == 53.3
     assert (k["upsell_count"], k["upsell_mrr"]) == (1, 30000.0)  # A: 120k -> 150k on Nov 20
+    assert k["upsell_opportunities"] == 1  # handed to IS on Nov 18; the one on Nov 10 is last week
     assert k["onboarding_completion_rate"] is None
     assert k["denominators"]["churn_rate"] == "customers at the start of 2026-10 (4)"
     assert "500,000 JPY" in k["denominators"]["grr"]
