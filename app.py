@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     digest.add_argument("--as-of", type=date.fromisoformat, help="default: today in the team's timezone")
     digest.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    digest.add_argument("--dry-run", action="store_true", help="print it only; do not post to Slack")
     health = sub.add_parser("health", help="print every active account's health score")
     health.add_argument("--as-of", type=date.fromisoformat)
     health.add_argument("--json", action="store_true")
@@ -130,27 +131,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "digest":
         import json
 
-        from digest.kpi import compute
+        from bot.i18n import translator
+        from bot.render_text import render_blocks
+        from bot.views.digest import digest_blocks
+        from digest.report import build
 
         db.upgrade()
         as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
         with db.session() as session:
-            figures = compute(
-                session,
-                as_of,
-                base_currency=settings.rules.digest.base_currency,
-                fx_rates=settings.rules.digest.fx_rates,
-            )
+            report = build(session, as_of, settings.rules)
         if args.json:
-            print(json.dumps(figures, ensure_ascii=False, indent=2))
-        else:
-            for key in ("churn_rate", "customer_retention_rate", "grr", "nrr", "onboarding_completion_rate"):
-                value = figures[key]
-                shown = "not enough data" if value is None else f"{value}%"
-                print(f"{key:<28} {shown:<18} of {figures['denominators'][key]}")
-            upsell = figures["upsell_count"]
-            print(f"{'upsell_count':<28} {upsell:<18} {figures['denominators']['upsell_count']}")
-            print(f"{'upsell_mrr':<28} {figures['upsell_mrr']:,.0f} {figures['base_currency']}")
+            print(json.dumps(report, ensure_ascii=False, indent=2))
+            return 0
+        print(render_blocks(digest_blocks(translator(settings.locale), report)))
+        if settings.slack_bot_token and not args.dry_run:
+            from alerts.service import enqueue
+            from bot.app import make_client
+            from bot.delivery import Delivery
+
+            with db.session() as session:
+                enqueue(session, None, "digest", utcnow(), report=report)
+            stats = Delivery(db, make_client(settings), settings, utcnow).run()
+            print(f"posted to Slack: {stats.sent}, retrying later: {stats.retried}", file=sys.stderr)
         return 0
     if args.command in ("scan", "health"):
         from alerts.cli import print_health, run_scan

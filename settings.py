@@ -73,6 +73,7 @@ class ScheduleRules:
     timezone: str = "Asia/Tokyo"
     scan: dict[str, Any] = field(default_factory=lambda: {"hour": 7, "minute": 0})
     pull: dict[str, Any] = field(default_factory=lambda: {"hour": 6, "minute": 30})
+    digest: dict[str, Any] = field(default_factory=lambda: {"day_of_week": "mon", "hour": 9, "minute": 0})
     misfire_grace_seconds: int = 3600
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from bot.i18n import translator
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
+from bot.views.digest import digest_blocks, digest_text
 from clock import Clock
 from settings import Settings
 from storage import Database
@@ -317,6 +318,20 @@ class Delivery:
         created: datetime,
         stats: Stats,
     ) -> str | None:
+        if action == "digest":
+            channel = self.settings.digest_channel
+            if not channel:
+                raise Retry(timedelta(hours=1), "no channel configured (BATON_DIGEST_CHANNEL)")
+            report = payload["report"]
+            return self._post(
+                row_id,
+                channel,
+                ambiguous,
+                created,
+                stats,
+                text=digest_text(self.tr, report),
+                blocks=digest_blocks(self.tr, report),
+            )
         if alert is None or account is None:
             raise Fatal("the alert no longer exists")
         blocks = alert_card(self.tr, alert, account, snooze_days=self.settings.rules.alerts.snooze_days)

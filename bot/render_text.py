@@ -8,6 +8,7 @@ from typing import Any
 
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>")
 _BARE = re.compile(r"<([^<>|]+)>")
+_ITALIC = re.compile(r"(?<![\w])_([^_\n]+)_(?![\w])")
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
 WIDTH = 78
 _EMOJI = {":memo:": "📝", ":white_check_mark:": "✅", ":question:": "❓", ":pencil2:": "✏️"}
@@ -25,7 +26,7 @@ def mrkdwn_to_text(text: str) -> str:
 
     text = _LINK.sub(link, text)
     text = _BARE.sub(lambda m: "@" + m.group(1)[1:] if m.group(1).startswith("@") else m.group(1), text)
-    text = text.replace("*", "")
+    text = _ITALIC.sub(r"\1", text.replace("*", ""))
     for code, char in _EMOJI.items():
         text = text.replace(code, char)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

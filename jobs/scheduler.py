@@ -21,14 +21,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from alerts.service import scan
+from alerts.service import enqueue, scan
 from clock import Clock
+from digest.report import build as build_digest
 from settings import Settings
 from storage import Database
 from storage.models import JobRun
 
 log = logging.getLogger(__name__)
-SCAN, PULL, OUTBOX = "baton.scan", "baton.pull", "baton.outbox"
+SCAN, PULL, OUTBOX, DIGEST = "baton.scan", "baton.pull", "baton.outbox", "baton.digest"
 
 
 class Jobs:
@@ -96,6 +97,21 @@ class Jobs:
         pull = self.pull
         return self._once(PULL, slot, lambda session: str(pull()))
 
+    def digest_job(self) -> bool:
+        """The weekly digest: built and queued in the ledger's transaction, then delivered."""
+        local, slot = self._daily_slot()
+        as_of = local.date()
+
+        def work(session: Session) -> str:
+            report = build_digest(session, as_of, self.settings.rules)
+            enqueue(session, None, "digest", self.clock(), report=report)
+            return f"digest as_of {as_of} queued"
+
+        ran = self._once(DIGEST, slot, work)
+        if ran and self.deliver:
+            self.deliver()
+        return ran
+
     def catch_up(self) -> bool:
         """At start-up: if today's scan time has passed and no instance ran it (the process was down
         at the time, which an in-memory job store cannot know), run it now."""
@@ -127,6 +143,13 @@ def build_scheduler(jobs: Jobs, settings: Settings) -> BackgroundScheduler:
         CronTrigger(timezone=jobs.tz, **rules.scan),
         id=SCAN,
         name="daily scan",
+        replace_existing=True,
+    )
+    sched.add_job(
+        jobs.digest_job,
+        CronTrigger(timezone=jobs.tz, **rules.digest),
+        id=DIGEST,
+        name="weekly digest",
         replace_existing=True,
     )
     if jobs.pull is not None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from jobs.scheduler import OUTBOX, PULL, SCAN, Jobs, build_scheduler
+from jobs.scheduler import DIGEST, OUTBOX, PULL, SCAN, Jobs, build_scheduler
 from settings import Rules, Settings
 from storage import Database
 from storage.models import Alert, JobRun
@@ -26,7 +26,8 @@ def test_jobs_are_registered_once_with_stable_ids_timezone_coalescing_and_grace(
     sched.start(paused=True)
     try:
         registered = {j.id: j for j in sched.get_jobs()}
-        assert set(registered) == {SCAN, PULL, OUTBOX, "baton.catch_up"}
+        assert set(registered) == {SCAN, PULL, OUTBOX, DIGEST, "baton.catch_up"}
+        assert "day_of_week='mon'" in str(registered[DIGEST].trigger)
         scan = registered[SCAN]
         assert str(scan.trigger.timezone) == "Asia/Tokyo" and "hour='7'" in str(scan.trigger)
         assert scan.coalesce is True and scan.misfire_grace_time == 3600 and scan.max_instances == 1

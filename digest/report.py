@@ -1,0 +1,111 @@
+"""Everything the weekly digest says, as plain data: the KPIs with last week's values, handoffs,
+alerts, health bands with the week's movers, and renewals due. Rendering is bot/views/digest.py's job."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from alerts.health import health_all
+from digest.kpi import compute
+from handoff.checklist import Item, missing_items
+from settings import Rules
+from storage.models import Account, Alert, Handoff
+
+KPI_KEYS = (
+    "churn_rate",
+    "customer_retention_rate",
+    "grr",
+    "nrr",
+    "onboarding_completion_rate",
+    "upsell_count",
+    "upsell_mrr",
+    "upsell_opportunities",
+)
+
+
+def _utc(d: date) -> datetime:
+    return datetime.combine(d, time.min, UTC)
+
+
+def _hours(deltas: list[timedelta]) -> float | None:
+    return round(statistics.median(d.total_seconds() / 3600 for d in deltas), 1) if deltas else None
+
+
+def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
+    """The digest for the week ending the day before ``as_of``."""
+    money = {"base_currency": rules.digest.base_currency, "fx_rates": rules.digest.fx_rates}
+    now, last = compute(session, as_of, **money), compute(session, as_of - timedelta(days=7), **money)
+    report: dict[str, Any] = {**now, "previous": {k: last.get(k) for k in KPI_KEYS}}
+    start, end = _utc(as_of - timedelta(days=7)), _utc(as_of)
+
+    handoffs = session.scalars(
+        select(Handoff)
+        .where(Handoff.created_at >= start, Handoff.created_at < end)
+        .options(selectinload(Handoff.stakeholders))
+    ).all()
+    accepted = session.scalars(
+        select(Handoff).where(Handoff.accepted_at >= start, Handoff.accepted_at < end)
+    ).all()
+    report["handoffs"] = {
+        "created": len(handoffs),
+        "accepted": len(accepted),
+        "median_hours_to_accept": _hours([h.accepted_at - h.created_at for h in accepted if h.accepted_at]),
+        "average_completeness_pct": round(
+            statistics.mean((len(Item) - len(missing_items(h))) / len(Item) * 100 for h in handoffs), 1
+        )
+        if handoffs
+        else None,
+    }
+
+    def count(column: Any) -> int:
+        return (
+            session.scalar(select(func.count()).select_from(Alert).where(column >= start, column < end)) or 0
+        )
+
+    acked = session.scalars(
+        select(Alert).where(Alert.acknowledged_at >= start, Alert.acknowledged_at < end)
+    ).all()
+    report["alerts"] = {
+        "raised": count(Alert.raised_at),
+        "acknowledged": len(acked),
+        "resolved": count(Alert.resolved_at),
+        "median_hours_to_acknowledge": _hours(
+            [a.acknowledged_at - a.raised_at for a in acked if a.acknowledged_at]
+        ),
+        "open": session.scalar(select(func.count()).select_from(Alert).where(Alert.state != "resolved")) or 0,
+    }
+
+    day, week_ago = as_of - timedelta(days=1), as_of - timedelta(days=8)
+    bands_now = {h.account_id: (h.name, h.band, h.score) for h in health_all(session, day, rules.health)}
+    bands_then = {h.account_id: h.band for h in health_all(session, week_ago, rules.health)}
+    counts = {b: 0 for b in ("green", "yellow", "red", "unknown")}
+    for _, band, _ in bands_now.values():
+        counts[band] += 1
+    order = {"red": 0, "yellow": 1, "green": 2, "unknown": 3}
+    movers = [
+        {"name": name, "from": bands_then[aid], "to": band, "score": score}
+        for aid, (name, band, score) in bands_now.items()
+        if aid in bands_then and bands_then[aid] != band and "unknown" not in (band, bands_then[aid])
+    ]
+    movers.sort(key=lambda m: (order[m["to"]] - order[m["from"]], m["name"]))  # the biggest falls first
+    report["health"] = {"bands": counts, "movers": movers[:10], "movers_total": len(movers)}
+
+    report["renewals"] = {
+        f"next_{n}_days": session.scalar(
+            select(func.count())
+            .select_from(Account)
+            .where(
+                Account.status == "active",
+                Account.renewal_date > as_of,
+                Account.renewal_date <= as_of + timedelta(days=n),
+            )
+        )
+        or 0
+        for n in (30, 60, 90)
+    }
+    return report

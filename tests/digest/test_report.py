@@ -1,0 +1,68 @@
+"""The digest as people read it: sections, last week's changes, both languages, Slack's limits; and
+the Monday job that posts it once through the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+
+from bot.delivery import Delivery
+from bot.i18n import translator
+from bot.render_text import render_blocks
+from bot.views.digest import digest_blocks
+from digest.report import build
+from jobs.scheduler import Jobs
+from settings import Rules, Settings
+from storage import Database
+from tests.blockkit import check_blocks
+from tests.clocks import FakeClock
+from tests.digest.test_kpi import AS_OF, history
+from tests.fakeslack import FakeSlack
+
+RULES = Rules.load(None)
+
+
+def test_digest_blocks_in_both_languages_within_slacks_limits(db: Database) -> None:
+    history(db)
+    with db.session() as s:
+        report = build(s, AS_OF, RULES)
+    assert report["previous"]["churn_rate"] == 25.0  # a week earlier, the same month is the last full one
+    assert report["renewals"] == {"next_30_days": 0, "next_60_days": 0, "next_90_days": 0}
+    for locale in ("en", "ja"):
+        blocks = digest_blocks(translator(locale), report)
+        assert check_blocks(blocks, where=locale) == []
+    en = " ".join(render_blocks(digest_blocks(translator("en"), report)).split())
+    assert "Churn rate: 25.0% ±0 vs last week" in en
+    assert "Net revenue retention (12 months): 53.3%" in en and "Added MRR: ¥30,000" in en
+    ja = " ".join(render_blocks(digest_blocks(translator("ja"), report)).split())
+    assert "週次ダイジェスト · 2026年11月23日" in ja and "カスタマーサクセス · 2026年10月" in ja
+    assert "オンボーディング完了率: データ不足" in ja
+
+
+def test_the_monday_job_posts_the_digest_once(db: Database) -> None:
+    history(db)
+    slack = FakeSlack().start()
+    try:
+        settings = replace(Settings(rules=RULES), digest_channel="CDIGEST1", slack_api_url=slack.base_url)
+        monday_morning = FakeClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))  # 09:00 in Tokyo
+        client = WebClient(token=slack.token, base_url=slack.base_url)
+        nodes = [
+            Jobs(
+                db,
+                settings,
+                monday_morning,
+                deliver=lambda: Delivery(db, client, settings, monday_morning).run(),
+                instance=f"n{i}",
+            )
+            for i in range(2)
+        ]
+        assert [j.digest_job() for j in nodes] == [True, False]
+        posts = slack.of("chat.postMessage")
+        assert len(posts) == 1 and posts[0].args["channel"] == "CDIGEST1"
+        assert "Weekly digest" in str(posts[0].args["blocks"])
+        assert slack.problems == []
+    finally:
+        slack.stop()
+
