@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     digest.add_argument("--as-of", type=date.fromisoformat, help="default: today in the team's timezone")
     digest.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    digest.add_argument("--dry-run", action="store_true", help="print it only; do not post to Slack")
+    digest.add_argument("--dry-run", action="store_true", help="print it and write the chart; do not post")
+    digest.add_argument(
+        "--chart", help="with --dry-run: where to write the chart (default baton-digest-DATE.png)"
+    )
     health = sub.add_parser("health", help="print every active account's health score")
     health.add_argument("--as-of", type=date.fromisoformat)
     health.add_argument("--json", action="store_true")
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     # waitress warns on every queued request under a burst; that is load, not an error, and floods logs
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     try:
@@ -144,13 +148,27 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(report, ensure_ascii=False, indent=2))
             return 0
         print(render_blocks(digest_blocks(translator(settings.locale), report)))
+        if args.dry_run:
+            from digest.chart import render
+
+            chart = Path(args.chart or f"baton-digest-{as_of.isoformat()}.png")
+            chart.write_bytes(
+                render(
+                    report["trend"],
+                    title="Accounts by health band, MRR retention (12 weeks)",
+                    retention_label="MRR retained %",
+                )
+            )
+            print(f"chart written to {chart}")
         if settings.slack_bot_token and not args.dry_run:
             from alerts.service import enqueue
             from bot.app import make_client
             from bot.delivery import Delivery
 
             with db.session() as session:
-                enqueue(session, None, "digest", utcnow(), report=report)
+                row = enqueue(session, None, "digest", utcnow(), report=report)
+                session.flush()
+                enqueue(session, None, "digest_chart", utcnow(), digest_row=row.id)
             stats = Delivery(db, make_client(settings), settings, utcnow).run()
             print(f"posted to Slack: {stats.sent}, retrying later: {stats.retried}", file=sys.stderr)
         return 0

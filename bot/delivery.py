@@ -24,6 +24,7 @@ from bot.i18n import translator
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
 from bot.views.digest import digest_blocks, digest_text
 from clock import Clock
+from digest.chart import render as render_chart
 from settings import Settings
 from storage import Database
 from storage.models import Account, Alert, Outbox
@@ -332,6 +333,8 @@ class Delivery:
                 text=digest_text(self.tr, report),
                 blocks=digest_blocks(self.tr, report),
             )
+        if action == "digest_chart":
+            return self._upload_chart(payload)
         if alert is None or account is None:
             raise Fatal("the alert no longer exists")
         blocks = alert_card(self.tr, alert, account, snooze_days=self.settings.rules.alerts.snooze_days)
@@ -380,6 +383,34 @@ class Delivery:
             is_blocks = inside_sales_post(self.tr, alert, account, payload.get("actor", ""), permalink)
             return self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=is_blocks)
         raise Fatal(f"unknown outbox action {action!r}")
+
+    def _upload_chart(self, payload: dict[str, Any]) -> str | None:
+        """The chart goes into the digest's thread, once the digest itself is posted."""
+        with self.db.session() as s:
+            digest_row = s.get(Outbox, payload["digest_row"])
+            state, ts, report = (
+                digest_row.state,
+                digest_row.result_ts,
+                (digest_row.payload or {}).get("report"),
+            )
+        if state != "sent":
+            if state == "dead":
+                raise Fatal("the digest was never posted")
+            raise Retry(timedelta(seconds=10), "waiting for the digest to be posted")
+        png = render_chart(
+            report["trend"],
+            title="Accounts by health band, MRR retention (12 weeks)",
+            retention_label="MRR retained %",
+        )
+        self._call(
+            self.client.files_upload_v2,
+            channel=self.settings.digest_channel,
+            thread_ts=ts,
+            file=png,
+            filename=f"baton-digest-{report['as_of']}.png",
+            title="Baton digest chart",
+        )
+        return ts
 
     def _post_pending(self, alert_id: int) -> bool:
         with self.db.session() as s:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from alerts.health import health_all
+from digest.chart import trend
 from digest.kpi import compute
 from handoff.checklist import Item, missing_items
 from settings import Rules
@@ -108,4 +109,5 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
         or 0
         for n in (30, 60, 90)
     }
+    report["trend"] = trend(session, as_of - timedelta(days=1), rules)
     return report

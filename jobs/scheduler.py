@@ -104,7 +104,9 @@ class Jobs:
 
         def work(session: Session) -> str:
             report = build_digest(session, as_of, self.settings.rules)
-            enqueue(session, None, "digest", self.clock(), report=report)
+            row = enqueue(session, None, "digest", self.clock(), report=report)
+            session.flush()
+            enqueue(session, None, "digest_chart", self.clock(), digest_row=row.id)
             return f"digest as_of {as_of} queued"
 
         ran = self._once(DIGEST, slot, work)

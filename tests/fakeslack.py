@@ -39,6 +39,7 @@ class FakeSlack:
         self.drop_answer: dict[str, int] = {}  # method -> how many calls to carry out but never answer
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> top-level messages, oldest first
         self.replies: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread ts) -> replies
+        self.uploads: dict[str, bytes] = {}  # file id -> bytes sent to its upload URL
         self.token = "xoxb-test"
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
@@ -122,6 +123,14 @@ class FakeSlack:
                 else:
                     self.messages.setdefault(channel, []).append(msg)
             return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text")}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts)}"
+            port = self._server.server_port
+            return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{port}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            files = args.get("files")
+            files = json.loads(files) if isinstance(files, str) else files
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files or []]}
         if method == "conversations.replies":
             with self._cond:
                 msgs = list(self.replies.get((args.get("channel", ""), args.get("ts", "")), []))
@@ -184,6 +193,17 @@ class FakeSlack:
 
             def _handle(self) -> None:
                 path = urlparse(self.path).path
+                if path.startswith("/upload/"):  # the upload URL files.getUploadURLExternal handed out
+                    data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    with fake._cond:
+                        fake.uploads[path.rsplit("/", 1)[1]] = data
+                        fake._cond.notify_all()
+                    body = f"OK - {len(data)}".encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 args = self._args()
                 if path.startswith("/response/"):
                     fake._record("response_url", args)

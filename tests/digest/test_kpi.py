@@ -161,4 +161,15 @@ def test_cli_prints_the_figures_as_json(tmp_path) -> None:
         timeout=60,
     )
     flat = " ".join(text.stdout.split())
+    chart = tmp_path / "chart.png"
+    dry = subprocess.run(
+        [sys.executable, "app.py", "digest", "--as-of", "2026-11-23", "--dry-run", "--chart", str(chart)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert chart.read_bytes().startswith(b"\x89PNG") and f"chart written to {chart}" in dry.stdout
     assert "Churn rate: 25.0%" in flat and "customers at the start of 2026-10 (4)" in flat

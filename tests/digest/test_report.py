@@ -62,7 +62,11 @@ def test_the_monday_job_posts_the_digest_once(db: Database) -> None:
         posts = slack.of("chat.postMessage")
         assert len(posts) == 1 and posts[0].args["channel"] == "CDIGEST1"
         assert "Weekly digest" in str(posts[0].args["blocks"])
+        (png,) = slack.uploads.values()  # the chart, through files.getUploadURLExternal + upload URL
+        assert png.startswith(b"\x89PNG")
+        (done,) = slack.of("files.completeUploadExternal")
+        digest_ts = slack.messages["CDIGEST1"][0]["ts"]
+        assert done.args["channel_id"] == "CDIGEST1" and done.args["thread_ts"] == digest_ts
         assert slack.problems == []
     finally:
         slack.stop()
-
