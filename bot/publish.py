@@ -10,9 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.deps import Deps
-from bot.i18n import Translator
 from bot.ids import Action
-from bot.text import Mrkdwn, escape
+from bot.text import escape, mention
 from bot.views.fields import button, section
 from bot.views.handoff_card import card, card_text, checklist_blocks
 from handoff import service
@@ -89,10 +88,13 @@ class Publisher:
             text=text,
         )
 
-    def dm_checklist(self, user_id: str, h: Handoff, intro: Mrkdwn, tr: Translator) -> bool:
+    def dm_assigned(self, csm_user_id: str, h: Handoff, assigner: str) -> bool:
+        """The newly assigned CSM gets the whole handoff, in their own language."""
+        tr = self.deps.tr_for(csm_user_id)
+        intro = tr.render("assigned_dm.j2", assigner=mention(assigner), account=h.account.name)
         blocks = [section(intro), *checklist_blocks(tr, h)]
         return self._call(
-            "checklist DM", self.client.chat_postMessage, channel=user_id, text=intro, blocks=blocks
+            "checklist DM", self.client.chat_postMessage, channel=csm_user_id, text=intro, blocks=blocks
         )
 
     def nudge_missing(self, h: Handoff) -> bool:

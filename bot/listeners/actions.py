@@ -68,9 +68,7 @@ def register(app: App, deps: Deps) -> None:
         pub.refresh_card(h)
         note = "accepted.j2" if accepted_now else "assigned.j2"
         pub.thread_note(h, deps.channel_tr.render(note, actor=mention(user_id), csm=mention(csm)))
-        csm_tr = deps.tr_for(csm)
-        intro = csm_tr.render("assigned_dm.j2", assigner=mention(user_id), account=h.account.name)
-        pub.dm_checklist(csm, h, intro, csm_tr)
+        pub.dm_assigned(csm, h, user_id)
 
     @app.action(Action.ASK)
     def ask(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

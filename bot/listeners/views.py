@@ -49,9 +49,7 @@ def register(app: App, deps: Deps) -> None:
             h = service.get(s, handoff_id)
         pub.nudge_missing(h)
         if h.csm_user_id:
-            csm_tr = deps.tr_for(h.csm_user_id)
-            intro = csm_tr.render("assigned_dm.j2", assigner=mention(user_id), account=h.account.name)
-            pub.dm_checklist(h.csm_user_id, h, intro, csm_tr)
+            pub.dm_assigned(h.csm_user_id, h, user_id)
 
     @app.view(Callback.HANDOFF_EDIT)
     def submit_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -96,9 +94,7 @@ def register(app: App, deps: Deps) -> None:
             h, ctr.render("edited.j2", editor=mention(user_id), fields=[field_label(ctr, f) for f in changed])
         )
         if h.csm_user_id and h.csm_user_id != before_csm:
-            csm_tr = deps.tr_for(h.csm_user_id)
-            intro = csm_tr.render("assigned_dm.j2", assigner=mention(user_id), account=h.account.name)
-            pub.dm_checklist(h.csm_user_id, h, intro, csm_tr)
+            pub.dm_assigned(h.csm_user_id, h, user_id)
 
     @app.view(Callback.QUESTION)
     def submit_question(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
