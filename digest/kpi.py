@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from handoff.cadence import onboarding_completion
 from storage.models import AccountSnapshot, UpsellOpportunity
 
 
@@ -165,10 +166,12 @@ def compute(
         out["nrr"] = None
         out["denominators"]["nrr"] = f"not enough data: no account history on or before {year_ago}"
 
-    # Onboarding milestones are logged by the touch-model cadence, which is not built yet.
-    out["onboarding_completion_rate"] = None
+    done, onboarded = onboarding_completion(session, month.start, month.end)
+    out["onboarding_completion_rate"] = _pct(done, onboarded)
     out["denominators"]["onboarding_completion_rate"] = (
-        "not enough data: onboarding touches are not logged yet"
+        f"companies whose 90-day onboarding ended in {month.start:%Y-%m} ({onboarded})"
+        if onboarded
+        else f"not enough data: no onboarding ended in {month.start:%Y-%m}"
     )
 
     week_start, week_end = as_of - timedelta(days=7), as_of - timedelta(days=1)

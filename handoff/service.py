@@ -40,6 +40,7 @@ class EventKind(StrEnum):
     ASSIGNED = "assigned"
     QUESTION_ASKED = "question_asked"
     POSTED = "posted"
+    TOUCH_LOGGED = "touch_logged"
 
 
 @dataclass(frozen=True)

@@ -276,3 +276,16 @@ class JobRun(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(Text)
+
+
+class Touch(Base):
+    """A customer touch a CSM logged (kickoff, check-in, QBR...): what the touch-model cadence counts."""
+
+    __tablename__ = "touches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    logged_by: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime]

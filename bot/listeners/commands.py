@@ -15,10 +15,10 @@ from bot.i18n import Translator
 from bot.listeners.common import ephemeral, open_edit, open_new
 from bot.views.fields import section
 from bot.views.handoff_card import card, list_blocks
-from handoff import service
+from handoff import cadence, service
 from handoff.checklist import NAME_MAX
 
-SUBCOMMANDS = ("help", "list", "show", "edit", "new")
+SUBCOMMANDS = ("help", "list", "show", "edit", "new", "touch")
 _TYPO = re.compile(r"^-{0,2}[a-z]+$")  # a lone lowercase word, as typed: "lsit", "--help"
 
 
@@ -49,6 +49,8 @@ def parse(text: str, is_account: Callable[[str], bool]) -> tuple[str, str]:
         return sub, ""
     if word == "new" and rest:  # lowercase only: "New Relic" is an account name
         return "new", rest
+    if word == "touch" and rest and not is_account(text):
+        return "touch", rest
     if sub in ("show", "edit"):
         if not rest:
             return sub, ""
@@ -85,6 +87,8 @@ def register(app: App, deps: Deps) -> None:
         elif sub == "unknown":
             msg = tr.render("unknown_subcommand.j2", word=raw.strip(), suggestion=arg)
             respond(**ephemeral(msg, [section(msg)]))
+        elif sub == "touch":
+            _touch(arg, user_id, respond, tr)
         elif sub in ("show", "edit"):
             _show_or_edit(sub, arg, user_id, command["trigger_id"], client, respond, tr)
         else:
@@ -119,6 +123,31 @@ def register(app: App, deps: Deps) -> None:
         refusal = open_edit(client, deps, trigger_id=trigger_id, handoff_id=h.id, user_id=user_id, tr=tr)
         if refusal:
             respond(**ephemeral(refusal))
+
+    def _touch(text: str, user_id: str, respond: Respond, tr: Translator) -> None:
+        parsed = cadence.parse_touch(text)
+        if parsed is None:
+            respond(**ephemeral(tr.t("touch.usage")))
+            return
+        name, kind, note = parsed
+        try:
+            with deps.db.session() as s:
+                _, milestones = cadence.log_touch(
+                    s, account_name=name, kind=kind, note=note, actor=deps.actor(user_id), clock=deps.clock
+                )
+        except service.NotFound as exc:
+            suggestions = exc.params.get("suggestions", [])
+            msg = tr.render("not_found.j2", account=name, sub="touch", suggestions=suggestions)
+            respond(**ephemeral(msg, [section(msg)]))
+            return
+        done = sum(m.done_on is not None for m in milestones)
+        nxt = next((m for m in milestones if m.done_on is None), None)
+        text = tr.t(
+            "touch.logged", kind=tr.t(f"touch.kind.{kind}"), account=name, done=done, total=len(milestones)
+        )
+        if nxt is not None:
+            text += " " + tr.t("touch.next", kind=tr.t(f"touch.kind.{nxt.kind}"), date=tr.day(nxt.due))
+        respond(**ephemeral(text))
 
     def _start(
         name: str, user_id: str, command: dict[str, Any], client: WebClient, respond: Respond, tr: Translator

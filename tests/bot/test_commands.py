@@ -90,3 +90,12 @@ def test_parse_keeps_account_names_that_look_like_subcommands() -> None:
     assert parse("--hlp", is_account) == ("unknown", "help")
     assert parse("Shop", is_account) == ("new", "Shop")  # capitalised: an account, not a typo of "show"
     assert parse("Lisa", is_account) == ("new", "Lisa")
+
+
+def test_touch_logs_a_touch_and_says_what_is_next(baton: Baton) -> None:
+    create_handoff(baton)  # JPY 800,000/month: high touch
+    answer = _answer(baton, "touch Acme Corp kickoff Goals agreed", user=CS_USER)
+    assert answer["text"].startswith("Logged kickoff for Acme Corp. Onboarding: 1/7 milestones.")
+    assert "Next: check-in due" in answer["text"]
+    assert "Log a touch with /handoff touch" in _answer(baton, "touch Acme Corp", user=CS_USER)["text"]
+    assert "No handoff found for *Nope*" in _answer(baton, "touch Nope kickoff", user=CS_USER)["text"]
