@@ -6,7 +6,7 @@ aggregates and the rules, table-testable without a database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -97,7 +97,9 @@ def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else round(x, 1)
 
 
-def usage_by_account(session: Session, as_of: date, rules: HealthRules) -> dict[int, Usage]:
+def usage_by_account(
+    session: Session, as_of: date, rules: HealthRules, only: Collection[int] | None = None
+) -> dict[int, Usage]:
     """The main aggregate: per (account, metric) sums over the recent and baseline windows, read once.
 
     Accounts with no activity inside those windows get a second, narrower look further back (up to
@@ -119,6 +121,8 @@ def usage_by_account(session: Session, as_of: date, rules: HealthRules) -> dict[
         .where(Signal.day > base_start, Signal.day <= as_of)
         .group_by(Signal.account_id, Signal.metric)
     )
+    if only is not None:  # a few accounts (App Home): the same figures, read for those alone
+        stmt = stmt.where(Signal.account_id.in_(list(only)))
     out: dict[int, Usage] = {}
     nps_wanted: set[int] = set()
     for account_id, metric, rsum, bsum, rmax, last_pos, last_day, first_day in session.execute(stmt):
@@ -148,21 +152,27 @@ def usage_by_account(session: Session, as_of: date, rules: HealthRules) -> dict[
             u = out.get(account_id)
             if u is not None and "nps" not in u.latest:
                 u.latest["nps"] = float(value)
-    _older_activity(session, out, as_of, base_start, rules)
+    _older_activity(session, out, as_of, base_start, rules, only)
     return out
 
 
 def _older_activity(
-    session: Session, out: dict[int, Usage], as_of: date, base_start: date, rules: HealthRules
+    session: Session,
+    out: dict[int, Usage],
+    as_of: date,
+    base_start: date,
+    rules: HealthRules,
+    only: Collection[int] | None = None,
 ) -> None:
     """Last active day before the windows, for accounts idle throughout them (or absent from them)."""
     look_start = as_of - timedelta(days=LOOKBACK_DAYS)
     if look_start >= base_start:
         return
     idle = {aid for aid, u in out.items() if u.last_active is None}
-    absent = {
-        aid for aid in session.scalars(select(Account.id).where(Account.status == "active")) if aid not in out
-    }
+    active = select(Account.id).where(Account.status == "active")
+    if only is not None:
+        active = active.where(Account.id.in_(list(only)))
+    absent = {aid for aid in session.scalars(active) if aid not in out}
     wanted = idle | absent
     if not wanted:
         return
@@ -292,17 +302,22 @@ def score(
     return total, band, drivers
 
 
-def health_all(session: Session, as_of: date, rules: HealthRules) -> Iterator[Health]:
+def health_all(
+    session: Session, as_of: date, rules: HealthRules, only: Collection[int] | None = None
+) -> Iterator[Health]:
     """Every active account's health on ``as_of``. An account with no signal in the last 90 days is
     "unknown": either it never sent data, or it went quiet long ago and was alerted on at the time."""
-    usage = usage_by_account(session, as_of, rules)
-    accounts = session.execute(
+    usage = usage_by_account(session, as_of, rules, only)
+    stmt = (
         select(
             Account.id, Account.external_id, Account.name, Account.seats, Account.plan, Account.renewal_date
         )
         .where(Account.status == "active")
         .order_by(Account.id)
     )
+    if only is not None:
+        stmt = stmt.where(Account.id.in_(list(only)))
+    accounts = session.execute(stmt)
     for aid, ext, name, seats, plan, renewal in accounts:
         u = usage.get(aid)
         if u is None:

@@ -6,10 +6,14 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from sqlalchemy import or_, select
 
+from alerts.health import health_all
 from bot.deps import Deps
-from bot.views.home import home_view
-from handoff import service
+from bot.views.home import AccountLine, home_view
+from clock import local_date
+from handoff import cadence, service
+from storage.models import Account, Alert, Handoff
 
 
 def register(app: App, deps: Deps) -> None:
@@ -19,6 +23,50 @@ def register(app: App, deps: Deps) -> None:
             return
         user_id = event["user"]
         tr = deps.tr_for(user_id)
+        rules = deps.settings.rules
+        today = local_date(deps.clock, rules.schedule.timezone)
         with deps.db.session() as s:
-            view = home_view(tr, *service.open_for(s, user_id, limit=40))
+            mine = s.scalars(
+                select(Account).where(Account.csm_user_id == user_id).order_by(Account.name).limit(25)
+            )
+            accounts = {a.id: a for a in mine}
+            health = {h.account_id: h for h in health_all(s, today, rules.health, only=list(accounts))}
+            lines = []
+            for aid, account in accounts.items():
+                h = health.get(aid)
+                latest = s.scalars(
+                    select(Handoff).where(Handoff.account_id == aid).order_by(Handoff.id.desc())
+                ).first()
+                # the next onboarding touch, while onboarding lasts (plus two weeks to catch up)
+                onboarding = latest is not None and (
+                    (today - latest.created_at.date()).days <= cadence.ONBOARDING_DAYS + 14
+                )
+                nxt = (
+                    next((m for m in cadence.milestones_for(s, latest) if m.done_on is None), None)
+                    if latest and onboarding
+                    else None
+                )
+                lines.append(
+                    AccountLine(
+                        account.name,
+                        h.band if h else "unknown",
+                        h.score if h else None,
+                        nxt.kind if nxt else None,
+                        nxt.due if nxt else None,
+                    )
+                )
+            alerts = s.execute(
+                select(Alert, Account.name)
+                .join(Account, Account.id == Alert.account_id)
+                .where(
+                    Alert.state != "resolved",
+                    or_(Alert.owner_user_id == user_id, Alert.account_id.in_(list(accounts))),
+                )
+                .order_by(Alert.raised_at.desc())
+                .limit(15)
+            ).all()
+            handoffs, total = service.open_for(s, user_id, limit=25)
+            view = home_view(
+                tr, handoffs, total, today=today, accounts=lines, alerts=[(a, n) for a, n in alerts]
+            )
         client.views_publish(user_id=user_id, view=view)

@@ -1,16 +1,62 @@
-"""The App Home tab: the viewer's handoffs and how to use Baton."""
+"""The App Home tab, for the viewing user: their accounts with health and the next touch, the open
+alerts on them, their handoffs, and how to use Baton."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from bot.i18n import Translator
-from bot.views.fields import divider, section
+from bot.text import Mrkdwn, escape
+from bot.views.alert_card import reason_text
+from bot.views.fields import context, divider, header, section
 from bot.views.handoff_card import list_blocks
-from storage.models import Handoff
+from storage.models import Alert, Handoff
+
+_BAND = {"green": "🟢", "yellow": "🟡", "red": "🔴", "unknown": "⚪"}
 
 
-def home_view(tr: Translator, handoffs: Sequence[Handoff], total: int) -> dict[str, Any]:
-    blocks = [*list_blocks(tr, handoffs, total), divider(), section(tr.render("help.j2"))]
-    return {"type": "home", "blocks": blocks}
+@dataclass(frozen=True)
+class AccountLine:
+    name: str
+    band: str
+    score: int | None
+    next_kind: str | None = None
+    next_due: date | None = None
+
+
+def home_view(
+    tr: Translator,
+    handoffs: Sequence[Handoff],
+    total: int,
+    *,
+    today: date,
+    accounts: Sequence[AccountLine] = (),
+    alerts: Sequence[tuple[Alert, str]] = (),
+) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [header(tr.t("home.accounts"))]
+    if not accounts:
+        blocks.append(context(tr.m("home.no_accounts")))
+    for a in accounts[:25]:
+        line = f"{_BAND[a.band]} *{escape(a.name)}* · {escape('-' if a.score is None else a.score)}"
+        if a.next_kind and a.next_due:
+            key = "home.overdue" if a.next_due < today else "home.next_touch"
+            line += " · " + escape(tr.t(key, kind=tr.t(f"touch.kind.{a.next_kind}"), date=tr.day(a.next_due)))
+        blocks.append(context(Mrkdwn(line)))
+    blocks += [header(tr.t("home.alerts"))]
+    if not alerts:
+        blocks.append(context(tr.m("home.no_alerts")))
+    for alert, name in alerts[:15]:
+        why = reason_text(tr, alert.reasons[0]) if alert.reasons else ""
+        blocks.append(
+            context(
+                Mrkdwn(
+                    f"*{escape(tr.t(f'alert.header.{alert.kind}', account=name))}* · "
+                    f"{escape(tr.t(f'alert.state.{alert.state}'))} · {escape(why)}"
+                )
+            )
+        )
+    blocks += [divider(), *list_blocks(tr, handoffs[:25], total), divider(), section(tr.render("help.j2"))]
+    return {"type": "home", "blocks": blocks[:100]}
