@@ -93,6 +93,20 @@ class Money:
         return snap.mrr * rate
 
 
+def _mrr(
+    money: Money, ids: set[int], then: dict[int, Snap], now: dict[int, Snap]
+) -> tuple[Decimal, Decimal, Decimal]:
+    """For ``ids``: MRR then, MRR now, and MRR kept (now, capped at then), in the base currency; accounts
+    in a currency without a rate are skipped (and counted by ``money``)."""
+    total_then, total_now, kept = Decimal(0), Decimal(0), Decimal(0)
+    for aid in ids:
+        was, is_ = money.of(aid, then.get(aid)), money.of(aid, now.get(aid))
+        if was is None or is_ is None:
+            continue
+        total_then, total_now, kept = total_then + was, total_now + is_, kept + min(was, is_)
+    return total_then, total_now, kept
+
+
 def _pct(num: Decimal | int, den: Decimal | int) -> float | None:
     return None if not den else round(float(Decimal(num) / Decimal(den) * 100), 1)
 
@@ -130,13 +144,7 @@ def compute(
         f"customers at the start of {month.start:%Y-%m} ({len(at_start)})" if enough else "not enough data"
     )
 
-    kept, base_mrr = Decimal(0), Decimal(0)
-    for aid in at_start:
-        was, now = money.of(aid, start.get(aid)), money.of(aid, end.get(aid))
-        if was is None or now is None:
-            continue
-        base_mrr += was
-        kept += min(was, now)
+    base_mrr, _, kept = _mrr(money, at_start, start, end)
     out["grr"] = _pct(kept, base_mrr) if enough else None
     out["denominators"]["grr"] = (
         (
@@ -151,13 +159,7 @@ def compute(
     if has_history(session, year_ago):
         cohort_then = state_at(session, year_ago)
         cohort = _active(cohort_then)
-        then_mrr, now_mrr = Decimal(0), Decimal(0)
-        for aid in cohort:
-            was, now = money.of(aid, cohort_then.get(aid)), money.of(aid, end.get(aid))
-            if was is None or now is None:
-                continue
-            then_mrr += was
-            now_mrr += now
+        then_mrr, now_mrr, _ = _mrr(money, cohort, cohort_then, end)
         out["nrr"] = _pct(now_mrr, then_mrr)
         out["denominators"]["nrr"] = (
             f"MRR at {year_ago:%Y-%m-%d} of the {len(cohort)} customers then ({then_mrr:,.0f} {money.base})"

@@ -116,6 +116,17 @@ class Baton:
         )
 
 
+def card_action(post: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """The action payload Slack sends when someone clicks ``action_id`` on a posted message."""
+    actions = next(b for b in post["blocks"] if b["type"] == "actions")
+    el = next(e for e in actions["elements"] if e["action_id"] == action_id)
+    return {
+        "action_id": action_id,
+        "block_id": actions["block_id"],
+        **({"value": el["value"]} if "value" in el else {}),
+    }
+
+
 def fill_state(view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """``view.state.values`` as Slack builds it: every input block, empty ones included; values taken
     from the view's initial values, then overridden by ``values`` (None clears a field)."""

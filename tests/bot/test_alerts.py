@@ -13,7 +13,7 @@ from settings import Settings
 from storage import Database
 from storage.models import Alert, Outbox, UpsellOpportunity
 from tests.alerts.factory import AS_OF, accounts, daily
-from tests.bot.conftest import ALERT_CHANNEL, CS_USER, HANDOFF_CHANNEL, Baton
+from tests.bot.conftest import ALERT_CHANNEL, CS_USER, HANDOFF_CHANNEL, Baton, card_action
 from tests.clocks import FakeClock
 from tests.fakeslack import FakeSlack
 
@@ -156,38 +156,28 @@ def test_a_thread_note_whose_answer_was_lost_is_not_repeated(
     assert len(slack.replies) == 1 and len(next(iter(slack.replies.values()))) == 1
 
 
-def _card_action(post: dict, action_id: str) -> dict:
-    actions = next(b for b in post["blocks"] if b["type"] == "actions")
-    el = next(e for e in actions["elements"] if e["action_id"] == action_id)
-    return {
-        "action_id": action_id,
-        "block_id": actions["block_id"],
-        **({"value": el["value"]} if "value" in el else {}),
-    }
-
-
 def test_buttons_update_the_card_in_place(baton: Baton, settings: Settings) -> None:
     clock = baton.clock
     _scan(baton.db, settings, clock)
     _delivery(baton.db, baton.slack, settings, clock).run()
     churn = next(p for p in _posts(baton.slack) if p["channel"] == ALERT_CHANNEL)
-    baton.click(_card_action(churn, "alert_ack"), user=CS_USER, channel=ALERT_CHANNEL)
+    baton.click(card_action(churn, "alert_ack"), user=CS_USER, channel=ALERT_CHANNEL)
     update = baton.slack.wait_for("chat.update")[0].args
     assert "Acknowledged" in str(update["blocks"]) and "alert_ack" not in str(update["blocks"])
     baton.click(
-        {**_card_action(churn, "alert_assign"), "selected_user": "UOWNER01"},
+        {**card_action(churn, "alert_assign"), "selected_user": "UOWNER01"},
         user=CS_USER,
         channel=ALERT_CHANNEL,
     )
     baton.slack.wait_for("chat.update", 2)
     baton.wait_idle()
     assert any("made <@UOWNER01> the owner" in p["text"] for p in _posts(baton.slack) if p.get("thread_ts"))
-    baton.click(_card_action(churn, "alert_snooze"), user=CS_USER, channel=ALERT_CHANNEL)
+    baton.click(card_action(churn, "alert_snooze"), user=CS_USER, channel=ALERT_CHANNEL)
     assert "Snoozed" in str(baton.slack.wait_for("chat.update", 3)[-1].args["blocks"])
-    baton.click(_card_action(churn, "alert_resolve"), user=CS_USER, channel=ALERT_CHANNEL)
+    baton.click(card_action(churn, "alert_resolve"), user=CS_USER, channel=ALERT_CHANNEL)
     last = baton.slack.wait_for("chat.update", 4)[-1].args
     assert "Resolved" in str(last["blocks"]) and not [b for b in last["blocks"] if b["type"] == "actions"]
-    baton.click(_card_action(churn, "alert_resolve"), user=CS_USER, channel=ALERT_CHANNEL)
+    baton.click(card_action(churn, "alert_resolve"), user=CS_USER, channel=ALERT_CHANNEL)
     assert "already resolved" in baton.slack.wait_responses(1)[0]["text"]
 
 
@@ -198,7 +188,7 @@ def test_hand_to_inside_sales_records_the_opportunity_and_posts_for_is(
     _scan(baton.db, settings, clock)
     _delivery(baton.db, baton.slack, settings, clock).run()
     upsell = next(p for p in _posts(baton.slack) if p["channel"] == HANDOFF_CHANNEL)
-    baton.click(_card_action(upsell, "alert_hand_to_is"), user=CS_USER, channel=HANDOFF_CHANNEL)
+    baton.click(card_action(upsell, "alert_hand_to_is"), user=CS_USER, channel=HANDOFF_CHANNEL)
     baton.slack.wait_for("chat.update")
     baton.wait_idle()
     is_post = _posts(baton.slack)[-1]

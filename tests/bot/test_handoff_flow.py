@@ -7,7 +7,7 @@ import time
 from sqlalchemy import func, select
 
 from storage.models import Handoff, HandoffEvent
-from tests.bot.conftest import CS_USER, HANDOFF_CHANNEL, OTHER, REP, VALID, Baton
+from tests.bot.conftest import CS_USER, HANDOFF_CHANNEL, OTHER, REP, VALID, Baton, card_action
 
 
 def open_modal(baton: Baton, text: str = "Acme Corp", user: str = REP) -> dict:
@@ -95,20 +95,10 @@ def test_accept_updates_the_card_and_records_who(baton: Baton) -> None:
     assert "Accepted" in str(update["blocks"]) and f"<@{CS_USER}>" in str(update["blocks"])
 
 
-def _card_action(post: dict, action_id: str) -> dict:
-    actions = next(b for b in post["blocks"] if b["type"] == "actions")
-    el = next(e for e in actions["elements"] if e["action_id"] == action_id)
-    return {
-        "action_id": action_id,
-        "block_id": actions["block_id"],
-        **({"value": el["value"]} if "value" in el else {}),
-    }
-
-
 def test_assign_updates_the_card_accepts_and_dms_the_csm_the_full_handoff(baton: Baton) -> None:
     post = create_handoff(baton, stakeholders_external="Hanako Sato | CFO | hanako@acme.example")
     n_posts = len(baton.slack.of("chat.postMessage"))
-    baton.click({**_card_action(post, "handoff_assign"), "selected_user": "UCSM0042"}, user=CS_USER)
+    baton.click({**card_action(post, "handoff_assign"), "selected_user": "UCSM0042"}, user=CS_USER)
     update = baton.slack.wait_for("chat.update")[0].args
     assert "<@UCSM0042>" in str(update["blocks"]) and "Accepted" in str(update["blocks"])
     posts = baton.slack.wait_for("chat.postMessage", n_posts + 2)[n_posts:]
@@ -136,14 +126,14 @@ def test_assign_updates_the_card_accepts_and_dms_the_csm_the_full_handoff(baton:
 
 def test_a_member_of_the_cs_user_group_may_accept(baton: Baton) -> None:
     post = create_handoff(baton)
-    baton.click(_card_action(post, "handoff_accept"), user="UCS0002")  # via user group SCS00001
+    baton.click(card_action(post, "handoff_accept"), user="UCS0002")  # via user group SCS00001
     assert "Accepted" in str(baton.slack.wait_for("chat.update")[0].args["blocks"])
 
 
 def test_non_cs_user_is_refused_and_the_card_is_unchanged(baton: Baton) -> None:
     post = create_handoff(baton)
-    baton.click(_card_action(post, "handoff_accept"), user=OTHER)
-    baton.click({**_card_action(post, "handoff_assign"), "selected_user": OTHER}, user=OTHER)
+    baton.click(card_action(post, "handoff_accept"), user=OTHER)
+    baton.click({**card_action(post, "handoff_assign"), "selected_user": OTHER}, user=OTHER)
     answers = baton.slack.wait_responses(2)
     assert all(a["response_type"] == "ephemeral" and a["replace_original"] is False for a in answers)
     assert "Only customer-success members can accept" in answers[0]["text"]
@@ -158,9 +148,9 @@ def test_non_cs_user_is_refused_and_the_card_is_unchanged(baton: Baton) -> None:
 
 def test_accepting_twice_changes_nothing_and_says_who_accepted(baton: Baton) -> None:
     post = create_handoff(baton)
-    baton.click(_card_action(post, "handoff_accept"), user=CS_USER)
+    baton.click(card_action(post, "handoff_accept"), user=CS_USER)
     baton.slack.wait_for("chat.update")
-    baton.click(_card_action(post, "handoff_accept"), user="UCS0002")
+    baton.click(card_action(post, "handoff_accept"), user="UCS0002")
     assert f"already accepted by <@{CS_USER}>" in baton.slack.wait_responses(1)[0]["text"]
     baton.wait_idle()
     assert len(baton.slack.of("chat.update")) == 1
@@ -175,7 +165,7 @@ def test_user_text_is_shown_literally_and_pings_nobody(baton: Baton) -> None:
         "&lt;!channel&gt; ping &lt;@U123&gt; see &lt;https://evil.example|our docs&gt; &amp; more" in rendered
     )
     assert "&lt;!here&gt; Plan" in rendered
-    baton.click(_card_action(post, "handoff_view"), user=CS_USER)
+    baton.click(card_action(post, "handoff_view"), user=CS_USER)
     modal = str(baton.slack.wait_for("views.open", 2)[-1].args["view"])
     assert "<!channel>" not in modal and "&lt;!channel&gt;" in modal
     for call in baton.slack.calls:  # nothing the app sent anywhere carries the raw mention
@@ -184,7 +174,7 @@ def test_user_text_is_shown_literally_and_pings_nobody(baton: Baton) -> None:
 
 def test_question_posts_in_the_thread_and_mentions_the_submitter(baton: Baton) -> None:
     post = create_handoff(baton)
-    baton.click(_card_action(post, "handoff_ask"), user=CS_USER)
+    baton.click(card_action(post, "handoff_ask"), user=CS_USER)
     view = baton.slack.wait_for("views.open", 2)[-1].args["view"]
     assert view["callback_id"] == "handoff_question"
     resp = baton.submit(view, {"question": "Who owns the <!channel> rollout?\nAnd when?"}, user=CS_USER)
@@ -202,7 +192,7 @@ def test_question_posts_in_the_thread_and_mentions_the_submitter(baton: Baton) -
 
 def test_empty_question_gets_an_inline_error(baton: Baton) -> None:
     post = create_handoff(baton)
-    baton.click(_card_action(post, "handoff_ask"), user=CS_USER)
+    baton.click(card_action(post, "handoff_ask"), user=CS_USER)
     view = baton.slack.wait_for("views.open", 2)[-1].args["view"]
     body = baton.submit(view, {"question": "   "}, user=CS_USER).json()
     assert body == {"response_action": "errors", "errors": {"question": "This is required."}}
