@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -10,22 +9,21 @@ import pytest
 from sqlalchemy import func, select
 
 from api.ingest import IngestAPI
-from bot.server import create_wsgi, make_server
+from bot.server import create_wsgi
 from storage import Database
 from storage.models import Account, Signal
 from tests.alerts.test_ingest import ACCOUNTS
 from tests.clocks import FakeClock
+from tests.servers import serving
 
 TOKEN = "ingest-token-123"
 
 
 @pytest.fixture
 def api(db: Database) -> Iterator[tuple[httpx.Client, Database]]:
-    server = make_server(create_wsgi(None, db, IngestAPI(db, token=TOKEN, clock=FakeClock())), "127.0.0.1", 0)
-    threading.Thread(target=server.run, daemon=True).start()
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.effective_port}", timeout=10) as client:
+    wsgi = create_wsgi(None, db, IngestAPI(db, token=TOKEN, clock=FakeClock()))
+    with serving(wsgi) as url, httpx.Client(base_url=url, timeout=10) as client:
         yield client, db
-    server.close()
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

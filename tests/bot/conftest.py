@@ -4,7 +4,6 @@ signed the way Slack signs them."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -17,11 +16,12 @@ from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import create_app
-from bot.server import create_wsgi, make_server
+from bot.server import create_wsgi
 from settings import Settings
 from storage import Database
 from tests.clocks import FakeClock
 from tests.fakeslack import FakeSlack
+from tests.servers import serving
 
 SECRET = "test-signing-secret"
 CS_USER = "UCS0001"
@@ -203,12 +203,7 @@ def baton(db: Database, slack: FakeSlack, settings: Settings) -> Iterator[Baton]
     clock = FakeClock()
     client = WebClient(token=slack.token, base_url=slack.base_url)
     app = create_app(settings, db, clock=clock, client=client)
-    server = make_server(create_wsgi(app, db), "127.0.0.1", 0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    with httpx.Client(timeout=10) as http:
-        baton = Baton(f"http://127.0.0.1:{server.effective_port}", slack, db, clock, http)
+    with serving(create_wsgi(app, db)) as url, httpx.Client(timeout=10) as http:
+        baton = Baton(url, slack, db, clock, http)
         yield baton
         baton.wait_idle()  # let listeners still running after their ack finish before Slack goes away
-    server.close()
-    thread.join(timeout=5)

@@ -55,15 +55,15 @@ def test_a_japanese_user_gets_the_modal_and_errors_in_japanese(baton: Baton) -> 
 
 
 def test_cards_follow_the_workspace_language(db, slack, settings) -> None:
-    import threading
 
     import httpx
     from slack_sdk import WebClient
 
     from bot.app import create_app
-    from bot.server import create_wsgi, make_server
+    from bot.server import create_wsgi
     from tests.bot.conftest import Baton as B
     from tests.clocks import FakeClock
+    from tests.servers import serving
 
     app = create_app(
         replace(settings, locale="ja"),
@@ -71,19 +71,14 @@ def test_cards_follow_the_workspace_language(db, slack, settings) -> None:
         clock=FakeClock(),
         client=WebClient(token=slack.token, base_url=slack.base_url),
     )
-    server = make_server(create_wsgi(app, db), "127.0.0.1", 0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    try:
-        with httpx.Client(timeout=10) as http:
-            b = B(f"http://127.0.0.1:{server.effective_port}", slack, db, FakeClock(), http)
-            b.command("Acme")
-            view = slack.wait_for("views.open")[0].args["view"]
-            assert view["title"]["text"] == "New handoff"  # the user's own Slack language (en-US) wins
-            b.submit(view, VALID)
-            slack.wait_for("chat.getPermalink")
-            b.wait_idle()
-    finally:
-        server.close()
+    with serving(create_wsgi(app, db), threads=4) as url, httpx.Client(timeout=10) as http:
+        b = B(url, slack, db, FakeClock(), http)
+        b.command("Acme")
+        view = slack.wait_for("views.open")[0].args["view"]
+        assert view["title"]["text"] == "New handoff"  # the user's own Slack language (en-US) wins
+        b.submit(view, VALID)
+        slack.wait_for("chat.getPermalink")
+        b.wait_idle()
     card = str(slack.of("chat.postMessage")[0].args["blocks"])
     assert (
         "引き継ぎ：Acme" in card and "¥800,000／月（年額換算 ¥9,600,000）" in card and "2026年12月1日" in card

@@ -1,0 +1,35 @@
+"""Serving a WSGI app on loopback with the production server (waitress) for one test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bot.server import make_server
+
+
+@contextmanager
+def serving(wsgi: Callable[..., Any], threads: int = 8) -> Iterator[str]:
+    """Yields the base URL; stops the server and its loop thread afterwards."""
+    server = make_server(wsgi, "127.0.0.1", 0, threads=threads)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except (OSError, ValueError):
+            # closing the sockets from this thread can end waitress's select() loop with a bad file
+            # descriptor; that is the stop we asked for, anything else is a real failure
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        stopping.set()
+        server.close()
+        thread.join(timeout=5)
