@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"chart written to {chart}")
         if settings.slack_bot_token and not args.dry_run:
-            from alerts.service import enqueue
             from bot.app import make_client
             from bot.delivery import Delivery
+            from storage.outbox import enqueue
 
             with db.session() as session:
                 row = enqueue(session, None, "digest", utcnow(), report=report)

@@ -74,6 +74,7 @@ class ScheduleRules:
     scan: dict[str, Any] = field(default_factory=lambda: {"hour": 7, "minute": 0})
     pull: dict[str, Any] = field(default_factory=lambda: {"hour": 6, "minute": 30})
     digest: dict[str, Any] = field(default_factory=lambda: {"day_of_week": "mon", "hour": 9, "minute": 0})
+    cadence: dict[str, Any] = field(default_factory=lambda: {"hour": 8, "minute": 30})
     misfire_grace_seconds: int = 3600
 
 
@@ -100,6 +101,79 @@ class DigestRules:
     fx_rates: dict[str, float] = field(default_factory=lambda: {"USD": 150.0, "EUR": 160.0})
 
 
+TOUCH_KINDS = ("kickoff", "check_in", "qbr", "welcome", "usage_check")
+TIERS = ("high", "mid", "tech")
+Plan = tuple[tuple[str, int], ...]  # (touch kind, due this many days after the handoff)
+DEFAULT_PLANS: dict[str, Plan] = {
+    "high": (
+        ("kickoff", 7),
+        ("check_in", 14),
+        ("check_in", 21),
+        ("check_in", 28),
+        ("check_in", 42),
+        ("check_in", 56),
+        ("check_in", 90),
+    ),
+    "mid": (("kickoff", 14), ("check_in", 30), ("check_in", 60), ("check_in", 90)),
+    "tech": (("welcome", 1), ("usage_check", 30)),
+}
+
+
+@dataclass(frozen=True)
+class CadenceRules:
+    """The touch model's rhythm: onboarding plans per tier, then QBRs and renewal reminders."""
+
+    onboarding_days: int = 90
+    plans: dict[str, Plan] = field(default_factory=lambda: dict(DEFAULT_PLANS))
+    remind_before_days: int = 1  # a touch is announced this many days before it is due
+    overdue_after_days: int = 3  # and chased once this many days after
+    catch_up_days: int = 14  # reminders this much older than their day are not sent (after an outage)
+    qbr_tiers: tuple[str, ...] = ("high",)
+    qbr_every_days: int = 91
+    qbr_remind_before_days: int = 14
+    renewal_days: tuple[int, ...] = (90, 60, 30)
+
+    def __post_init__(self) -> None:
+        for name in ("onboarding_days", "qbr_every_days"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("remind_before_days", "overdue_after_days", "catch_up_days", "qbr_remind_before_days"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if any(int(d) < 1 for d in self.renewal_days):
+            raise ValueError("renewal_days must be whole numbers of days >= 1")
+        for tier, steps in self.plans.items():
+            if any(day > self.onboarding_days for _, day in steps):
+                raise ValueError(f"plans.{tier}: every touch must be due within onboarding_days")
+        if unknown := set(self.qbr_tiers) - set(TIERS):
+            raise ValueError(f"qbr_tiers: unknown tier(s) {', '.join(sorted(unknown))}")
+
+
+def _plans(raw: Any, where: str) -> dict[str, Plan]:
+    """``{high: [kickoff: 7, check_in: 14, ...]}`` -> plans; every tier needs one, each step a known
+    touch kind due on a day within onboarding."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: plans must map each tier to a list like [kickoff: 7, check_in: 30]")
+    plans: dict[str, Plan] = dict(DEFAULT_PLANS)
+    for tier, steps in raw.items():
+        if tier not in TIERS:
+            raise ConfigError(f"{where}: plans.{tier}: unknown tier (use {', '.join(TIERS)})")
+        out = []
+        for i, step in enumerate(steps or [], 1):
+            if not (isinstance(step, dict) and len(step) == 1):
+                raise ConfigError(f"{where}: plans.{tier} step {i}: write it as `kind: day`, e.g. kickoff: 7")
+            ((kind, day),) = step.items()
+            if kind not in TOUCH_KINDS:
+                raise ConfigError(
+                    f"{where}: plans.{tier} step {i}: unknown touch {kind!r} (use {', '.join(TOUCH_KINDS)})"
+                )
+            if not isinstance(day, int) or day < 0:
+                raise ConfigError(f"{where}: plans.{tier} step {i}: {kind} needs a whole number of days >= 0")
+            out.append((str(kind), day))
+        plans[tier] = tuple(sorted(out, key=lambda s: s[1]))
+    return plans
+
+
 def _section(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     """Build a rules dataclass from its YAML section; unknown keys are an error, not silently ignored."""
     data = dict(data or {})
@@ -122,6 +196,7 @@ class Rules:
     schedule: ScheduleRules = field(default_factory=ScheduleRules)
     pull: PullRules = field(default_factory=PullRules)
     digest: DigestRules = field(default_factory=DigestRules)
+    cadence: CadenceRules = field(default_factory=CadenceRules)
 
     @classmethod
     def load(cls, path: Path | None) -> Rules:
@@ -155,6 +230,12 @@ class Rules:
             health["weights"] = {**HealthRules().weights, **health["weights"]}
         alerts = dict(data.get("alerts") or {})
         flat = {**(alerts.pop("churn", None) or {}), **(alerts.pop("upsell", None) or {}), **alerts}
+        cadence = dict(data.get("cadence") or {})
+        if "plans" in cadence:
+            cadence["plans"] = _plans(cadence["plans"], f"{path}: cadence")
+        for key in ("qbr_tiers", "renewal_days"):
+            if key in cadence:
+                cadence[key] = tuple(cadence[key] or ())
         return cls(
             touch_tiers=tiers,
             health=_section(HealthRules, health, f"{path}: health"),
@@ -162,6 +243,7 @@ class Rules:
             schedule=_section(ScheduleRules, data.get("schedule"), f"{path}: schedule"),
             pull=_section(PullRules, data.get("pull"), f"{path}: pull"),
             digest=_section(DigestRules, data.get("digest"), f"{path}: digest"),
+            cadence=_section(CadenceRules, cadence, f"{path}: cadence"),
         )
 
 

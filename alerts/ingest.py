@@ -27,7 +27,8 @@ from storage.models import Account, AccountSnapshot
 
 SIGNAL_FIELDS = ("account_id", "date", "metric", "value")
 ACCOUNT_REQUIRED = ("account_id", "name", "plan", "mrr", "seats", "contract_start", "renewal_date")
-ACCOUNT_OPTIONAL = ("csm_email", "segment", "currency", "status", "churned_on")
+ACCOUNT_OPTIONAL = ("csm_email", "segment", "currency", "status", "churned_on", "touch_tier")
+TIERS = ("high", "mid", "tech")
 MAX_REPORTED = 50
 BATCH = 5000
 _METRIC = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -323,7 +324,11 @@ def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
     name = " ".join(_text(rec, "name").split())
     if len(name) > 200:
         raise ValueError("name is longer than 200 characters")
+    tier = _text(rec, "touch_tier").lower()
+    if tier and tier not in TIERS:
+        raise ValueError(f"touch_tier {tier!r}: use high, mid or tech (or leave it empty)")
     return {
+        **({"touch_tier": tier} if tier else {}),  # empty: keep the tier the handoff or a CS lead set
         "external_id": _text(rec, "account_id")[:64],
         "name": name,
         "plan": _text(rec, "plan")[:200],

@@ -19,7 +19,8 @@ from alerts.health import Health, describe, health_all
 from alerts.rules import SEVERITY_RANK, Finding
 from clock import Clock
 from settings import Rules
-from storage.models import Account, Alert, AlertEvent, Outbox, UpsellOpportunity
+from storage.models import Account, Alert, AlertEvent, UpsellOpportunity
+from storage.outbox import enqueue
 
 
 class State(StrEnum):
@@ -84,20 +85,6 @@ def _event(
             alert_id=alert.id, kind=kind, actor=actor, summary=summary, details=details, occurred_at=at
         )
     )
-
-
-def enqueue(session: Session, alert: Alert | None, action: str, at: datetime, **payload: Any) -> Outbox:
-    row = Outbox(
-        alert_id=alert.id if alert else None,
-        action=action,
-        payload=payload,
-        state="pending",
-        attempts=0,
-        next_attempt_at=at,
-        created_at=at,
-    )
-    session.add(row)
-    return row
 
 
 def _worse(alert: Alert, finding: Finding) -> bool:

@@ -20,9 +20,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
 
+from bot.directory import Directory
 from bot.i18n import translator
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
 from bot.views.digest import digest_blocks, digest_text
+from bot.views.touches import reminder_blocks, reminder_text
 from clock import Clock
 from digest.chart import render as render_chart
 from settings import Settings
@@ -82,6 +84,7 @@ class Delivery:
         )
         self.db, self.settings, self.clock = db, settings, clock
         self.tr = translator(settings.locale)
+        self.directory = Directory(self.client, default_locale=settings.locale, cs_members=())
 
     # --- claiming ---------------------------------------------------------------------------------
     def _candidates(self, limit: int, alert_id: int | None) -> list[tuple[int, str, int]]:
@@ -335,6 +338,8 @@ class Delivery:
             )
         if action == "digest_chart":
             return self._upload_chart(payload)
+        if action == "reminders":
+            return self._remind(row_id, payload, ambiguous, created, stats)
         if alert is None or account is None:
             raise Fatal("the alert no longer exists")
         blocks = alert_card(self.tr, alert, account, snooze_days=self.settings.rules.alerts.snooze_days)
@@ -383,6 +388,32 @@ class Delivery:
             is_blocks = inside_sales_post(self.tr, alert, account, payload.get("actor", ""), permalink)
             return self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=is_blocks)
         raise Fatal(f"unknown outbox action {action!r}")
+
+    def _remind(
+        self, row_id: int, payload: dict[str, Any], ambiguous: bool, created: datetime, stats: Stats
+    ) -> str:
+        """A CSM's reminders go to their DM, in their language; reminders for accounts nobody owns yet
+        go to the handoff channel, where CS leads assign them."""
+        recipient = payload.get("recipient")
+        if recipient:
+            tr = translator(self.directory.locale(recipient))
+            # the IM channel's id, not the user id: an unknown outcome is looked up in its history
+            channel = self._call(self.client.conversations_open, users=recipient)["channel"]["id"]
+        else:
+            tr, channel = self.tr, self.settings.handoff_channel
+            if not channel:
+                raise Retry(
+                    timedelta(hours=1), "reminders for accounts without a CSM need BATON_HANDOFF_CHANNEL"
+                )
+        return self._post(
+            row_id,
+            channel,
+            ambiguous,
+            created,
+            stats,
+            text=reminder_text(tr, payload),
+            blocks=reminder_blocks(tr, payload),
+        )
 
     def _upload_chart(self, payload: dict[str, Any]) -> str | None:
         """The chart goes into the digest's thread, once the digest itself is posted."""

@@ -8,6 +8,7 @@ class Callback(StrEnum):
     HANDOFF_EDIT = "handoff_edit"
     QUESTION = "handoff_question"
     CHECKLIST = "handoff_checklist"
+    TOUCH = "touch_log"
 
 
 class Action(StrEnum):
@@ -21,9 +22,13 @@ class Action(StrEnum):
     ALERT_SNOOZE = "alert_snooze"
     ALERT_RESOLVE = "alert_resolve"
     ALERT_HAND_TO_IS = "alert_hand_to_is"
+    LOG_TOUCH = "touch_log_open"
 
 
 class Block(StrEnum):
     CARD_ACTIONS = "handoff_actions"
     QUESTION = "question"
     ALERT_ACTIONS = "alert_actions"
+    TOUCH_KIND = "touch_kind"
+    TOUCH_DAY = "touch_day"
+    TOUCH_NOTE = "touch_note"

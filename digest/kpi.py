@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from handoff.cadence import onboarding_completion
+from settings import CadenceRules
 from storage.models import AccountSnapshot, UpsellOpportunity
 
 
@@ -116,7 +117,12 @@ def _active(state: dict[int, Snap]) -> set[int]:
 
 
 def compute(
-    session: Session, as_of: date, *, base_currency: str = "JPY", fx_rates: dict[str, Any] | None = None
+    session: Session,
+    as_of: date,
+    *,
+    base_currency: str = "JPY",
+    fx_rates: dict[str, Any] | None = None,
+    cadence: CadenceRules | None = None,
 ) -> dict[str, Any]:
     """The week's figures as one JSON-ready object (percentages as numbers, None = not enough data)."""
     money = Money(base_currency.upper(), {k.upper(): Decimal(str(v)) for k, v in (fx_rates or {}).items()})
@@ -168,7 +174,7 @@ def compute(
         out["nrr"] = None
         out["denominators"]["nrr"] = f"not enough data: no account history on or before {year_ago}"
 
-    done, onboarded = onboarding_completion(session, month.start, month.end)
+    done, onboarded = onboarding_completion(session, month.start, month.end, cadence)
     out["onboarding_completion_rate"] = _pct(done, onboarded)
     out["denominators"]["onboarding_completion_rate"] = (
         f"companies whose 90-day onboarding ended in {month.start:%Y-%m} ({onboarded})"

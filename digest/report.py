@@ -39,7 +39,11 @@ def _hours(deltas: list[timedelta]) -> float | None:
 
 def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
     """The digest for the week ending the day before ``as_of``."""
-    money = {"base_currency": rules.digest.base_currency, "fx_rates": rules.digest.fx_rates}
+    money = {
+        "base_currency": rules.digest.base_currency,
+        "fx_rates": rules.digest.fx_rates,
+        "cadence": rules.cadence,
+    }
     now, last = compute(session, as_of, **money), compute(session, as_of - timedelta(days=7), **money)
     report: dict[str, Any] = {**now, "previous": {k: last.get(k) for k in KPI_KEYS}}
     start, end = _utc(as_of - timedelta(days=7)), _utc(as_of)

@@ -1,4 +1,5 @@
-"""The touch model's onboarding cadence (the first 90 days after a handoff) and touch logging.
+"""The touch model's onboarding cadence (the first 90 days after a handoff), touch logging and the
+per-account tier override. The plans live in baton.yml (``cadence.plans``); by default:
 
 High touch: a kickoff within a week, check-ins weekly in month one, every two weeks in month two and
 monthly in month three. Mid touch: a kickoff within two weeks and monthly check-ins. Tech touch: an
@@ -7,7 +8,7 @@ automated welcome and a usage check. Onboarding is complete when every milestone
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -15,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from clock import Clock
 from handoff import service
+from handoff.checklist import FieldError, Tier
 from handoff.service import Actor, EventKind
-from storage.models import Handoff, HandoffEvent, Touch
-
-ONBOARDING_DAYS = 90
+from settings import CadenceRules
+from storage.models import Account, Handoff, HandoffEvent, Touch
 
 
 class Kind(StrEnum):
@@ -44,20 +45,6 @@ ALIASES = {
     "定例": Kind.CHECK_IN,
 }
 
-PLANS: dict[str, list[tuple[Kind, int]]] = {  # (kind, due this many days after the handoff)
-    "high": [
-        (Kind.KICKOFF, 7),
-        (Kind.CHECK_IN, 14),
-        (Kind.CHECK_IN, 21),
-        (Kind.CHECK_IN, 28),
-        (Kind.CHECK_IN, 42),
-        (Kind.CHECK_IN, 56),
-        (Kind.CHECK_IN, 90),
-    ],
-    "mid": [(Kind.KICKOFF, 14), (Kind.CHECK_IN, 30), (Kind.CHECK_IN, 60), (Kind.CHECK_IN, 90)],
-    "tech": [(Kind.WELCOME, 1), (Kind.USAGE_CHECK, 30)],
-}
-
 
 @dataclass(frozen=True)
 class Milestone:
@@ -66,18 +53,23 @@ class Milestone:
     done_on: date | None
 
 
-def plan(tier: str, start: date, touches: list[tuple[str, date]]) -> list[Milestone]:
-    """The onboarding milestones for ``tier`` from ``start``, each matched to the n-th logged touch of
-    its kind (a second check-in satisfies the second check-in milestone)."""
+def plan(
+    tier: str, start: date, touches: list[tuple[str, date]], rules: CadenceRules | None = None
+) -> list[Milestone]:
+    """The onboarding milestones for ``tier`` from ``start`` (the plans in baton.yml), each matched to
+    the n-th logged touch of its kind (a second check-in satisfies the second check-in milestone)."""
+    plans = (rules or CadenceRules()).plans
     by_kind: dict[str, list[date]] = {}
     for kind, day in sorted(touches, key=lambda t: t[1]):
         by_kind.setdefault(kind, []).append(day)
     used: dict[str, int] = {}
     out = []
-    for kind, days in PLANS.get(tier, PLANS["mid"]):
+    for kind, days in plans.get(tier) or plans["mid"]:
         n = used.get(kind, 0)
         logged = by_kind.get(kind, [])
-        out.append(Milestone(kind, start + timedelta(days=days), logged[n] if n < len(logged) else None))
+        out.append(
+            Milestone(Kind(kind), start + timedelta(days=days), logged[n] if n < len(logged) else None)
+        )
         used[kind] = n + 1
     return out
 
@@ -97,50 +89,124 @@ def parse_touch(text: str) -> tuple[str, Kind, str] | None:
     return None
 
 
+class FutureTouch(ValueError):
+    """A touch dated after today."""
+
+
 def log_touch(
-    session: Session, *, account_name: str, kind: Kind, note: str, actor: Actor, clock: Clock
+    session: Session,
+    *,
+    account_name: str | None = None,
+    account_id: int | None = None,
+    kind: Kind,
+    note: str,
+    actor: Actor,
+    clock: Clock,
+    occurred_at: datetime | None = None,
+    rules: CadenceRules | None = None,
 ) -> tuple[Touch, list[Milestone]]:
-    """Record a touch (and an audit event on the account's latest handoff, in the same transaction);
-    returns the onboarding milestones as they stand now."""
-    h = service.latest_for_account(session, account_name)  # NotFound with suggestions when unknown
+    """Record a touch, with an audit event on the account's latest handoff in the same transaction
+    (an account Baton only knows from ingested data has no handoff: the touch row is its record).
+    Returns the onboarding milestones as they stand now (empty without a handoff)."""
     now = clock()
+    when = occurred_at or now
+    if when > now:
+        raise FutureTouch(when.date().isoformat())
+    if account_id is not None:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise service.NotFound(account=str(account_id), suggestions=[])
+    else:
+        account = service.find_account(session, account_name or "")
+        if account is None:
+            name = account_name or ""
+            raise service.NotFound(account=name, suggestions=service.similar_account_names(session, name))
     touch = Touch(
-        account_id=h.account_id,
+        account_id=account.id,
         kind=kind,
         note=note.strip()[:2000] or None,
         logged_by=actor.user_id,
-        occurred_at=now,
+        occurred_at=when,
+        logged_at=now,
     )
     session.add(touch)
+    h = latest_handoff(session, account.id)
+    if h is not None:
+        session.add(
+            HandoffEvent(
+                handoff_id=h.id,
+                kind=EventKind.TOUCH_LOGGED,
+                actor_user_id=actor.user_id,
+                summary=f"{kind} logged",
+                details={"kind": kind, "note": touch.note, "occurred_on": when.date().isoformat()},
+                occurred_at=now,
+            )
+        )
+    session.flush()
+    return touch, milestones_for(session, h, rules) if h is not None else []
+
+
+def set_tier(session: Session, *, account_name: str, tier: str, actor: Actor, clock: Clock) -> Account:
+    """Override an account's touch tier (CS only), audited on its latest handoff. Accounts known only
+    from ingested data take their tier from the accounts file's ``touch_tier`` column instead."""
+    if not actor.is_cs:
+        raise service.NotAllowed(action="tier")
+    if tier not in set(Tier):
+        raise service.Invalid([FieldError("touch_tier", "unknown_tier")])
+    account = service.find_account(session, account_name)
+    if account is None:
+        raise service.NotFound(
+            account=account_name, suggestions=service.similar_account_names(session, account_name)
+        )
+    h = latest_handoff(session, account.id)
+    if h is None:
+        raise service.NotFound(account=account_name, suggestions=[], no_handoff=True)
+    before = tier_of(h)
+    account.touch_tier = tier
+    account.updated_at = clock()
     session.add(
         HandoffEvent(
             handoff_id=h.id,
-            kind=EventKind.TOUCH_LOGGED,
+            kind=EventKind.TIER_CHANGED,
             actor_user_id=actor.user_id,
-            summary=f"{kind} logged",
-            details={"kind": kind, "note": touch.note},
-            occurred_at=now,
+            summary=f"touch tier {before} -> {tier}",
+            details={"from": before, "to": tier},
+            occurred_at=clock(),
         )
     )
     session.flush()
-    return touch, milestones_for(session, h)
+    return account
 
 
-def milestones_for(session: Session, h: Handoff) -> list[Milestone]:
+def latest_handoff(session: Session, account_id: int) -> Handoff | None:
+    return session.scalars(
+        select(Handoff).where(Handoff.account_id == account_id).order_by(Handoff.id.desc()).limit(1)
+    ).first()
+
+
+def tier_of(h: Handoff) -> str:
+    """The account's tier wins over the handoff's: it is where a later override is kept."""
+    return h.account.touch_tier or h.touch_tier
+
+
+def milestones_for(session: Session, h: Handoff, rules: CadenceRules | None = None) -> list[Milestone]:
     rows = session.execute(
         select(Touch.kind, Touch.occurred_at).where(Touch.account_id == h.account_id)
     ).all()
-    return plan(h.touch_tier, h.created_at.date(), [(k, at.date()) for k, at in rows])
+    return plan(tier_of(h), h.created_at.date(), [(k, at.date()) for k, at in rows], rules)
 
 
-def onboarding_completion(session: Session, start: date, end: date) -> tuple[int, int]:
-    """(completed, total) over the handoffs whose 90-day onboarding ended between ``start`` and ``end``:
+def onboarding_completion(
+    session: Session, start: date, end: date, rules: CadenceRules | None = None
+) -> tuple[int, int]:
+    """(completed, total) over the handoffs whose onboarding ended between ``start`` and ``end``:
     the onboarding completion rate's numerator and denominator."""
-    first = start - timedelta(days=ONBOARDING_DAYS)
-    last = end - timedelta(days=ONBOARDING_DAYS)
+    days = (rules or CadenceRules()).onboarding_days
+    first = start - timedelta(days=days)
+    last = end - timedelta(days=days)
     handoffs = [h for h in session.scalars(select(Handoff)) if first <= h.created_at.date() <= last]
     done = sum(
-        completed(milestones_for(session, h), h.created_at.date() + timedelta(days=ONBOARDING_DAYS))
+        completed(milestones_for(session, h, rules), h.created_at.date() + timedelta(days=days))
         for h in handoffs
     )
     return done, len(handoffs)

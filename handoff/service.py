@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     QUESTION_ASKED = "question_asked"
     POSTED = "posted"
     TOUCH_LOGGED = "touch_logged"
+    TIER_CHANGED = "tier_changed"
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,18 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from alerts.service import enqueue, scan
+from alerts.service import scan
 from clock import Clock
 from digest.report import build as build_digest
+from handoff import reminders
 from settings import Settings
 from storage import Database
 from storage.models import JobRun
+from storage.outbox import enqueue
 
 log = logging.getLogger(__name__)
 SCAN, PULL, OUTBOX, DIGEST = "baton.scan", "baton.pull", "baton.outbox", "baton.digest"
+CADENCE = "baton.cadence"
 
 
 class Jobs:
@@ -114,15 +117,30 @@ class Jobs:
             self.deliver()
         return ran
 
+    def cadence_job(self) -> bool:
+        """Today's touch and renewal reminders, queued with their ledger rows, then delivered."""
+        local, slot = self._daily_slot()
+
+        def work(session: Session) -> str:
+            return str(reminders.queue(session, local.date(), self.settings.rules, self.clock()))
+
+        ran = self._once(CADENCE, slot, work)
+        if ran and self.deliver:
+            self.deliver()
+        return ran
+
     def catch_up(self) -> bool:
-        """At start-up: if today's scan time has passed and no instance ran it (the process was down
-        at the time, which an in-memory job store cannot know), run it now."""
+        """At start-up: for each daily job whose time today has passed and that no instance ran (the
+        process was down at the time, which an in-memory job store cannot know), run it now."""
         local, _ = self._daily_slot()
-        when = self.settings.rules.schedule.scan
-        due = local.replace(
-            hour=int(when.get("hour", 0)), minute=int(when.get("minute", 0)), second=0, microsecond=0
-        )
-        return local >= due and self.scan_job()
+        schedule = self.settings.rules.schedule
+        ran = False
+        for when, job in ((schedule.scan, self.scan_job), (schedule.cadence, self.cadence_job)):
+            due = local.replace(
+                hour=int(when.get("hour", 0)), minute=int(when.get("minute", 0)), second=0, microsecond=0
+            )
+            ran = (local >= due and job()) or ran
+        return ran
 
     def outbox_job(self) -> None:
         if self.deliver:
@@ -154,6 +172,13 @@ def build_scheduler(jobs: Jobs, settings: Settings) -> BackgroundScheduler:
         name="weekly digest",
         replace_existing=True,
     )
+    sched.add_job(
+        jobs.cadence_job,
+        CronTrigger(timezone=jobs.tz, **rules.cadence),
+        id=CADENCE,
+        name="cadence reminders",
+        replace_existing=True,
+    )
     if jobs.pull is not None:
         sched.add_job(
             jobs.pull_job,
@@ -167,7 +192,7 @@ def build_scheduler(jobs: Jobs, settings: Settings) -> BackgroundScheduler:
         "date",
         run_date=datetime.now(jobs.tz) + timedelta(seconds=5),
         id="baton.catch_up",
-        name="missed scan catch-up",
+        name="missed daily jobs catch-up",
         replace_existing=True,
     )
     if jobs.deliver is not None:

@@ -288,4 +288,22 @@ class Touch(Base):
     kind: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     logged_by: Mapped[str] = mapped_column(String(32))
-    occurred_at: Mapped[datetime]
+    occurred_at: Mapped[datetime]  # when the touch happened (a CSM may log yesterday's call today)
+    logged_at: Mapped[datetime | None]  # when it was logged; null for rows from before migration 0004
+
+
+class ReminderSent(Base):
+    """The cadence reminders already sent, one row per (account, stage key such as
+    ``onboarding:12:3:due`` or ``renewal:2027-04-01:30``): each reminder goes out once, whichever
+    instance runs the daily job, and the row is written with the outbox row that carries it."""
+
+    __tablename__ = "reminders_sent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(80))
+    recipient: Mapped[str | None] = mapped_column(String(32))
+    sent_for: Mapped[date] = mapped_column(Date)  # the local day of the run
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_reminders_sent_account_key"),)

@@ -139,6 +139,9 @@ class FakeSlack:
             with self._cond:
                 msgs = list(reversed(self.messages.get(args.get("channel", ""), [])))
             return {"ok": True, "messages": msgs, "has_more": False}
+        if method == "conversations.open":
+            user = str(args.get("users", "")).split(",")[0]
+            return {"ok": True, "channel": {"id": "D" + user[1:]}}
         if method == "chat.update":
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method == "chat.getPermalink":

@@ -3,7 +3,7 @@
 from slack_bolt import App
 
 from bot.deps import Deps
-from bot.listeners import actions, alerts, commands, events, views
+from bot.listeners import actions, alerts, commands, events, touches, views
 
 
 def register_listeners(app: App, deps: Deps) -> None:
@@ -12,3 +12,4 @@ def register_listeners(app: App, deps: Deps) -> None:
     views.register(app, deps)
     events.register(app, deps)
     alerts.register(app, deps)
+    touches.register(app, deps)

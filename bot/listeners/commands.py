@@ -13,12 +13,23 @@ from slack_sdk import WebClient
 from bot.deps import Deps
 from bot.i18n import Translator
 from bot.listeners.common import ephemeral, open_edit, open_new
+from bot.listeners.events import publish_home
 from bot.views.fields import section
 from bot.views.handoff_card import card, list_blocks
+from bot.views.touches import logged_text
 from handoff import cadence, service
 from handoff.checklist import NAME_MAX
+from storage.models import Account
 
-SUBCOMMANDS = ("help", "list", "show", "edit", "new", "touch")
+SUBCOMMANDS = ("help", "list", "show", "edit", "new", "touch", "tier")
+TIER_WORDS = {
+    **{t: t for t in ("high", "mid", "tech")},
+    **{f"{t}-touch": t for t in ("high", "mid", "tech")},
+    "ハイタッチ": "high",
+    "ロータッチ": "mid",
+    "ミドルタッチ": "mid",
+    "テックタッチ": "tech",
+}
 _TYPO = re.compile(r"^-{0,2}[a-z]+$")  # a lone lowercase word, as typed: "lsit", "--help"
 
 
@@ -49,8 +60,8 @@ def parse(text: str, is_account: Callable[[str], bool]) -> tuple[str, str]:
         return sub, ""
     if word == "new" and rest:  # lowercase only: "New Relic" is an account name
         return "new", rest
-    if word == "touch" and rest and not is_account(text):
-        return "touch", rest
+    if word in ("touch", "tier") and rest and not is_account(text):
+        return word, rest
     if sub in ("show", "edit"):
         if not rest:
             return sub, ""
@@ -89,6 +100,9 @@ def register(app: App, deps: Deps) -> None:
             respond(**ephemeral(msg, [section(msg)]))
         elif sub == "touch":
             _touch(arg, user_id, respond, tr)
+            publish_home(client, deps, user_id)
+        elif sub == "tier":
+            _tier(arg, user_id, respond, tr)
         elif sub in ("show", "edit"):
             _show_or_edit(sub, arg, user_id, command["trigger_id"], client, respond, tr)
         else:
@@ -112,10 +126,7 @@ def register(app: App, deps: Deps) -> None:
                 h = service.latest_for_account(s, name)
                 blocks = card(tr, h)
         except service.NotFound as exc:
-            msg = tr.render(
-                "not_found.j2", account=name, sub=sub, suggestions=exc.params.get("suggestions", [])
-            )
-            respond(**ephemeral(msg, [section(msg)]))
+            _not_found(respond, tr, name, sub, exc)
             return
         if sub == "show":
             respond(**ephemeral(h.account.name, blocks))
@@ -123,6 +134,10 @@ def register(app: App, deps: Deps) -> None:
         refusal = open_edit(client, deps, trigger_id=trigger_id, handoff_id=h.id, user_id=user_id, tr=tr)
         if refusal:
             respond(**ephemeral(refusal))
+
+    def _not_found(respond: Respond, tr: Translator, name: str, sub: str, exc: service.NotFound) -> None:
+        msg = tr.render("not_found.j2", account=name, sub=sub, suggestions=exc.params.get("suggestions", []))
+        respond(**ephemeral(msg, [section(msg)]))
 
     def _touch(text: str, user_id: str, respond: Respond, tr: Translator) -> None:
         parsed = cadence.parse_touch(text)
@@ -132,22 +147,44 @@ def register(app: App, deps: Deps) -> None:
         name, kind, note = parsed
         try:
             with deps.db.session() as s:
-                _, milestones = cadence.log_touch(
-                    s, account_name=name, kind=kind, note=note, actor=deps.actor(user_id), clock=deps.clock
+                touch, milestones = cadence.log_touch(
+                    s,
+                    account_name=name,
+                    kind=kind,
+                    note=note,
+                    actor=deps.actor(user_id),
+                    clock=deps.clock,
+                    rules=deps.settings.rules.cadence,
                 )
+                stored = s.get(Account, touch.account_id)
+                name = stored.name if stored else name
         except service.NotFound as exc:
-            suggestions = exc.params.get("suggestions", [])
-            msg = tr.render("not_found.j2", account=name, sub="touch", suggestions=suggestions)
-            respond(**ephemeral(msg, [section(msg)]))
+            _not_found(respond, tr, name, "touch", exc)
             return
-        done = sum(m.done_on is not None for m in milestones)
-        nxt = next((m for m in milestones if m.done_on is None), None)
-        text = tr.t(
-            "touch.logged", kind=tr.t(f"touch.kind.{kind}"), account=name, done=done, total=len(milestones)
-        )
-        if nxt is not None:
-            text += " " + tr.t("touch.next", kind=tr.t(f"touch.kind.{nxt.kind}"), date=tr.day(nxt.due))
-        respond(**ephemeral(text))
+        respond(**ephemeral(logged_text(tr, name, kind, milestones)))
+
+    def _tier(text: str, user_id: str, respond: Respond, tr: Translator) -> None:
+        name, _, word = text.rpartition(" ")
+        tier = TIER_WORDS.get(word.lower())
+        if not name or tier is None:
+            respond(**ephemeral(tr.t("tier.usage")))
+            return
+        try:
+            with deps.db.session() as s:
+                account = cadence.set_tier(
+                    s, account_name=name, tier=tier, actor=deps.actor(user_id), clock=deps.clock
+                )
+                name = account.name
+        except service.NotAllowed:
+            respond(**ephemeral(tr.t("tier.refused")))
+            return
+        except service.NotFound as exc:
+            if exc.params.get("no_handoff"):
+                respond(**ephemeral(tr.t("tier.no_handoff", account=name)))
+            else:
+                _not_found(respond, tr, name, "tier", exc)
+            return
+        respond(**ephemeral(tr.t("tier.changed", account=name, tier=tr.t(f"tier.{tier}"))))
 
     def _start(
         name: str, user_id: str, command: dict[str, Any], client: WebClient, respond: Respond, tr: Translator

@@ -1,11 +1,14 @@
-"""Events API listeners."""
+"""Events API listeners, and the App Home tab they publish."""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, select
 
 from alerts.health import health_all
@@ -13,7 +16,9 @@ from bot.deps import Deps
 from bot.views.home import AccountLine, home_view
 from clock import local_date
 from handoff import cadence, service
-from storage.models import Account, Alert, Handoff
+from storage.models import Account, Alert
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -21,52 +26,55 @@ def register(app: App, deps: Deps) -> None:
     def home_opened(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        user_id = event["user"]
-        tr = deps.tr_for(user_id)
-        rules = deps.settings.rules
-        today = local_date(deps.clock, rules.schedule.timezone)
-        with deps.db.session() as s:
-            mine = s.scalars(
-                select(Account).where(Account.csm_user_id == user_id).order_by(Account.name).limit(25)
+        publish_home(client, deps, event["user"])
+
+
+def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
+    """Build and publish ``user_id``'s Home tab: when they open it, and after they log a touch."""
+    tr = deps.tr_for(user_id)
+    rules = deps.settings.rules
+    today = local_date(deps.clock, rules.schedule.timezone)
+    # the next onboarding touch is shown while onboarding lasts, plus the catch-up window
+    window = timedelta(days=rules.cadence.onboarding_days + rules.cadence.catch_up_days)
+    with deps.db.session() as s:
+        mine = s.scalars(
+            select(Account).where(Account.csm_user_id == user_id).order_by(Account.name).limit(25)
+        )
+        accounts = {a.id: a for a in mine}
+        health = {h.account_id: h for h in health_all(s, today, rules.health, only=list(accounts))}
+        lines = []
+        for aid, account in accounts.items():
+            h = health.get(aid)
+            latest = cadence.latest_handoff(s, aid)
+            nxt = None
+            if latest is not None and today - latest.created_at.date() <= window:
+                milestones = cadence.milestones_for(s, latest, rules.cadence)
+                nxt = next((m for m in milestones if m.done_on is None), None)
+            lines.append(
+                AccountLine(
+                    account.name,
+                    h.band if h else "unknown",
+                    h.score if h else None,
+                    nxt.kind if nxt else None,
+                    nxt.due if nxt else None,
+                    account_id=aid,
+                )
             )
-            accounts = {a.id: a for a in mine}
-            health = {h.account_id: h for h in health_all(s, today, rules.health, only=list(accounts))}
-            lines = []
-            for aid, account in accounts.items():
-                h = health.get(aid)
-                latest = s.scalars(
-                    select(Handoff).where(Handoff.account_id == aid).order_by(Handoff.id.desc())
-                ).first()
-                # the next onboarding touch, while onboarding lasts (plus two weeks to catch up)
-                onboarding = latest is not None and (
-                    (today - latest.created_at.date()).days <= cadence.ONBOARDING_DAYS + 14
-                )
-                nxt = (
-                    next((m for m in cadence.milestones_for(s, latest) if m.done_on is None), None)
-                    if latest and onboarding
-                    else None
-                )
-                lines.append(
-                    AccountLine(
-                        account.name,
-                        h.band if h else "unknown",
-                        h.score if h else None,
-                        nxt.kind if nxt else None,
-                        nxt.due if nxt else None,
-                    )
-                )
-            alerts = s.execute(
-                select(Alert, Account.name)
-                .join(Account, Account.id == Alert.account_id)
-                .where(
-                    Alert.state != "resolved",
-                    or_(Alert.owner_user_id == user_id, Alert.account_id.in_(list(accounts))),
-                )
-                .order_by(Alert.raised_at.desc())
-                .limit(15)
-            ).all()
-            handoffs, total = service.open_for(s, user_id, limit=25)
-            view = home_view(
-                tr, handoffs, total, today=today, accounts=lines, alerts=[(a, n) for a, n in alerts]
+        alerts = s.execute(
+            select(Alert, Account.name)
+            .join(Account, Account.id == Alert.account_id)
+            .where(
+                Alert.state != "resolved",
+                or_(Alert.owner_user_id == user_id, Alert.account_id.in_(list(accounts))),
             )
+            .order_by(Alert.raised_at.desc())
+            .limit(15)
+        ).all()
+        handoffs, total = service.open_for(s, user_id, limit=25)
+        view = home_view(tr, handoffs, total, today=today, accounts=lines, alerts=[(a, n) for a, n in alerts])
+    try:
         client.views_publish(user_id=user_id, view=view)
+    except SlackApiError as exc:
+        log.warning("publishing the Home tab for %s failed: %s", user_id, exc.response.get("error"))
+        return False
+    return True

@@ -9,10 +9,12 @@ from datetime import date
 from typing import Any
 
 from bot.i18n import Translator
+from bot.ids import Action
 from bot.text import Mrkdwn, escape
 from bot.views.alert_card import reason_text
-from bot.views.fields import context, divider, header, section
+from bot.views.fields import button, context, divider, header, section
 from bot.views.handoff_card import list_blocks
+from bot.views.touches import log_value
 from storage.models import Alert, Handoff
 
 _BAND = {"green": "🟢", "yellow": "🟡", "red": "🔴", "unknown": "⚪"}
@@ -25,6 +27,7 @@ class AccountLine:
     score: int | None
     next_kind: str | None = None
     next_due: date | None = None
+    account_id: int | None = None
 
 
 def home_view(
@@ -44,7 +47,14 @@ def home_view(
         if a.next_kind and a.next_due:
             key = "home.overdue" if a.next_due < today else "home.next_touch"
             line += " · " + escape(tr.t(key, kind=tr.t(f"touch.kind.{a.next_kind}"), date=tr.day(a.next_due)))
-        blocks.append(context(Mrkdwn(line)))
+        if a.account_id is None:
+            blocks.append(context(Mrkdwn(line)))
+            continue
+        row = section(Mrkdwn(line))
+        row["accessory"] = button(
+            tr.t("touch.log"), Action.LOG_TOUCH, log_value(a.account_id, a.next_kind or "check_in")
+        )
+        blocks.append(row)
     blocks += [header(tr.t("home.alerts"))]
     if not alerts:
         blocks.append(context(tr.m("home.no_alerts")))

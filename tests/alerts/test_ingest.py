@@ -87,6 +87,20 @@ def test_bad_account_lines_are_all_reported_and_nothing_is_written(db: Database)
     assert count(db, Account) == 0 and count(db, AccountSnapshot) == 0
 
 
+def test_touch_tier_column_overrides_the_tier_and_an_empty_cell_keeps_it(db: Database) -> None:
+    header, a1, a2 = ACCOUNTS.splitlines()
+    load_accounts(db, f"{header},touch_tier\n{a1},HIGH\n{a2},\n")
+    with db.session() as s:
+        s.scalars(select(Account).where(Account.external_id == "A2")).one().touch_tier = "mid"
+    load_accounts(db, f"{header},touch_tier\n{a1},tech\n{a2},\n", as_of=date(2026, 12, 1))
+    with db.session() as s:
+        tiers = dict(s.execute(select(Account.external_id, Account.touch_tier)).all())
+    assert tiers == {"A1": "tech", "A2": "mid"}
+    with pytest.raises(IngestError) as exc:
+        load_accounts(db, f"{header},touch_tier\n{a1},gold\n")
+    assert exc.value.problems[0].line == 2 and "touch_tier 'gold'" in exc.value.problems[0].message
+
+
 SIGNALS = "account_id,date,metric,value\nA1,2026-11-01,active_users,40\nA2,2026-11-01,active_users,250\n"
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from jobs.scheduler import DIGEST, OUTBOX, PULL, SCAN, Jobs, build_scheduler
+from jobs.scheduler import CADENCE, DIGEST, OUTBOX, PULL, SCAN, Jobs, build_scheduler
 from settings import Rules, Settings
 from storage import Database
-from storage.models import Alert, JobRun
+from storage.models import Alert, JobRun, Outbox
 from tests.alerts.factory import AS_OF, accounts, daily
 from tests.clocks import FakeClock
 
@@ -26,7 +26,7 @@ def test_jobs_are_registered_once_with_stable_ids_timezone_coalescing_and_grace(
     sched.start(paused=True)
     try:
         registered = {j.id: j for j in sched.get_jobs()}
-        assert set(registered) == {SCAN, PULL, OUTBOX, DIGEST, "baton.catch_up"}
+        assert set(registered) == {SCAN, PULL, OUTBOX, DIGEST, CADENCE, "baton.catch_up"}
         assert "day_of_week='mon'" in str(registered[DIGEST].trigger)
         scan = registered[SCAN]
         assert str(scan.trigger.timezone) == "Asia/Tokyo" and "hour='7'" in str(scan.trigger)
@@ -95,3 +95,23 @@ def test_catch_up_runs_a_missed_scan_once_and_not_before_its_time(db: Database) 
     late = FakeClock(MORNING + timedelta(hours=3))  # restarted at 10:00, the 07:00 run was missed
     assert Jobs(db, SETTINGS, late).catch_up() is True
     assert Jobs(db, SETTINGS, late, instance="other").catch_up() is False
+
+
+def test_the_cadence_job_queues_the_days_reminders_once_across_instances(db: Database) -> None:
+    # renewal 2026-12-23: 30 days after 2026-11-23, the Tokyo day of MORNING + 3 hours
+    accounts(db, ("RENEW", 10, "Pro"), renewal="2026-12-23")
+    clock = FakeClock(MORNING + timedelta(hours=3))
+    delivered: list[int] = []
+    a = Jobs(db, SETTINGS, clock, deliver=lambda: delivered.append(1), instance="a")
+    b = Jobs(db, SETTINGS, clock, deliver=lambda: delivered.append(2), instance="b")
+    assert a.cadence_job() is True and b.cadence_job() is False and delivered == [1]
+    with db.session() as s:
+        (row,) = s.scalars(select(Outbox).where(Outbox.action == "reminders")).all()
+        assert [(r["account"], r["days_left"]) for r in row.payload["reminders"]] == [("Account RENEW", 30)]
+        assert s.get(JobRun, (CADENCE, datetime(2026, 11, 22, 15, tzinfo=UTC))).outcome.startswith(
+            "1 reminders in 1 messages"
+        )
+    clock.advance(days=1)
+    assert b.cadence_job() is True  # the next day runs, and has nothing new to say
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Outbox).where(Outbox.action == "reminders")) == 1

@@ -96,3 +96,16 @@ def test_run_retries_when_another_request_changed_the_row_first(db: Database) ->
     with db.session() as s:
         h = service.get(s, hid)
         assert (h.seats, h.addons) == (99, "SSO")
+
+
+def test_the_migrations_build_exactly_the_models(tmp_path) -> None:
+    """A model changed without a migration (or the reverse) shows up here, not in production."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    db = _fresh("sqlite", tmp_path)
+    db.upgrade()
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    db.dispose()
+    assert diff == []

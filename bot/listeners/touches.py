@@ -1,0 +1,88 @@
+"""Logging a touch from a reminder DM or the Home tab ("Log touch" opens a modal)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session
+
+from bot.deps import Deps
+from bot.i18n import translator
+from bot.ids import Action, Block, Callback
+from bot.listeners.events import publish_home
+from bot.publish import Publisher
+from bot.views.touches import TouchMeta, logged_text, parse_touch_modal, touch_modal
+from clock import local_date
+from handoff import cadence, service
+from handoff.cadence import Milestone
+from storage.models import Account
+
+
+def register(app: App, deps: Deps) -> None:
+    tz = deps.settings.rules.schedule.timezone
+
+    @app.action(Action.LOG_TOUCH)
+    def open_log(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        tr = deps.tr_for(user_id)
+        value = json.loads(body["actions"][0]["value"])
+        with deps.db.session() as s:
+            account = s.get(Account, int(value["a"]))
+            if account is None:
+                Publisher(client, deps).notice(user_id, tr.t("touch.error.gone"))
+                return
+            view = touch_modal(
+                tr,
+                account_id=account.id,
+                account=account.name,
+                kind=str(value.get("k") or "check_in"),
+                today=local_date(deps.clock, tz),
+            )
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    @app.view(Callback.TOUCH)
+    def submit_log(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        user_id = body["user"]["id"]
+        meta = TouchMeta.load(view.get("private_metadata", ""))
+        tr = translator(meta.locale)
+        kind, day, note = parse_touch_modal(view["state"]["values"])
+        now = deps.clock()
+        # a past day is recorded at noon local time: its date is the same in every timezone nearby
+        when = (
+            None
+            if day is None or day == local_date(deps.clock, tz)
+            else datetime.combine(day, time(12), ZoneInfo(tz))
+        )
+
+        def work(s: Session) -> tuple[str, list[Milestone]]:
+            _, milestones = cadence.log_touch(
+                s,
+                account_id=meta.account_id,
+                kind=kind,
+                note=note,
+                actor=deps.actor(user_id),
+                clock=lambda: now,
+                occurred_at=when,
+                rules=deps.settings.rules.cadence,
+            )
+            account = s.get(Account, meta.account_id)
+            assert account is not None
+            return account.name, milestones
+
+        try:
+            name, milestones = deps.db.run(work)
+        except cadence.FutureTouch:
+            ack(response_action="errors", errors={Block.TOUCH_DAY: tr.t("touch.error.future")})
+            return
+        except service.NotFound:
+            ack(response_action="errors", errors={Block.TOUCH_KIND: tr.t("touch.error.gone")})
+            return
+        ack()
+        Publisher(client, deps).notice(user_id, logged_text(tr, name, kind, milestones))
+        publish_home(client, deps, user_id)

@@ -1,0 +1,225 @@
+"""Cadence reminders: what each CSM should hear about today, every stage of it once.
+
+Computed from the data as it stands on the team's local day ``today``:
+
+- onboarding milestones from the tier's plan: announced ``remind_before_days`` before they are due,
+  chased once ``overdue_after_days`` after, until a touch of their kind is logged;
+- QBRs for ``qbr_tiers`` once onboarding is over, every ``qbr_every_days`` since the last QBR logged
+  (or since the handoff / contract start), announced ``qbr_remind_before_days`` ahead;
+- renewals of every active account, ``renewal_days`` (90/60/30) out.
+
+A stage more than ``catch_up_days`` old is not sent (Baton was down, or the data is old), except
+renewals, which stay worth knowing until the day. When several stages of one item are reached at once
+only the latest is sent and the earlier ones are recorded, so they never trail behind it. The ledger
+rows (``reminders_sent``) and the outbox rows that carry the messages are written in the caller's
+transaction: one message per recipient per day, and each stage exactly once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from handoff.cadence import Kind, plan
+from handoff.checklist import BillingPeriod, suggest_tier
+from settings import Rules
+from storage.models import Account, Handoff, ReminderSent, Touch
+from storage.outbox import enqueue
+
+CHUNK = 500
+
+
+class Stage(StrEnum):
+    DUE = "due"
+    OVERDUE = "overdue"
+    QBR = "qbr"
+    QBR_OVERDUE = "qbr_overdue"
+    RENEWAL = "renewal"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    account_id: int
+    account: str
+    recipient: str | None  # the CSM's Slack user id; None: nobody owns the account yet
+    stage: Stage
+    touch: str  # the touch that answers it (a renewal: a check-in)
+    due: str  # ISO date: when the touch is due, or the renewal date
+    key: str  # the ledger key of the stage sent
+    settles: tuple[str, ...]  # every ledger key this send covers (itself and earlier stages)
+    tier: str
+    days_left: int | None = None  # renewals only
+
+    def payload(self) -> dict[str, Any]:
+        d = asdict(self)
+        del d["settles"], d["key"]
+        return d
+
+
+def _latest(
+    stages: list[tuple[str, date]], today: date, catch_up: int | None
+) -> tuple[str, tuple[str, ...]] | None:
+    """Of an item's stages (ledger key, first day), in order: the latest reached and all reached."""
+    reached = [(k, d) for k, d in stages if d <= today]
+    if not reached:
+        return None
+    key, day = reached[-1]
+    if catch_up is not None and (today - day).days > catch_up:
+        return None
+    return key, tuple(k for k, _ in reached)
+
+
+def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
+    """Every reminder whose stage is reached on ``today``, whether or not it was sent before."""
+    c = rules.cadence
+    latest_ids = select(func.max(Handoff.id)).group_by(Handoff.account_id)
+    handoffs = {h.account_id: h for h in session.scalars(select(Handoff).where(Handoff.id.in_(latest_ids)))}
+    touches: dict[int, list[tuple[str, date]]] = defaultdict(list)
+    for aid, kind, at in session.execute(select(Touch.account_id, Touch.kind, Touch.occurred_at)):
+        touches[aid].append((kind, at.date()))
+    out: list[Reminder] = []
+    for a in session.scalars(select(Account).where(Account.status == "active").order_by(Account.name)):
+        h = handoffs.get(a.id)
+        tier = a.touch_tier or (h.touch_tier if h else None)
+        if tier is None:
+            tier = (
+                suggest_tier(a.mrr, a.currency or "", BillingPeriod.MONTHLY, rules.touch_tiers)
+                if a.mrr is not None
+                else "tech"
+            )
+        recipient = a.csm_user_id or (h.csm_user_id if h else None)
+        start = h.created_at.date() if h else a.contract_start
+
+        def add(
+            stage: Stage,
+            touch: str,
+            due_on: date,
+            picked: tuple[str, tuple[str, ...]],
+            days_left: int | None = None,
+            *,
+            account: Account = a,
+            tier: str = tier,
+            recipient: str | None = recipient,
+        ) -> None:
+            key, settles = picked
+            out.append(
+                Reminder(
+                    account.id,
+                    account.name,
+                    recipient,
+                    stage,
+                    touch,
+                    due_on.isoformat(),
+                    key,
+                    settles,
+                    tier,
+                    days_left,
+                )
+            )
+
+        if h is not None:  # onboarding, from the handoff
+            for i, m in enumerate(plan(tier, start, touches[a.id], c)):
+                if m.done_on is not None:
+                    continue
+                base = f"onboarding:{h.id}:{i}:{m.kind}:{m.due}"  # a changed plan is a new reminder
+                stages = [
+                    (f"{base}:due", m.due - timedelta(days=c.remind_before_days)),
+                    (f"{base}:overdue", m.due + timedelta(days=c.overdue_after_days)),
+                ]
+                picked = _latest(stages, today, c.catch_up_days)
+                if picked:
+                    add(Stage.OVERDUE if picked[0].endswith("overdue") else Stage.DUE, m.kind, m.due, picked)
+        if tier in c.qbr_tiers and start is not None and today >= start + timedelta(days=c.onboarding_days):
+            qbrs = [d for k, d in touches[a.id] if k == Kind.QBR]
+            anchor = max([start, *qbrs])
+            every = timedelta(days=c.qbr_every_days)
+            qbr_due = anchor + every
+            # missed quarters roll forward: the rhythm goes on even when nobody logged the last QBR
+            while qbr_due + timedelta(days=c.overdue_after_days + c.catch_up_days) < today:
+                qbr_due += every
+            stages = [
+                (f"qbr:{qbr_due}:due", qbr_due - timedelta(days=c.qbr_remind_before_days)),
+                (f"qbr:{qbr_due}:overdue", qbr_due + timedelta(days=c.overdue_after_days)),
+            ]
+            picked = _latest(stages, today, c.catch_up_days)
+            if picked:
+                add(
+                    Stage.QBR_OVERDUE if picked[0].endswith("overdue") else Stage.QBR,
+                    Kind.QBR,
+                    qbr_due,
+                    picked,
+                )
+        if a.renewal_date is not None and a.renewal_date >= today:
+            stages = [
+                (f"renewal:{a.renewal_date}:{n}", a.renewal_date - timedelta(days=n))
+                for n in sorted(set(c.renewal_days), reverse=True)
+            ]
+            picked = _latest(stages, today, None)
+            if picked:
+                add(Stage.RENEWAL, Kind.CHECK_IN, a.renewal_date, picked, (a.renewal_date - today).days)
+    return out
+
+
+@dataclass
+class Queued:
+    reminders: int = 0
+    messages: int = 0
+    unowned: int = 0  # reminders for accounts without a CSM (posted in the handoff channel)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.reminders} reminders in {self.messages} messages"
+            f" ({self.unowned} for accounts without a CSM)"
+        )
+
+
+def queue(session: Session, today: date, rules: Rules, now: datetime) -> Queued:
+    """Record and queue today's reminders not sent before: one outbox message per recipient."""
+    reminders = due(session, today, rules)
+    ids = sorted({r.account_id for r in reminders})
+    sent: set[tuple[int, str]] = set()
+    for i in range(0, len(ids), CHUNK):
+        rows = session.execute(
+            select(ReminderSent.account_id, ReminderSent.key).where(
+                ReminderSent.account_id.in_(ids[i : i + CHUNK])
+            )
+        )
+        sent.update((aid, key) for aid, key in rows)
+    by_recipient: dict[str | None, list[Reminder]] = defaultdict(list)
+    for r in reminders:
+        if (r.account_id, r.key) in sent:
+            continue
+        by_recipient[r.recipient].append(r)
+        for key in r.settles:
+            if (r.account_id, key) not in sent:
+                sent.add((r.account_id, key))
+                session.add(
+                    ReminderSent(
+                        account_id=r.account_id,
+                        key=key,
+                        recipient=r.recipient,
+                        sent_for=today,
+                        created_at=now,
+                    )
+                )
+    result = Queued()
+    for recipient, items in sorted(by_recipient.items(), key=lambda kv: kv[0] or ""):
+        enqueue(
+            session,
+            None,
+            "reminders",
+            now,
+            recipient=recipient,
+            day=today.isoformat(),
+            reminders=[r.payload() for r in items],
+        )
+        result.messages += 1
+        result.reminders += len(items)
+        result.unowned += len(items) if recipient is None else 0
+    session.flush()
+    return result

@@ -1,0 +1,205 @@
+"""Cadence reminders on a controlled clock: each stage once, late runs send only the latest stage,
+logged touches silence their milestone, QBRs roll on, renewals at 90/60/30 days."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from handoff import cadence, reminders, service
+from handoff.cadence import Kind
+from handoff.service import Actor
+from settings import Rules
+from storage import Database
+from storage.models import Account, HandoffEvent, Outbox, ReminderSent
+from tests.clocks import FakeClock
+from tests.handoff.test_checklist import valid_form
+
+RULES = Rules.load(None)
+CSM = Actor("UCSM", is_cs=True)
+START = datetime(2026, 7, 1, 1, tzinfo=UTC)  # 10:00 in Tokyo on July 1st
+DAY0 = date(2026, 7, 1)
+
+
+def _handoff(db: Database, name: str, price: int, csm: str | None = "UCSM", created: datetime = START) -> int:
+    """USD price per month: >= 4167 high touch, >= 834 mid, else tech (thresholds 50k / 10k a year)."""
+    with db.session() as s:
+        h = service.create(
+            s,
+            form=valid_form(account_name=name, price_amount=Decimal(price), csm_user_id=csm),
+            actor=Actor("UREP"),
+            clock=FakeClock(created),
+            rules=RULES,
+        )
+        h.account.renewal_date = None  # renewals are tested on their own
+        h.account.csm_user_id = csm
+        return h.account_id
+
+
+def _run(db: Database, day: int, rules: Rules = RULES) -> list[dict]:
+    """The daily job's work on day ``day`` after the handoff; returns the reminders queued."""
+    today = DAY0 + timedelta(days=day)
+    with db.session() as s:
+        n = s.scalar(select(Outbox.id).order_by(Outbox.id.desc()).limit(1)) or 0
+        reminders.queue(s, today, rules, datetime.combine(today, datetime.min.time(), UTC))
+    with db.session() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.id > n, Outbox.action == "reminders")).all()
+        return [r | {"to": row.payload["recipient"]} for row in rows for r in row.payload["reminders"]]
+
+
+def _log(db: Database, name: str, kind: Kind, day: int) -> None:
+    with db.session() as s:
+        cadence.log_touch(
+            s, account_name=name, kind=kind, note="", actor=CSM, clock=FakeClock(START + timedelta(days=day))
+        )
+
+
+def _brief(sent: list[dict]) -> list[tuple[str, str, str, str]]:
+    return [(r["account"], r["stage"], r["touch"], r["due"]) for r in sent]
+
+
+def test_a_milestone_is_announced_the_day_before_then_chased_once_when_overdue(db: Database) -> None:
+    _handoff(db, "Acme", 5000)  # high touch: kickoff due on day 7
+    assert _run(db, 5) == []
+    assert _brief(_run(db, 6)) == [("Acme", "due", "kickoff", "2026-07-08")]
+    assert _run(db, 6) == []  # a second run the same day (another instance, a retry) sends nothing
+    assert _run(db, 7) == [] and _run(db, 9) == []
+    overdue = _run(db, 10)
+    assert _brief(overdue) == [("Acme", "overdue", "kickoff", "2026-07-08")]
+    assert overdue[0]["to"] == "UCSM" and overdue[0]["tier"] == "high"
+    assert _run(db, 11) == []
+
+
+def test_a_logged_touch_silences_its_milestone_and_the_next_one_follows(db: Database) -> None:
+    _handoff(db, "Acme", 5000)
+    _log(db, "Acme", Kind.KICKOFF, 5)  # before the reminder: it is never sent
+    assert _run(db, 6) == [] and _run(db, 10) == []
+    assert _brief(_run(db, 13)) == [("Acme", "due", "check_in", "2026-07-15")]
+    _log(db, "Acme", Kind.CHECK_IN, 14)
+    assert _run(db, 17) == []  # the check-in was logged: no overdue chase
+    assert _brief(_run(db, 20)) == [("Acme", "due", "check_in", "2026-07-22")]
+
+
+def test_a_late_first_run_sends_only_the_latest_stage_and_old_ones_not_at_all(db: Database) -> None:
+    _handoff(db, "Acme", 5000)
+    first = _run(db, 12)  # Baton was down for the kickoff's due day: only the overdue chase goes
+    assert _brief(first) == [("Acme", "overdue", "kickoff", "2026-07-08")]
+    with db.session() as s:
+        keys = set(s.scalars(select(ReminderSent.key)))
+    assert {k.rsplit(":", 1)[1] for k in keys} == {"due", "overdue"}  # the skipped stage is settled too
+    # a handoff from long ago: its onboarding stages are past the catch-up window, none are sent
+    _handoff(db, "Old Co", 5000, created=START - timedelta(days=200))
+    assert [r for r in _run(db, 13) if r["account"] == "Old Co"] == []
+
+
+def test_plans_lengths_and_tiers_come_from_the_rules(db: Database) -> None:
+    _handoff(db, "Tiny", 100)  # tech touch: welcome on day 1, announced on day 0
+    assert _brief(_run(db, 0)) == [("Tiny", "due", "welcome", "2026-07-02")]
+    quick = replace(
+        RULES,
+        cadence=replace(
+            RULES.cadence, plans={**RULES.cadence.plans, "tech": (("usage_check", 3),)}, remind_before_days=0
+        ),
+    )
+    assert _brief(_run(db, 3, quick)) == [("Tiny", "due", "usage_check", "2026-07-04")]
+
+
+def test_tier_override_changes_the_plan_and_is_audited(db: Database) -> None:
+    _handoff(db, "Acme", 5000)
+    with db.session() as s, pytest.raises(service.NotAllowed):
+        cadence.set_tier(s, account_name="Acme", tier="tech", actor=Actor("UREP"), clock=FakeClock(START))
+    with db.session() as s:
+        cadence.set_tier(s, account_name="acme", tier="tech", actor=CSM, clock=FakeClock(START))
+    assert _brief(_run(db, 0)) == [("Acme", "due", "welcome", "2026-07-02")]
+    with db.session() as s:
+        event = s.scalars(select(HandoffEvent).where(HandoffEvent.kind == "tier_changed")).one()
+        assert event.details == {"from": "high", "to": "tech"} and event.actor_user_id == "UCSM"
+        with pytest.raises(service.Invalid):
+            cadence.set_tier(s, account_name="Acme", tier="platinum", actor=CSM, clock=FakeClock(START))
+
+
+def test_qbrs_follow_onboarding_every_quarter_for_high_touch_only(db: Database) -> None:
+    _handoff(db, "Big", 5000)
+    _handoff(db, "Mid", 1000)
+    for kind, day in ((Kind.KICKOFF, 7), *((Kind.CHECK_IN, d) for d in (14, 21, 28, 42, 56, 90))):
+        _log(db, "Big", kind, day)
+    for kind, day in ((Kind.KICKOFF, 10), *((Kind.CHECK_IN, d) for d in (30, 60, 90))):
+        _log(db, "Mid", kind, day)
+    assert _run(db, 89) == []
+    assert _brief(_run(db, 90)) == [("Big", "qbr", "qbr", "2026-09-30")]  # day 91, 14 days ahead
+    _log(db, "Big", Kind.QBR, 92)
+    assert _run(db, 95) == []
+    assert _brief(_run(db, 169)) == [("Big", "qbr", "qbr", "2026-12-31")]  # 91 days after the QBR
+    # nobody logs it: chased once, then the next quarter comes round on its own
+    assert _brief(_run(db, 186)) == [("Big", "qbr_overdue", "qbr", "2026-12-31")]
+    assert _brief(_run(db, 260)) == [("Big", "qbr", "qbr", "2027-04-01")]
+
+
+def test_renewals_at_90_60_and_30_days_even_for_accounts_without_a_handoff(db: Database) -> None:
+    with db.session() as s:
+        s.add(
+            Account(
+                name="Ingested KK",
+                name_key="ingested kk",
+                currency="JPY",
+                mrr=Decimal(50000),
+                renewal_date=date(2026, 12, 31),
+                created_at=START,
+                updated_at=START,
+            )
+        )
+    renewal = date(2026, 12, 31)
+
+    def on(d: date) -> list[tuple]:
+        return [(r["stage"], r["days_left"], r["to"]) for r in _run(db, (d - DAY0).days)]
+
+    assert on(renewal - timedelta(days=91)) == []
+    assert on(renewal - timedelta(days=90)) == [("renewal", 90, None)]  # nobody owns it: channel
+    assert on(renewal - timedelta(days=89)) == []
+    assert on(renewal - timedelta(days=45)) == [("renewal", 45, None)]  # the 60-day stage, run late
+    assert on(renewal - timedelta(days=31)) == []
+    assert on(renewal - timedelta(days=30)) == [("renewal", 30, None)]
+    assert on(renewal + timedelta(days=1)) == []
+
+
+def test_one_message_per_recipient_with_all_their_reminders(db: Database) -> None:
+    _handoff(db, "Acme", 5000)
+    _handoff(db, "Beta", 5000)
+    _handoff(db, "Nobody", 5000, csm=None)
+    with db.session() as s:
+        n = s.scalar(select(Outbox.id).order_by(Outbox.id.desc()).limit(1)) or 0
+        queued = reminders.queue(s, DAY0 + timedelta(days=6), RULES, START)
+    assert (queued.reminders, queued.messages, queued.unowned) == (3, 2, 1)
+    with db.session() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.id > n).order_by(Outbox.id)).all()
+        by_to = {r.payload["recipient"]: [x["account"] for x in r.payload["reminders"]] for r in rows}
+    assert by_to == {"UCSM": ["Acme", "Beta"], None: ["Nobody"]}
+
+
+def test_touches_can_be_logged_after_the_fact_but_not_in_the_future(db: Database) -> None:
+    _handoff(db, "Acme", 5000)
+    with db.session() as s:
+        touch, ms = cadence.log_touch(
+            s,
+            account_name="Acme",
+            kind=Kind.KICKOFF,
+            note="",
+            actor=CSM,
+            clock=FakeClock(START + timedelta(days=10)),
+            occurred_at=START + timedelta(days=6),
+        )
+        assert ms[0].done_on == DAY0 + timedelta(days=6) and touch.logged_at == START + timedelta(days=10)
+    with db.session() as s, pytest.raises(cadence.FutureTouch):
+        cadence.log_touch(
+            s,
+            account_name="Acme",
+            kind=Kind.CHECK_IN,
+            note="",
+            actor=CSM,
+            clock=FakeClock(START),
+            occurred_at=START + timedelta(days=1),
+        )

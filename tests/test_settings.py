@@ -1,0 +1,62 @@
+"""The rules file: defaults, the cadence section, and errors a person can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from handoff.cadence import Kind
+from settings import DEFAULT_RULES_FILE, TOUCH_KINDS, ConfigError, Rules, Settings
+
+
+def _rules(tmp_path: Path, text: str) -> Rules:
+    path = tmp_path / "baton.yml"
+    path.write_text(text, encoding="utf-8")
+    return Rules.load(path)
+
+
+def test_the_shipped_rules_file_loads_and_matches_the_defaults() -> None:
+    shipped = Rules.load(DEFAULT_RULES_FILE)
+    assert shipped.cadence == Rules.load(None).cadence
+    assert shipped.schedule.cadence == {"hour": 8, "minute": 30}
+
+
+def test_touch_kinds_in_settings_and_in_the_cadence_agree() -> None:
+    assert {k.value for k in Kind} == set(TOUCH_KINDS)
+
+
+def test_cadence_plans_and_rhythm_can_be_changed(tmp_path: Path) -> None:
+    rules = _rules(
+        tmp_path,
+        "cadence:\n  plans:\n    mid: [check_in: 30, kickoff: 10]\n"
+        "  renewal_days: [120, 30]\n  qbr_tiers: []\n",
+    )
+    assert rules.cadence.plans["mid"] == (("kickoff", 10), ("check_in", 30))  # sorted by day
+    assert rules.cadence.plans["high"][0] == ("kickoff", 7)  # tiers not mentioned keep theirs
+    assert rules.cadence.renewal_days == (120, 30) and rules.cadence.qbr_tiers == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cadence:\n  plans:\n    gold: [kickoff: 7]\n", "plans.gold: unknown tier"),
+        ("cadence:\n  plans:\n    high: [lunch: 7]\n", "unknown touch 'lunch'"),
+        ("cadence:\n  plans:\n    high: [kickoff]\n", "write it as `kind: day`"),
+        ("cadence:\n  plans:\n    high: [kickoff: soon]\n", "needs a whole number of days"),
+        ("cadence:\n  plans:\n    high: [kickoff: 120]\n", "due within onboarding_days"),
+        ("cadence:\n  renewal_days: [0]\n", "renewal_days"),
+        ("cadence:\n  qbr_tiers: [gold]\n", "qbr_tiers: unknown tier"),
+        ("cadence:\n  remind_before: 1\n", "unknown setting(s) remind_before"),
+        ("cadence:\n  overdue_after_days: -1\n", "must not be negative"),
+    ],
+)
+def test_cadence_mistakes_are_reported_with_where_and_what(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _rules(tmp_path, text)
+    assert message in str(err.value) and "cadence" in str(err.value)
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    s = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-secret", "BATON_INGEST_TOKEN": "ingest-secret"})
+    assert "secret" not in repr(s)
