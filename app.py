@@ -61,6 +61,34 @@ def _serve(settings: Settings, db: Database) -> int:
     return 0
 
 
+def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bool, dry_run: bool) -> int:
+    """`app.py remind`: what the daily cadence job does, by hand; each reminder is still sent once."""
+    import json
+
+    from handoff.reminders import queue
+
+    db.upgrade()
+    day = as_of or local_date(utcnow, settings.rules.schedule.timezone)
+    with db.session() as session:
+        queued = queue(session, day, settings.rules, utcnow())
+        if dry_run:
+            session.rollback()
+    if as_json:
+        print(json.dumps([r.payload() for r in queued.items], ensure_ascii=False, indent=2))
+    else:
+        print(f"Reminders for {day.isoformat()}: {'would queue' if dry_run else 'queued'} {queued}")
+        for r in queued.items:
+            to = r.recipient or "(no CSM: handoff channel)"
+            print(f"  {r.due}  {r.stage:<11} {r.touch:<11} {r.account}  -> {to}")
+    if settings.slack_bot_token and not dry_run:
+        from bot.app import make_client
+        from bot.delivery import Delivery
+
+        stats = Delivery(db, make_client(settings), settings, utcnow).run()
+        print(f"sent to Slack: {stats.sent}, retrying later: {stats.retried}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py", description="Baton: sales-to-CS handoff in Slack")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     digest.add_argument(
         "--chart", help="with --dry-run: where to write the chart (default baton-digest-DATE.png)"
     )
+    remind = sub.add_parser("remind", help="queue today's touch, QBR and renewal reminders (the daily job)")
+    remind.add_argument("--as-of", type=date.fromisoformat, help="default: today in the team's timezone")
+    remind.add_argument("--json", action="store_true", help="print the reminders as a JSON array")
+    remind.add_argument("--dry-run", action="store_true", help="record and send nothing; show what would go")
     health = sub.add_parser("health", help="print every active account's health score")
     health.add_argument("--as-of", type=date.fromisoformat)
     health.add_argument("--json", action="store_true")
@@ -172,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             stats = Delivery(db, make_client(settings), settings, utcnow).run()
             print(f"posted to Slack: {stats.sent}, retrying later: {stats.retried}", file=sys.stderr)
         return 0
+    if args.command == "remind":
+        return _remind(settings, db, args.as_of, as_json=args.json, dry_run=args.dry_run)
     if args.command in ("scan", "health"):
         from alerts.cli import print_health, run_scan
 

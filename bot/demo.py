@@ -17,7 +17,8 @@ from bot.render_text import render_blocks
 from bot.text import mention
 from bot.views.alert_card import alert_card
 from bot.views.handoff_card import card, checklist_blocks
-from handoff import service
+from bot.views.touches import reminder_blocks
+from handoff import reminders, service
 from handoff.checklist import HandoffForm, missing_items
 from handoff.service import Actor
 from settings import Settings
@@ -185,6 +186,17 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO) -> i
                 render_blocks(alert_card(tr, alert, account, snooze_days=settings.rules.alerts.snooze_days)),
                 file=out,
             )
+    day = _clock().date() + timedelta(days=6)  # six days on: kickoffs are due, a renewal is 54 days out
+    with db.session() as s:
+        due = reminders.due(s, day, settings.rules)
+    for recipient in sorted({r.recipient or "" for r in due}):
+        items = [r.payload() for r in due if (r.recipient or "") == recipient]
+        handoffs_at = settings.handoff_channel or "#cs-handoffs"
+        where = f"direct message to @{recipient}" if recipient else f"{handoffs_at} (accounts without a CSM)"
+        print(f"\n▶ {day.isoformat()}, 08:30: reminders, {where}", file=out)
+        print(
+            render_blocks(reminder_blocks(tr, {"recipient": recipient or None, "reminders": items})), file=out
+        )
     print(
         f"\n{rule}\nTo run Baton in Slack, create the app from manifest.yml and set its tokens (README.md).",
         file=out,

@@ -61,7 +61,8 @@ def render_blocks(blocks: list[dict[str, Any]]) -> str:
             out += ["", title, "═" * min(WIDTH, max(len(title) * 2, 10))]
         elif kind == "section":
             if b.get("text") and b["text"]["text"].strip():
-                out += _wrap(mrkdwn_to_text(b["text"]["text"]))
+                extra = f"  {_element(b['accessory'])}" if b.get("accessory") else ""
+                out += _wrap(mrkdwn_to_text(b["text"]["text"]) + extra)
             for f in b.get("fields") or []:
                 label, _, value = mrkdwn_to_text(f["text"]).partition("\n")
                 out += _wrap(f"{label}: {value}", "  ")

@@ -17,7 +17,7 @@ transaction: one message per recipient per day, and each stage exactly once."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -170,6 +170,7 @@ class Queued:
     reminders: int = 0
     messages: int = 0
     unowned: int = 0  # reminders for accounts without a CSM (posted in the handoff channel)
+    items: list[Reminder] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (
@@ -221,5 +222,6 @@ def queue(session: Session, today: date, rules: Rules, now: datetime) -> Queued:
         result.messages += 1
         result.reminders += len(items)
         result.unowned += len(items) if recipient is None else 0
+        result.items += items
     session.flush()
     return result

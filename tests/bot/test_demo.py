@@ -33,6 +33,8 @@ def test_demo_seeds_and_shows_cards_without_slack_and_can_run_again(tmp_path: Pa
     assert "assigned you as CSM" in out and "checklist items still missing" in out
     assert "Churn risk: Northwind Analytics" in out and "(−65%)" in out  # usage seeded, scanned
     assert "Upsell opportunity: 株式会社ミライ物流" in out and "[ Hand to inside sales ]" in out
+    assert "reminders, direct message to @U0DEMOCSM" in out and "株式会社ミライ物流 · kickoff due" in out
+    assert "Northwind Analytics · renews" in out and "[ Log touch ]" in out
     again = _demo(tmp_path, "--locale", "ja")
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("▶ card in") == 3  # reused, not duplicated

@@ -203,3 +203,25 @@ def test_touches_can_be_logged_after_the_fact_but_not_in_the_future(db: Database
             clock=FakeClock(START),
             occurred_at=START + timedelta(days=1),
         )
+
+
+def test_the_remind_command_shows_then_queues_once(tmp_path, monkeypatch, capsys) -> None:
+    import json
+
+    import app
+
+    url = f"sqlite:///{tmp_path}/remind.db"
+    db = Database(url)
+    db.upgrade()
+    _handoff(db, "Acme", 5000)
+    db.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    day = (DAY0 + timedelta(days=6)).isoformat()
+    assert app.main(["remind", "--as-of", day, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would queue 1 reminders in 1 messages" in out and "2026-07-08  due" in out and "-> UCSM" in out
+    assert app.main(["remind", "--as-of", day, "--json"]) == 0
+    assert [r["touch"] for r in json.loads(capsys.readouterr().out)] == ["kickoff"]
+    assert app.main(["remind", "--as-of", day]) == 0  # already queued by the run before: nothing new
+    assert "queued 0 reminders" in capsys.readouterr().out
