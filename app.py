@@ -96,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="seed sample data and print the cards Baton would post")
     demo.add_argument("--locale", choices=["en", "ja"], help="language of the cards (default BATON_LOCALE)")
     sub.add_parser("migrate", help="apply database migrations")
-    ingest = sub.add_parser("ingest", help="load accounts or usage signals from a CSV or JSON-lines file")
-    ingest.add_argument("kind", choices=["accounts", "signals"])
+    ingest = sub.add_parser(
+        "ingest", help="load accounts, usage signals or company metrics from a CSV or JSON-lines file"
+    )
+    ingest.add_argument("kind", choices=["accounts", "signals", "metrics"])
     ingest.add_argument("file", type=Path)
     ingest.add_argument("--as-of", type=date.fromisoformat, help="the date an accounts file describes")
     ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")

@@ -16,6 +16,7 @@ from alerts.ingest import (
     Result,
     detect_format,
     ingest_accounts,
+    ingest_metrics,
     ingest_signals,
     records,
     text_stream,
@@ -62,6 +63,8 @@ def ingest_file(db: Database, kind: str, path: Path, *, as_of: date, fmt: str | 
                 rows = records(text_stream(raw), fmt)
                 if kind == "signals":
                     result: Result = ingest_signals(session, rows, progress=progress)
+                elif kind == "metrics":
+                    result = ingest_metrics(session, rows)
                 else:
                     result = ingest_accounts(session, rows, as_of=as_of, now=clock())
         except IngestError as exc:
@@ -73,6 +76,8 @@ def ingest_file(db: Database, kind: str, path: Path, *, as_of: date, fmt: str | 
         progress.done(result.rows)
     if kind == "signals":
         print(f"{path}: {result.rows:,} signal values stored")
+    elif kind == "metrics":
+        print(f"{path}: {result.rows:,} company metric values stored")
     else:
         print(
             f"{path}: {result.rows:,} accounts as of {as_of.isoformat()} "

@@ -22,8 +22,9 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.funnel import METRICS as COMPANY_METRICS
 from handoff.checklist import AMOUNT_MAX, normalize_name
-from storage.models import Account, AccountSnapshot
+from storage.models import Account, AccountSnapshot, CompanyMetric
 
 SIGNAL_FIELDS = ("account_id", "date", "metric", "value")
 ACCOUNT_REQUIRED = ("account_id", "name", "plan", "mrr", "seats", "contract_start", "renewal_date")
@@ -289,6 +290,46 @@ def ingest_signals(
     if progress:
         progress(result.rows)
     return result
+
+
+METRIC_FIELDS = ("date", "metric", "value")
+
+
+def ingest_metrics(session: Session, rows: Iterable[tuple[int, dict[str, Any] | None, str | None]]) -> Result:
+    """Company-level daily figures (funnel, inside-sales activity): upserted by (date, metric), so
+    re-sending a day corrects it. Only the metrics the digest knows are accepted: a misspelt name
+    would otherwise vanish without a word."""
+    bad = _Collector()
+    values: dict[tuple[date, str], tuple[int, float]] = {}
+    for line, rec, error in rows:
+        if error or rec is None:
+            bad.add(line, error or "unreadable")
+            continue
+        try:
+            missing = [f for f in METRIC_FIELDS if _text(rec, f) == ""]
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+            day = _date(_text(rec, "date"), "date")
+            metric = _text(rec, "metric").lower()
+            if metric not in COMPANY_METRICS:
+                raise ValueError(f"metric {metric!r} is not one Baton knows ({', '.join(COMPANY_METRICS)})")
+            try:
+                value = float(_text(rec, "value").replace(",", ""))
+            except ValueError:
+                raise ValueError(f"value {rec['value']!r} is not a number") from None
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"value {rec['value']!r} must be a number >= 0")
+            if (day, metric) in values:
+                raise ValueError(f"{metric} on {day} appears again (first on line {values[day, metric][0]})")
+        except ValueError as exc:
+            bad.add(line, str(exc))
+            continue
+        values[day, metric] = (line, value)
+    bad.raise_if_any()
+    for (day, metric), (_, value) in values.items():
+        session.merge(CompanyMetric(day=day, metric=metric, value=value))
+    session.flush()
+    return Result(rows=len(values))
 
 
 def _account_row(rec: dict[str, Any]) -> dict[str, Any]:

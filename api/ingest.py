@@ -1,4 +1,4 @@
-"""`POST /api/v1/accounts` and `POST /api/v1/signals`: CSV or JSON bodies, bearer-token auth.
+"""`POST /api/v1/accounts`, `/api/v1/signals` and `/api/v1/metrics`: CSV or JSON bodies, bearer-token auth.
 
 The body is streamed into the same ingest code the CLI uses; a refused batch answers 422 with every
 bad line, and nothing is written."""
@@ -13,12 +13,12 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qs
 
-from alerts.ingest import IngestError, ingest_accounts, ingest_signals, records
+from alerts.ingest import IngestError, ingest_accounts, ingest_metrics, ingest_signals, records
 from clock import Clock, local_date
 from storage import Database
 
 StartResponse = Callable[..., Any]
-ROUTES = {"/api/v1/accounts": "accounts", "/api/v1/signals": "signals"}
+ROUTES = {"/api/v1/accounts": "accounts", "/api/v1/signals": "signals", "/api/v1/metrics": "metrics"}
 
 
 def _json(
@@ -107,6 +107,8 @@ class IngestAPI:
                 rows = records(stream, fmt)
                 if kind == "signals":
                     result = ingest_signals(session, rows)
+                elif kind == "metrics":
+                    result = ingest_metrics(session, rows)
                 else:
                     result = ingest_accounts(session, rows, as_of=as_of, now=self.clock())
         except IngestError as exc:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from alerts.health import health_all
+from digest import funnel
 from digest.chart import trend
 from digest.kpi import compute
 from handoff.checklist import Item, missing_items
@@ -37,15 +38,8 @@ def _hours(deltas: list[timedelta]) -> float | None:
     return round(statistics.median(d.total_seconds() / 3600 for d in deltas), 1) if deltas else None
 
 
-def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
-    """The digest for the week ending the day before ``as_of``."""
-    money = {
-        "base_currency": rules.digest.base_currency,
-        "fx_rates": rules.digest.fx_rates,
-        "cadence": rules.cadence,
-    }
-    now, last = compute(session, as_of, **money), compute(session, as_of - timedelta(days=7), **money)
-    report: dict[str, Any] = {**now, "previous": {k: last.get(k) for k in KPI_KEYS}}
+def _handoffs(session: Session, as_of: date) -> dict[str, Any]:
+    """Handoffs in the 7 days before ``as_of``."""
     start, end = _utc(as_of - timedelta(days=7)), _utc(as_of)
 
     handoffs = session.scalars(
@@ -56,7 +50,7 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
     accepted = session.scalars(
         select(Handoff).where(Handoff.accepted_at >= start, Handoff.accepted_at < end)
     ).all()
-    report["handoffs"] = {
+    return {
         "created": len(handoffs),
         "accepted": len(accepted),
         "median_hours_to_accept": _hours([h.accepted_at - h.created_at for h in accepted if h.accepted_at]),
@@ -67,6 +61,11 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
         else None,
     }
 
+
+def _alerts(session: Session, as_of: date) -> dict[str, Any]:
+    """Alerts raised, acknowledged and resolved in the 7 days before ``as_of``."""
+    start, end = _utc(as_of - timedelta(days=7)), _utc(as_of)
+
     def count(column: Any) -> int:
         return (
             session.scalar(select(func.count()).select_from(Alert).where(column >= start, column < end)) or 0
@@ -75,7 +74,7 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
     acked = session.scalars(
         select(Alert).where(Alert.acknowledged_at >= start, Alert.acknowledged_at < end)
     ).all()
-    report["alerts"] = {
+    return {
         "raised": count(Alert.raised_at),
         "acknowledged": len(acked),
         "resolved": count(Alert.resolved_at),
@@ -84,6 +83,21 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
         ),
         "open": session.scalar(select(func.count()).select_from(Alert).where(Alert.state != "resolved")) or 0,
     }
+
+
+def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
+    """The digest for the week ending the day before ``as_of``."""
+    money = {
+        "base_currency": rules.digest.base_currency,
+        "fx_rates": rules.digest.fx_rates,
+        "cadence": rules.cadence,
+    }
+    now, last = compute(session, as_of, **money), compute(session, as_of - timedelta(days=7), **money)
+    report: dict[str, Any] = {**now, "previous": {k: last.get(k) for k in KPI_KEYS}}
+    for key, part in (("handoffs", _handoffs), ("alerts", _alerts)):
+        report[key] = part(session, as_of)
+        report[key]["previous"] = part(session, as_of - timedelta(days=7))
+    report["funnel"] = funnel.week(session, as_of)
 
     day, week_ago = as_of - timedelta(days=1), as_of - timedelta(days=8)
     bands_now = {h.account_id: (h.name, h.band, h.score) for h in health_all(session, day, rules.health)}
@@ -98,7 +112,15 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
         if aid in bands_then and bands_then[aid] != band and "unknown" not in (band, bands_then[aid])
     ]
     movers.sort(key=lambda m: (order[m["to"]] - order[m["from"]], m["name"]))  # the biggest falls first
-    report["health"] = {"bands": counts, "movers": movers[:10], "movers_total": len(movers)}
+    before = {b: 0 for b in counts}
+    for band in bands_then.values():
+        before[band] += 1
+    report["health"] = {
+        "bands": counts,
+        "previous": before,
+        "movers": movers[:10],
+        "movers_total": len(movers),
+    }
 
     report["renewals"] = {
         f"next_{n}_days": session.scalar(

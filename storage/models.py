@@ -200,6 +200,7 @@ class Alert(Base):
     handed_to_is_at: Mapped[datetime | None]
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    permalink: Mapped[str | None] = mapped_column(String(500))  # for links from the Home tab
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     account: Mapped[Account] = relationship()
@@ -290,6 +291,17 @@ class Touch(Base):
     logged_by: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime]  # when the touch happened (a CSM may log yesterday's call today)
     logged_at: Mapped[datetime | None]  # when it was logged; null for rows from before migration 0004
+
+
+class CompanyMetric(Base):
+    """A company-level daily figure (THE MODEL funnel, inside-sales activity) from the team's CRM or
+    dialer: one value per (day, metric); re-sending a day corrects it."""
+
+    __tablename__ = "company_metrics"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float]
 
 
 class ReminderSent(Base):

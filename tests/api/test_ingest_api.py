@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from api.ingest import IngestAPI
 from bot.server import create_wsgi
 from storage import Database
-from storage.models import Account, Signal
+from storage.models import Account, CompanyMetric, Signal
 from tests.alerts.test_ingest import ACCOUNTS
 from tests.clocks import FakeClock
 from tests.servers import serving
@@ -83,3 +83,22 @@ def test_wrong_media_type_method_and_as_of(api) -> None:
         "/api/v1/accounts?as_of=yesterday", content=ACCOUNTS, headers={**AUTH, "Content-Type": "text/csv"}
     )
     assert resp.status_code == 400 and "as_of" in resp.json()["error"]
+
+
+def test_company_metrics_as_ndjson_and_a_misspelt_metric_is_422(api) -> None:
+    client, db = api
+    body = (
+        '{"date": "2026-11-20", "metric": "leads", "value": 12}\n'
+        '{"date": "2026-11-20", "metric": "wins", "value": 2}\n'
+    )
+    ndjson = {**AUTH, "Content-Type": "application/x-ndjson"}
+    assert client.post("/api/v1/metrics", content=body, headers=ndjson).json() == {"rows": 2}
+    bad = client.post(
+        "/api/v1/metrics",
+        content="date,metric,value\n2026-11-20,leeds,3\n",
+        headers={**AUTH, "Content-Type": "text/csv"},
+    )
+    assert bad.status_code == 422 and bad.json()["problems"][0]["line"] == 2
+    assert "metric 'leeds' is not one Baton knows" in bad.json()["problems"][0]["message"]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(CompanyMetric)) == 2
