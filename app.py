@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from bot.i18n import translator
         from bot.render_text import render_blocks
-        from bot.views.digest import digest_blocks
+        from bot.views.digest import chart_labels, digest_blocks
         from digest.report import build
 
         db.upgrade()
@@ -186,13 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             from digest.chart import render
 
             chart = Path(args.chart or f"baton-digest-{as_of.isoformat()}.png")
-            chart.write_bytes(
-                render(
-                    report["trend"],
-                    title="Accounts by health band, MRR retention (12 weeks)",
-                    retention_label="MRR retained %",
-                )
-            )
+            chart.write_bytes(render(report["trend"], chart_labels(translator(settings.locale))))
             print(f"chart written to {chart}")
         if settings.slack_bot_token and not args.dry_run:
             from bot.app import make_client

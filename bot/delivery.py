@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from bot.directory import Directory
 from bot.i18n import translator
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
-from bot.views.digest import digest_blocks, digest_text
+from bot.views.digest import chart_labels, digest_blocks, digest_text
 from bot.views.touches import reminder_blocks, reminder_text
 from clock import Clock
 from digest.chart import render as render_chart
@@ -187,6 +187,7 @@ class Delivery:
             ambiguous=False,
             alert_id=alert.id if alert and action == "post" else None,
             channel=payload.get("_channel"),
+            permalink=payload.get("_permalink"),
         )
         stats.sent += 1
 
@@ -202,6 +203,7 @@ class Delivery:
         ts: str | None = None,
         alert_id: int | None = None,
         channel: str | None = None,
+        permalink: str | None = None,
     ) -> None:
         """Record the outcome, only if this drain still holds the claim (token = attempt count)."""
         with self.db.session() as s:
@@ -217,7 +219,7 @@ class Delivery:
             if alert_id is not None and ts and channel:
                 alert = s.get(Alert, alert_id)
                 assert alert is not None
-                alert.channel_id, alert.message_ts = channel, ts
+                alert.channel_id, alert.message_ts, alert.permalink = channel, ts, permalink
 
     # --- Slack ------------------------------------------------------------------------------------
     def _channel_for(self, alert: Alert) -> str:
@@ -351,7 +353,12 @@ class Delivery:
                     timedelta(hours=1), "no channel configured (BATON_ALERT_CHANNEL / upsell_channel)"
                 )
             payload["_channel"] = channel
-            return self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=blocks)
+            ts = self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=blocks)
+            with contextlib.suppress(SlackApiError, OSError):  # for links from the Home tab: best effort
+                payload["_permalink"] = self.client.chat_getPermalink(channel=channel, message_ts=ts)[
+                    "permalink"
+                ]
+            return ts
         if not alert.message_ts:
             if self._post_pending(alert.id):
                 if action == "update":
@@ -428,18 +435,14 @@ class Delivery:
             if state == "dead":
                 raise Fatal("the digest was never posted")
             raise Retry(timedelta(seconds=10), "waiting for the digest to be posted")
-        png = render_chart(
-            report["trend"],
-            title="Accounts by health band, MRR retention (12 weeks)",
-            retention_label="MRR retained %",
-        )
+        png = render_chart(report["trend"], chart_labels(self.tr))
         self._call(
             self.client.files_upload_v2,
             channel=self.settings.digest_channel,
             thread_ts=ts,
             file=png,
             filename=f"baton-digest-{report['as_of']}.png",
-            title="Baton digest chart",
+            title=chart_labels(self.tr).title,
         )
         return ts
 

@@ -29,6 +29,15 @@ def mention(user_id: str | None) -> Mrkdwn:
     return escape(user_id or "-")
 
 
+def link(url: str | None, text: object) -> Mrkdwn:
+    """``text`` linking to ``url`` (a Slack permalink); bold text alone when the URL is missing or
+    could break out of the link markup."""
+    label = escape(text)
+    if url and url.startswith("https://") and not set(url) & set("|<> "):
+        return Mrkdwn(f"<{url}|{label}>")
+    return Mrkdwn(f"*{label}*")
+
+
 def fit(text: str, limit: int) -> str:
     """Cut escaped text to ``limit`` characters with an ellipsis, never inside an ``&amp;`` entity or a
     ``<@U…>`` / ``<!date…>`` token (half a token would show raw markup, or worse, a live mention)."""
@@ -54,4 +63,4 @@ def plain(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-__all__ = ["Mrkdwn", "escape", "fit", "mention", "plain", "slack_date"]
+__all__ = ["Mrkdwn", "escape", "fit", "link", "mention", "plain", "slack_date"]

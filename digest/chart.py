@@ -4,14 +4,18 @@ People read a trend faster from a picture than from a column of numbers."""
 from __future__ import annotations
 
 import io
+import logging
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display: render to memory
 import matplotlib.pyplot as plt
+from matplotlib import font_manager
 from matplotlib.ticker import MaxNLocator
 from sqlalchemy.orm import Session
 
@@ -19,6 +23,7 @@ from alerts.health import health_all
 from digest.kpi import Money, _active, state_at
 from settings import Rules
 
+log = logging.getLogger(__name__)
 WEEKS = 12
 COLORS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
 
@@ -53,26 +58,78 @@ def trend(session: Session, as_of: date, rules: Rules) -> list[dict[str, Any]]:
     return weeks
 
 
-def render(weeks: list[dict[str, Any]], *, title: str, retention_label: str) -> bytes:
-    labels = [w["week"][5:] for w in weeks]
-    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
+# Fonts with Japanese glyphs, best first; Debian's fonts-ipafont-gothic (in the Docker image) is enough.
+CJK_FONTS = ("IPAexGothic", "IPAGothic", "Noto Sans CJK JP", "Noto Sans JP", "TakaoGothic", "VL Gothic")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The chart's words, in the reader's language (bot/templates/*/strings.yml, chart.*)."""
+
+    title: str = "Accounts by health band, MRR retention (12 weeks)"
+    accounts: str = "accounts"
+    retention: str = "MRR retained %"
+    bands: tuple[str, str, str] = ("green", "yellow", "red")
+
+    def needs_cjk(self) -> bool:
+        return any(ord(c) > 0x2E7F for c in self.title + self.accounts + self.retention + "".join(self.bands))
+
+
+@cache
+def cjk_font() -> str | None:
+    """The name of an installed font that has Japanese glyphs, or None. Fonts installed after
+    matplotlib cached its font list are found on disk and added."""
+    manager = font_manager.fontManager
+    for attempt in range(2):
+        installed = {f.name for f in manager.ttflist}
+        found = next((name for name in CJK_FONTS if name in installed), None)
+        if found or attempt:
+            return found
+        for path in font_manager.findSystemFonts():
+            if any(
+                k in path.lower()
+                for k in ("ipag", "ipaexg", "notosanscjk", "notosansjp", "takao", "vl-gothic")
+            ):
+                manager.addfont(path)
+    return None
+
+
+def render(weeks: list[dict[str, Any]], labels: Labels | None = None) -> bytes:
+    """A PNG. Japanese labels need a CJK font: without one they would be empty boxes, so the chart
+    falls back to English and says so in the log."""
+    labels = labels or Labels()
+    font = cjk_font() if labels.needs_cjk() else None
+    if labels.needs_cjk() and font is None:
+        log.warning("no font with Japanese glyphs (install fonts-ipafont-gothic): chart in English")
+        labels = Labels()
+    with plt.rc_context({"font.family": [font, "DejaVu Sans"]} if font else {}):
+        return _draw(weeks, labels)
+
+
+def _draw(weeks: list[dict[str, Any]], labels: Labels) -> bytes:
+    names = dict(zip(("green", "yellow", "red"), labels.bands, strict=True))
+    ticks = [w["week"][5:] for w in weeks]
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
     bottom = [0] * len(weeks)
     for band in ("green", "yellow", "red"):
         values = [w[band] for w in weeks]
-        ax.bar(labels, values, bottom=bottom, color=COLORS[band], label=band)
+        ax.bar(ticks, values, bottom=bottom, color=COLORS[band], label=names[band])
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    ax.set_ylabel("accounts")
+    ax.set_ylabel(labels.accounts)
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     handles = ax.get_legend_handles_labels()[0]
     retention = [w["mrr_retention"] for w in weeks]
     if any(v is not None for v in retention):  # no cohort 12 weeks ago: no line rather than an empty axis
         line = ax.twinx()
-        line.plot(labels, retention, color="#1f3a5f", marker="o", label=retention_label)
+        line.plot(ticks, retention, color="#1f3a5f", marker="o", label=labels.retention)
         line.set_ylabel("%")
         handles += line.get_legend_handles_labels()[0]
-    ax.set_title(title)
-    ax.legend(handles=handles, loc="upper left", fontsize=7, ncols=4)
+    ax.set_title(labels.title)
+    # below the plot, so it never hides the latest weeks
+    ax.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=7, ncols=4, frameon=False
+    )
     fig.tight_layout()
     out = io.BytesIO()
     fig.savefig(out, format="png")

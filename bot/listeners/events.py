@@ -58,6 +58,7 @@ def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
                     nxt.kind if nxt else None,
                     nxt.due if nxt else None,
                     account_id=aid,
+                    permalink=latest.permalink if latest else None,
                 )
             )
         alerts = s.execute(

@@ -10,6 +10,7 @@ from typing import Any
 from bot.i18n import Translator
 from bot.text import Mrkdwn, escape
 from bot.views.fields import context, divider, fields_section, header, section
+from digest.chart import Labels
 
 _BAND_ICON = {"green": "🟢", "yellow": "🟡", "red": "🔴", "unknown": "⚪"}
 Fmt = Callable[[float], str]
@@ -163,6 +164,16 @@ def _delta(now: int, before: int | None) -> str | None:
     if before is None or now == before:
         return None
     return f"{'▲' if now > before else '▼'}{abs(now - before)}"
+
+
+def chart_labels(tr: Translator) -> Labels:
+    """The chart's words in the digest's language."""
+    return Labels(
+        title=tr.t("chart.title"),
+        accounts=tr.t("chart.accounts"),
+        retention=tr.t("chart.retention"),
+        bands=(tr.t("alert.band.green"), tr.t("alert.band.yellow"), tr.t("alert.band.red")),
+    )
 
 
 def digest_text(tr: Translator, report: dict[str, Any]) -> Mrkdwn:

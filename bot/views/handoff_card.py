@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.i18n import Translator
 from bot.ids import Action, Block, Callback
-from bot.text import Mrkdwn, escape, mention, slack_date
+from bot.text import Mrkdwn, escape, link, mention, slack_date
 from bot.views.fields import (
     button,
     context,
@@ -206,17 +206,12 @@ def list_blocks(
     shown = list(handoffs[:40])
     blocks: list[dict[str, Any]] = [header(tr.t("list.title"))]
     for h in shown:
-        name = escape(h.account.name)
-        safe_link = h.permalink and not set(h.permalink) & set("|<> ")
-        link = Mrkdwn(f"<{h.permalink}|{name}>") if safe_link else Mrkdwn(f"*{name}*")
+        card_link = link(h.permalink, h.account.name)
         status = tr.t("card.status.accepted" if h.status == Status.ACCEPTED else "card.status.open")
         done = TOTAL_ITEMS - len(missing_items(h))
         progress = escape(tr.t("card.checklist", done=done, total=TOTAL_ITEMS))
-        blocks.append(
-            context(
-                Mrkdwn(f"{link} · {escape(status)} · {progress} · {escape(tr.t('card.csm'))}: {_csm(tr, h)}")
-            )
-        )
+        csm = f"{escape(tr.t('card.csm'))}: {_csm(tr, h)}"
+        blocks.append(context(Mrkdwn(f"{card_link} · {escape(status)} · {progress} · {csm}")))
     total = len(handoffs) if total is None else total
     if total > len(shown):
         blocks.append(context(tr.m("list.more", shown=len(shown), total=total)))

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.i18n import Translator
 from bot.ids import Action
-from bot.text import Mrkdwn, escape
+from bot.text import Mrkdwn, escape, link
 from bot.views.alert_card import reason_text
 from bot.views.fields import button, context, divider, header, section
 from bot.views.handoff_card import list_blocks
@@ -28,6 +28,7 @@ class AccountLine:
     next_kind: str | None = None
     next_due: date | None = None
     account_id: int | None = None
+    permalink: str | None = None  # the account's latest handoff card
 
 
 def home_view(
@@ -43,7 +44,7 @@ def home_view(
     if not accounts:
         blocks.append(context(tr.m("home.no_accounts")))
     for a in accounts[:25]:
-        line = f"{_BAND[a.band]} *{escape(a.name)}* · {escape('-' if a.score is None else a.score)}"
+        line = f"{_BAND[a.band]} {link(a.permalink, a.name)} · {escape('-' if a.score is None else a.score)}"
         if a.next_kind and a.next_due:
             key = "home.overdue" if a.next_due < today else "home.next_touch"
             line += " · " + escape(tr.t(key, kind=tr.t(f"touch.kind.{a.next_kind}"), date=tr.day(a.next_due)))
@@ -63,7 +64,7 @@ def home_view(
         blocks.append(
             context(
                 Mrkdwn(
-                    f"*{escape(tr.t(f'alert.header.{alert.kind}', account=name))}* · "
+                    f"{link(alert.permalink, tr.t(f'alert.header.{alert.kind}', account=name))} · "
                     f"{escape(tr.t(f'alert.state.{alert.state}'))} · {escape(why)}"
                 )
             )

@@ -52,7 +52,11 @@ def test_scan_results_are_posted_once_to_their_channels(
     assert churn["metadata"]["event_payload"]["outbox_id"] > 0
     assert "Hand to inside sales" in str(by_channel[HANDOFF_CHANNEL]["blocks"])
     with db.session() as s:
-        assert s.get(Alert, ids["DROP"]).message_ts is not None
+        posted = s.get(Alert, ids["DROP"])
+        assert posted.message_ts is not None
+        assert posted.permalink == (
+            f"https://example.slack.com/archives/{ALERT_CHANNEL}/p{posted.message_ts.replace('.', '')}"
+        )  # the Home tab links to the card
     assert _delivery(db, slack, settings, clock).run().sent == 0  # nothing twice
 
 

@@ -53,9 +53,12 @@ def test_app_home_shows_the_csms_accounts_next_touch_alerts_and_handoffs(baton: 
                 as_of=date(2026, 11, 22),
                 raised_at=baton.clock(),
                 updated_at=baton.clock(),
+                permalink="https://example.slack.com/archives/CALERTS01/p1700000099000100",
             )
         )
     baton.wait_idle()
     blocks = str(_open_home(baton, CS_USER)["view"]["blocks"])
-    assert "⚪ *Acme Corp*" in blocks and "next: kickoff by" in blocks  # high touch: kickoff within a week
-    assert "Churn risk: Acme Corp* · Open · No activity for 20 days" in blocks
+    assert "⚪ <https://example.slack.com/archives/CHANDOFF1/p" in blocks  # the account links to its card
+    assert "|Acme Corp> · " in blocks and "next: kickoff by" in blocks  # high touch: kickoff within a week
+    assert "<https://example.slack.com/archives/CALERTS01/p1700000099000100|Churn risk: Acme Corp>" in blocks
+    assert "· Open · No activity for 20 days" in blocks
