@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--locale", choices=["en", "ja"], help="language of the cards (default BATON_LOCALE)")
     sub.add_parser("migrate", help="apply database migrations")
     ingest = sub.add_parser(
-        "ingest", help="load accounts, usage signals or company metrics from a CSV or JSON-lines file"
+        "ingest",
+        help="load accounts, usage signals, company metrics or touches from a CSV or JSON-lines file",
     )
-    ingest.add_argument("kind", choices=["accounts", "signals", "metrics"])
+    ingest.add_argument("kind", choices=["accounts", "signals", "metrics", "touches"])
     ingest.add_argument("file", type=Path)
     ingest.add_argument("--as-of", type=date.fromisoformat, help="the date an accounts file describes")
     ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
@@ -150,7 +151,15 @@ def main(argv: list[str] | None = None) -> int:
 
         db.upgrade()
         as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
-        return ingest_file(db, args.kind, args.file, as_of=as_of, fmt=args.format, clock=utcnow)
+        return ingest_file(
+            db,
+            args.kind,
+            args.file,
+            as_of=as_of,
+            fmt=args.format,
+            clock=utcnow,
+            timezone=settings.rules.schedule.timezone,
+        )
     if args.command == "pull":
         from alerts.ingest import IngestError
         from alerts.pull import PullError, pull

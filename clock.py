@@ -14,6 +14,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def local_day(when: datetime, timezone: str) -> date:
+    """The team's calendar day of a stored (UTC) moment: a handoff at 08:00 in Tokyo is that day's."""
+    return when.astimezone(ZoneInfo(timezone)).date()
+
+
 def local_date(clock: Clock, timezone: str, *, days_ago: int = 0) -> date:
     """The calendar date in the team's timezone (schedule.timezone), not UTC's: in Tokyo, 08:00 on
     the 23rd is still the 22nd in UTC."""

@@ -129,9 +129,10 @@ class CadenceRules:
     overdue_after_days: int = 3  # and chased once this many days after
     catch_up_days: int = 14  # reminders this much older than their day are not sent (after an outage)
     qbr_tiers: tuple[str, ...] = ("high",)
-    qbr_every_days: int = 91
+    qbr_every_days: int = 91  # the first QBR is this long after the handoff: keep it past onboarding
     qbr_remind_before_days: int = 14
     renewal_days: tuple[int, ...] = (90, 60, 30)
+    timezone: str = "Asia/Tokyo"  # copied from schedule.timezone: days are the team's calendar days
 
     def __post_init__(self) -> None:
         for name in ("onboarding_days", "qbr_every_days"):
@@ -145,6 +146,8 @@ class CadenceRules:
         for tier, steps in self.plans.items():
             if any(day > self.onboarding_days for _, day in steps):
                 raise ValueError(f"plans.{tier}: every touch must be due within onboarding_days")
+        if self.qbr_tiers and self.qbr_every_days <= self.onboarding_days:
+            raise ValueError("qbr_every_days must be longer than onboarding_days (QBRs follow onboarding)")
         if unknown := set(self.qbr_tiers) - set(TIERS):
             raise ValueError(f"qbr_tiers: unknown tier(s) {', '.join(sorted(unknown))}")
 
@@ -236,11 +239,15 @@ class Rules:
         for key in ("qbr_tiers", "renewal_days"):
             if key in cadence:
                 cadence[key] = tuple(cadence[key] or ())
+        if "timezone" in cadence:
+            raise ConfigError(f"{path}: cadence.timezone: set schedule.timezone instead")
+        schedule = _section(ScheduleRules, data.get("schedule"), f"{path}: schedule")
+        cadence["timezone"] = schedule.timezone
         return cls(
             touch_tiers=tiers,
             health=_section(HealthRules, health, f"{path}: health"),
             alerts=_section(AlertRules, flat, f"{path}: alerts"),
-            schedule=_section(ScheduleRules, data.get("schedule"), f"{path}: schedule"),
+            schedule=schedule,
             pull=_section(PullRules, data.get("pull"), f"{path}: pull"),
             digest=_section(DigestRules, data.get("digest"), f"{path}: digest"),
             cadence=_section(CadenceRules, cadence, f"{path}: cadence"),

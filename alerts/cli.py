@@ -18,6 +18,7 @@ from alerts.ingest import (
     ingest_accounts,
     ingest_metrics,
     ingest_signals,
+    ingest_touches,
     records,
     text_stream,
 )
@@ -51,7 +52,16 @@ class Progress:
             self.out.write(f"\r{rows:,} rows in {elapsed:.1f} s ({rows / max(elapsed, 1e-6):,.0f} rows/s)\n")
 
 
-def ingest_file(db: Database, kind: str, path: Path, *, as_of: date, fmt: str | None, clock: Clock) -> int:
+def ingest_file(
+    db: Database,
+    kind: str,
+    path: Path,
+    *,
+    as_of: date,
+    fmt: str | None,
+    clock: Clock,
+    timezone: str = "Asia/Tokyo",
+) -> int:
     if not path.exists():
         print(f"{path}: no such file", file=sys.stderr)
         return 2
@@ -65,6 +75,8 @@ def ingest_file(db: Database, kind: str, path: Path, *, as_of: date, fmt: str | 
                     result: Result = ingest_signals(session, rows, progress=progress)
                 elif kind == "metrics":
                     result = ingest_metrics(session, rows)
+                elif kind == "touches":
+                    result = ingest_touches(session, rows, clock=clock, timezone=timezone)
                 else:
                     result = ingest_accounts(session, rows, as_of=as_of, now=clock())
         except IngestError as exc:
@@ -78,6 +90,8 @@ def ingest_file(db: Database, kind: str, path: Path, *, as_of: date, fmt: str | 
         print(f"{path}: {result.rows:,} signal values stored")
     elif kind == "metrics":
         print(f"{path}: {result.rows:,} company metric values stored")
+    elif kind == "touches":
+        print(f"{path}: {result.rows:,} touches logged, {result.details['skipped']:,} already known")
     else:
         print(
             f"{path}: {result.rows:,} accounts as of {as_of.isoformat()} "

@@ -15,16 +15,20 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clock import Clock
 from digest.funnel import METRICS as COMPANY_METRICS
+from handoff.cadence import ALIASES, log_touch
 from handoff.checklist import AMOUNT_MAX, normalize_name
-from storage.models import Account, AccountSnapshot, CompanyMetric
+from handoff.service import Actor
+from storage.models import Account, AccountSnapshot, CompanyMetric, Handoff, Touch
 
 SIGNAL_FIELDS = ("account_id", "date", "metric", "value")
 ACCOUNT_REQUIRED = ("account_id", "name", "plan", "mrr", "seats", "contract_start", "renewal_date")
@@ -332,6 +336,74 @@ def ingest_metrics(session: Session, rows: Iterable[tuple[int, dict[str, Any] | 
     return Result(rows=len(values))
 
 
+TOUCH_FIELDS = ("account_id", "date", "kind")
+
+
+def ingest_touches(
+    session: Session,
+    rows: Iterable[tuple[int, dict[str, Any] | None, str | None]],
+    *,
+    clock: Clock,
+    timezone: str,
+    source: str = "import",
+) -> Result:
+    """Touches logged by other systems (the marketing tool's automated welcome email, a usage-check
+    job): ``account_id, date, kind[, note]``. The same kind on the same day for the same account is
+    recorded once, so a file can be sent again; ``result.details["skipped"]`` counts those."""
+    bad = _Collector()
+    ids = {ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext}
+    today = clock().astimezone(ZoneInfo(timezone)).date()
+    parsed: list[tuple[int, int, Any, date, str]] = []
+    for line, rec, error in rows:
+        if error or rec is None:
+            bad.add(line, error or "unreadable")
+            continue
+        try:
+            missing = [f for f in TOUCH_FIELDS if _text(rec, f) == ""]
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+            aid = ids.get(_text(rec, "account_id"))
+            if aid is None:
+                raise ValueError(
+                    f"unknown account_id {_text(rec, 'account_id')!r}; ingest it with the accounts first"
+                )
+            kind = ALIASES.get(_text(rec, "kind").lower())
+            if kind is None:
+                raise ValueError(
+                    f"kind {_text(rec, 'kind')!r}: use kickoff, check-in, qbr, welcome or usage-check"
+                )
+            day = _date(_text(rec, "date"), "date")
+            if day > today:
+                raise ValueError(f"date {day} is in the future")
+        except ValueError as exc:
+            bad.add(line, str(exc))
+            continue
+        parsed.append((line, aid, kind, day, _text(rec, "note")))
+    bad.raise_if_any()
+    seen = {
+        (aid, kind, at.astimezone(ZoneInfo(timezone)).date())
+        for aid, kind, at in session.execute(select(Touch.account_id, Touch.kind, Touch.occurred_at))
+    }
+    result = Result(details={"skipped": 0})
+    for _, aid, kind, day, note in parsed:
+        if (aid, kind, day) in seen:
+            result.details["skipped"] += 1
+            continue
+        seen.add((aid, kind, day))
+        when = datetime.combine(day, time(12), ZoneInfo(timezone))  # noon: the same day in any nearby zone
+        log_touch(
+            session,
+            account_id=aid,
+            kind=kind,
+            note=note,
+            actor=Actor(source),
+            clock=clock,
+            occurred_at=min(when, clock()),
+        )
+        result.rows += 1
+    return result
+
+
 def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
     missing = [f for f in ACCOUNT_REQUIRED if _text(rec, f) == ""]
     if missing:
@@ -369,7 +441,7 @@ def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
     if tier and tier not in TIERS:
         raise ValueError(f"touch_tier {tier!r}: use high, mid or tech (or leave it empty)")
     return {
-        **({"touch_tier": tier} if tier else {}),  # empty: keep the tier the handoff or a CS lead set
+        **({"touch_tier": tier} if tier else {}),  # empty: keep the current tier
         "external_id": _text(rec, "account_id")[:64],
         "name": name,
         "plan": _text(rec, "plan")[:200],
@@ -421,6 +493,7 @@ def ingest_accounts(
         a.external_id: a for a in session.scalars(select(Account).where(Account.external_id.is_not(None)))
     }
     by_key = {a.name_key: a for a in session.scalars(select(Account))}
+    with_handoff = set(session.scalars(select(Handoff.account_id).distinct()))
     latest = dict(
         session.execute(
             select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of)).group_by(
@@ -457,6 +530,8 @@ def ingest_accounts(
             if account.name_key != key:
                 by_key.pop(account.name_key, None)
         for k, v in row.items():
+            if k == "touch_tier" and account.id in with_handoff:
+                continue  # the handoff (and `/handoff tier`) decide tiers of accounts Baton onboarded
             setattr(account, k, v)
         account.name_key, account.updated_at = key, now
         by_ext[row["external_id"]], by_key[key] = account, account

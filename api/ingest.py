@@ -1,4 +1,4 @@
-"""`POST /api/v1/accounts`, `/api/v1/signals` and `/api/v1/metrics`: CSV or JSON bodies, bearer-token auth.
+"""`POST /api/v1/accounts`, `/signals`, `/metrics` and `/touches`: CSV or JSON bodies, bearer-token auth.
 
 The body is streamed into the same ingest code the CLI uses; a refused batch answers 422 with every
 bad line, and nothing is written."""
@@ -13,12 +13,24 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qs
 
-from alerts.ingest import IngestError, ingest_accounts, ingest_metrics, ingest_signals, records
+from alerts.ingest import (
+    IngestError,
+    ingest_accounts,
+    ingest_metrics,
+    ingest_signals,
+    ingest_touches,
+    records,
+)
 from clock import Clock, local_date
 from storage import Database
 
 StartResponse = Callable[..., Any]
-ROUTES = {"/api/v1/accounts": "accounts", "/api/v1/signals": "signals", "/api/v1/metrics": "metrics"}
+ROUTES = {
+    "/api/v1/accounts": "accounts",
+    "/api/v1/signals": "signals",
+    "/api/v1/metrics": "metrics",
+    "/api/v1/touches": "touches",
+}
 
 
 def _json(
@@ -109,6 +121,10 @@ class IngestAPI:
                     result = ingest_signals(session, rows)
                 elif kind == "metrics":
                     result = ingest_metrics(session, rows)
+                elif kind == "touches":
+                    result = ingest_touches(
+                        session, rows, clock=self.clock, timezone=self.timezone, source="api"
+                    )
                 else:
                     result = ingest_accounts(session, rows, as_of=as_of, now=self.clock())
         except IngestError as exc:
@@ -124,6 +140,8 @@ class IngestAPI:
         except UnicodeDecodeError:
             return _json(start_response, "400 Bad Request", {"error": "the body is not UTF-8 text"})
         body: dict[str, Any] = {"rows": result.rows}
+        if kind == "touches":
+            body["skipped"] = result.details["skipped"]
         if kind == "accounts":
             body.update(
                 as_of=as_of.isoformat(), created=result.created, updated=result.updated, linked=result.linked

@@ -354,7 +354,8 @@ class Delivery:
                 )
             payload["_channel"] = channel
             ts = self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=blocks)
-            with contextlib.suppress(SlackApiError, OSError):  # for links from the Home tab: best effort
+            # only for links from the Home tab: nothing may fail the row once the card is posted
+            with contextlib.suppress(Exception):
                 payload["_permalink"] = self.client.chat_getPermalink(channel=channel, message_ts=ts)[
                     "permalink"
                 ]

@@ -14,12 +14,14 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clock import Clock
+from clock import Clock, local_day
 from handoff import service
 from handoff.checklist import FieldError, Tier
 from handoff.service import Actor, EventKind
 from settings import CadenceRules
 from storage.models import Account, Handoff, HandoffEvent, Touch
+
+EARLY_DAYS = 30
 
 
 class Kind(StrEnum):
@@ -57,14 +59,17 @@ def plan(
     tier: str, start: date, touches: list[tuple[str, date]], rules: CadenceRules | None = None
 ) -> list[Milestone]:
     """The onboarding milestones for ``tier`` from ``start`` (the plans in baton.yml), each matched to
-    the n-th logged touch of its kind (a second check-in satisfies the second check-in milestone)."""
+    the n-th touch of its kind (a second check-in satisfies the second check-in milestone). Touches
+    from up to ``EARLY_DAYS`` before ``start`` count (a kickoff held before the paperwork was done);
+    older ones belong to an earlier onboarding of the same account."""
     plans = (rules or CadenceRules()).plans
     by_kind: dict[str, list[date]] = {}
-    for kind, day in sorted(touches, key=lambda t: t[1]):
+    since = start - timedelta(days=EARLY_DAYS)
+    for kind, day in sorted((t for t in touches if t[1] >= since), key=lambda t: t[1]):
         by_kind.setdefault(kind, []).append(day)
     used: dict[str, int] = {}
     out = []
-    for kind, days in plans.get(tier) or plans["mid"]:
+    for kind, days in plans[tier] if tier in plans else plans["mid"]:  # an empty plan is a choice
         n = used.get(kind, 0)
         logged = by_kind.get(kind, [])
         out.append(
@@ -111,7 +116,7 @@ def log_touch(
     now = clock()
     when = occurred_at or now
     if when > now:
-        raise FutureTouch(when.date().isoformat())
+        raise FutureTouch(when.isoformat())
     if account_id is not None:
         account = session.get(Account, account_id)
         if account is None:
@@ -138,7 +143,7 @@ def log_touch(
                 kind=EventKind.TOUCH_LOGGED,
                 actor_user_id=actor.user_id,
                 summary=f"{kind} logged",
-                details={"kind": kind, "note": touch.note, "occurred_on": when.date().isoformat()},
+                details={"kind": kind, "note": touch.note, "occurred_at": when.isoformat()},
                 occurred_at=now,
             )
         )
@@ -193,7 +198,9 @@ def milestones_for(session: Session, h: Handoff, rules: CadenceRules | None = No
     rows = session.execute(
         select(Touch.kind, Touch.occurred_at).where(Touch.account_id == h.account_id)
     ).all()
-    return plan(tier_of(h), h.created_at.date(), [(k, at.date()) for k, at in rows], rules)
+    tz = (rules or CadenceRules()).timezone
+    days = [(k, local_day(at, tz)) for k, at in rows]
+    return plan(tier_of(h), local_day(h.created_at, tz), days, rules)
 
 
 def onboarding_completion(
@@ -201,12 +208,13 @@ def onboarding_completion(
 ) -> tuple[int, int]:
     """(completed, total) over the handoffs whose onboarding ended between ``start`` and ``end``:
     the onboarding completion rate's numerator and denominator."""
-    days = (rules or CadenceRules()).onboarding_days
-    first = start - timedelta(days=days)
-    last = end - timedelta(days=days)
-    handoffs = [h for h in session.scalars(select(Handoff)) if first <= h.created_at.date() <= last]
+    c = rules or CadenceRules()
+    first = start - timedelta(days=c.onboarding_days)
+    last = end - timedelta(days=c.onboarding_days)
+    started = {h: local_day(h.created_at, c.timezone) for h in session.scalars(select(Handoff))}
+    handoffs = [h for h, day in started.items() if first <= day <= last]
     done = sum(
-        completed(milestones_for(session, h, rules), h.created_at.date() + timedelta(days=days))
+        completed(milestones_for(session, h, rules), started[h] + timedelta(days=c.onboarding_days))
         for h in handoffs
     )
     return done, len(handoffs)

@@ -25,13 +25,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from handoff.cadence import Kind, plan
+from clock import local_day
+from handoff.cadence import Kind, latest_handoff, plan
 from handoff.checklist import BillingPeriod, suggest_tier
 from settings import Rules
 from storage.models import Account, Handoff, ReminderSent, Touch
 from storage.outbox import enqueue
 
 CHUNK = 500
+PER_MESSAGE = 40  # reminders per Slack message: a recipient with more gets several messages, none cut
 
 
 class Stage(StrEnum):
@@ -81,7 +83,7 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
     handoffs = {h.account_id: h for h in session.scalars(select(Handoff).where(Handoff.id.in_(latest_ids)))}
     touches: dict[int, list[tuple[str, date]]] = defaultdict(list)
     for aid, kind, at in session.execute(select(Touch.account_id, Touch.kind, Touch.occurred_at)):
-        touches[aid].append((kind, at.date()))
+        touches[aid].append((kind, local_day(at, c.timezone)))
     out: list[Reminder] = []
     for a in session.scalars(select(Account).where(Account.status == "active").order_by(Account.name)):
         h = handoffs.get(a.id)
@@ -93,7 +95,7 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
                 else "tech"
             )
         recipient = a.csm_user_id or (h.csm_user_id if h else None)
-        start = h.created_at.date() if h else a.contract_start
+        start = local_day(h.created_at, c.timezone) if h else a.contract_start
 
         def add(
             stage: Stage,
@@ -134,14 +136,8 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
                 picked = _latest(stages, today, c.catch_up_days)
                 if picked:
                     add(Stage.OVERDUE if picked[0].endswith("overdue") else Stage.DUE, m.kind, m.due, picked)
-        if tier in c.qbr_tiers and start is not None and today >= start + timedelta(days=c.onboarding_days):
-            qbrs = [d for k, d in touches[a.id] if k == Kind.QBR]
-            anchor = max([start, *qbrs])
-            every = timedelta(days=c.qbr_every_days)
-            qbr_due = anchor + every
-            # missed quarters roll forward: the rhythm goes on even when nobody logged the last QBR
-            while qbr_due + timedelta(days=c.overdue_after_days + c.catch_up_days) < today:
-                qbr_due += every
+        if tier in c.qbr_tiers and start is not None:  # the first falls after onboarding (qbr_every_days)
+            qbr_due = next_qbr(start, touches[a.id], today, rules)
             stages = [
                 (f"qbr:{qbr_due}:due", qbr_due - timedelta(days=c.qbr_remind_before_days)),
                 (f"qbr:{qbr_due}:overdue", qbr_due + timedelta(days=c.overdue_after_days)),
@@ -163,6 +159,40 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
             if picked:
                 add(Stage.RENEWAL, Kind.CHECK_IN, a.renewal_date, picked, (a.renewal_date - today).days)
     return out
+
+
+def next_qbr(
+    start: date, touches: list[tuple[str, date]], today: date, rules: Rules, *, roll: bool = True
+) -> date:
+    """``qbr_every_days`` after the last QBR logged (or the start). For reminders missed quarters roll
+    forward, so the rhythm goes on even when nobody logged the last one; the Home tab (``roll=False``)
+    keeps showing the missed one as overdue until a QBR is logged."""
+    c = rules.cadence
+    every = timedelta(days=c.qbr_every_days)
+    due_on = max([start, *(d for k, d in touches if k == Kind.QBR)]) + every
+    while roll and due_on + timedelta(days=c.overdue_after_days + c.catch_up_days) < today:
+        due_on += every
+    return due_on
+
+
+def next_touch(session: Session, account: Account, today: date, rules: Rules) -> tuple[str, date] | None:
+    """What the account's CSM should do next: the first onboarding milestone not logged while
+    onboarding lasts, then the next QBR for the tiers that hold them."""
+    c = rules.cadence
+    h = latest_handoff(session, account.id)
+    rows = session.execute(select(Touch.kind, Touch.occurred_at).where(Touch.account_id == account.id))
+    touches = [(k, local_day(at, c.timezone)) for k, at in rows]
+    start = local_day(h.created_at, c.timezone) if h else account.contract_start
+    if start is None:
+        return None
+    tier = account.touch_tier or (h.touch_tier if h else "tech")
+    if h is not None and (today - start).days <= c.onboarding_days + c.catch_up_days:
+        pending = next((m for m in plan(tier, start, touches, c) if m.done_on is None), None)
+        if pending is not None:
+            return pending.kind, pending.due
+    if tier in c.qbr_tiers and today >= start + timedelta(days=c.onboarding_days):
+        return Kind.QBR, next_qbr(start, touches, today, rules, roll=False)
+    return None
 
 
 @dataclass
@@ -210,16 +240,17 @@ def queue(session: Session, today: date, rules: Rules, now: datetime) -> Queued:
                 )
     result = Queued()
     for recipient, items in sorted(by_recipient.items(), key=lambda kv: kv[0] or ""):
-        enqueue(
-            session,
-            None,
-            "reminders",
-            now,
-            recipient=recipient,
-            day=today.isoformat(),
-            reminders=[r.payload() for r in items],
-        )
-        result.messages += 1
+        for i in range(0, len(items), PER_MESSAGE):
+            enqueue(
+                session,
+                None,
+                "reminders",
+                now,
+                recipient=recipient,
+                day=today.isoformat(),
+                reminders=[r.payload() for r in items[i : i + PER_MESSAGE]],
+            )
+            result.messages += 1
         result.reminders += len(items)
         result.unowned += len(items) if recipient is None else 0
         result.items += items

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App
@@ -15,7 +14,7 @@ from alerts.health import health_all
 from bot.deps import Deps
 from bot.views.home import AccountLine, home_view
 from clock import local_date
-from handoff import cadence, service
+from handoff import cadence, reminders, service
 from storage.models import Account, Alert
 
 log = logging.getLogger(__name__)
@@ -34,8 +33,6 @@ def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
     tr = deps.tr_for(user_id)
     rules = deps.settings.rules
     today = local_date(deps.clock, rules.schedule.timezone)
-    # the next onboarding touch is shown while onboarding lasts, plus the catch-up window
-    window = timedelta(days=rules.cadence.onboarding_days + rules.cadence.catch_up_days)
     with deps.db.session() as s:
         mine = s.scalars(
             select(Account).where(Account.csm_user_id == user_id).order_by(Account.name).limit(25)
@@ -46,17 +43,14 @@ def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
         for aid, account in accounts.items():
             h = health.get(aid)
             latest = cadence.latest_handoff(s, aid)
-            nxt = None
-            if latest is not None and today - latest.created_at.date() <= window:
-                milestones = cadence.milestones_for(s, latest, rules.cadence)
-                nxt = next((m for m in milestones if m.done_on is None), None)
+            nxt = reminders.next_touch(s, account, today, rules)
             lines.append(
                 AccountLine(
                     account.name,
                     h.band if h else "unknown",
                     h.score if h else None,
-                    nxt.kind if nxt else None,
-                    nxt.due if nxt else None,
+                    nxt[0] if nxt else None,
+                    nxt[1] if nxt else None,
                     account_id=aid,
                     permalink=latest.permalink if latest else None,
                 )

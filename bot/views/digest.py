@@ -130,8 +130,8 @@ def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]
                 _figure(tr, tr.t("digest.upsell_opportunities"), report, "upsell_opportunities"),
             ],
         ),
-        *_funnel(tr, report["funnel"]),
-        *_inside_sales(tr, report["funnel"]),
+        *(_funnel(tr, report["funnel"]) if "funnel" in report else []),  # absent in pre-0005 digests
+        *(_inside_sales(tr, report["funnel"]) if "funnel" in report else []),
         divider(),
         section(
             Mrkdwn(f"*{escape(tr.t('digest.handoffs'))}*"),

@@ -180,3 +180,18 @@ def test_nested_json_values_are_a_bad_line_not_a_crash(db: Database) -> None:
             db, '{"account_id": ["A1"], "date": "2026-11-01", "metric": "x", "value": 1}\n', fmt="json"
         )
     assert exc.value.problems[0].message == "account_id must be a plain value, not a list or object"
+
+
+def test_the_touch_tier_column_does_not_override_an_account_with_a_handoff(db: Database) -> None:
+    with db.session() as s:
+        service.create(
+            s,
+            form=valid_form(account_name="Acme Corp", price_amount=Decimal(100)),  # tech touch
+            actor=Actor("U1"),
+            clock=FakeClock(),
+            rules=Rules.load(None),
+        )
+    header, a1, _ = ACCOUNTS.splitlines()
+    load_accounts(db, f"{header},touch_tier\n{a1},high\n")  # linked to the handoff by name
+    with db.session() as s:
+        assert s.scalars(select(Account.touch_tier).where(Account.external_id == "A1")).one() == "tech"

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from api.ingest import IngestAPI
 from bot.server import create_wsgi
 from storage import Database
-from storage.models import Account, CompanyMetric, Signal
+from storage.models import Account, CompanyMetric, Signal, Touch
 from tests.alerts.test_ingest import ACCOUNTS
 from tests.clocks import FakeClock
 from tests.servers import serving
@@ -102,3 +102,20 @@ def test_company_metrics_as_ndjson_and_a_misspelt_metric_is_422(api) -> None:
     assert "metric 'leeds' is not one Baton knows" in bad.json()["problems"][0]["message"]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(CompanyMetric)) == 2
+
+
+def test_touches_from_other_systems_are_logged_once(api) -> None:
+    client, db = api
+    client.post(
+        "/api/v1/accounts?as_of=2026-11-01", content=ACCOUNTS, headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    body = '[{"account_id": "A1", "date": "2026-11-20", "kind": "welcome"}]'
+    json_body = {**AUTH, "Content-Type": "application/json"}
+    assert client.post("/api/v1/touches", content=body, headers=json_body).json() == {"rows": 1, "skipped": 0}
+    assert client.post("/api/v1/touches", content=body, headers=json_body).json() == {"rows": 0, "skipped": 1}
+    bad = client.post(
+        "/api/v1/touches", content='[{"account_id": "A1", "kind": "welcome"}]', headers=json_body
+    )
+    assert bad.status_code == 422 and bad.json()["problems"] == [{"line": 1, "message": "missing date"}]
+    with db.session() as s:
+        assert s.scalars(select(Touch.logged_by)).all() == ["api"]

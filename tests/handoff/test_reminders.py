@@ -15,7 +15,7 @@ from handoff.cadence import Kind
 from handoff.service import Actor
 from settings import Rules
 from storage import Database
-from storage.models import Account, HandoffEvent, Outbox, ReminderSent
+from storage.models import Account, Handoff, HandoffEvent, Outbox, ReminderSent, Touch
 from tests.clocks import FakeClock
 from tests.handoff.test_checklist import valid_form
 
@@ -129,8 +129,8 @@ def test_qbrs_follow_onboarding_every_quarter_for_high_touch_only(db: Database) 
         _log(db, "Big", kind, day)
     for kind, day in ((Kind.KICKOFF, 10), *((Kind.CHECK_IN, d) for d in (30, 60, 90))):
         _log(db, "Mid", kind, day)
-    assert _run(db, 89) == []
-    assert _brief(_run(db, 90)) == [("Big", "qbr", "qbr", "2026-09-30")]  # day 91, 14 days ahead
+    assert _run(db, 76) == []
+    assert _brief(_run(db, 77)) == [("Big", "qbr", "qbr", "2026-09-30")]  # day 91, 14 days ahead
     _log(db, "Big", Kind.QBR, 92)
     assert _run(db, 95) == []
     assert _brief(_run(db, 169)) == [("Big", "qbr", "qbr", "2026-12-31")]  # 91 days after the QBR
@@ -225,3 +225,76 @@ def test_the_remind_command_shows_then_queues_once(tmp_path, monkeypatch, capsys
     assert [r["touch"] for r in json.loads(capsys.readouterr().out)] == ["kickoff"]
     assert app.main(["remind", "--as-of", day]) == 0  # already queued by the run before: nothing new
     assert "queued 0 reminders" in capsys.readouterr().out
+
+
+def test_days_are_the_teams_calendar_days_not_utcs(db: Database) -> None:
+    # 08:30 on July 1st in Tokyo is still June 30th in UTC: the plan counts from July 1st
+    _handoff(db, "Early Bird", 5000, created=datetime(2026, 6, 30, 23, 30, tzinfo=UTC))
+    assert _run(db, 5) == []
+    assert _brief(_run(db, 6)) == [("Early Bird", "due", "kickoff", "2026-07-08")]
+
+
+def test_next_touch_is_the_next_milestone_then_the_next_qbr(db: Database) -> None:
+    _handoff(db, "Big", 5000)
+    _handoff(db, "Small", 100)
+
+    def nxt(name: str, day: int) -> tuple[str, str] | None:
+        with db.session() as s:
+            account = s.scalars(select(Account).where(Account.name == name)).one()
+            found = reminders.next_touch(s, account, DAY0 + timedelta(days=day), RULES)
+        return (found[0], found[1].isoformat()) if found else None
+
+    assert nxt("Big", 0) == ("kickoff", "2026-07-08")
+    _log(db, "Big", Kind.KICKOFF, 3)
+    assert nxt("Big", 4) == ("check_in", "2026-07-15")
+    assert nxt("Big", 120) == ("qbr", "2026-09-30")  # onboarding is over: the quarterly rhythm
+    assert nxt("Small", 120) is None  # tech touch holds no QBRs
+
+
+def test_an_automated_welcome_sent_by_another_system_counts_and_silences_the_reminder(db: Database) -> None:
+    import io
+
+    from alerts.ingest import IngestError, ingest_touches, records
+
+    aid = _handoff(db, "Tiny", 100)  # tech touch: welcome due on day 1
+    with db.session() as s:
+        s.get(Account, aid).external_id = "T-1"
+    text = "account_id,date,kind,note\nT-1,2026-07-01,welcome,sent by the marketing tool\n"
+
+    def send(body: str) -> tuple[int, int]:
+        with db.session() as s:
+            clock = FakeClock(START + timedelta(hours=5))
+            r = ingest_touches(s, records(io.StringIO(body), "csv"), clock=clock, timezone="Asia/Tokyo")
+            return r.rows, r.details["skipped"]
+
+    assert send(text) == (1, 0)
+    assert send(text) == (0, 1)  # sent again: recorded once
+    assert _run(db, 0) == [] and _run(db, 4) == []  # the welcome is done: no reminder, no chase
+    with pytest.raises(IngestError) as exc:
+        send("account_id,date,kind\nT-1,2026-07-02,welcome\nX-9,2026-07-01,welcome\nT-1,2026-07-01,lunch\n")
+    assert [(p.line, p.message.split(" ")[0]) for p in exc.value.problems] == [
+        (2, "date"),  # tomorrow, in Tokyo
+        (3, "unknown"),
+        (4, "kind"),
+    ]
+    with db.session() as s:
+        touch = s.scalars(select(Touch)).one()
+        assert (touch.kind, touch.logged_by, touch.note) == (
+            "welcome",
+            "import",
+            "sent by the marketing tool",
+        )
+
+
+def test_a_new_handoff_restarts_onboarding_and_an_empty_plan_means_no_onboarding(db: Database) -> None:
+    _handoff(db, "Acme", 5000)
+    _log(db, "Acme", Kind.KICKOFF, 5)
+    with db.session() as s:  # a year later the account is handed over again (a new product, a new team)
+        h = s.scalars(select(Handoff)).one()
+        h.status = "accepted"
+    _handoff(db, "Acme", 5000, created=START + timedelta(days=400))
+    # the kickoff of the first onboarding does not count for the second
+    assert _brief(_run(db, 406)) == [("Acme", "due", "kickoff", "2027-08-12")]
+    no_tech = replace(RULES, cadence=replace(RULES.cadence, plans={**RULES.cadence.plans, "tech": ()}))
+    _handoff(db, "Tiny", 100, created=START + timedelta(days=400))
+    assert [r for r in _run(db, 400, no_tech) if r["account"] == "Tiny"] == []
