@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -30,6 +30,7 @@ from handoff.checklist import AMOUNT_MAX, normalize_name
 from handoff.service import Actor
 from storage.models import Account, AccountSnapshot, CompanyMetric, Handoff, Touch
 
+T = TypeVar("T")
 SIGNAL_FIELDS = ("account_id", "date", "metric", "value")
 ACCOUNT_REQUIRED = ("account_id", "name", "plan", "mrr", "seats", "contract_start", "renewal_date")
 ACCOUNT_OPTIONAL = ("csm_email", "segment", "currency", "status", "churned_on", "touch_tier")
@@ -299,38 +300,53 @@ def ingest_signals(
 METRIC_FIELDS = ("date", "metric", "value")
 
 
-def ingest_metrics(session: Session, rows: Iterable[tuple[int, dict[str, Any] | None, str | None]]) -> Result:
-    """Company-level daily figures (funnel, inside-sales activity): upserted by (date, metric), so
-    re-sending a day corrects it. Only the metrics the digest knows are accepted: a misspelt name
-    would otherwise vanish without a word."""
+def _parse(
+    rows: Iterable[tuple[int, dict[str, Any] | None, str | None]],
+    required: tuple[str, ...],
+    parse: Callable[[int, dict[str, Any]], T],
+) -> list[tuple[int, T]]:
+    """``parse`` applied to every readable record that has the ``required`` fields; each problem,
+    a ValueError from ``parse`` included, reported with its line, and the batch refused if any."""
     bad = _Collector()
-    values: dict[tuple[date, str], tuple[int, float]] = {}
+    out: list[tuple[int, T]] = []
     for line, rec, error in rows:
         if error or rec is None:
             bad.add(line, error or "unreadable")
             continue
         try:
-            missing = [f for f in METRIC_FIELDS if _text(rec, f) == ""]
+            missing = [f for f in required if _text(rec, f) == ""]
             if missing:
                 raise ValueError(f"missing {', '.join(missing)}")
-            day = _date(_text(rec, "date"), "date")
-            metric = _text(rec, "metric").lower()
-            if metric not in COMPANY_METRICS:
-                raise ValueError(f"metric {metric!r} is not one Baton knows ({', '.join(COMPANY_METRICS)})")
-            try:
-                value = float(_text(rec, "value").replace(",", ""))
-            except ValueError:
-                raise ValueError(f"value {rec['value']!r} is not a number") from None
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"value {rec['value']!r} must be a number >= 0")
-            if (day, metric) in values:
-                raise ValueError(f"{metric} on {day} appears again (first on line {values[day, metric][0]})")
+            out.append((line, parse(line, rec)))
         except ValueError as exc:
             bad.add(line, str(exc))
-            continue
-        values[day, metric] = (line, value)
     bad.raise_if_any()
-    for (day, metric), (_, value) in values.items():
+    return out
+
+
+def ingest_metrics(session: Session, rows: Iterable[tuple[int, dict[str, Any] | None, str | None]]) -> Result:
+    """Company-level daily figures (funnel, inside-sales activity): upserted by (date, metric), so
+    re-sending a day corrects it. Only the metrics the digest knows are accepted: a misspelt name
+    would otherwise vanish without a word."""
+    first: dict[tuple[date, str], int] = {}
+
+    def parse(line: int, rec: dict[str, Any]) -> tuple[date, str, float]:
+        day, metric = _date(_text(rec, "date"), "date"), _text(rec, "metric").lower()
+        if metric not in COMPANY_METRICS:
+            raise ValueError(f"metric {metric!r} is not one Baton knows ({', '.join(COMPANY_METRICS)})")
+        try:
+            value = float(_text(rec, "value").replace(",", ""))
+        except ValueError:
+            raise ValueError(f"value {rec['value']!r} is not a number") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"value {rec['value']!r} must be a number >= 0")
+        if (day, metric) in first:
+            raise ValueError(f"{metric} on {day} appears again (first on line {first[day, metric]})")
+        first[day, metric] = line
+        return day, metric, value
+
+    values = _parse(rows, METRIC_FIELDS, parse)
+    for _, (day, metric, value) in values:
         session.merge(CompanyMetric(day=day, metric=metric, value=value))
     session.flush()
     return Result(rows=len(values))
@@ -350,42 +366,32 @@ def ingest_touches(
     """Touches logged by other systems (the marketing tool's automated welcome email, a usage-check
     job): ``account_id, date, kind[, note]``. The same kind on the same day for the same account is
     recorded once, so a file can be sent again; ``result.details["skipped"]`` counts those."""
-    bad = _Collector()
     ids = {ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext}
     today = clock().astimezone(ZoneInfo(timezone)).date()
-    parsed: list[tuple[int, int, Any, date, str]] = []
-    for line, rec, error in rows:
-        if error or rec is None:
-            bad.add(line, error or "unreadable")
-            continue
-        try:
-            missing = [f for f in TOUCH_FIELDS if _text(rec, f) == ""]
-            if missing:
-                raise ValueError(f"missing {', '.join(missing)}")
-            aid = ids.get(_text(rec, "account_id"))
-            if aid is None:
-                raise ValueError(
-                    f"unknown account_id {_text(rec, 'account_id')!r}; ingest it with the accounts first"
-                )
-            kind = ALIASES.get(_text(rec, "kind").lower())
-            if kind is None:
-                raise ValueError(
-                    f"kind {_text(rec, 'kind')!r}: use kickoff, check-in, qbr, welcome or usage-check"
-                )
-            day = _date(_text(rec, "date"), "date")
-            if day > today:
-                raise ValueError(f"date {day} is in the future")
-        except ValueError as exc:
-            bad.add(line, str(exc))
-            continue
-        parsed.append((line, aid, kind, day, _text(rec, "note")))
-    bad.raise_if_any()
+
+    def parse(_: int, rec: dict[str, Any]) -> tuple[int, Any, date, str]:
+        aid = ids.get(_text(rec, "account_id"))
+        if aid is None:
+            raise ValueError(
+                f"unknown account_id {_text(rec, 'account_id')!r}; ingest it with the accounts first"
+            )
+        kind = ALIASES.get(_text(rec, "kind").lower())
+        if kind is None:
+            raise ValueError(
+                f"kind {_text(rec, 'kind')!r}: use kickoff, check-in, qbr, welcome or usage-check"
+            )
+        day = _date(_text(rec, "date"), "date")
+        if day > today:
+            raise ValueError(f"date {day} is in the future")
+        return aid, kind, day, _text(rec, "note")
+
+    parsed = _parse(rows, TOUCH_FIELDS, parse)
     seen = {
         (aid, kind, at.astimezone(ZoneInfo(timezone)).date())
         for aid, kind, at in session.execute(select(Touch.account_id, Touch.kind, Touch.occurred_at))
     }
     result = Result(details={"skipped": 0})
-    for _, aid, kind, day, note in parsed:
+    for _, (aid, kind, day, note) in parsed:
         if (aid, kind, day) in seen:
             result.details["skipped"] += 1
             continue

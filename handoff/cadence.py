@@ -19,7 +19,7 @@ from handoff import service
 from handoff.checklist import FieldError, Tier
 from handoff.service import Actor, EventKind
 from settings import CadenceRules
-from storage.models import Account, Handoff, HandoffEvent, Touch
+from storage.models import Account, Handoff, Touch
 
 EARLY_DAYS = 30
 
@@ -137,15 +137,9 @@ def log_touch(
     session.add(touch)
     h = latest_handoff(session, account.id)
     if h is not None:
-        session.add(
-            HandoffEvent(
-                handoff_id=h.id,
-                kind=EventKind.TOUCH_LOGGED,
-                actor_user_id=actor.user_id,
-                summary=f"{kind} logged",
-                details={"kind": kind, "note": touch.note, "occurred_at": when.isoformat()},
-                occurred_at=now,
-            )
+        details = {"kind": kind, "note": touch.note, "occurred_at": when.isoformat()}
+        service.add_event(
+            session, h, EventKind.TOUCH_LOGGED, actor.user_id, now, f"{kind} logged", details=details
         )
     session.flush()
     return touch, milestones_for(session, h, rules) if h is not None else []
@@ -169,16 +163,9 @@ def set_tier(session: Session, *, account_name: str, tier: str, actor: Actor, cl
     before = tier_of(h)
     account.touch_tier = tier
     account.updated_at = clock()
-    session.add(
-        HandoffEvent(
-            handoff_id=h.id,
-            kind=EventKind.TIER_CHANGED,
-            actor_user_id=actor.user_id,
-            summary=f"touch tier {before} -> {tier}",
-            details={"from": before, "to": tier},
-            occurred_at=clock(),
-        )
-    )
+    summary = f"touch tier {before} -> {tier}"
+    details = {"from": before, "to": tier}
+    service.add_event(session, h, EventKind.TIER_CHANGED, actor.user_id, clock(), summary, details=details)
     session.flush()
     return account
 

@@ -120,7 +120,7 @@ def _load(session: Session, handoff_id: int) -> Handoff:
 get = _load
 
 
-def _event(
+def add_event(
     session: Session,
     h: Handoff,
     kind: EventKind,
@@ -130,6 +130,7 @@ def _event(
     subject: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    """The audit trail: the caller adds it in the same transaction as the change it records."""
     session.add(
         HandoffEvent(
             handoff=h,
@@ -253,10 +254,10 @@ def create(
     session.add(h)
     _sync_account(account, h, now)
     name = account.name
-    _event(session, h, EventKind.CREATED, actor.user_id, now, f"Handoff for {name} created")
+    add_event(session, h, EventKind.CREATED, actor.user_id, now, f"Handoff for {name} created")
     if form.csm_user_id:
         h.assigned_by, h.assigned_at = actor.user_id, now
-        _event(
+        add_event(
             session,
             h,
             EventKind.ASSIGNED,
@@ -325,7 +326,7 @@ def update(
     if form.csm_user_id != before["csm_user_id"]:
         h.csm_user_id = form.csm_user_id
         h.assigned_by, h.assigned_at = (actor.user_id, now) if form.csm_user_id else (None, None)
-        _event(
+        add_event(
             session,
             h,
             EventKind.ASSIGNED,
@@ -343,7 +344,7 @@ def update(
     h.updated_at = now
     h.revision += 1
     _sync_account(h.account, h, now)
-    _event(
+    add_event(
         session,
         h,
         EventKind.EDITED,
@@ -365,7 +366,7 @@ def accept(session: Session, *, handoff_id: int, actor: Actor, clock: Clock) -> 
         return h, False
     now = clock()
     h.status, h.accepted_by, h.accepted_at, h.updated_at = Status.ACCEPTED, actor.user_id, now, now
-    _event(session, h, EventKind.ACCEPTED, actor.user_id, now, f"Accepted by {actor.user_id}")
+    add_event(session, h, EventKind.ACCEPTED, actor.user_id, now, f"Accepted by {actor.user_id}")
     session.flush()
     return h, True
 
@@ -387,8 +388,8 @@ def assign(
     h.account.csm_user_id = csm_user_id
     if h.status == Status.OPEN:
         h.status, h.accepted_by, h.accepted_at = Status.ACCEPTED, actor.user_id, now
-        _event(session, h, EventKind.ACCEPTED, actor.user_id, now, f"Accepted by {actor.user_id}")
-    _event(
+        add_event(session, h, EventKind.ACCEPTED, actor.user_id, now, f"Accepted by {actor.user_id}")
+    add_event(
         session, h, EventKind.ASSIGNED, actor.user_id, now, f"CSM {csm_user_id} assigned", subject=csm_user_id
     )
     session.flush()
@@ -400,7 +401,7 @@ def record_question(session: Session, *, handoff_id: int, actor: Actor, text: st
     if not text:
         raise Invalid([FieldError("question", "required")])
     h = _load(session, handoff_id)
-    _event(
+    add_event(
         session,
         h,
         EventKind.QUESTION_ASKED,

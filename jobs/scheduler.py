@@ -158,34 +158,16 @@ def build_scheduler(jobs: Jobs, settings: Settings) -> BackgroundScheduler:
             "misfire_grace_time": rules.misfire_grace_seconds,
         },
     )
-    sched.add_job(
-        jobs.scan_job,
-        CronTrigger(timezone=jobs.tz, **rules.scan),
-        id=SCAN,
-        name="daily scan",
-        replace_existing=True,
-    )
-    sched.add_job(
-        jobs.digest_job,
-        CronTrigger(timezone=jobs.tz, **rules.digest),
-        id=DIGEST,
-        name="weekly digest",
-        replace_existing=True,
-    )
-    sched.add_job(
-        jobs.cadence_job,
-        CronTrigger(timezone=jobs.tz, **rules.cadence),
-        id=CADENCE,
-        name="cadence reminders",
-        replace_existing=True,
-    )
+    cron: list[tuple[Callable[[], Any], dict[str, Any], str, str]] = [
+        (jobs.scan_job, rules.scan, SCAN, "daily scan"),
+        (jobs.digest_job, rules.digest, DIGEST, "weekly digest"),
+        (jobs.cadence_job, rules.cadence, CADENCE, "cadence reminders"),
+    ]
     if jobs.pull is not None:
+        cron.append((jobs.pull_job, rules.pull, PULL, "signal pull"))
+    for job, fields, job_id, name in cron:
         sched.add_job(
-            jobs.pull_job,
-            CronTrigger(timezone=jobs.tz, **rules.pull),
-            id=PULL,
-            name="signal pull",
-            replace_existing=True,
+            job, CronTrigger(timezone=jobs.tz, **fields), id=job_id, name=name, replace_existing=True
         )
     sched.add_job(
         jobs.catch_up,
