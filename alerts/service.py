@@ -19,7 +19,7 @@ from alerts.health import Health, describe, health_all
 from alerts.rules import SEVERITY_RANK, Finding
 from clock import Clock
 from settings import Rules
-from storage.models import Account, Alert, AlertEvent, UpsellOpportunity
+from storage.models import Account, Alert, AlertEvent, HealthDay, UpsellOpportunity
 from storage.outbox import enqueue
 
 
@@ -112,8 +112,10 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
     def quiet(reason: str) -> None:
         result.quiet[reason] = result.quiet.get(reason, 0) + 1
 
+    bands = {"green": 0, "yellow": 0, "red": 0, "unknown": 0}
     for h in health_all(session, as_of, rules.health):
         result.accounts += 1
+        bands[h.band] += 1
         findings = [
             f
             for f in (
@@ -171,6 +173,8 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
             session.add(alert)
             unresolved[(f.account_id, f.kind)] = alert
             new.append((h, f, alert))
+    # the day's band counts, kept: the digest's 12-week trend reads them instead of recomputing
+    session.merge(HealthDay(day=as_of, **bands, computed_at=now))
     session.flush()  # one batched INSERT for every new alert, then their events and outbox rows
     for h, f, alert in new:
         _event(session, alert, "raised", "baton", now, f"{f.kind} raised ({f.severity})", reasons=f.reasons)

@@ -9,7 +9,9 @@ peak memory is its own:
     transaction) into SQLite, against a raw loader: csv.reader + sqlite3 executemany of the same rows
     into an identically keyed table, no validation;
   * Baton's full scan (health of every account, alert rules, alerts written), against one raw SQL
-    aggregate over the same window with sqlite3.
+    aggregate over the same window with sqlite3;
+  * the weekly digest (KPIs, health now and a week ago, the 12-week trend), on the first run and once
+    the daily scans have kept each day's band counts, and the day's cadence reminders.
 With --scaling, ingest and scan run at 1x, 2x and 4x the accounts and peak memory is compared.
 """
 
@@ -123,6 +125,33 @@ elif mode == "baton-scan":
         res = scan(s, as_of=date(2026, 11, 22), rules=Rules.load(None),
                    clock=lambda: datetime.now(timezone.utc))
         out["accounts"], out["raised"] = res.accounts, len(res.raised)
+elif mode in ("baton-digest", "baton-digest-warm"):
+    from datetime import date, datetime, timedelta, timezone
+    from alerts.service import scan
+    from digest.report import build
+    from settings import Rules
+    from storage import Database
+    d = Database(f"sqlite:///{db}")
+    if mode == "baton-digest-warm":  # as in production: the daily scans kept each day's band counts
+        for k in range(12):
+            with d.session() as s:
+                scan(s, as_of=date(2026, 11, 22) - timedelta(days=7 * k), rules=Rules.load(None),
+                     clock=lambda: datetime.now(timezone.utc))
+    t = time.perf_counter()
+    with d.session() as s:
+        report = build(s, date(2026, 11, 23), Rules.load(None))
+    out["weeks"] = len(report["trend"])
+elif mode == "baton-remind":
+    from datetime import date, datetime, timezone
+    from handoff.reminders import queue
+    from settings import Rules
+    from storage import Database
+    d = Database(f"sqlite:///{db}")
+    t = time.perf_counter()
+    with d.session() as s:
+        q = queue(s, date(2026, 11, 23), Rules.load(None), datetime.now(timezone.utc))
+        s.rollback()  # measure the work, leave the data as it was
+    out["reminders"] = q.reminders
 elif mode == "raw-scan":
     con = sqlite3.connect(db)
     rows = con.execute("""
@@ -159,9 +188,14 @@ def run(accounts: int, days: int, metrics: int, folder: Path, raw: bool = True) 
     result = {"accounts": accounts, "rows": rows, "generate_s": gen, "ingest": ours}
     if raw:
         result["raw_ingest"] = child("raw-ingest", folder / "raw.db", sig)
-    result["scan"] = child("baton-scan", db, sig)
     if raw:
         result["raw_scan"] = child("raw-scan", folder / "raw.db", sig)
+    # the digest and the reminders before the scan, on the data as ingested
+    result["digest"] = child("baton-digest", db, sig)
+    result["remind"] = child("baton-remind", db, sig)
+    result["scan"] = child("baton-scan", db, sig)
+    if raw:
+        result["digest_warm"] = child("baton-digest-warm", db, sig)
     return result
 
 
@@ -206,6 +240,17 @@ def main() -> int:
         f"({sc['raised']:,} alerts raised, "
         f"peak {sc['peak_rss_mb']:.0f} MB)   raw aggregate {rs['seconds']:.2f} s   "
         f"ratio {sc['seconds'] / rs['seconds']:.2f}x (goal < 10 s and <= 3x)"
+    )
+    dg, dw, rm = r["digest"], r["digest_warm"], r["remind"]
+    print(
+        f"digest  Baton, first run (every trend week scored: health {dg['weeks'] + 2} times) "
+        f"{dg['seconds']:.2f} s = {dg['seconds'] / rs['seconds']:.1f}x one raw aggregate; "
+        f"after daily scans (trend weeks kept) {dw['seconds']:.2f} s = "
+        f"{dw['seconds'] / rs['seconds']:.1f}x (peak {dw['peak_rss_mb']:.0f} MB)"
+    )
+    print(
+        f"remind  Baton {rm['seconds']:.2f} s ({rm['reminders']:,} reminders due, "
+        f"peak {rm['peak_rss_mb']:.0f} MB)"
     )
     return 0
 

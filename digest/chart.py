@@ -17,11 +17,13 @@ matplotlib.use("Agg")  # no display: render to memory
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
 from matplotlib.ticker import MaxNLocator
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.health import health_all
 from digest.kpi import Money, _active, state_at
 from settings import Rules
+from storage.models import HealthDay
 
 log = logging.getLogger(__name__)
 WEEKS = 12
@@ -29,9 +31,9 @@ COLORS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
 
 
 def trend(session: Session, as_of: date, rules: Rules) -> list[dict[str, Any]]:
-    """Per week (oldest first): accounts per band, and the MRR of the accounts active 12 weeks ago as a
-    percentage of their MRR then (a rolling retention line)."""
-    first = as_of - timedelta(days=7 * (WEEKS - 1) + 1)
+    """Per week, the last one ending on ``as_of`` (oldest first): accounts per band, and the MRR of the
+    accounts active 12 weeks ago as a percentage of their MRR then (a rolling retention line)."""
+    first = as_of - timedelta(days=7 * (WEEKS - 1))  # the last week ends on as_of itself
     money = Money(
         rules.digest.base_currency.upper(),
         {k.upper(): Decimal(str(v)) for k, v in rules.digest.fx_rates.items()},
@@ -39,13 +41,18 @@ def trend(session: Session, as_of: date, rules: Rules) -> list[dict[str, Any]]:
     cohort_state = state_at(session, first)
     cohort = _active(cohort_state)
     base = sum((money.of(a, cohort_state.get(a)) or Decimal(0)) for a in cohort)
+    days = [first + timedelta(days=7 * i) for i in range(WEEKS)]
+    stored = {d.day: d for d in session.scalars(select(HealthDay).where(HealthDay.day.in_(days)))}
     weeks = []
-    for i in range(WEEKS):
-        day = first + timedelta(days=7 * i)
-        bands = {"green": 0, "yellow": 0, "red": 0}
-        for h in health_all(session, day, rules.health):
-            if h.band in bands:
-                bands[h.band] += 1
+    for day in days:
+        if day in stored:  # the daily scan kept that day's counts
+            kept = stored[day]
+            bands = {"green": kept.green, "yellow": kept.yellow, "red": kept.red}
+        else:  # a day no scan ran for (before Baton, or an outage): scored now
+            bands = {"green": 0, "yellow": 0, "red": 0}
+            for h in health_all(session, day, rules.health):
+                if h.band in bands:
+                    bands[h.band] += 1
         state = state_at(session, day)
         now = sum((money.of(a, state.get(a)) or Decimal(0)) for a in cohort)
         weeks.append(

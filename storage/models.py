@@ -293,6 +293,20 @@ class Touch(Base):
     logged_at: Mapped[datetime | None]  # when it was logged; null for rows from before migration 0004
 
 
+class HealthDay(Base):
+    """Accounts per health band on a day, as the daily scan found them: the digest's trend reads
+    these rather than scoring every account again for each of its 12 weeks."""
+
+    __tablename__ = "health_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    green: Mapped[int]
+    yellow: Mapped[int]
+    red: Mapped[int]
+    unknown: Mapped[int]
+    computed_at: Mapped[datetime]
+
+
 class CompanyMetric(Base):
     """A company-level daily figure (THE MODEL funnel, inside-sales activity) from the team's CRM or
     dialer: one value per (day, metric); re-sending a day corrects it."""

@@ -183,3 +183,23 @@ def test_cli_json_and_dry_run(db: Database) -> None:
         db, RULES, as_of=AS_OF, clock=FakeClock(), as_json=False, dry_run=False, out=(text := StringIO())
     )
     assert "raised 3 alert(s)" in text.getvalue() and "no activity for 20 days" in text.getvalue()
+
+
+def test_the_scan_keeps_the_days_band_counts_for_the_digest_trend(db: Database) -> None:
+    from alerts.health import health_all
+    from digest.chart import trend
+    from storage.models import HealthDay
+
+    _setup(db)
+    _scan(db, FakeClock())
+    with db.session() as s:
+        kept = s.get(HealthDay, AS_OF)
+        expected = {"green": 0, "yellow": 0, "red": 0, "unknown": 0}
+        for h in health_all(s, AS_OF, RULES.health):
+            expected[h.band] += 1
+        assert {b: getattr(kept, b) for b in expected} == expected and sum(expected.values()) == 4
+        # the trend reads kept days (a figure no scoring would give proves it) and scores the others
+        kept.green = 77
+        weeks = trend(s, AS_OF, RULES)
+    assert weeks[-1]["week"] == AS_OF.isoformat() and weeks[-1]["green"] == 77
+    assert weeks[-2]["green"] + weeks[-2]["yellow"] + weeks[-2]["red"] <= 4  # scored, not kept
