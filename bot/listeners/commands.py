@@ -16,8 +16,10 @@ from bot.listeners.common import ephemeral, open_edit, open_new
 from bot.listeners.events import publish_home
 from bot.views.fields import section
 from bot.views.handoff_card import card, list_blocks
-from bot.views.touches import logged_text
-from handoff import cadence, service
+from bot.views.touches import logged_text, touch_modal
+from clock import local_date
+from handoff import cadence, reminders, service
+from handoff.cadence import Kind
 from handoff.checklist import NAME_MAX
 from storage.models import Account
 
@@ -99,7 +101,7 @@ def register(app: App, deps: Deps) -> None:
             msg = tr.render("unknown_subcommand.j2", word=raw.strip(), suggestion=arg)
             respond(**ephemeral(msg, [section(msg)]))
         elif sub == "touch":
-            _touch(arg, user_id, respond, tr)
+            _touch(arg, user_id, respond, tr, client, command["trigger_id"])
             publish_home(client, deps, user_id)
         elif sub == "tier":
             _tier(arg, user_id, respond, tr)
@@ -139,10 +141,26 @@ def register(app: App, deps: Deps) -> None:
         msg = tr.render("not_found.j2", account=name, sub=sub, suggestions=exc.params.get("suggestions", []))
         respond(**ephemeral(msg, [section(msg)]))
 
-    def _touch(text: str, user_id: str, respond: Respond, tr: Translator) -> None:
+    def _touch(
+        text: str, user_id: str, respond: Respond, tr: Translator, client: WebClient, trigger_id: str
+    ) -> None:
         parsed = cadence.parse_touch(text)
         if parsed is None:
-            respond(**ephemeral(tr.t("touch.usage")))
+            rules = deps.settings.rules
+            today = local_date(deps.clock, rules.schedule.timezone)
+            view = None
+            with deps.db.session() as s:
+                account = service.find_account(s, text)
+                if account is not None:  # the modal starts on the touch that is due next
+                    nxt = reminders.next_touch(s, account, today, rules)
+                    kind = nxt[0] if nxt else Kind.CHECK_IN
+                    view = touch_modal(
+                        tr, account_id=account.id, account=account.name, kind=kind, today=today
+                    )
+            if view is None:  # no kind and no known account: say how
+                respond(**ephemeral(tr.t("touch.usage")))
+            else:  # `/handoff touch Acme Corp`: the same modal as the reminder's button
+                client.views_open(trigger_id=trigger_id, view=view)
             return
         name, kind, note = parsed
         try:

@@ -97,5 +97,12 @@ def test_touch_logs_a_touch_and_says_what_is_next(baton: Baton) -> None:
     answer = _answer(baton, "touch Acme Corp kickoff Goals agreed", user=CS_USER)
     assert answer["text"].startswith("Logged kickoff for Acme Corp. Onboarding: 1/7 milestones.")
     assert "Next: check-in due" in answer["text"]
-    assert "Log a touch with /handoff touch" in _answer(baton, "touch Acme Corp", user=CS_USER)["text"]
-    assert "No handoff found for *Nope*" in _answer(baton, "touch Nope kickoff", user=CS_USER)["text"]
+    assert "No account named *Nope*" in _answer(baton, "touch Nope kickoff", user=CS_USER)["text"]
+    assert "Log a touch with /handoff touch" in _answer(baton, "touch Nope", user=CS_USER)["text"]
+    # `/handoff touch Acme Corp` alone opens the Log touch modal on the touch due next
+    n = len(baton.slack.of("views.open"))
+    assert baton.command("touch acme corp", user=CS_USER).status_code == 200
+    view = baton.slack.wait_for("views.open", n + 1)[-1].args["view"]
+    assert view["callback_id"] == "touch_log" and "*Acme Corp*" in str(view["blocks"])
+    kind = next(b for b in view["blocks"] if b.get("block_id") == "touch_kind")
+    assert kind["element"]["initial_option"]["value"] == "check_in"
