@@ -132,8 +132,10 @@ def compute(
         "as_of": as_of.isoformat(),
         "base_currency": money.base,
         "period": {"start": month.start.isoformat(), "end": month.end.isoformat()},
-        "denominators": {},
+        "denominators": {},  # in words, for the JSON and the CLI
+        "denominator_facts": {},  # the same as data, for the Slack message in each language
     }
+    facts = out["denominator_facts"]
     enough = has_history(session, before)
     start, end = state_at(session, before), state_at(session, month.end)
     at_start, at_end = _active(start), _active(end)
@@ -149,6 +151,12 @@ def compute(
     out["denominators"]["churn_rate"] = out["denominators"]["customer_retention_rate"] = (
         f"customers at the start of {month.start:%Y-%m} ({len(at_start)})" if enough else "not enough data"
     )
+    ym = f"{month.start:%Y-%m}"
+    facts["churn_rate"] = facts["customer_retention_rate"] = (
+        {"code": "customers_at_start", "month": ym, "count": len(at_start)}
+        if enough
+        else {"code": "no_history", "date": before.isoformat()}
+    )
 
     base_mrr, _, kept = _mrr(money, at_start, start, end)
     out["grr"] = _pct(kept, base_mrr) if enough else None
@@ -160,6 +168,17 @@ def compute(
         if enough
         else "not enough data"
     )
+    facts["grr"] = (
+        {
+            "code": "mrr_at_start",
+            "month": ym,
+            "count": len(at_start),
+            "amount": float(base_mrr),
+            "currency": money.base,
+        }
+        if enough
+        else {"code": "no_history", "date": before.isoformat()}
+    )
 
     year_ago = months_back(month.end, 12)
     if has_history(session, year_ago):
@@ -170,16 +189,30 @@ def compute(
         out["denominators"]["nrr"] = (
             f"MRR at {year_ago:%Y-%m-%d} of the {len(cohort)} customers then ({then_mrr:,.0f} {money.base})"
         )
+        facts["nrr"] = {
+            "code": "mrr_year_ago",
+            "date": year_ago.isoformat(),
+            "count": len(cohort),
+            "amount": float(then_mrr),
+            "currency": money.base,
+        }
     else:
         out["nrr"] = None
         out["denominators"]["nrr"] = f"not enough data: no account history on or before {year_ago}"
+        facts["nrr"] = {"code": "no_history", "date": year_ago.isoformat()}
 
     done, onboarded = onboarding_completion(session, month.start, month.end, cadence)
     out["onboarding_completion_rate"] = _pct(done, onboarded)
     out["denominators"]["onboarding_completion_rate"] = (
-        f"companies whose 90-day onboarding ended in {month.start:%Y-%m} ({onboarded})"
+        f"companies whose {(cadence or CadenceRules()).onboarding_days}-day onboarding ended in "
+        f"{month.start:%Y-%m} ({onboarded})"
         if onboarded
         else f"not enough data: no onboarding ended in {month.start:%Y-%m}"
+    )
+    facts["onboarding_completion_rate"] = (
+        {"code": "onboardings_ended", "month": ym, "count": onboarded}
+        if onboarded
+        else {"code": "no_onboarding_ended", "month": ym}
     )
 
     week_start, week_end = as_of - timedelta(days=7), as_of - timedelta(days=1)

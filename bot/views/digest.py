@@ -91,16 +91,15 @@ def _inside_sales(tr: Translator, f: dict[str, Any]) -> list[dict[str, Any]]:
 
 def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]]:
     as_of = date.fromisoformat(report["as_of"])
-    month = date.fromisoformat(report["period"]["start"])
-    month_label = f"{month.year}年{month.month}月" if tr.locale == "ja" else month.strftime("%B %Y")
+    month_label = _month(tr, report["period"]["start"])
     h, a, hl, r = report["handoffs"], report["alerts"], report["health"], report["renewals"]
     base = report["base_currency"]
     money: Fmt = lambda v: tr.money(Decimal(str(v)), base)  # noqa: E731
     hours: Fmt = lambda v: tr.t("digest.hours", hours=f"{v:g}")  # noqa: E731
     denominators = "; ".join(
-        f"{tr.t(f'digest.{k}')}: {v}"
-        for k, v in report["denominators"].items()
-        if k in ("churn_rate", "grr", "nrr")
+        f"{tr.t(f'digest.{k}')}: {_denominator(tr, report, k)}"
+        for k in ("churn_rate", "grr", "nrr", "onboarding_completion_rate")
+        if k in report["denominators"]
     )
     movers = "\n".join(
         f"• {escape(m['name'])}: {_BAND_ICON[m['from']]} → {_BAND_ICON[m['to']]} ({m['score']})"
@@ -158,6 +157,27 @@ def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]
             fields=[_field(tr.t("digest.days", days=n), str(r[f"next_{n}_days"])) for n in (30, 60, 90)],
         ),
     ]
+
+
+def _month(tr: Translator, iso: str) -> str:
+    """``2026-10`` or ``2026-10-01`` as "October 2026" / "2026年10月"."""
+    d = date.fromisoformat(iso if len(iso) > 7 else f"{iso}-01")
+    return f"{d.year}年{d.month}月" if tr.locale == "ja" else d.strftime("%B %Y")
+
+
+def _denominator(tr: Translator, report: dict[str, Any], key: str) -> str:
+    """What a rate was divided by, in the reader's language (older digests carry English only)."""
+    fact = (report.get("denominator_facts") or {}).get(key)
+    if not fact:
+        return str(report["denominators"][key])
+    params = {k: v for k, v in fact.items() if k != "code"}
+    if "month" in params:
+        params["month"] = _month(tr, params["month"])
+    if "date" in params:
+        params["date"] = tr.day(date.fromisoformat(params["date"]))
+    if "amount" in params:
+        params["amount"] = tr.money(Decimal(str(params["amount"])), params.pop("currency"))
+    return tr.t(f"digest.den.{fact['code']}", **params)
 
 
 def _delta(now: int, before: int | None) -> str | None:

@@ -172,4 +172,4 @@ def test_cli_prints_the_figures_as_json(tmp_path) -> None:
     )
     assert dry.returncode == 0, dry.stderr
     assert chart.read_bytes().startswith(b"\x89PNG") and f"chart written to {chart}" in dry.stdout
-    assert "Churn rate: 25.0%" in flat and "customers at the start of 2026-10 (4)" in flat
+    assert "Churn rate: 25.0%" in flat and "customers at the start of October 2026 (4)" in flat

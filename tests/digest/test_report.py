@@ -39,6 +39,11 @@ def test_digest_blocks_in_both_languages_within_slacks_limits(db: Database) -> N
     ja = " ".join(render_blocks(digest_blocks(translator("ja"), report)).split())
     assert "週次ダイジェスト · 2026年11月23日" in ja and "カスタマーサクセス · 2026年10月" in ja
     assert "オンボーディング完了率: データ不足" in ja
+    # each rate's denominator in the reader's language, money and dates formatted for it
+    assert "チャーンレート: 2026年10月初めの顧客数（4社）" in ja
+    assert "2026年10月初めの顧客4社のMRR（¥500,000）" in ja
+    assert "Churn rate: customers at the start of October 2026 (4)" in en
+    assert "MRR on Oct 31, 2025 of the 3 customers then (¥450,000)" in en
 
 
 def test_the_monday_job_posts_the_digest_once(db: Database) -> None:
