@@ -28,6 +28,7 @@ from digest.funnel import METRICS as COMPANY_METRICS
 from handoff.cadence import ALIASES, log_touch
 from handoff.checklist import AMOUNT_MAX, normalize_name
 from handoff.service import Actor
+from storage.db import serialize
 from storage.models import Account, AccountSnapshot, CompanyMetric, Handoff, Touch
 
 T = TypeVar("T")
@@ -352,7 +353,7 @@ def ingest_metrics(session: Session, rows: Iterable[tuple[int, dict[str, Any] | 
     return Result(rows=len(values))
 
 
-TOUCH_FIELDS = ("account_id", "date", "kind")
+TOUCH_FIELDS = ("date", "kind")  # and account_id, or account (the name) for handoff-born accounts
 
 
 def ingest_touches(
@@ -364,16 +365,24 @@ def ingest_touches(
     source: str = "import",
 ) -> Result:
     """Touches logged by other systems (the marketing tool's automated welcome email, a usage-check
-    job): ``account_id, date, kind[, note]``. The same kind on the same day for the same account is
-    recorded once, so a file can be sent again; ``result.details["skipped"]`` counts those."""
+    job): ``account_id`` (or ``account``, the name), ``date``, ``kind`` and an optional ``note``. The
+    same kind on the same day for the same account is recorded once, so a file can be sent again;
+    ``result.details["skipped"]`` counts those."""
     ids = {ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext}
     today = clock().astimezone(ZoneInfo(timezone)).date()
 
+    names = {key: aid for key, aid in session.execute(select(Account.name_key, Account.id))}
+
     def parse(_: int, rec: dict[str, Any]) -> tuple[int, Any, date, str]:
-        aid = ids.get(_text(rec, "account_id"))
+        ext, name = _text(rec, "account_id"), _text(rec, "account")
+        if not ext and not name:
+            raise ValueError("missing account_id (or account, the account's name)")
+        aid = ids.get(ext) if ext else names.get(normalize_name(name))
         if aid is None:
             raise ValueError(
-                f"unknown account_id {_text(rec, 'account_id')!r}; ingest it with the accounts first"
+                f"unknown account_id {ext!r}; ingest it with the accounts first"
+                if ext
+                else f"unknown account {name!r}"
             )
         kind = ALIASES.get(_text(rec, "kind").lower())
         if kind is None:
@@ -386,6 +395,7 @@ def ingest_touches(
         return aid, kind, day, _text(rec, "note")
 
     parsed = _parse(rows, TOUCH_FIELDS, parse)
+    serialize(session, "touches")  # a retried request waits here, then finds the first one's touches
     seen = {
         (aid, kind, at.astimezone(ZoneInfo(timezone)).date())
         for aid, kind, at in session.execute(select(Touch.account_id, Touch.kind, Touch.occurred_at))

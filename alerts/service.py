@@ -12,6 +12,8 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from alerts import rules as alert_rules
@@ -90,6 +92,16 @@ def _event(
 def _worse(alert: Alert, finding: Finding) -> bool:
     old = {r["code"] for r in alert.reasons}
     return SEVERITY_RANK[finding.severity] > SEVERITY_RANK[alert.severity] or bool(finding.codes - old)
+
+
+def _keep_bands(session: Session, day: date, bands: dict[str, int], now: datetime) -> None:
+    """The day's band counts, for the digest's 12-week trend (read instead of scoring again). The
+    first scan of a day keeps them: a later `scan --as-of` of a past day scores with today's accounts
+    (a churned one is gone) and must not rewrite what that day looked like. Insert-if-absent in one
+    statement, so two scans of one day at once do not fail each other."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(HealthDay).values(day=day, **bands, computed_at=now)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["day"]))
 
 
 def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanResult:
@@ -173,8 +185,7 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
             session.add(alert)
             unresolved[(f.account_id, f.kind)] = alert
             new.append((h, f, alert))
-    # the day's band counts, kept: the digest's 12-week trend reads them instead of recomputing
-    session.merge(HealthDay(day=as_of, **bands, computed_at=now))
+    _keep_bands(session, as_of, bands, now)
     session.flush()  # one batched INSERT for every new alert, then their events and outbox rows
     for h, f, alert in new:
         _event(session, alert, "raised", "baton", now, f"{f.kind} raised ({f.severity})", reasons=f.reasons)

@@ -87,13 +87,7 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
     out: list[Reminder] = []
     for a in session.scalars(select(Account).where(Account.status == "active").order_by(Account.name)):
         h = handoffs.get(a.id)
-        tier = a.touch_tier or (h.touch_tier if h else None)
-        if tier is None:
-            tier = (
-                suggest_tier(a.mrr, a.currency or "", BillingPeriod.MONTHLY, rules.touch_tiers)
-                if a.mrr is not None
-                else "tech"
-            )
+        tier = tier_for(a, h, rules)
         recipient = a.csm_user_id or (h.csm_user_id if h else None)
         start = local_day(h.created_at, c.timezone) if h else a.contract_start
 
@@ -161,16 +155,21 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
     return out
 
 
-def next_qbr(
-    start: date, touches: list[tuple[str, date]], today: date, rules: Rules, *, roll: bool = True
-) -> date:
-    """``qbr_every_days`` after the last QBR logged (or the start). For reminders missed quarters roll
-    forward, so the rhythm goes on even when nobody logged the last one; the Home tab (``roll=False``)
-    keeps showing the missed one as overdue until a QBR is logged."""
+def tier_for(account: Account, h: Handoff | None, rules: Rules) -> str:
+    """The account's own tier (an override), else its handoff's, else suggested from its MRR."""
+    tier = account.touch_tier or (h.touch_tier if h else None)
+    if tier is None and account.mrr is not None:
+        tier = suggest_tier(account.mrr, account.currency or "", BillingPeriod.MONTHLY, rules.touch_tiers)
+    return tier or "tech"
+
+
+def next_qbr(start: date, touches: list[tuple[str, date]], today: date, rules: Rules) -> date:
+    """``qbr_every_days`` after the last QBR logged (or the start). A missed quarter shows as overdue
+    while it is chased, then rolls on to the next: the rhythm goes on even when nobody logged one."""
     c = rules.cadence
     every = timedelta(days=c.qbr_every_days)
     due_on = max([start, *(d for k, d in touches if k == Kind.QBR)]) + every
-    while roll and due_on + timedelta(days=c.overdue_after_days + c.catch_up_days) < today:
+    while due_on + timedelta(days=c.overdue_after_days + c.catch_up_days) < today:
         due_on += every
     return due_on
 
@@ -185,13 +184,13 @@ def next_touch(session: Session, account: Account, today: date, rules: Rules) ->
     start = local_day(h.created_at, c.timezone) if h else account.contract_start
     if start is None:
         return None
-    tier = account.touch_tier or (h.touch_tier if h else "tech")
+    tier = tier_for(account, h, rules)
     if h is not None and (today - start).days <= c.onboarding_days + c.catch_up_days:
         pending = next((m for m in plan(tier, start, touches, c) if m.done_on is None), None)
         if pending is not None:
             return pending.kind, pending.due
     if tier in c.qbr_tiers and today >= start + timedelta(days=c.onboarding_days):
-        return Kind.QBR, next_qbr(start, touches, today, rules, roll=False)
+        return Kind.QBR, next_qbr(start, touches, today, rules)
     return None
 
 
@@ -240,7 +239,8 @@ def queue(session: Session, today: date, rules: Rules, now: datetime) -> Queued:
                 )
     result = Queued()
     for recipient, items in sorted(by_recipient.items(), key=lambda kv: kv[0] or ""):
-        for i in range(0, len(items), PER_MESSAGE):
+        parts = -(-len(items) // PER_MESSAGE)
+        for part, i in enumerate(range(0, len(items), PER_MESSAGE), 1):
             enqueue(
                 session,
                 None,
@@ -248,6 +248,8 @@ def queue(session: Session, today: date, rules: Rules, now: datetime) -> Queued:
                 now,
                 recipient=recipient,
                 day=today.isoformat(),
+                part=part,
+                parts=parts,
                 reminders=[r.payload() for r in items[i : i + PER_MESSAGE]],
             )
             result.messages += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,17 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
+
+
+def serialize(session: Session, name: str) -> None:
+    """Make the rest of this transaction run alone among those that serialize on ``name``: a
+    check-then-insert (is this touch already recorded?) cannot then race a retried request doing the
+    same. PostgreSQL: a transaction-scoped advisory lock. SQLite: take the database's write lock now
+    (a write that changes nothing), so a second writer waits here, before its check, not after."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+    else:
+        session.execute(text("UPDATE accounts SET id = id WHERE 0"))
 
 
 class Database:

@@ -157,8 +157,13 @@ def register(app: App, deps: Deps) -> None:
                     view = touch_modal(
                         tr, account_id=account.id, account=account.name, kind=kind, today=today
                     )
-            if view is None:  # no kind and no known account: say how
-                respond(**ephemeral(tr.t("touch.usage")))
+            if view is None:  # no kind and no known account: which account was meant, and how
+                with deps.db.session() as s:
+                    close = service.similar_account_names(s, text)
+                if close:
+                    _not_found(respond, tr, text, "touch", service.NotFound(account=text, suggestions=close))
+                else:
+                    respond(**ephemeral(tr.t("touch.usage")))
             else:  # `/handoff touch Acme Corp`: the same modal as the reminder's button
                 client.views_open(trigger_id=trigger_id, view=view)
             return

@@ -35,7 +35,10 @@ def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
     today = local_date(deps.clock, rules.schedule.timezone)
     with deps.db.session() as s:
         mine = s.scalars(
-            select(Account).where(Account.csm_user_id == user_id).order_by(Account.name).limit(25)
+            select(Account)
+            .where(Account.csm_user_id == user_id, Account.status == "active")
+            .order_by(Account.name)
+            .limit(25)
         )
         accounts = {a.id: a for a in mine}
         health = {h.account_id: h for h in health_all(s, today, rules.health, only=list(accounts))}

@@ -32,7 +32,8 @@ def log_value(account_id: int, kind: str) -> str:
 def reminder_blocks(tr: Translator, payload: dict[str, Any]) -> list[dict[str, Any]]:
     items = payload["reminders"]
     title = "reminder.header" if payload.get("recipient") else "reminder.header_unowned"
-    blocks = [header(tr.t(title))]
+    part, parts = payload.get("part", 1), payload.get("parts", 1)
+    blocks = [header(tr.t(title) + (f" ({part}/{parts})" if parts > 1 else ""))]
     for r in items[:MAX_LINES]:
         block = section(_line(tr, r))
         block["accessory"] = button(

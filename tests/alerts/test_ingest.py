@@ -195,3 +195,29 @@ def test_the_touch_tier_column_does_not_override_an_account_with_a_handoff(db: D
     load_accounts(db, f"{header},touch_tier\n{a1},high\n")  # linked to the handoff by name
     with db.session() as s:
         assert s.scalars(select(Account.touch_tier).where(Account.external_id == "A1")).one() == "tech"
+
+
+def test_the_same_touches_sent_twice_at_once_are_recorded_once(db: Database) -> None:
+    import threading
+
+    from alerts.ingest import ingest_touches
+    from storage.models import Touch
+
+    load_accounts(db)
+    body = "account,date,kind\nAcme Corp,2026-11-20,welcome\nGlobex,2026-11-20,welcome\n"
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+
+    def send() -> None:
+        barrier.wait()
+        with db.session() as s:
+            rows = records(io.StringIO(body), "csv")
+            results.append(ingest_touches(s, rows, clock=FakeClock(), timezone="Asia/Tokyo").rows)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [0, 2]  # the retry waited for the first request, then found its touches
+    assert count(db, Touch) == 2

@@ -14,7 +14,7 @@ from alerts import service
 from alerts.cli import run_scan
 from settings import AlertRules, Rules
 from storage import Database
-from storage.models import Alert, Outbox, UpsellOpportunity
+from storage.models import Account, Alert, Outbox, UpsellOpportunity
 from tests.alerts.factory import AS_OF, accounts, daily
 from tests.clocks import FakeClock
 
@@ -203,3 +203,10 @@ def test_the_scan_keeps_the_days_band_counts_for_the_digest_trend(db: Database) 
         weeks = trend(s, AS_OF, RULES)
     assert weeks[-1]["week"] == AS_OF.isoformat() and weeks[-1]["green"] == 77
     assert weeks[-2]["green"] + weeks[-2]["yellow"] + weeks[-2]["red"] <= 4  # scored, not kept
+    with db.session() as s:  # an account churns; re-scanning that day later must not rewrite it
+        s.get(HealthDay, AS_OF).green = expected["green"]
+        for account in s.scalars(select(Account)):
+            account.status = "churned"
+    _scan(db, FakeClock())
+    with db.session() as s:
+        assert {b: getattr(s.get(HealthDay, AS_OF), b) for b in expected} == expected

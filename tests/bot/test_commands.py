@@ -99,6 +99,7 @@ def test_touch_logs_a_touch_and_says_what_is_next(baton: Baton) -> None:
     assert "Next: check-in due" in answer["text"]
     assert "No account named *Nope*" in _answer(baton, "touch Nope kickoff", user=CS_USER)["text"]
     assert "Log a touch with /handoff touch" in _answer(baton, "touch Nope", user=CS_USER)["text"]
+    assert "Did you mean: *Acme Corp*?" in _answer(baton, "touch Acme Crop", user=CS_USER)["text"]
     # `/handoff touch Acme Corp` alone opens the Log touch modal on the touch due next
     n = len(baton.slack.of("views.open"))
     assert baton.command("touch acme corp", user=CS_USER).status_code == 200

@@ -117,6 +117,7 @@ def test_many_reminders_are_split_across_messages_within_the_block_limit(
     first, second = _remind(baton, settings, 0)  # the fake Slack checks each against Block Kit
     lines = [b for post in (first, second) for b in post["blocks"] if b.get("accessory")]
     assert len(lines) == 60 and len(first["blocks"]) <= 50  # every reminder shown, none cut off
+    assert first["blocks"][0]["text"]["text"].endswith("(1/2)") and "(2/2)" in str(second["blocks"][0])
 
 
 def test_tier_command_is_for_cs_and_changes_the_cadence(baton: Baton) -> None:

@@ -247,7 +247,8 @@ def test_next_touch_is_the_next_milestone_then_the_next_qbr(db: Database) -> Non
     assert nxt("Big", 0) == ("kickoff", "2026-07-08")
     _log(db, "Big", Kind.KICKOFF, 3)
     assert nxt("Big", 4) == ("check_in", "2026-07-15")
-    assert nxt("Big", 120) == ("qbr", "2026-09-30")  # onboarding is over: the quarterly rhythm
+    assert nxt("Big", 106) == ("qbr", "2026-09-30")  # onboarding is over: the quarterly rhythm
+    assert nxt("Big", 120) == ("qbr", "2026-12-30")  # a missed quarter, no longer chased, rolls on
     assert nxt("Small", 120) is None  # tech touch holds no QBRs
 
 
