@@ -62,11 +62,17 @@ def serve_http(app: App, db: Database, port: int, host: str = "0.0.0.0", api: An
     server.run()
 
 
-def serve_socket_mode(app: App, db: Database, app_token: str, port: int, api: Any = None) -> None:
-    """Socket Mode for Slack traffic; /healthz and Baton's API still answer over HTTP."""
+def socket_mode(app: App, app_token: str) -> Any:
+    """Bolt's Socket Mode handler on slack_sdk's built-in WebSocket client (no extra dependency); it
+    asks ``apps.connections.open`` through the app's own WebClient for the URL to connect to."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    return SocketModeHandler(app, app_token)
+
+
+def serve_socket_mode(app: App, db: Database, app_token: str, port: int, api: Any = None) -> None:
+    """Socket Mode for Slack traffic; /healthz and Baton's API still answer over HTTP."""
     health = make_server(create_wsgi(None, db, api), "0.0.0.0", port, threads=4)
     threading.Thread(target=health.run, name="healthz", daemon=True).start()
     log.info("Baton in Socket Mode; health check on port %s", health.effective_port)
-    SocketModeHandler(app, app_token).start()
+    socket_mode(app, app_token).start()

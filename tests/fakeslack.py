@@ -41,6 +41,8 @@ class FakeSlack:
         self.replies: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread ts) -> replies
         self.uploads: dict[str, bytes] = {}  # file id -> bytes sent to its upload URL
         self.token = "xoxb-test"
+        self.app_token = "xapp-1-test"
+        self.socket_url = ""  # what apps.connections.open answers: a loopback Socket Mode endpoint
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -139,6 +141,10 @@ class FakeSlack:
             with self._cond:
                 msgs = list(reversed(self.messages.get(args.get("channel", ""), [])))
             return {"ok": True, "messages": msgs, "has_more": False}
+        if method == "apps.connections.open":
+            if not self.socket_url:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_url}
         if method == "conversations.open":
             user = str(args.get("users", "")).split(",")[0]
             return {"ok": True, "channel": {"id": "D" + user[1:]}}
@@ -213,10 +219,9 @@ class FakeSlack:
                     self._send(200, {"ok": True})
                     return
                 method = path.removeprefix("/api/")
-                if (
-                    self.headers.get("Authorization") != f"Bearer {fake.token}"
-                    and method != "oauth.v2.access"
-                ):
+                # the bot token for the Web API; the app-level token (xapp-) only opens Socket Mode
+                token = fake.app_token if method == "apps.connections.open" else fake.token
+                if self.headers.get("Authorization") != f"Bearer {token}" and method != "oauth.v2.access":
                     self._send(200, {"ok": False, "error": "not_authed"})
                     return
                 with fake._cond:
