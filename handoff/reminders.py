@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from clock import local_day
 from handoff.cadence import Kind, latest_handoff, plan
 from handoff.checklist import BillingPeriod, suggest_tier
-from settings import Rules
+from settings import CadenceRules, Rules
 from storage.models import Account, Handoff, ReminderSent, Touch
 from storage.outbox import enqueue
 
@@ -76,6 +76,19 @@ def _latest(
     return key, tuple(k for k, _ in reached)
 
 
+def _due_or_overdue(
+    base: str, due_on: date, before_days: int, today: date, c: CadenceRules
+) -> tuple[bool, tuple[str, tuple[str, ...]]] | None:
+    """A touch's two stages, announced ``before_days`` ahead and chased once overdue: (overdue?, the
+    stage picked by ``_latest``), or None when neither is reached (or both are too old)."""
+    stages = [
+        (f"{base}:due", due_on - timedelta(days=before_days)),
+        (f"{base}:overdue", due_on + timedelta(days=c.overdue_after_days)),
+    ]
+    picked = _latest(stages, today, c.catch_up_days)
+    return None if picked is None else (picked[0].endswith(":overdue"), picked)
+
+
 def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
     """Every reminder whose stage is reached on ``today``, whether or not it was sent before."""
     c = rules.cadence
@@ -91,67 +104,32 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
         recipient = a.csm_user_id or (h.csm_user_id if h else None)
         start = local_day(h.created_at, c.timezone) if h else a.contract_start
 
-        def add(
-            stage: Stage,
-            touch: str,
-            due_on: date,
-            picked: tuple[str, tuple[str, ...]],
-            days_left: int | None = None,
-            *,
-            account: Account = a,
-            tier: str = tier,
-            recipient: str | None = recipient,
-        ) -> None:
-            key, settles = picked
-            out.append(
-                Reminder(
-                    account.id,
-                    account.name,
-                    recipient,
-                    stage,
-                    touch,
-                    due_on.isoformat(),
-                    key,
-                    settles,
-                    tier,
-                    days_left,
-                )
-            )
-
+        found: list[tuple[Stage, str, date, tuple[str, tuple[str, ...]], int | None]] = []
         if h is not None:  # onboarding, from the handoff
             for i, m in enumerate(plan(tier, start, touches[a.id], c)):
-                if m.done_on is not None:
-                    continue
                 base = f"onboarding:{h.id}:{i}:{m.kind}:{m.due}"  # a changed plan is a new reminder
-                stages = [
-                    (f"{base}:due", m.due - timedelta(days=c.remind_before_days)),
-                    (f"{base}:overdue", m.due + timedelta(days=c.overdue_after_days)),
-                ]
-                picked = _latest(stages, today, c.catch_up_days)
-                if picked:
-                    add(Stage.OVERDUE if picked[0].endswith("overdue") else Stage.DUE, m.kind, m.due, picked)
+                if m.done_on is None and (
+                    hit := _due_or_overdue(base, m.due, c.remind_before_days, today, c)
+                ):
+                    found.append((Stage.OVERDUE if hit[0] else Stage.DUE, m.kind, m.due, hit[1], None))
         if tier in c.qbr_tiers and start is not None:  # the first falls after onboarding (qbr_every_days)
             qbr_due = next_qbr(start, touches[a.id], today, rules)
-            stages = [
-                (f"qbr:{qbr_due}:due", qbr_due - timedelta(days=c.qbr_remind_before_days)),
-                (f"qbr:{qbr_due}:overdue", qbr_due + timedelta(days=c.overdue_after_days)),
-            ]
-            picked = _latest(stages, today, c.catch_up_days)
-            if picked:
-                add(
-                    Stage.QBR_OVERDUE if picked[0].endswith("overdue") else Stage.QBR,
-                    Kind.QBR,
-                    qbr_due,
-                    picked,
-                )
+            if hit := _due_or_overdue(f"qbr:{qbr_due}", qbr_due, c.qbr_remind_before_days, today, c):
+                found.append((Stage.QBR_OVERDUE if hit[0] else Stage.QBR, Kind.QBR, qbr_due, hit[1], None))
         if a.renewal_date is not None and a.renewal_date >= today:
             stages = [
                 (f"renewal:{a.renewal_date}:{n}", a.renewal_date - timedelta(days=n))
                 for n in sorted(set(c.renewal_days), reverse=True)
             ]
-            picked = _latest(stages, today, None)
-            if picked:
-                add(Stage.RENEWAL, Kind.CHECK_IN, a.renewal_date, picked, (a.renewal_date - today).days)
+            if picked := _latest(stages, today, None):
+                days_left = (a.renewal_date - today).days
+                found.append((Stage.RENEWAL, Kind.CHECK_IN, a.renewal_date, picked, days_left))
+        for stage, touch, due_on, (key, settles), days_left in found:
+            out.append(
+                Reminder(
+                    a.id, a.name, recipient, stage, touch, due_on.isoformat(), key, settles, tier, days_left
+                )
+            )
     return out
 
 
@@ -174,11 +152,13 @@ def next_qbr(start: date, touches: list[tuple[str, date]], today: date, rules: R
     return due_on
 
 
-def next_touch(session: Session, account: Account, today: date, rules: Rules) -> tuple[str, date] | None:
+def next_touch(
+    session: Session, account: Account, today: date, rules: Rules, h: Handoff | None = None
+) -> tuple[str, date] | None:
     """What the account's CSM should do next: the first onboarding milestone not logged while
     onboarding lasts, then the next QBR for the tiers that hold them."""
     c = rules.cadence
-    h = latest_handoff(session, account.id)
+    h = h or latest_handoff(session, account.id)
     rows = session.execute(select(Touch.kind, Touch.occurred_at).where(Touch.account_id == account.id))
     touches = [(k, local_day(at, c.timezone)) for k, at in rows]
     start = local_day(h.created_at, c.timezone) if h else account.contract_start

@@ -46,7 +46,7 @@ def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
         for aid, account in accounts.items():
             h = health.get(aid)
             latest = cadence.latest_handoff(s, aid)
-            nxt = reminders.next_touch(s, account, today, rules)
+            nxt = reminders.next_touch(s, account, today, rules, latest)
             lines.append(
                 AccountLine(
                     account.name,
