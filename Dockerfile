@@ -8,7 +8,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 FROM python:3.11-slim
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=3000 \
-    DATABASE_URL=sqlite:////data/baton.db
+    BATON_DATA_DIR=/data
 # a font with Japanese glyphs, for the digest chart in Japanese workspaces
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-ipafont-gothic \
  && rm -rf /var/lib/apt/lists/*

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,9 @@ from pathlib import Path
 from clock import local_date, utcnow
 from settings import ConfigError, Settings
 from storage import Database
+
+# The demo seeds sample customers: they go to a file of their own, never next to a team's real accounts.
+DEMO_DATABASE = Path(__file__).resolve().parent / "baton-demo.db"
 
 
 def _serve(settings: Settings, db: Database) -> int:
@@ -40,9 +44,13 @@ def _serve(settings: Settings, db: Database) -> int:
         return 2
     from alerts.pull import pull
     from api.ingest import IngestAPI
+    from bot.app import slack_problem
     from bot.delivery import Delivery
     from jobs.scheduler import Jobs, build_scheduler
 
+    if problem := slack_problem(settings):
+        print(problem, file=sys.stderr)
+        return 2
     db.upgrade()
     app = create_app(settings, db)
     api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=settings.rules.schedule.timezone)
@@ -51,7 +59,7 @@ def _serve(settings: Settings, db: Database) -> int:
         settings,
         utcnow,
         deliver=lambda: Delivery(db, app.client, settings, utcnow).run(),
-        pull=(lambda: pull(db, settings.rules.pull)) if settings.rules.pull.url else None,
+        pull=(lambda session: pull(session, settings.rules.pull)) if settings.rules.pull.url else None,
     )
     build_scheduler(jobs, settings).start()
     if settings.slack_app_token:
@@ -59,6 +67,21 @@ def _serve(settings: Settings, db: Database) -> int:
     else:
         serve_http(app, db, settings.port, api=api)
     return 0
+
+
+def _deliver(settings: Settings, db: Database) -> None:
+    """Send what the command queued; when Slack refuses the token or cannot be reached, say so in one
+    line: the messages stay in the outbox and the server's delivery loop sends them later."""
+    from bot.app import make_client, slack_problem
+    from bot.delivery import Delivery
+
+    if problem := slack_problem(settings):
+        print(f"not sent to Slack yet (they wait in the outbox): {problem}", file=sys.stderr)
+        return
+    stats = Delivery(db, make_client(settings), settings, utcnow).run()
+    print(
+        f"sent to Slack: {stats.sent}, retrying later: {stats.retried}, failed: {stats.dead}", file=sys.stderr
+    )
 
 
 def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bool, dry_run: bool) -> int:
@@ -81,11 +104,7 @@ def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bo
             to = r.recipient or "(no CSM: handoff channel)"
             print(f"  {r.due}  {r.stage:<11} {r.touch:<11} {r.account}  -> {to}")
     if settings.slack_bot_token and not dry_run:
-        from bot.app import make_client
-        from bot.delivery import Delivery
-
-        stats = Delivery(db, make_client(settings), settings, utcnow).run()
-        print(f"sent to Slack: {stats.sent}, retrying later: {stats.retried}", file=sys.stderr)
+        _deliver(settings, db)
     return 0
 
 
@@ -95,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the Slack app (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)")
     demo = sub.add_parser("demo", help="seed sample data and print the cards Baton would post")
     demo.add_argument("--locale", choices=["en", "ja"], help="language of the cards (default BATON_LOCALE)")
+    demo.add_argument(
+        "--db",
+        type=Path,
+        default=DEMO_DATABASE,
+        help=f"the demo's own SQLite file, never your DATABASE_URL (default {DEMO_DATABASE.name})",
+    )
+    demo.add_argument("--reset", action="store_true", help="delete the demo's database first and start over")
     sub.add_parser("migrate", help="apply database migrations")
     ingest = sub.add_parser(
         "ingest",
@@ -139,6 +165,42 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("BATON_DEBUG") == "1":
+            raise
+        print(f"{args.command} failed: {_one_line(exc, settings)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: Exception, settings: Settings) -> str:
+    """A failure in words, one line, no traceback (BATON_DEBUG=1 shows it): what went wrong and the fix."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if isinstance(exc, OperationalError | ProgrammingError):
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"the database {where} answered: {first}. Check DATABASE_URL and that the database is up"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{text[:300]} ({type(exc).__name__}; BATON_DEBUG=1 shows the traceback)"
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        if args.reset:
+            args.db.unlink(missing_ok=True)
+        demo_db = Database(f"sqlite:///{args.db.resolve()}")
+        demo_db.upgrade()
+        return run_demo(settings, demo_db, locale=args.locale or settings.locale, out=sys.stdout)
     db = Database(settings.database_url)
     if args.command == "serve":
         return _serve(settings, db)
@@ -166,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
 
         db.upgrade()
         try:
-            result = pull(db, settings.rules.pull)
+            with db.session() as session:
+                result = pull(session, settings.rules.pull)
         except PullError as exc:
             print(f"pull failed: {exc}", file=sys.stderr)
             return 1
@@ -198,16 +261,13 @@ def main(argv: list[str] | None = None) -> int:
             chart.write_bytes(render(report["trend"], chart_labels(translator(settings.locale))))
             print(f"chart written to {chart}")
         if settings.slack_bot_token and not args.dry_run:
-            from bot.app import make_client
-            from bot.delivery import Delivery
             from storage.outbox import enqueue
 
             with db.session() as session:
                 row = enqueue(session, None, "digest", utcnow(), report=report)
                 session.flush()
                 enqueue(session, None, "digest_chart", utcnow(), digest_row=row.id)
-            stats = Delivery(db, make_client(settings), settings, utcnow).run()
-            print(f"posted to Slack: {stats.sent}, retrying later: {stats.retried}", file=sys.stderr)
+            _deliver(settings, db)
         return 0
     if args.command == "remind":
         return _remind(settings, db, args.as_of, as_json=args.json, dry_run=args.dry_run)
@@ -221,19 +281,9 @@ def main(argv: list[str] | None = None) -> int:
             return print_health(db, settings.rules, as_of=as_of, as_json=args.json)
         run_scan(db, settings.rules, as_of=as_of, clock=utcnow, as_json=args.json, dry_run=args.dry_run)
         if settings.slack_bot_token and not args.dry_run:  # without Slack the alerts wait in the outbox
-            from bot.app import make_client
-            from bot.delivery import Delivery
-
-            stats = Delivery(db, make_client(settings), settings, utcnow).run()
-            print(
-                f"delivered to Slack: {stats.sent}, retrying later: {stats.retried}, failed: {stats.dead}",
-                file=sys.stderr,
-            )
+            _deliver(settings, db)
         return 0
-    from bot.demo import run_demo
-
-    db.upgrade()
-    return run_demo(settings, db, locale=args.locale or settings.locale, out=sys.stdout)
+    raise AssertionError(f"unhandled command {args.command}")
 
 
 if __name__ == "__main__":

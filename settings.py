@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'baton.db'}"
+DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'baton.db'}"  # BATON_DATA_DIR moves it (the image: /data)
 DEFAULT_RULES_FILE = ROOT / "baton.yml"
 SUPPORTED_LOCALES = ("en", "ja")
 
@@ -254,6 +254,31 @@ class Rules:
         )
 
 
+def _database_url(raw: str, data_dir: Path) -> str:
+    """The SQLAlchemy URL: SQLite in BATON_DATA_DIR by default. ``postgres://`` and ``postgresql://``
+    (what hosting providers hand out) mean the psycopg 3 driver Baton ships, not SQLAlchemy's psycopg2."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if not raw:
+        return f"sqlite:///{data_dir / 'baton.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            raw = "postgresql+psycopg://" + raw[len(prefix) :]
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL: use sqlite:///path/baton.db or "
+            "postgresql+psycopg://user:password@host:5432/db"
+        ) from exc
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(f"DATABASE_URL: Baton runs on SQLite or PostgreSQL, not {url.get_backend_name()}")
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
+        raise ConfigError("DATABASE_URL: write postgresql+psycopg://... (Baton ships the psycopg 3 driver)")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -272,8 +297,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        locale = env.get("BATON_LOCALE", "en").strip().lower() or "en"
+        # An empty variable means unset: `docker run --env-file .env` passes .env.example's `DATABASE_URL=`
+        # as "", which must not override the default and put the database outside the volume.
+        env = {k: v.strip() for k, v in (os.environ if env is None else env).items() if v.strip()}
+        locale = env.get("BATON_LOCALE", "en").lower()
         if locale not in SUPPORTED_LOCALES:
             raise ConfigError(f"BATON_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}, not {locale!r}")
         try:
@@ -283,15 +310,22 @@ class Settings:
         api_url = env.get("SLACK_API_URL", "https://slack.com/api/")
         if not api_url.endswith("/"):
             api_url += "/"
-        rules_path = Path(env["BATON_CONFIG"]) if env.get("BATON_CONFIG") else DEFAULT_RULES_FILE
+        rules_path = DEFAULT_RULES_FILE
+        if "BATON_CONFIG" in env:  # named on purpose: a missing file is a mistake, not "use the defaults"
+            rules_path = Path(env["BATON_CONFIG"])
+            if not rules_path.is_file():
+                raise ConfigError(
+                    f"BATON_CONFIG={rules_path}: no such file (unset it to use {DEFAULT_RULES_FILE})"
+                )
+        database_url = _database_url(env.get("DATABASE_URL", ""), Path(env.get("BATON_DATA_DIR", str(ROOT))))
         return cls(
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=database_url,
             port=port,
             locale=locale,
             slack_api_url=api_url,
-            handoff_channel=env.get("BATON_HANDOFF_CHANNEL", "").strip(),
-            alert_channel=env.get("BATON_ALERT_CHANNEL", "").strip(),
-            digest_channel=env.get("BATON_DIGEST_CHANNEL", "").strip(),
+            handoff_channel=env.get("BATON_HANDOFF_CHANNEL", ""),
+            alert_channel=env.get("BATON_ALERT_CHANNEL", ""),
+            digest_channel=env.get("BATON_DIGEST_CHANNEL", ""),
             cs_users=tuple(u.strip() for u in env.get("BATON_CS_USERS", "").split(",") if u.strip()),
             ingest_token=env.get("BATON_INGEST_TOKEN", ""),
             rules=Rules.load(rules_path),

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+from sqlalchemy.orm import Session
 
 from alerts.ingest import Result, ingest_signals
 from settings import PullRules
-from storage import Database
 
 log = logging.getLogger(__name__)
 RETRIES = 4
@@ -96,19 +96,20 @@ def records_from(
 
 
 def pull(
-    db: Database,
+    session: Session,
     rules: PullRules,
     *,
     client: httpx.Client | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Result:
+    """Pull every page into ``session``: the caller owns the unit of work (the job's, with its ledger row,
+    so on SQLite there is one writer, not a second session waiting on the ledger's lock)."""
     if not rules.url:
         raise PullError("no pull.url configured")
     own = client is None
     client = client or httpx.Client(timeout=30)
     try:
-        with db.session() as s:
-            return ingest_signals(s, records_from(rules, client, sleep))
+        return ingest_signals(session, records_from(rules, client, sleep))
     finally:
         if own:
             client.close()

@@ -43,3 +43,28 @@ def create_app(
     directory = Directory(client, default_locale=settings.locale, cs_members=settings.cs_users)
     register_listeners(app, Deps(db=db, settings=settings, clock=clock, directory=directory))
     return app
+
+
+def slack_problem(settings: Settings) -> str | None:
+    """One line a person can act on when Slack refuses the bot token or cannot be reached; None when
+    ``auth.test`` answers. Checked before serving or sending, so a typo is not a traceback."""
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=5)
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "") if exc.response is not None else ""
+        if error in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"):
+            return (
+                f"Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token (xoxb-...) "
+                "from your app's OAuth & Permissions page, and reinstall the app if it was revoked"
+            )
+        return f"Slack answered auth.test with {error or exc}: check SLACK_BOT_TOKEN and SLACK_API_URL"
+    except OSError as exc:  # URLError, timeouts, refused connections
+        reason = getattr(exc, "reason", None) or exc
+        return (
+            f"cannot reach Slack at {settings.slack_api_url} ({reason}): "
+            "check the network, the proxy or SLACK_API_URL"
+        )
+    return None

@@ -4,7 +4,7 @@ Slack listeners use, then prints the cards and messages Baton would post."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TextIO
 
@@ -18,6 +18,7 @@ from bot.text import mention
 from bot.views.alert_card import alert_card
 from bot.views.handoff_card import card, checklist_blocks
 from bot.views.touches import reminder_blocks
+from clock import Clock, local_date, utcnow
 from handoff import reminders, service
 from handoff.checklist import HandoffForm, missing_items
 from handoff.service import Actor
@@ -84,11 +85,7 @@ SEED: list[HandoffForm] = [
 ]
 
 
-def _clock() -> datetime:
-    return datetime.now(UTC)
-
-
-def seed(settings: Settings, db: Database) -> list[int]:
+def seed(settings: Settings, db: Database, clock: Clock = utcnow) -> list[int]:
     """Create the demo handoffs once; running the demo again reuses them."""
     ids: list[int] = []
     for form in SEED:
@@ -98,11 +95,11 @@ def seed(settings: Settings, db: Database) -> list[int]:
                 ids.append(existing.handoffs[-1].id)
                 continue
             h = service.create(
-                s, form=form, actor=Actor(form.handed_off_by or REP_FS), clock=_clock, rules=settings.rules
+                s, form=form, actor=Actor(form.handed_off_by or REP_FS), clock=clock, rules=settings.rules
             )
             ids.append(h.id)
     with db.session() as s:  # CS has already taken the first one
-        service.assign(s, handoff_id=ids[0], csm_user_id=CSM, actor=Actor(CS_LEAD, is_cs=True), clock=_clock)
+        service.assign(s, handoff_id=ids[0], csm_user_id=CSM, actor=Actor(CS_LEAD, is_cs=True), clock=clock)
     return ids
 
 
@@ -113,7 +110,7 @@ DEMO_ACCOUNTS = [  # external id, name, plan, MRR, seats, daily active users: (b
 ]
 
 
-def seed_usage(settings: Settings, db: Database, today: date) -> None:
+def seed_usage(settings: Settings, db: Database, today: date, clock: Clock = utcnow) -> None:
     """Accounts (linked to the handoffs by name) and five weeks of daily usage ending today, then a scan."""
     lines = ["account_id,name,plan,mrr,seats,contract_start,renewal_date,currency"]
     for ext, name, plan, mrr, seats, _ in DEMO_ACCOUNTS:
@@ -127,19 +124,22 @@ def seed_usage(settings: Settings, db: Database, today: date) -> None:
             signals.append(f"{ext},{day},active_users,{active}")
             signals.append(f"{ext},{day},logins,{active * 3}")
     with db.session() as s:
-        ingest_accounts(s, records(io.StringIO("\n".join(lines)), "csv"), as_of=today, now=_clock())
+        ingest_accounts(s, records(io.StringIO("\n".join(lines)), "csv"), as_of=today, now=clock())
         ingest_signals(s, records(io.StringIO("\n".join(signals)), "csv"))
     with db.session() as s:
-        scan(s, as_of=today, rules=settings.rules, clock=_clock)
+        scan(s, as_of=today, rules=settings.rules, clock=clock)
 
 
-def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO) -> int:
+def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, clock: Clock = utcnow) -> int:
+    """Seed and print. Every day in it is the team's day (schedule.timezone), as the jobs count them:
+    at 16:00 UTC Tokyo is already on the next day, and a UTC date would hide the reminders."""
     tr = translator(locale)
-    ids = seed(settings, db)
+    today = local_date(clock, settings.rules.schedule.timezone)
+    ids = seed(settings, db, clock)
     rule = "━" * 78
     print(
-        f"{rule}\nBaton demo · database {db.engine.url.render_as_string(hide_password=True)}"
-        f" · language {locale}\nNo Slack tokens set: these are the messages Baton would post.\n{rule}",
+        f"{rule}\nBaton demo · language {locale} · its own database {db.engine.url.database}"
+        " (--reset starts over)\nNo Slack tokens set: these are the messages Baton would post.\n{rule}",
         file=out,
     )
     channel = settings.handoff_channel or "#cs-handoffs"
@@ -173,7 +173,7 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO) -> i
         ),
         file=out,
     )
-    seed_usage(settings, db, _clock().date())
+    seed_usage(settings, db, today, clock)
     with db.session() as s:
         alerts = s.scalars(select(Alert).where(Alert.state != "resolved").order_by(Alert.id)).all()
         for alert in alerts:
@@ -186,7 +186,7 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO) -> i
                 render_blocks(alert_card(tr, alert, account, snooze_days=settings.rules.alerts.snooze_days)),
                 file=out,
             )
-    day = _clock().date() + timedelta(days=6)  # six days on: kickoffs are due, a renewal is 54 days out
+    day = today + timedelta(days=6)  # six days on: kickoffs are due, a renewal is 54 days out
     with db.session() as s:
         due = reminders.due(s, day, settings.rules)
     for recipient in sorted({r.recipient or "" for r in due}):

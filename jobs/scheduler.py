@@ -43,7 +43,7 @@ class Jobs:
         clock: Clock,
         *,
         deliver: Callable[[], Any] | None = None,
-        pull: Callable[[], Any] | None = None,
+        pull: Callable[[Session], Any] | None = None,
         instance: str | None = None,
     ) -> None:
         self.db, self.settings, self.clock = db, settings, clock
@@ -98,7 +98,7 @@ class Jobs:
             return False
         _, slot = self._daily_slot()
         pull = self.pull
-        return self._once(PULL, slot, lambda session: str(pull()))
+        return self._once(PULL, slot, lambda session: str(pull(session)))
 
     def digest_job(self) -> bool:
         """The weekly digest: built and queued in the ledger's transaction, then delivered."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,58 @@ def test_cadence_mistakes_are_reported_with_where_and_what(tmp_path: Path, text:
 def test_secrets_stay_out_of_the_settings_repr() -> None:
     s = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-secret", "BATON_INGEST_TOKEN": "ingest-secret"})
     assert "secret" not in repr(s)
+
+
+def test_an_empty_variable_means_unset(tmp_path: Path) -> None:
+    """`docker run --env-file .env` with .env.example's `DATABASE_URL=` keeps the database in the volume."""
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "",
+            "BATON_DATA_DIR": str(tmp_path),
+            "PORT": " ",
+            "BATON_LOCALE": "",
+            "BATON_CONFIG": "",
+        }
+    )
+    assert s.database_url == f"sqlite:///{tmp_path / 'baton.db'}"
+    assert (s.port, s.locale) == (3000, "en")
+
+
+def test_the_image_keeps_its_database_in_the_volume_even_with_an_empty_database_url() -> None:
+    dockerfile = (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
+    env = dict(re.findall(r"(\w+)=(\S+)", re.search(r"^ENV (.*?[^\\])$", dockerfile, re.M | re.S).group(1)))
+    assert env.get("BATON_DATA_DIR") == "/data" and "DATABASE_URL" not in env
+    assert Settings.from_env({**env, "DATABASE_URL": ""}).database_url == "sqlite:////data/baton.db"
+
+
+def test_a_named_rules_file_that_is_missing_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"BATON_CONFIG={tmp_path / 'nope.yml'}: no such file"):
+        Settings.from_env({"BATON_CONFIG": str(tmp_path / "nope.yml")})
+    with pytest.raises(ConfigError, match="no such file"):
+        Settings.from_env({"BATON_CONFIG": str(tmp_path)})  # a directory is no rules file either
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@db:5432/baton", "postgresql+psycopg://u:p@db:5432/baton"),
+        ("postgresql://u:p@db/baton", "postgresql+psycopg://u:p@db/baton"),
+        ("postgresql+psycopg://u@db/baton", "postgresql+psycopg://u@db/baton"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_database_urls_as_hosting_providers_write_them(given: str, used: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": given}).database_url == used
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("baton.db", "not a database URL"),
+        ("mysql://u@db/baton", "SQLite or PostgreSQL, not mysql"),
+        ("postgresql+psycopg2://u@db/baton", "write postgresql\\+psycopg://"),
+    ],
+)
+def test_a_wrong_database_url_is_one_clear_error(given: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"DATABASE_URL": given})

@@ -1,20 +1,27 @@
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from bot.demo import run_demo
 from bot.render_text import mrkdwn_to_text, render_blocks
+from settings import Settings
+from storage import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/demo.db"
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/team.db"  # the team's own database: the demo keeps out
     return subprocess.run(
-        [sys.executable, "app.py", "demo", *args],
+        [sys.executable, "app.py", "demo", "--db", str(tmp_path / "demo.db"), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -40,6 +47,23 @@ def test_demo_seeds_and_shows_cards_without_slack_and_can_run_again(tmp_path: Pa
     assert again.stdout.count("▶ card in") == 3  # reused, not duplicated
     assert again.stdout.count("▶ alert in") == 2  # one alert per account and kind, however often it runs
     assert "引き継ぎ：Northwind Analytics" in again.stdout and "受理する" in again.stdout
+    assert not (tmp_path / "team.db").exists() and f"its own database {tmp_path / 'demo.db'}" in out
+    fresh = _demo(tmp_path, "--reset")
+    assert fresh.returncode == 0 and fresh.stdout.count("▶ alert in") == 2
+
+
+@pytest.mark.parametrize("utc_hour", [3, 16, 23])  # 16:00 and 23:00 UTC: Tokyo is already on the next day
+def test_demo_counts_the_teams_day_at_any_hour(tmp_path: Path, utc_hour: int) -> None:
+    now = datetime(2026, 12, 1, utc_hour, 30, tzinfo=UTC)
+    db = Database(f"sqlite:///{tmp_path}/demo.db")
+    db.upgrade()
+    out = io.StringIO()
+    assert run_demo(Settings(), db, locale="en", out=out, clock=lambda: now) == 0
+    text = " ".join(out.getvalue().split())
+    tokyo_today = (now + timedelta(hours=9)).date()
+    assert f"▶ {(tokyo_today + timedelta(days=6)).isoformat()}, 08:30: reminders" in text
+    assert "reminders, direct message to @U0DEMOCSM" in text and "kickoff due" in text
+    assert "Churn risk: Northwind Analytics" in text
 
 
 def test_mrkdwn_renders_as_a_reader_sees_it() -> None:

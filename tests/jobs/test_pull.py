@@ -80,11 +80,16 @@ def test_pages_are_followed_with_auth_and_mapped_fields(db: Database, source: So
     }
     source.fail_first = [503, 429]
     waits: list[float] = []
-    result = pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=waits.append)
+    result = _pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=waits.append)
     assert result.rows == 2 and waits == [1, 9]  # backoff, then the 429's Retry-After; no real sleeping
     assert set(source.seen_auth) == {"Bearer s3cret"}
     with db.session() as s:
         assert s.scalar(select(func.sum(Signal.value))) == 7
+
+
+def _pull(db: Database, rules: PullRules, **kw: Any) -> Any:
+    with db.session() as session:
+        return pull(session, rules, **kw)
 
 
 def test_a_bad_record_refuses_the_whole_pull(db: Database, source: Source) -> None:
@@ -93,7 +98,7 @@ def test_a_bad_record_refuses_the_whole_pull(db: Database, source: Source) -> No
     from alerts.ingest import IngestError
 
     with pytest.raises(IngestError) as exc:
-        pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
+        _pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
     assert "unknown account_id 'NOPE'" in exc.value.problems[0].message
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Signal)) == 0
@@ -102,7 +107,31 @@ def test_a_bad_record_refuses_the_whole_pull(db: Database, source: Source) -> No
 def test_a_source_that_keeps_failing_gives_up_with_the_reason(db: Database, source: Source) -> None:
     source.fail_first = [500] * 10
     with pytest.raises(PullError, match="answered 500 \\(after 5 tries\\)"):
-        pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
+        _pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
     source.fail_first = [404]
     with pytest.raises(PullError, match="answered 404"):
-        pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
+        _pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
+
+
+def test_the_scheduled_pull_job_runs_on_a_real_database_once(db: Database, source: Source) -> None:
+    """The job's ledger row and the pull share one unit of work: on SQLite a second session would wait
+    on the ledger's write lock and fail with "database is locked" every time."""
+    from datetime import UTC, datetime
+
+    from jobs.scheduler import PULL, Jobs
+    from settings import Rules, Settings
+    from storage.models import JobRun
+    from tests.clocks import FakeClock
+
+    accounts(db, ("A1", 10, "Pro"))
+    source.pages = {"/p1": {"result": {"items": [rec("A1", "2026-11-01", 3)], "next": None}}}
+    rules = PullRules(url=source.url("/p1"), **{k: v for k, v in RULES.items() if k != "auth_header"})
+    settings = Settings(rules=Rules.load(None))
+    clock = FakeClock(datetime(2026, 11, 2, 21, 30, tzinfo=UTC))  # 06:30 in Tokyo
+    jobs = Jobs(db, settings, clock, pull=lambda session: pull(session, rules, sleep=lambda s: None))
+    assert jobs.pull_job() is True
+    assert jobs.pull_job() is False  # the same day's slot: done already
+    with db.session() as s:
+        assert s.scalar(select(func.sum(Signal.value))) == 3
+        run = s.scalars(select(JobRun).where(JobRun.job_id == PULL)).one()
+        assert run.finished_at is not None and "1" in run.outcome

@@ -1,0 +1,113 @@
+"""The command line as a person meets it: every failure is one line saying what to fix, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import app
+from tests.fakeslack import FakeSlack
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_API_URL",
+        "BATON_CONFIG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'baton.db'}")
+    return monkeypatch
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fails_in_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], code: int, *needles: str) -> str:
+    assert app.main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_serve_with_a_token_slack_refuses_says_where_to_get_the_right_one(
+    env: pytest.MonkeyPatch, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("SLACK_BOT_TOKEN", "xoxb-typo")
+    env.setenv("SLACK_SIGNING_SECRET", "s")
+    env.setenv("SLACK_API_URL", slack.base_url)
+    _fails_in_one_line(capsys, ["serve"], 2, "Slack refused SLACK_BOT_TOKEN", "OAuth & Permissions")
+
+
+def test_serve_when_slack_cannot_be_reached_says_so(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    env.setenv("SLACK_SIGNING_SECRET", "s")
+    env.setenv("SLACK_API_URL", f"http://127.0.0.1:{_closed_port()}/api/")
+    _fails_in_one_line(capsys, ["serve"], 2, "cannot reach Slack at http://127.0.0.1:", "SLACK_API_URL")
+
+
+def test_a_scan_that_cannot_send_keeps_the_alerts_and_says_why(
+    env: pytest.MonkeyPatch, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("SLACK_BOT_TOKEN", "xoxb-revoked")
+    env.setenv("SLACK_API_URL", slack.base_url)
+    assert app.main(["scan", "--as-of", "2026-11-30"]) == 0
+    err = capsys.readouterr().err
+    assert "not sent to Slack yet (they wait in the outbox): Slack refused SLACK_BOT_TOKEN" in err
+
+
+def test_an_unreachable_database_is_one_line_with_the_url_but_not_its_password(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("DATABASE_URL", f"postgres://baton:hunter2@127.0.0.1:{_closed_port()}/baton")
+    err = _fails_in_one_line(
+        capsys, ["migrate"], 1, "the database postgresql+psycopg://baton:***@", "DATABASE_URL"
+    )
+    assert "hunter2" not in err
+
+
+def test_a_database_file_in_a_missing_folder_is_one_line(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'no' / 'such' / 'baton.db'}")
+    _fails_in_one_line(capsys, ["health"], 1, "unable to open database file", "Check DATABASE_URL")
+
+
+def test_a_configuration_mistake_is_one_line(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("BATON_CONFIG", "/nowhere/baton.yml")
+    _fails_in_one_line(capsys, ["scan"], 2, "BATON_CONFIG=/nowhere/baton.yml: no such file")
+
+
+def test_an_unexpected_failure_is_one_line_unless_debugging(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(*a: object, **k: object) -> int:
+        raise RuntimeError("the disk is full\nand more")
+
+    env.setattr(app, "_dispatch", boom)
+    _fails_in_one_line(capsys, ["migrate"], 1, "migrate failed: the disk is full and more", "BATON_DEBUG=1")
+    env.setenv("BATON_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        app.main(["migrate"])
