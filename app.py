@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         default=DEMO_DATABASE,
         help=f"the demo's own SQLite file, never your DATABASE_URL (default {DEMO_DATABASE.name})",
     )
-    demo.add_argument("--reset", action="store_true", help="delete the demo's database first and start over")
+    demo.add_argument(
+        "--keep", action="store_true", help="reuse the demo data of the last run instead of starting over"
+    )
     sub.add_parser("migrate", help="apply database migrations")
     ingest = sub.add_parser(
         "ingest",
@@ -196,7 +198,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
         from bot.demo import run_demo
 
-        if args.reset:
+        if not args.keep:  # the same story every time, whatever an earlier run left
             args.db.unlink(missing_ok=True)
         demo_db = Database(f"sqlite:///{args.db.resolve()}")
         demo_db.upgrade()

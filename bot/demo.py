@@ -136,10 +136,10 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
     tr = translator(locale)
     today = local_date(clock, settings.rules.schedule.timezone)
     ids = seed(settings, db, clock)
-    rule = "━" * 78
+    rule, path = "━" * 78, db.engine.url.database
     print(
-        f"{rule}\nBaton demo · language {locale} · its own database {db.engine.url.database}"
-        " (--reset starts over)\nNo Slack tokens set: these are the messages Baton would post.\n{rule}",
+        f"{rule}\nBaton demo · language {locale} · its own database {path}\n"
+        f"No Slack tokens set: these are the messages Baton would post.\n{rule}",
         file=out,
     )
     channel = settings.handoff_channel or "#cs-handoffs"
@@ -198,7 +198,8 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
             render_blocks(reminder_blocks(tr, {"recipient": recipient or None, "reminders": items})), file=out
         )
     print(
-        f"\n{rule}\nTo run Baton in Slack, create the app from manifest.yml and set its tokens (README.md).",
+        f"\n{rule}\nLook around: DATABASE_URL=sqlite:///{path} python app.py health (or scan, digest).\n"
+        "To run Baton in Slack, create the app from manifest.yml and set its tokens (README.md).",
         file=out,
     )
     return 0
