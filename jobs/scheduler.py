@@ -90,7 +90,7 @@ class Jobs:
             if data is not None and data.stale(self.settings.rules.health):
                 log.warning("scan: %s", data.describe(self.settings.rules.health))
             through = data.through if data else None
-            return f"as_of {as_of}, data through {through}: {len(result.raised)} raised, quiet {result.quiet}"
+            return f"as_of {as_of}: {len(result.raised)} raised, quiet {result.quiet}, data through {through}"
 
         ran = self._once(SCAN, slot, work)
         if ran and self.deliver:
