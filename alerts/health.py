@@ -139,7 +139,7 @@ def describe(code: str, p: dict[str, Any], names: MetricNames | None = None) -> 
     """Plain-English reason, for the CLI and logs; Slack renders the same codes from its templates.
     Metrics appear by their display names (``health.metric_names``), not their raw keys."""
     texts = {
-        "usage_drop": "{metric} averages {recent}/day over the last {recent_days} days "
+        "usage_drop": "{metric} averaged {recent}/day over the last {recent_days} days "
         "vs {baseline}/day before (-{pct}%)",
         "inactive": "no activity for {days} days",
         "inactive_long": "no activity in the last {days}+ days",
@@ -150,7 +150,7 @@ def describe(code: str, p: dict[str, Any], names: MetricNames | None = None) -> 
         "health_red": "health score {score} (red)",
         "renewal_risk": "renews in {days} days ({date}) while health is {band}",
         "seats_full": "{active} active users on {seats} seats ({pct}%)",
-        "usage_growth": "{metric} averages {recent}/day vs {baseline}/day before (+{pct}%)",
+        "usage_growth": "{metric} averaged {recent}/day recently vs {baseline}/day before (+{pct}%)",
         "plan_limit": "{metric} reached {value} of the {plan} plan's limit {limit}",
     }
     if "metric" in p:

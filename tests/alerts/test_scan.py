@@ -51,7 +51,7 @@ def test_each_rule_raises_its_alert_with_reasons_in_numbers(db: Database) -> Non
     assert {
         "code": "usage_drop",
         "params": {"metric": "active_users", "recent": 12, "baseline": 40, "pct": 70, "recent_days": 7},
-        "text": "active users averages 12/day over the last 7 days vs 40/day before (-70%)",
+        "text": "active users averaged 12/day over the last 7 days vs 40/day before (-70%)",
     } in drop["reasons"]
     idle = got[("IDLE", "churn_risk")].finding
     assert {"code": "inactive", "params": {"days": 20}} in idle.reasons and idle.severity == "high"
