@@ -133,27 +133,35 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--as-of", type=date.fromisoformat, help="the date an accounts file describes")
     ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
     scan = sub.add_parser("scan", help="run one churn-risk / upsell scan")
-    scan.add_argument(
-        "--as-of", type=date.fromisoformat, help="use only data up to this date (default today)"
-    )
+    as_of_help = "score with data up to this day (default: yesterday in the team's timezone)"
+    scan.add_argument("--as-of", type=date.fromisoformat, help=as_of_help)
     scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
     scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
     sub.add_parser("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
     digest = sub.add_parser(
         "digest", help="the shared KPIs for the week (churn, retention, GRR, NRR, upsell)"
     )
-    digest.add_argument("--as-of", type=date.fromisoformat, help="default: today in the team's timezone")
+    digest.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        help="report the week ending the day before this day, health scored with data up to then "
+        "(default: today in the team's timezone)",
+    )
     digest.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     digest.add_argument("--dry-run", action="store_true", help="print it and write the chart; do not post")
     digest.add_argument(
         "--chart", help="with --dry-run: where to write the chart (default baton-digest-DATE.png)"
     )
     remind = sub.add_parser("remind", help="queue today's touch, QBR and renewal reminders (the daily job)")
-    remind.add_argument("--as-of", type=date.fromisoformat, help="default: today in the team's timezone")
+    remind.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        help="queue the reminders due on this day (default: today in the team's timezone)",
+    )
     remind.add_argument("--json", action="store_true", help="print the reminders as a JSON array")
     remind.add_argument("--dry-run", action="store_true", help="record and send nothing; show what would go")
     health = sub.add_parser("health", help="print every active account's health score")
-    health.add_argument("--as-of", type=date.fromisoformat)
+    health.add_argument("--as-of", type=date.fromisoformat, help=as_of_help)
     health.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 

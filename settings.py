@@ -31,6 +31,47 @@ class TierThresholds:
     mid: Decimal
 
 
+MetricNames = dict[str, dict[str, str]]  # metric -> {locale: display name}
+
+# How people read the common metrics; `health.metric_names` in baton.yml adds to or overrides these.
+DEFAULT_METRIC_NAMES: MetricNames = {
+    "active_users": {"en": "active users", "ja": "アクティブユーザー数"},
+    "logins": {"en": "logins", "ja": "ログイン数"},
+    "api_calls": {"en": "API calls", "ja": "API呼び出し数"},
+    "projects": {"en": "projects", "ja": "プロジェクト数"},
+    "seats_used": {"en": "seats used", "ja": "利用席数"},
+    "support_tickets": {"en": "support tickets", "ja": "問い合わせ件数"},
+    "nps": {"en": "NPS", "ja": "NPS"},
+}
+
+
+def metric_name(metric: str, locale: str, names: MetricNames | None = None) -> str:
+    """A metric's display name in ``locale`` (then English); an unnamed metric keeps its own key."""
+    entry = (names if names is not None else DEFAULT_METRIC_NAMES).get(metric) or {}
+    return entry.get(locale) or entry.get("en") or metric
+
+
+def _metric_names(raw: Any, where: str) -> MetricNames:
+    """`{logins: {en: sign-ins, ja: サインイン数}}`, or one name for every language, over the defaults."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: metric_names must map each metric to its names")
+    out = {k: dict(v) for k, v in DEFAULT_METRIC_NAMES.items()}
+    for metric, names in raw.items():
+        if isinstance(names, str) and names.strip():
+            out[str(metric)] = {locale: names.strip() for locale in SUPPORTED_LOCALES}
+        elif isinstance(names, dict) and all(isinstance(v, str) and v.strip() for v in names.values()):
+            bad = set(map(str, names)) - set(SUPPORTED_LOCALES)
+            if bad:
+                raise ConfigError(
+                    f"{where}: metric_names.{metric}: unknown language(s) {', '.join(sorted(bad))} "
+                    f"(use {', '.join(SUPPORTED_LOCALES)})"
+                )
+            out[str(metric)] = {**out.get(str(metric), {}), **{str(k): v.strip() for k, v in names.items()}}
+        else:
+            raise ConfigError(f"{where}: metric_names.{metric} must be a name or {{en: ..., ja: ...}}")
+    return out
+
+
 @dataclass(frozen=True)
 class HealthRules:
     recent_days: int = 7
@@ -51,6 +92,8 @@ class HealthRules:
         }
     )
     inactive_days: int = 14
+    data_stale_days: int = 3  # the scan warns when the book's latest signals are older than this
+    metric_names: MetricNames = field(default_factory=lambda: _metric_names({}, "health"))
 
 
 @dataclass(frozen=True)
@@ -231,6 +274,8 @@ class Rules:
             health["usage_metrics"] = tuple(metrics)
         if "weights" in health:
             health["weights"] = {**HealthRules().weights, **health["weights"]}
+        if "metric_names" in health:
+            health["metric_names"] = _metric_names(health["metric_names"] or {}, f"{path}: health")
         alerts = dict(data.get("alerts") or {})
         flat = {**(alerts.pop("churn", None) or {}), **(alerts.pop("upsell", None) or {}), **alerts}
         cadence = dict(data.get("cadence") or {})

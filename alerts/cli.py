@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
-from alerts.health import describe, health_all
+from alerts.health import DataThrough, data_through, describe, health_all
 from alerts.ingest import (
     IngestError,
     Result,
@@ -109,22 +109,31 @@ def run_scan(
     as_json: bool,
     dry_run: bool,
     out: IO[str] = sys.stdout,
+    err: IO[str] = sys.stderr,
 ) -> ScanResult:
-    """`app.py scan`: raise and store alerts (their Slack messages wait in the outbox), and print them."""
+    """`app.py scan`: raise and store alerts (their Slack messages wait in the outbox), and print them,
+    with how far the usage data went (the scan scores up to that day, never beyond it)."""
     with db.session() as session:
         result = scan(session, as_of=as_of, rules=rules, clock=clock)
         if dry_run:
             session.rollback()
+    data = result.data or DataThrough(as_of, None)
     if as_json:
         json.dump([r.as_json() for r in result.raised], out, ensure_ascii=False, indent=2)
         out.write("\n")
+        if data.age_days != 0:  # the array stays the alerts; what a person must know goes to stderr
+            print(data.describe(rules.health), file=err)
         return result
     verb = "would raise" if dry_run else "raised"
     print(
-        f"Scan as of {as_of.isoformat()}: {result.accounts:,} active accounts; {verb} "
+        f"Scan as of {as_of.isoformat()}, usage data through "
+        f"{data.through.isoformat() if data.through else '-'}: {result.accounts:,} active accounts; {verb} "
         f"{len(result.raised)} alert(s)" + (f" (quiet: {result.quiet})" if result.quiet else ""),
         file=out,
     )
+    if data.age_days != 0:
+        print(data.describe(rules.health), file=out)
+    names = rules.health.metric_names
     for r in result.raised:
         print(
             f"  {r.change:<8} {r.finding.kind:<10} {r.finding.severity:<6} {r.account_name} ({r.account})"
@@ -132,19 +141,38 @@ def run_scan(
             file=out,
         )
         for reason in r.finding.reasons:
-            print(f"      - {describe(reason['code'], reason['params'])}", file=out)
+            print(f"      - {describe(reason['code'], reason['params'], names)}", file=out)
     return result
 
 
-def print_health(db: Database, rules: Rules, *, as_of: date, as_json: bool, out: IO[str] = sys.stdout) -> int:
+def print_health(
+    db: Database,
+    rules: Rules,
+    *,
+    as_of: date,
+    as_json: bool,
+    out: IO[str] = sys.stdout,
+    err: IO[str] = sys.stderr,
+) -> int:
+    """`app.py health`: every active account's score, scored up to the book's data-through day."""
     with db.session() as session:
-        rows = [h.as_json() for h in health_all(session, as_of, rules.health)]
+        data = data_through(session, as_of)
+        names = rules.health.metric_names
+        rows = [h.as_json(names) for h in health_all(session, as_of, rules.health, data=data)]
     if as_json:
         json.dump(rows, out, ensure_ascii=False, indent=2)
         out.write("\n")
+        if data.age_days != 0:
+            print(data.describe(rules.health), file=err)
         return 0
+    through = data.through.isoformat() if data.through else "-"
+    print(f"Health as of {as_of.isoformat()}, usage data through {through}", file=out)
+    if data.age_days != 0:
+        print(data.describe(rules.health), file=out)
     for r in rows:
         drivers = "; ".join(d["text"] for d in r["drivers"]) or "-"
         shown = "-" if r["score"] is None else r["score"]
-        print(f"{shown:>4} {r['band']:<7} {r['name']} ({r['account_id']}): {drivers}", file=out)
+        own = r["last_data"]
+        feed = f" [own data through {own}]" if own and data.through and own < data.through.isoformat() else ""
+        print(f"{shown:>4} {r['band']:<7} {r['name']} ({r['account_id']}){feed}: {drivers}", file=out)
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from settings import HealthRules
+from settings import HealthRules, MetricNames, metric_name
 from storage.models import Account, Signal
 
 LOOKBACK_DAYS = 90  # how far back "last activity" is looked for; older reads as "90+ days"
@@ -31,6 +31,64 @@ class Usage:
     last_active: date | None = None
     latest: dict[str, float] = field(default_factory=dict)  # latest value in the window (e.g. nps)
     has_rows: bool = False
+    last_data: date | None = None  # the account's own latest day with any signal (its feed's "data through")
+
+
+@dataclass(frozen=True)
+class DataThrough:
+    """How far the book's usage data goes for a scan asked ``as_of`` a day.
+
+    A day the export has not delivered yet is not a day of zero use: scoring it as one turns a healthy
+    book yellow every morning before the file lands. So windows end at ``day``: the latest day with any
+    signal in the whole book, never after ``as_of``. One account whose own feed stopped while the others
+    continue still counts as inactive from its last data; a whole late feed does not."""
+
+    as_of: date
+    through: date | None  # None: no usage data at all up to as_of
+
+    @property
+    def day(self) -> date:
+        """The day scored: windows end here."""
+        return self.through or self.as_of
+
+    @property
+    def age_days(self) -> int | None:
+        """Days between the data and the day asked for (0 = complete), None without data."""
+        return None if self.through is None else (self.as_of - self.through).days
+
+    def stale(self, rules: HealthRules) -> bool:
+        return self.age_days is None or self.age_days > rules.data_stale_days
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "data_through": self.through.isoformat() if self.through else None,
+            "data_age_days": self.age_days,
+        }
+
+    def describe(self, rules: HealthRules) -> str:
+        """One line for the terminal; says clearly when the data is old and what to check."""
+        if self.through is None:
+            return f"No usage data up to {self.as_of.isoformat()}: send signals (ingest, API or pull) first."
+        if self.age_days == 0:
+            return f"Usage data through {self.through.isoformat()}."
+        days = f"{self.age_days} day{'s' if self.age_days != 1 else ''}"
+        if self.stale(rules):
+            return (
+                f"WARNING: usage data is {days} old (latest day with signals {self.through.isoformat()}, "
+                f"asked for {self.as_of.isoformat()}): scored up to {self.through.isoformat()}; "
+                "check that the signals export or pull still runs."
+            )
+        return (
+            f"Usage data through {self.through.isoformat()} ({days} old): scored up to that day; "
+            "days not delivered yet do not count as no use."
+        )
+
+
+def data_through(session: Session, as_of: date) -> DataThrough:
+    """The book's latest day with signals, up to ``as_of``: one index seek (signals are keyed day first)."""
+    day = session.scalar(select(func.max(Signal.day)).where(Signal.day <= as_of))
+    return DataThrough(as_of, _as_date(day) if day is not None else None)
 
 
 @dataclass(frozen=True)
@@ -53,30 +111,35 @@ class Health:
     seats: int | None
     plan: str | None
     renewal_date: date | None
+    scored_on: date | None = None  # the day the windows end: the book's data-through day
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, names: MetricNames | None = None) -> dict[str, Any]:
+        last = self.usage.last_data
         return {
             "account_id": self.external_id or str(self.account_id),
             "name": self.name,
             "score": self.score,
             "band": self.band,
+            "data_through": self.scored_on.isoformat() if self.scored_on else None,
+            "last_data": last.isoformat() if last else None,
             "drivers": [
                 {
                     "factor": d.factor,
                     "points": round(d.points, 1),
                     "code": d.code,
                     "params": d.params,
-                    "text": describe(d.code, d.params),
+                    "text": describe(d.code, d.params, names),
                 }
                 for d in self.drivers
             ],
         }
 
 
-def describe(code: str, p: dict[str, Any]) -> str:
-    """Plain-English reason, for the CLI and logs; Slack renders the same codes from its templates."""
+def describe(code: str, p: dict[str, Any], names: MetricNames | None = None) -> str:
+    """Plain-English reason, for the CLI and logs; Slack renders the same codes from its templates.
+    Metrics appear by their display names (``health.metric_names``), not their raw keys."""
     texts = {
-        "usage_drop": "{metric} averages {recent}/day over the last {recent_days} days "
+        "usage_drop": "{metric} averaged {recent}/day over the last {recent_days} days "
         "vs {baseline}/day before (-{pct}%)",
         "inactive": "no activity for {days} days",
         "inactive_long": "no activity in the last {days}+ days",
@@ -87,9 +150,11 @@ def describe(code: str, p: dict[str, Any]) -> str:
         "health_red": "health score {score} (red)",
         "renewal_risk": "renews in {days} days ({date}) while health is {band}",
         "seats_full": "{active} active users on {seats} seats ({pct}%)",
-        "usage_growth": "{metric} averages {recent}/day vs {baseline}/day before (+{pct}%)",
+        "usage_growth": "{metric} averaged {recent}/day recently vs {baseline}/day before (+{pct}%)",
         "plan_limit": "{metric} reached {value} of the {plan} plan's limit {limit}",
     }
+    if "metric" in p:
+        p = {**p, "metric": metric_name(str(p["metric"]), "en", names)}
     return texts.get(code, code).format(**p)
 
 
@@ -140,6 +205,9 @@ def usage_by_account(
             u.recent_max[metric] = float(rmax)
         if metric == rules.activity_metric and last_pos is not None:
             u.last_active = _as_date(last_pos)
+        if last_day is not None:
+            day = _as_date(last_day)
+            u.last_data = day if u.last_data is None else max(u.last_data, day)
         if metric == "nps" and last_day is not None:
             nps_wanted.add(account_id)
     if nps_wanted:  # the latest survey answer per account: one query, newest first
@@ -303,10 +371,19 @@ def score(
 
 
 def health_all(
-    session: Session, as_of: date, rules: HealthRules, only: Collection[int] | None = None
+    session: Session,
+    as_of: date,
+    rules: HealthRules,
+    only: Collection[int] | None = None,
+    *,
+    data: DataThrough | None = None,
 ) -> Iterator[Health]:
-    """Every active account's health on ``as_of``. An account with no signal in the last 90 days is
-    "unknown": either it never sent data, or it went quiet long ago and was alerted on at the time."""
+    """Every active account's health with data up to ``as_of``, scored on the book's data-through day
+    (see DataThrough) so that days not delivered yet are not read as zero use. The book's day is the
+    whole book's even with ``only``. An account with no signal in the last 90 days is "unknown":
+    either it never sent data, or it went quiet long ago and was alerted on at the time."""
+    data = data or data_through(session, as_of)
+    as_of = data.day
     usage = usage_by_account(session, as_of, rules, only)
     stmt = (
         select(
@@ -321,7 +398,7 @@ def health_all(
     for aid, ext, name, seats, plan, renewal in accounts:
         u = usage.get(aid)
         if u is None:
-            yield Health(aid, ext, name, None, "unknown", [], Usage(), seats, plan, renewal)
+            yield Health(aid, ext, name, None, "unknown", [], Usage(), seats, plan, renewal, as_of)
             continue
         s, band, drivers = score(u, seats=seats, renewal_date=renewal, as_of=as_of, rules=rules)
-        yield Health(aid, ext, name, s, band, drivers, u, seats, plan, renewal)
+        yield Health(aid, ext, name, s, band, drivers, u, seats, plan, renewal, as_of)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from alerts import rules as alert_rules
-from alerts.health import Health, describe, health_all
+from alerts.health import DataThrough, Health, data_through, describe, health_all
 from alerts.rules import SEVERITY_RANK, Finding
 from clock import Clock
 from settings import Rules
@@ -57,6 +57,8 @@ class Raised:
     account_name: str
     change: str  # new | worsened
     alert_id: int | None
+    data_through: date | None = None  # the day scored: the book's latest day with signals
+    names: dict[str, dict[str, str]] | None = None  # metric display names for the reasons' text
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -67,13 +69,17 @@ class Raised:
             "score": self.finding.score,
             "change": self.change,
             "alert_id": self.alert_id,
-            "reasons": [{**r, "text": describe(r["code"], r["params"])} for r in self.finding.reasons],
+            "data_through": self.data_through.isoformat() if self.data_through else None,
+            "reasons": [
+                {**r, "text": describe(r["code"], r["params"], self.names)} for r in self.finding.reasons
+            ],
         }
 
 
 @dataclass
 class ScanResult:
     as_of: date
+    data: DataThrough | None = None  # how far the usage data went; the scan scored up to data.day
     accounts: int = 0
     raised: list[Raised] = field(default_factory=list)
     quiet: dict[str, int] = field(default_factory=dict)  # why findings did not message: unchanged, snoozed...
@@ -105,9 +111,12 @@ def _keep_bands(session: Session, day: date, bands: dict[str, int], now: datetim
 
 
 def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanResult:
-    """One scan using only data up to ``as_of``. The caller commits (or, for a dry run, rolls back)."""
+    """One scan using only data up to ``as_of``, scored on the book's data-through day (days the export has
+    not delivered are not zero use). The caller commits (or, for a dry run, rolls back)."""
     now = clock()
-    result = ScanResult(as_of=as_of)
+    data = data_through(session, as_of)
+    result = ScanResult(as_of=as_of, data=data)
+    as_of = data.day  # from here on: the day scored, stored on alerts and band counts
     cooldown = timedelta(days=rules.alerts.cooldown_days)
     unresolved = {
         (a.account_id, a.kind): a for a in session.scalars(select(Alert).where(Alert.state != State.RESOLVED))
@@ -125,7 +134,7 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
         result.quiet[reason] = result.quiet.get(reason, 0) + 1
 
     bands = {"green": 0, "yellow": 0, "red": 0, "unknown": 0}
-    for h in health_all(session, as_of, rules.health):
+    for h in health_all(session, as_of, rules.health, data=data):
         result.accounts += 1
         bands[h.band] += 1
         findings = [
@@ -147,7 +156,7 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
                 _refresh(session, alert, f, as_of, now)
                 enqueue(session, alert, "update", now)
                 enqueue(session, alert, "thread", now, note="snooze_ended", reasons=f.reasons)
-                result.raised.append(_raised(h, f, "worsened", alert))
+                result.raised.append(_raised(h, f, "worsened", alert, rules))
                 continue
             if alert is not None:
                 if not _worse(alert, f):  # left untouched: a click on its card meanwhile must not conflict
@@ -166,7 +175,7 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
                 )
                 enqueue(session, alert, "update", now)
                 enqueue(session, alert, "thread", now, note="worsened", reasons=f.reasons)
-                result.raised.append(_raised(h, f, "worsened", alert))
+                result.raised.append(_raised(h, f, "worsened", alert, rules))
                 continue
             if (f.account_id, f.kind) in recently_resolved:
                 quiet("cooldown")
@@ -190,7 +199,7 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
     for h, f, alert in new:
         _event(session, alert, "raised", "baton", now, f"{f.kind} raised ({f.severity})", reasons=f.reasons)
         enqueue(session, alert, "post", now)
-        result.raised.append(_raised(h, f, "new", alert))
+        result.raised.append(_raised(h, f, "new", alert, rules))
     session.flush()
     return result
 
@@ -205,8 +214,9 @@ def _refresh(session: Session, alert: Alert, f: Finding, as_of: date, now: datet
     )
 
 
-def _raised(h: Health, f: Finding, change: str, alert: Alert) -> Raised:
-    return Raised(f, h.external_id or str(h.account_id), h.name, change, alert.id)
+def _raised(h: Health, f: Finding, change: str, alert: Alert, rules: Rules) -> Raised:
+    account = h.external_id or str(h.account_id)
+    return Raised(f, account, h.name, change, alert.id, h.scored_on, rules.health.metric_names)
 
 
 # --- actions people take from Slack (or anywhere) ---------------------------------------------------

@@ -344,7 +344,8 @@ class Delivery:
             return self._remind(row_id, payload, ambiguous, created, stats)
         if alert is None or account is None:
             raise Fatal("the alert no longer exists")
-        blocks = alert_card(self.tr, alert, account, snooze_days=self.settings.rules.alerts.snooze_days)
+        blocks = alert_card(self.tr, alert, account, rules=self.settings.rules)
+        names = self.settings.rules.health.metric_names
         text = alert_text(self.tr, alert, account)
         if action == "post":
             channel = self._channel_for(alert)
@@ -376,7 +377,7 @@ class Delivery:
             )
             return alert.message_ts
         if action == "thread":
-            note = thread_note(self.tr, payload)
+            note = thread_note(self.tr, payload, names)
             return self._post(
                 row_id,
                 alert.channel_id or "",
@@ -393,7 +394,8 @@ class Delivery:
                 permalink = self.client.chat_getPermalink(
                     channel=alert.channel_id, message_ts=alert.message_ts
                 )["permalink"]
-            is_blocks = inside_sales_post(self.tr, alert, account, payload.get("actor", ""), permalink)
+            actor = payload.get("actor", "")
+            is_blocks = inside_sales_post(self.tr, alert, account, actor, permalink, names)
             return self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=is_blocks)
         raise Fatal(f"unknown outbox action {action!r}")
 

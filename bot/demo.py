@@ -147,7 +147,7 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
         handoffs = [service.get(s, i) for i in ids]
     for h in handoffs:
         print(f"\n▶ card in {channel}", file=out)
-        print(render_blocks(card(tr, h)), file=out)
+        print(render_blocks(card(tr, h, timezone=settings.rules.schedule.timezone)), file=out)
     first, second = handoffs[0], handoffs[1]
     print(f"\n▶ direct message to the assigned CSM @{first.csm_user_id}", file=out)
     intro = tr.render("assigned_dm.j2", assigner=mention(CS_LEAD), account=first.account.name)
@@ -183,7 +183,7 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
                 channel = settings.rules.alerts.upsell_channel or settings.handoff_channel or "#cs-handoffs"
             print(f"\n▶ alert in {channel}", file=out)
             print(
-                render_blocks(alert_card(tr, alert, account, snooze_days=settings.rules.alerts.snooze_days)),
+                render_blocks(alert_card(tr, alert, account, rules=settings.rules)),
                 file=out,
             )
     day = today + timedelta(days=6)  # six days on: kickoffs are due, a renewal is 54 days out

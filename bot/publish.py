@@ -34,7 +34,7 @@ class Publisher:
         with self.deps.db.session() as s:
             h = service.get(s, handoff_id)
             tr = self.deps.channel_tr
-            blocks, text = card(tr, h), card_text(tr, h)
+            blocks, text = card(tr, h, timezone=self.deps.settings.rules.schedule.timezone), card_text(tr, h)
         try:
             resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
         except SlackApiError as exc:
@@ -73,7 +73,7 @@ class Publisher:
             channel=h.channel_id,
             ts=h.message_ts,
             text=card_text(tr, h),
-            blocks=card(tr, h),
+            blocks=card(tr, h, timezone=self.deps.settings.rules.schedule.timezone),
         )
 
     def thread_note(self, h: Handoff, text: str) -> bool:

@@ -86,7 +86,11 @@ class Jobs:
 
         def work(session: Session) -> str:
             result = scan(session, as_of=as_of, rules=self.settings.rules, clock=self.clock)
-            return f"as_of {as_of}: {len(result.raised)} raised, quiet {result.quiet}"
+            data = result.data
+            if data is not None and data.stale(self.settings.rules.health):
+                log.warning("scan: %s", data.describe(self.settings.rules.health))
+            through = data.through if data else None
+            return f"as_of {as_of}: {len(result.raised)} raised, quiet {result.quiet}, data through {through}"
 
         ran = self._once(SCAN, slot, work)
         if ran and self.deliver:

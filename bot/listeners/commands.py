@@ -126,7 +126,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             with deps.db.session() as s:
                 h = service.latest_for_account(s, name)
-                blocks = card(tr, h)
+                blocks = card(tr, h, timezone=deps.settings.rules.schedule.timezone)
         except service.NotFound as exc:
             _not_found(respond, tr, name, sub, exc)
             return

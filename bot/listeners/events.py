@@ -69,7 +69,15 @@ def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
             .limit(15)
         ).all()
         handoffs, total = service.open_for(s, user_id, limit=25)
-        view = home_view(tr, handoffs, total, today=today, accounts=lines, alerts=[(a, n) for a, n in alerts])
+        view = home_view(
+            tr,
+            handoffs,
+            total,
+            today=today,
+            accounts=lines,
+            alerts=[(a, n) for a, n in alerts],
+            metric_names=rules.health.metric_names,
+        )
     try:
         client.views_publish(user_id=user_id, view=view)
     except SlackApiError as exc:

@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.i18n import Translator
 from bot.ids import Action, Block
 from bot.text import Mrkdwn, escape, mention, slack_date
 from bot.views.fields import button, context, fields_section, header, section, text_obj
+from settings import MetricNames, Rules, metric_name
 from storage.models import Account, Alert
 
 _ICON = {"churn_risk": "🔥", "upsell": "📈"}
-_SEVERITY_ICON = {"high": "🔴", "medium": "🟠"}
+# Red is for bad news: churn keeps the band colours, a strong upsell is good news and says so.
+_SEVERITY_ICON = {
+    "churn_risk": {"high": "🔴", "medium": "🟡"},
+    "upsell": {"high": "🟢", "medium": "💡"},
+}
 
 
-def reason_text(tr: Translator, reason: dict[str, Any]) -> str:
+def reason_text(tr: Translator, reason: dict[str, Any], names: MetricNames | None = None) -> str:
+    """A stored reason in the reader's language: metrics by display name, dates as people write them."""
     params = dict(reason.get("params") or {})
     if "band" in params:
         params["band"] = tr.t(f"alert.band.{params['band']}")
+    if "metric" in params:
+        params["metric"] = metric_name(str(params["metric"]), tr.locale, names)
+    if isinstance(params.get("date"), str):
+        with contextlib.suppress(ValueError):  # an ISO date; anything else is shown as it is
+            params["date"] = tr.day(date.fromisoformat(params["date"]))
     try:
         return tr.t(f"reason.{reason['code']}", **params)
     except (KeyError, IndexError):
         return str(reason.get("code"))
 
 
-def reasons_block(tr: Translator, reasons: list[dict[str, Any]]) -> dict[str, Any]:
-    lines = "\n".join(f"• {escape(reason_text(tr, r))}" for r in reasons[:20])
+def reasons_block(
+    tr: Translator, reasons: list[dict[str, Any]], names: MetricNames | None = None
+) -> dict[str, Any]:
+    lines = "\n".join(f"• {escape(reason_text(tr, r, names))}" for r in reasons[:20])
     return section(Mrkdwn(f"*{escape(tr.t('alert.why'))}*\n{lines}"))
 
 
@@ -33,12 +49,13 @@ def _owner(tr: Translator, alert: Alert) -> Mrkdwn:
     return mention(alert.owner_user_id) if alert.owner_user_id else escape(tr.t("alert.owner_none"))
 
 
-def _state(tr: Translator, alert: Alert) -> Mrkdwn:
+def _state(tr: Translator, alert: Alert, timezone: str) -> Mrkdwn:
     text = escape(tr.t(f"alert.state.{alert.state}"))
     if alert.state == "acknowledged" and alert.acknowledged_by:
         text = Mrkdwn(f"{text} · {mention(alert.acknowledged_by)}")
     if alert.state == "snoozed" and alert.snoozed_until:
-        until = slack_date(alert.snoozed_until, alert.snoozed_until.date().isoformat(), "{date_short_pretty}")
+        local = alert.snoozed_until.astimezone(ZoneInfo(timezone)).date()  # the team's day, not UTC's
+        until = slack_date(alert.snoozed_until, tr.day(local), "{date_short_pretty}")
         text = Mrkdwn(f"{text} · {until}")
     if alert.state == "resolved" and alert.resolved_by:
         text = Mrkdwn(f"{text} · {mention(alert.resolved_by)}")
@@ -47,23 +64,27 @@ def _state(tr: Translator, alert: Alert) -> Mrkdwn:
     return text
 
 
-def alert_card(tr: Translator, alert: Alert, account: Account, *, snooze_days: int) -> list[dict[str, Any]]:
+def alert_card(tr: Translator, alert: Alert, account: Account, *, rules: Rules) -> list[dict[str, Any]]:
+    """The card; ``alert.as_of`` is the day it was scored on, the day the usage data went up to."""
+    names, timezone = rules.health.metric_names, rules.schedule.timezone
+    severity_label = "alert.priority" if alert.kind == "upsell" else "alert.severity"
+    icon = _SEVERITY_ICON.get(alert.kind, _SEVERITY_ICON["churn_risk"]).get(alert.severity, "")
     blocks: list[dict[str, Any]] = [
         header(f"{_ICON.get(alert.kind, '')} " + tr.t(f"alert.header.{alert.kind}", account=account.name)),
         fields_section(
             [
                 Mrkdwn(
-                    f"*{escape(tr.t('alert.severity'))}*\n{_SEVERITY_ICON.get(alert.severity, '')} "
+                    f"*{escape(tr.t(severity_label))}*\n{icon} "
                     f"{escape(tr.t(f'alert.severity.{alert.severity}'))}"
                 ),
                 Mrkdwn(
                     f"*{escape(tr.t('alert.health'))}*\n{escape('-' if alert.score is None else alert.score)}"
                 ),
-                Mrkdwn(f"*{escape(tr.t('alert.state'))}*\n{_state(tr, alert)}"),
+                Mrkdwn(f"*{escape(tr.t('alert.state'))}*\n{_state(tr, alert, timezone)}"),
                 Mrkdwn(f"*{escape(tr.t('alert.owner'))}*\n{_owner(tr, alert)}"),
             ]
         ),
-        reasons_block(tr, alert.reasons),
+        reasons_block(tr, alert.reasons, names),
         context(tr.m("alert.as_of", date=tr.day(alert.as_of), renewal=tr.day(account.renewal_date))),
     ]
     if alert.state != "resolved":
@@ -84,7 +105,9 @@ def alert_card(tr: Translator, alert: Alert, account: Account, *, snooze_days: i
             )
         if alert.state != "snoozed":
             elements.append(
-                button(tr.t("alert.snooze", days=snooze_days), Action.ALERT_SNOOZE, str(alert.id))
+                button(
+                    tr.t("alert.snooze", days=rules.alerts.snooze_days), Action.ALERT_SNOOZE, str(alert.id)
+                )
             )
         elements.append(button(tr.t("alert.resolve"), Action.ALERT_RESOLVE, str(alert.id)))
         blocks.append(
@@ -97,24 +120,29 @@ def alert_text(tr: Translator, alert: Alert, account: Account) -> Mrkdwn:
     return escape(tr.t(f"alert.header.{alert.kind}", account=account.name))
 
 
-def thread_note(tr: Translator, payload: dict[str, Any]) -> Mrkdwn:
+def thread_note(tr: Translator, payload: dict[str, Any], names: MetricNames | None = None) -> Mrkdwn:
     note = payload.get("note")
     if note == "assigned":
         return tr.m(
             "alert.thread.assigned", actor=mention(payload.get("actor")), owner=mention(payload.get("owner"))
         )
-    lines = "\n".join(f"• {escape(reason_text(tr, r))}" for r in payload.get("reasons") or [])
+    lines = "\n".join(f"• {escape(reason_text(tr, r, names))}" for r in payload.get("reasons") or [])
     return Mrkdwn(f"{escape(tr.t(f'alert.thread.{note}'))}\n{lines}")
 
 
 def inside_sales_post(
-    tr: Translator, alert: Alert, account: Account, actor: str, permalink: str | None
+    tr: Translator,
+    alert: Alert,
+    account: Account,
+    actor: str,
+    permalink: str | None,
+    names: MetricNames | None = None,
 ) -> list[dict[str, Any]]:
     intro = tr.m("alert.is.intro", actor=mention(actor))
     blocks = [
         header("📈 " + tr.t("alert.is.header", account=account.name)),
         section(intro),
-        reasons_block(tr, alert.reasons),
+        reasons_block(tr, alert.reasons, names),
     ]
     facts = (
         f"{escape(account.plan or '-')} · {escape(tr.money(account.mrr, account.currency))} MRR · "

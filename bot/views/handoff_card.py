@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.i18n import Translator
 from bot.ids import Action, Block, Callback
@@ -61,13 +62,15 @@ def checklist_status(tr: Translator, h: Handoff) -> Mrkdwn:
     return Mrkdwn(f":memo: {head} · {escape(tr.t('card.missing'))}: {escape(names)}")
 
 
-def card(tr: Translator, h: Handoff) -> list[dict[str, Any]]:
-    """The message posted to the handoff channel and updated in place as the handoff moves."""
+def card(tr: Translator, h: Handoff, *, timezone: str) -> list[dict[str, Any]]:
+    """The message posted to the handoff channel and updated in place as the handoff moves. Slack shows
+    the accepted time in each reader's zone; where it cannot, the fallback is the team's, with its zone."""
     accepted = h.status == Status.ACCEPTED
     status = tr.t("card.status.accepted" if accepted else "card.status.open")
     status_text = escape(status)
     if accepted and h.accepted_by and h.accepted_at:
-        when = slack_date(h.accepted_at, h.accepted_at.strftime("%Y-%m-%d %H:%M UTC"))
+        local = h.accepted_at.astimezone(ZoneInfo(timezone))
+        when = slack_date(h.accepted_at, local.strftime("%Y-%m-%d %H:%M %Z"))
         status_text = Mrkdwn(f"{status_text} · {mention(h.accepted_by)} {when}")
     csm = _csm(tr, h)
     blocks: list[dict[str, Any]] = [

@@ -15,6 +15,7 @@ from bot.views.alert_card import reason_text
 from bot.views.fields import button, context, divider, header, section
 from bot.views.handoff_card import list_blocks
 from bot.views.touches import log_value
+from settings import MetricNames
 from storage.models import Alert, Handoff
 
 _BAND = {"green": "🟢", "yellow": "🟡", "red": "🔴", "unknown": "⚪"}
@@ -39,6 +40,7 @@ def home_view(
     today: date,
     accounts: Sequence[AccountLine] = (),
     alerts: Sequence[tuple[Alert, str]] = (),
+    metric_names: MetricNames | None = None,
 ) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [header(tr.t("home.accounts"))]
     if not accounts:
@@ -60,7 +62,7 @@ def home_view(
     if not alerts:
         blocks.append(context(tr.m("home.no_alerts")))
     for alert, name in alerts[:15]:
-        why = reason_text(tr, alert.reasons[0]) if alert.reasons else ""
+        why = reason_text(tr, alert.reasons[0], metric_names) if alert.reasons else ""
         blocks.append(
             context(
                 Mrkdwn(

@@ -71,8 +71,9 @@ def test_data_after_the_as_of_date_is_ignored(db: Database) -> None:
 
 
 def test_an_account_quiet_since_before_the_windows_gets_its_real_idle_days(db: Database) -> None:
-    accounts(db, ("GONE", 50, "Pro"), ("NEVER", 50, "Pro"))
+    accounts(db, ("GONE", 50, "Pro"), ("NEVER", 50, "Pro"), ("OK", 50, "Pro"))
     daily(db, "GONE", "active_users", lambda n: 30 if n >= 50 else None, days=80)  # last active 50 days ago
+    daily(db, "OK", "active_users", lambda n: 40)  # the book's feed goes on: GONE's own feed stopped
     with db.session() as s:
         by_ext = {h.external_id: h for h in health_all(s, AS_OF, RULES)}
     gone = by_ext["GONE"]

@@ -4,7 +4,7 @@ updates it, cooldown after resolve, snooze; every message goes through the outbo
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from io import StringIO
 
 import pytest
@@ -51,7 +51,7 @@ def test_each_rule_raises_its_alert_with_reasons_in_numbers(db: Database) -> Non
     assert {
         "code": "usage_drop",
         "params": {"metric": "active_users", "recent": 12, "baseline": 40, "pct": 70, "recent_days": 7},
-        "text": "active_users averages 12/day over the last 7 days vs 40/day before (-70%)",
+        "text": "active users averaged 12/day over the last 7 days vs 40/day before (-70%)",
     } in drop["reasons"]
     idle = got[("IDLE", "churn_risk")].finding
     assert {"code": "inactive", "params": {"days": 20}} in idle.reasons and idle.severity == "high"
@@ -210,3 +210,107 @@ def test_the_scan_keeps_the_days_band_counts_for_the_digest_trend(db: Database) 
     _scan(db, FakeClock())
     with db.session() as s:
         assert {b: getattr(s.get(HealthDay, AS_OF), b) for b in expected} == expected
+
+
+# --- data that has not arrived is not zero use ------------------------------------------------------
+
+NOV30 = date(2026, 11, 30)
+DEC2 = NOV30 + timedelta(days=2)
+
+
+def _late_book(db: Database) -> None:
+    """A book whose signals end on Nov 30: a healthy account renewing in 46 days (75, green), one at its
+    seat limit (an upsell), a steady one, and one whose own feed stopped 10 days before the others'."""
+    accounts(db, ("RENEW", 50, "Pro"), renewal="2027-01-15", as_of=NOV30)
+    accounts(db, ("FULL", 20, "Pro"), ("OK", 50, "Pro"), ("STOPPED", 50, "Pro"), as_of=NOV30)
+    daily(db, "RENEW", "active_users", lambda n: 30 if n >= 7 else 24, as_of=NOV30)
+    daily(db, "FULL", "active_users", lambda n: 20, as_of=NOV30)
+    daily(db, "OK", "active_users", lambda n: 40, as_of=NOV30)
+    daily(db, "STOPPED", "active_users", lambda n: 40 if n >= 10 else None, as_of=NOV30)
+
+
+def _dry(db: Database, as_of: date) -> tuple[service.ScanResult, dict[tuple[str, str], tuple]]:
+    with db.session() as s:
+        result = service.scan(s, as_of=as_of, rules=RULES, clock=FakeClock())
+        s.rollback()
+    return result, {
+        (r.account, r.finding.kind): (r.finding.severity, r.finding.score, r.finding.reasons)
+        for r in result.raised
+    }
+
+
+def test_days_the_export_has_not_delivered_are_not_scored_as_zero_use(db: Database) -> None:
+    from alerts.health import health_all
+
+    _late_book(db)
+    with db.session() as s:
+        on_30 = {h.external_id: (h.score, h.band, h.drivers) for h in health_all(s, NOV30, RULES.health)}
+        on_2 = {h.external_id: (h.score, h.band, h.drivers) for h in health_all(s, DEC2, RULES.health)}
+    assert on_30["RENEW"][:2] == (75, "green")
+    assert on_2 == on_30  # before this fix: RENEW 75 -> 50 (yellow) and FULL lost its upsell
+    _, raised_30 = _dry(db, NOV30)
+    now, raised_2 = _dry(db, DEC2)
+    assert raised_2 == raised_30  # the same alerts, no "renews in 44 days while health is yellow"
+    assert set(raised_2) == {("FULL", "upsell"), ("STOPPED", "churn_risk")}
+    assert (now.data.through, now.data.day, now.data.age_days) == (NOV30, NOV30, 2)
+
+
+def test_an_account_whose_own_feed_stopped_while_the_others_continue_is_inactive(db: Database) -> None:
+    from alerts.health import health_all
+
+    _late_book(db)
+    with db.session() as s:
+        stopped = next(h for h in health_all(s, DEC2, RULES.health) if h.external_id == "STOPPED")
+    assert stopped.usage.last_data == NOV30 - timedelta(days=10) and stopped.scored_on == NOV30
+    assert {"factor": "inactivity", "code": "inactive", "days": 10} in [
+        {"factor": d.factor, "code": d.code, **d.params} for d in stopped.drivers
+    ]
+    _, raised = _dry(db, DEC2)
+    reasons = raised[("STOPPED", "churn_risk")][2]
+    drop = next(r for r in reasons if r["code"] == "usage_drop")  # nothing in its last 7 days: -100%
+    assert drop["params"]["metric"] == "active_users" and drop["params"]["pct"] == 100
+
+
+def test_the_scan_stores_and_says_how_far_the_data_goes(db: Database) -> None:
+    from storage.models import HealthDay
+
+    _late_book(db)
+    out = StringIO()
+    run_scan(db, RULES, as_of=DEC2, clock=FakeClock(), as_json=False, dry_run=False, out=out)
+    text = out.getvalue()
+    assert "Scan as of 2026-12-02, usage data through 2026-11-30" in text and "(2 days old)" in text
+    assert "WARNING" not in text and "active users" in text
+    with db.session() as s:
+        assert {a.as_of for a in s.scalars(select(Alert))} == {NOV30}  # the card says "data through Nov 30"
+        assert s.get(HealthDay, NOV30) is not None and s.get(HealthDay, DEC2) is None
+    js, err = StringIO(), StringIO()
+    run_scan(db, RULES, as_of=DEC2, clock=FakeClock(), as_json=True, dry_run=True, out=js, err=err)
+    assert json.loads(js.getvalue()) == [] and "2 days old" in err.getvalue()  # all raised already
+
+
+def test_a_much_older_book_is_called_out_and_not_alerted_on_as_inactive(db: Database) -> None:
+    _late_book(db)
+    out, err = StringIO(), StringIO()
+    late = NOV30 + timedelta(days=10)
+    result = run_scan(db, RULES, as_of=late, clock=FakeClock(), as_json=True, dry_run=True, out=out, err=err)
+    assert "WARNING: usage data is 10 days old" in err.getvalue() and "2026-11-30" in err.getvalue()
+    raised = json.loads(out.getvalue())
+    assert {r["account_id"] for r in raised} == {"FULL", "STOPPED"}  # no one else "inactive for 10 days"
+    assert all(r["data_through"] == "2026-11-30" for r in raised) and result.data.stale(RULES.health)
+    text = StringIO()
+    run_scan(db, RULES, as_of=late, clock=FakeClock(), as_json=False, dry_run=True, out=text)
+    assert "WARNING: usage data is 10 days old" in text.getvalue()
+
+
+def test_health_output_carries_data_through(db: Database) -> None:
+    from alerts.cli import print_health
+
+    _late_book(db)
+    out = StringIO()
+    print_health(db, RULES, as_of=DEC2, as_json=True, out=out, err=StringIO())
+    rows = {r["account_id"]: r for r in json.loads(out.getvalue())}
+    assert rows["OK"]["data_through"] == "2026-11-30" and rows["STOPPED"]["last_data"] == "2026-11-20"
+    print_health(db, RULES, as_of=DEC2, as_json=False, out=(text := StringIO()))
+    lines = text.getvalue().splitlines()
+    assert lines[0] == "Health as of 2026-12-02, usage data through 2026-11-30"
+    assert any("STOPPED" in line and "own data through 2026-11-20" in line for line in lines)

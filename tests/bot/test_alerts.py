@@ -48,7 +48,7 @@ def test_scan_results_are_posted_once_to_their_channels(
     assert set(by_channel) == {ALERT_CHANNEL, HANDOFF_CHANNEL}  # churn risk / upsell (cross-department)
     churn = by_channel[ALERT_CHANNEL]
     assert "Churn risk: Account DROP" in str(churn["blocks"])
-    assert "active_users averages 12/day over the last 7 days vs 40/day before (−70%)" in str(churn["blocks"])
+    assert "active users averaged 12/day over the last 7 days vs 40/day before (−70%)" in str(churn["blocks"])
     assert churn["metadata"]["event_payload"]["outbox_id"] > 0
     assert "Hand to inside sales" in str(by_channel[HANDOFF_CHANNEL]["blocks"])
     with db.session() as s:

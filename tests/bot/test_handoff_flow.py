@@ -214,3 +214,15 @@ def test_when_the_card_cannot_be_posted_the_handoff_is_kept_and_the_submitter_to
     # and the user can still find it
     baton.command("show Acme Corp")
     assert "Handoff: Acme Corp" in str(baton.slack.wait_responses(1)[0]["blocks"])
+
+
+def test_the_accepted_time_falls_back_to_the_teams_local_time_with_its_zone(baton: Baton) -> None:
+    from zoneinfo import ZoneInfo
+
+    post = create_handoff(baton)
+    baton.click(card_action(post, "handoff_accept"), user=CS_USER)
+    blocks = str(baton.slack.wait_for("chat.update")[0].args["blocks"])
+    with baton.db.session() as s:
+        accepted = s.scalars(select(Handoff)).one().accepted_at
+    local = accepted.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    assert f"|{local} JST>" in blocks and "UTC" not in blocks  # Slack's <!date^…|fallback>
