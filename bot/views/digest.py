@@ -264,6 +264,7 @@ def chart_labels(tr: Translator) -> Labels:
         accounts=tr.t("chart.accounts"),
         retention=tr.t("chart.retention"),
         bands=(tr.t("alert.band.green"), tr.t("alert.band.yellow"), tr.t("alert.band.red")),
+        no_health=tr.t("chart.no_health"),
     )
 
 
