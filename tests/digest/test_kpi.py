@@ -271,6 +271,13 @@ def test_cli_prints_the_figures_as_json(tmp_path) -> None:
         "onboarding_completion_rate",
         "upsell_count",
         "upsell_mrr",
+        "ltv",
+        "nps",
+        "arr",
+        "mrr",
+        "churned_mrr",
+        "by_csm",
+        "by_segment",
     } <= set(figures)
     assert (figures["churn_rate"], figures["grr"], figures["upsell_count"]) == (25.0, 54.0, 1)
     text = subprocess.run(
@@ -282,6 +289,8 @@ def test_cli_prints_the_figures_as_json(tmp_path) -> None:
         timeout=60,
     )
     flat = " ".join(text.stdout.split())
+    # each figure shares a line with its change (the digest was about 100 lines, one per figure or change)
+    assert "Churn rate: 25.0%  ▲25pt vs last month" in text.stdout and len(text.stdout.splitlines()) < 60
     chart = tmp_path / "chart.png"
     dry = subprocess.run(
         [sys.executable, "app.py", "digest", "--as-of", "2026-11-23", "--dry-run", "--chart", str(chart)],
