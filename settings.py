@@ -142,6 +142,12 @@ class PullRules:
 class DigestRules:
     base_currency: str = "JPY"
     fx_rates: dict[str, float] = field(default_factory=lambda: {"USD": 150.0, "EUR": 160.0})
+    gross_margin_pct: float | None = None  # for LTV; unset: LTV says it needs it
+
+    def __post_init__(self) -> None:
+        m = self.gross_margin_pct
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int | float) or not 0 < m <= 100):
+            raise ValueError(f"gross_margin_pct {m!r}: use a percentage above 0 and at most 100, e.g. 80")
 
 
 TOUCH_KINDS = ("kickoff", "check_in", "qbr", "welcome", "usage_check")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
 from typing import Any
 
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>")
@@ -36,8 +37,61 @@ def _wrap(text: str, indent: str = "", hang: str | None = None) -> list[str]:
     hang = indent if hang is None else hang
     lines: list[str] = []
     for para in text.splitlines() or [""]:
+        if width(para) > len(para):  # Japanese: no spaces between words, two columns a character
+            lines.extend(_wrap_wide(para, indent, hang))
+            continue
         wrapped = textwrap.wrap(para, WIDTH - len(indent), initial_indent=indent, subsequent_indent=hang)
         lines.extend(wrapped or [indent])
+    return lines
+
+
+_BREAK_AFTER = set(" 、。，）」：")
+
+
+def _wrap_wide(text: str, indent: str, hang: str) -> list[str]:
+    """Wrap by display width, breaking after a space or Japanese punctuation when one is near."""
+    lines, prefix = [], indent
+    while width(prefix + text) > WIDTH:
+        room, cut, used = WIDTH - width(prefix), 0, 0
+        for i, c in enumerate(text):
+            used += width(c)
+            if used > room:
+                break
+            if c in _BREAK_AFTER:
+                cut = i + 1
+        if cut < len(text) // 4 or not cut:  # no break near the end: cut at the edge
+            cut = max(i, 1)
+        lines.append((prefix + text[:cut]).rstrip())
+        text, prefix = text[cut:].lstrip(), hang
+    lines.append(prefix + text)
+    return lines
+
+
+def width(text: str) -> int:
+    """Columns on a terminal: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _one_line(field: str) -> str:
+    """A field's label, value and change on one line ("Churn rate: 25.0%  ±0 vs last month"); a
+    Japanese label takes a full-width colon."""
+    label, _, rest = field.partition("\n")
+    parts = [p for p in rest.splitlines() if p.strip()]
+    colon = "：" if width(field) > len(field) else ": "
+    return f"{label}{colon}" + "  ".join(parts)
+
+
+def _columns(cells: list[str], indent: str = "  ") -> list[str]:
+    """Fields two to a line when both fit, as Slack shows them side by side; else one a line."""
+    col = (WIDTH - len(indent)) // 2
+    lines: list[str] = []
+    for i in range(0, len(cells), 2):
+        pair = cells[i : i + 2]
+        if len(pair) == 2 and width(pair[0]) < col and width(pair[1]) <= col:
+            lines.append(indent + pair[0] + " " * (col - width(pair[0])) + pair[1])
+        else:
+            for cell in pair:
+                lines += _wrap(cell, indent, indent + "  ")
     return lines
 
 
@@ -63,12 +117,13 @@ def render_blocks(blocks: list[dict[str, Any]]) -> str:
             if b.get("text") and b["text"]["text"].strip():
                 extra = f"  {_element(b['accessory'])}" if b.get("accessory") else ""
                 out += _wrap(mrkdwn_to_text(b["text"]["text"]) + extra)
-            for f in b.get("fields") or []:
-                label, _, value = mrkdwn_to_text(f["text"]).partition("\n")
-                out += _wrap(f"{label}: {value}", "  ")
+            out += _columns([_one_line(mrkdwn_to_text(f["text"])) for f in b.get("fields") or []])
         elif kind == "context":
             for el in b.get("elements", []):
-                out += _wrap(mrkdwn_to_text(el.get("text", "")), "  · ", "    ")
+                first, *more = mrkdwn_to_text(el.get("text", "")).splitlines() or [""]
+                out += _wrap(first, "  · ", "    ")
+                for para in more:
+                    out += _wrap(para, "    ", "      ")
         elif kind == "actions":
             out += _wrap("  ".join(_element(e) for e in b.get("elements", [])))
         elif kind == "divider":

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -16,12 +16,13 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to memory
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.health import health_all
-from digest.kpi import Money, _active, state_at
+from digest.kpi import Book, Money, nrr_at
 from settings import Rules
 from storage.models import HealthDay
 
@@ -31,16 +32,12 @@ COLORS = {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828"}
 
 
 def trend(session: Session, as_of: date, rules: Rules) -> list[dict[str, Any]]:
-    """Per week, the last one ending on ``as_of`` (oldest first): accounts per band, and the MRR of the
-    accounts active 12 weeks ago as a percentage of their MRR then (a rolling retention line)."""
+    """Per week, the last one ending on ``as_of`` (oldest first): accounts per band, and NRR (12 months)
+    as of that day, by the same rule as the digest's NRR figure; None where there is no history a
+    year back, so such a week is not drawn rather than drawn as 100 %."""
     first = as_of - timedelta(days=7 * (WEEKS - 1))  # the last week ends on as_of itself
-    money = Money(
-        rules.digest.base_currency.upper(),
-        {k.upper(): Decimal(str(v)) for k, v in rules.digest.fx_rates.items()},
-    )
-    cohort_state = state_at(session, first)
-    cohort = _active(cohort_state)
-    base = sum((money.of(a, cohort_state.get(a)) or Decimal(0)) for a in cohort)
+    money = Money.of_rules(rules.digest.base_currency, rules.digest.fx_rates)
+    book = Book(session)
     days = [first + timedelta(days=7 * i) for i in range(WEEKS)]
     stored = {d.day: d for d in session.scalars(select(HealthDay).where(HealthDay.day.in_(days)))}
     weeks = []
@@ -53,15 +50,7 @@ def trend(session: Session, as_of: date, rules: Rules) -> list[dict[str, Any]]:
             for h in health_all(session, day, rules.health):
                 if h.band in bands:
                     bands[h.band] += 1
-        state = state_at(session, day)
-        now = sum((money.of(a, state.get(a)) or Decimal(0)) for a in cohort)
-        weeks.append(
-            {
-                "week": day.isoformat(),
-                **bands,
-                "mrr_retention": round(float(now / base * 100), 1) if base else None,
-            }
-        )
+        weeks.append({"week": day.isoformat(), **bands, "nrr": nrr_at(book, money, day)[0]})
     return weeks
 
 
@@ -73,13 +62,15 @@ CJK_FONTS = ("IPAexGothic", "IPAGothic", "Noto Sans CJK JP", "Noto Sans JP", "Ta
 class Labels:
     """The chart's words, in the reader's language (bot/templates/*/strings.yml, chart.*)."""
 
-    title: str = "Accounts by health band, MRR retention (12 weeks)"
+    title: str = "Accounts by health band, NRR (12 months), last 12 weeks"
     accounts: str = "accounts"
-    retention: str = "MRR retained %"
+    retention: str = "NRR (12 months) %"
     bands: tuple[str, str, str] = ("green", "yellow", "red")
+    no_health: str = "No health data yet: send usage signals and the daily scan fills this in."
 
     def needs_cjk(self) -> bool:
-        return any(ord(c) > 0x2E7F for c in self.title + self.accounts + self.retention + "".join(self.bands))
+        words = self.title + self.accounts + self.retention + "".join(self.bands) + self.no_health
+        return any(ord(c) > 0x2E7F for c in words)
 
 
 @cache
@@ -113,31 +104,58 @@ def render(weeks: list[dict[str, Any]], labels: Labels | None = None) -> bytes:
         return _draw(weeks, labels)
 
 
-def _draw(weeks: list[dict[str, Any]], labels: Labels) -> bytes:
+def _line(weeks: list[dict[str, Any]]) -> list[float]:
+    """NRR per week, NaN where there is none (matplotlib leaves a gap); older digests kept
+    ``mrr_retention``."""
+    values = [w.get("nrr", w.get("mrr_retention")) for w in weeks]
+    return [math.nan if v is None else float(v) for v in values]
+
+
+def figure(weeks: list[dict[str, Any]], labels: Labels) -> Figure:
+    """The chart as a matplotlib figure (``render`` makes the PNG; tests read the figure)."""
     names = dict(zip(("green", "yellow", "red"), labels.bands, strict=True))
     ticks = [w["week"][5:] for w in weeks]
     fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
-    bottom = [0] * len(weeks)
-    for band in ("green", "yellow", "red"):
-        values = [w[band] for w in weeks]
-        ax.bar(ticks, values, bottom=bottom, color=COLORS[band], label=names[band])
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    ax.set_ylabel(labels.accounts)
-    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    handles = ax.get_legend_handles_labels()[0]
-    retention = [w["mrr_retention"] for w in weeks]
-    if any(v is not None for v in retention):  # no cohort 12 weeks ago: no line rather than an empty axis
-        line = ax.twinx()
-        line.plot(ticks, retention, color="#1f3a5f", marker="o", label=labels.retention)
-        line.set_ylabel("%")
-        handles += line.get_legend_handles_labels()[0]
     ax.set_title(labels.title)
-    # below the plot, so it never hides the latest weeks
-    ax.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=7, ncols=4, frameon=False
-    )
+    has_health = any(w[b] for w in weeks for b in ("green", "yellow", "red"))
+    line = _line(weeks)
+    has_line = any(not math.isnan(v) for v in line)
+    handles: list[Any] = []
+    if has_health:
+        bottom = [0] * len(weeks)
+        for band in ("green", "yellow", "red"):
+            values = [w[band] for w in weeks]
+            ax.bar(ticks, values, bottom=bottom, color=COLORS[band], label=names[band])
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.set_ylabel(labels.accounts)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        handles = ax.get_legend_handles_labels()[0]
+    else:  # no counts to draw: say so instead of an empty axis from -0.045 to 0.045 customers
+        ax.text(0.5, 0.5, labels.no_health, ha="center", va="center", transform=ax.transAxes, wrap=True)
+        ax.set_yticks([])
+        if not has_line:
+            ax.set_xticks([])
+    if has_line:  # no history a year back: no line rather than a line at 100 %
+        twin = ax.twinx()
+        twin.plot(ticks, line, color="#1f3a5f", marker="o", label=labels.retention)
+        twin.set_ylabel("%")
+        handles += twin.get_legend_handles_labels()[0]
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    if handles:  # below the plot, so it never hides the latest weeks
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.22),
+            fontsize=7,
+            ncols=4,
+            frameon=False,
+        )
     fig.tight_layout()
+    return fig
+
+
+def _draw(weeks: list[dict[str, Any]], labels: Labels) -> bytes:
+    fig = figure(weeks, labels)
     out = io.BytesIO()
     fig.savefig(out, format="png")
     plt.close(fig)

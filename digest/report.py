@@ -13,21 +13,12 @@ from sqlalchemy.orm import Session, selectinload
 from alerts.health import health_all
 from digest import funnel
 from digest.chart import trend
-from digest.kpi import compute
+from digest.kpi import MONTHLY, WEEKLY, Money, compute, last_full_month, month, week
 from handoff.checklist import Item, missing_items
 from settings import Rules
 from storage.models import Account, Alert, Handoff
 
-KPI_KEYS = (
-    "churn_rate",
-    "customer_retention_rate",
-    "grr",
-    "nrr",
-    "onboarding_completion_rate",
-    "upsell_count",
-    "upsell_mrr",
-    "upsell_opportunities",
-)
+KPI_KEYS = MONTHLY + WEEKLY
 
 
 def _utc(d: date) -> datetime:
@@ -86,14 +77,28 @@ def _alerts(session: Session, as_of: date) -> dict[str, Any]:
 
 
 def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
-    """The digest for the week ending the day before ``as_of``."""
-    money = {
-        "base_currency": rules.digest.base_currency,
-        "fx_rates": rules.digest.fx_rates,
-        "cadence": rules.cadence,
+    """The digest for the week ending the day before ``as_of``: the monthly figures with the month
+    before's, the weekly ones with the week before's (``periods`` names each figure's period)."""
+    d = rules.digest
+    now = compute(
+        session,
+        as_of,
+        base_currency=d.base_currency,
+        fx_rates=d.fx_rates,
+        cadence=rules.cadence,
+        gross_margin_pct=d.gross_margin_pct,
+    )
+    money = Money.of_rules(d.base_currency, d.fx_rates)
+    last_month = last_full_month(last_full_month(as_of).start)
+    before = month(
+        session, last_month, money=money, cadence=rules.cadence, gross_margin_pct=d.gross_margin_pct
+    )
+    last_week = week(session, as_of - timedelta(days=7), money=money)
+    report: dict[str, Any] = {
+        **now,
+        "previous": {**{k: before.get(k) for k in MONTHLY}, **{k: last_week.get(k) for k in WEEKLY}},
+        "previous_period": last_month.json(),
     }
-    now, last = compute(session, as_of, **money), compute(session, as_of - timedelta(days=7), **money)
-    report: dict[str, Any] = {**now, "previous": {k: last.get(k) for k in KPI_KEYS}}
     for key, part in (("handoffs", _handoffs), ("alerts", _alerts)):
         report[key] = part(session, as_of)
         report[key]["previous"] = part(session, as_of - timedelta(days=7))

@@ -25,14 +25,22 @@ def _plain(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
 
 
-def _change(tr: Translator, value: float | None, before: float | None, fmt: Fmt = _plain) -> str | None:
-    """ "▲2.5pt vs last week"; None when either week has no figure."""
+def _change(
+    tr: Translator, value: float | None, before: float | None, fmt: Fmt = _plain, period: str = "week"
+) -> str | None:
+    """ "▲2.5pt vs last month" / "vs last week", by the figure's period; None when either has no figure."""
     if value is None or before is None:
         return None
+    key = "digest.vs_last_month" if period == "month" else "digest.vs_last_week"
     diff = round(float(value) - float(before), 1)
     if diff == 0:
-        return tr.t("digest.vs_last_week", change="±0")
-    return tr.t("digest.vs_last_week", change=("▲" if diff > 0 else "▼") + fmt(abs(diff)))
+        return tr.t(key, change="±0")
+    return tr.t(key, change=("▲" if diff > 0 else "▼") + fmt(abs(diff)))
+
+
+def _period(part: dict[str, Any], key: str) -> str:
+    """The period a figure covers: the report says so per key; handoffs, alerts and the funnel are weekly."""
+    return str((part.get("periods") or {}).get(key, "week"))
 
 
 def _figure(
@@ -42,7 +50,7 @@ def _figure(
     value, before = part.get(key), (part.get("previous") or {}).get(key)
     if value is None:
         return _field(label, tr.t("digest.not_enough"))
-    return _field(label, fmt(value) + extra, _change(tr, value, before, fmt))
+    return _field(label, fmt(value) + extra, _change(tr, value, before, fmt, _period(part, key)))
 
 
 def _percent(value: float) -> str:
@@ -55,7 +63,9 @@ def _pct(tr: Translator, key: str, part: dict[str, Any], label: str | None = Non
     label = label or tr.t(f"digest.{key}")
     if value is None:
         return _field(label, tr.t("digest.not_enough"))
-    return _field(label, _percent(value), _change(tr, value, before, lambda d: f"{d:g}pt"))
+    return _field(
+        label, _percent(value), _change(tr, value, before, lambda d: f"{d:g}pt", _period(part, key))
+    )
 
 
 def _funnel(tr: Translator, f: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,18 +106,26 @@ def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]
     base = report["base_currency"]
     money: Fmt = lambda v: tr.money(Decimal(str(v)), base)  # noqa: E731
     hours: Fmt = lambda v: tr.t("digest.hours", hours=f"{v:g}")  # noqa: E731
-    denominators = "; ".join(
-        f"{tr.t(f'digest.{k}')}: {_denominator(tr, report, k)}"
-        for k in ("churn_rate", "grr", "nrr", "onboarding_completion_rate")
+    denominators = "\n".join(
+        tr.t("digest.den_item", label=tr.t(f"digest.{k}"), text=_denominator(tr, report, k))
+        for k in ("churn_rate", "grr", "nrr", "onboarding_completion_rate", "ltv", "nps")
         if k in report["denominators"]
     )
     movers = "\n".join(
-        f"• {escape(m['name'])}: {_BAND_ICON[m['from']]} → {_BAND_ICON[m['to']]} ({m['score']})"
+        tr.t(
+            "digest.row_item",
+            name=escape(m["name"]),
+            text=tr.t("digest.paren", text=f"{_BAND_ICON[m['from']]} → {_BAND_ICON[m['to']]}", n=m["score"]),
+        )
         for m in hl["movers"]
     ) or escape(tr.t("digest.no_movers"))
     bands = "  ".join(
         f"{_BAND_ICON[b]} {escape(tr.t(f'alert.band.{b}'))} {n}"
-        + (f" ({escape(d)})" if (d := _delta(n, (hl.get("previous") or {}).get(b))) else "")
+        + (
+            escape(tr.t("digest.paren", text="", n=d))
+            if (d := _delta(n, (hl.get("previous") or {}).get(b)))
+            else ""
+        )
         for b, n in hl["bands"].items()
     )
     return [
@@ -119,7 +137,10 @@ def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]
                 for k in ("churn_rate", "customer_retention_rate", "grr", "nrr", "onboarding_completion_rate")
             ]
         ),
+        *([fields_section(_money_kpis(tr, report, money))] if "mrr" in report else []),  # pre-kpi digests
         context(tr.m("digest.denominators", text=denominators)),
+        *_groups(tr, report, "csm", month_label, money),
+        *_groups(tr, report, "segment", month_label, money),
         divider(),
         section(
             Mrkdwn(f"*{escape(tr.t('digest.upsell'))}*"),
@@ -159,6 +180,45 @@ def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]
     ]
 
 
+def _money_kpis(tr: Translator, report: dict[str, Any], money: Fmt) -> list[Mrkdwn]:
+    """MRR, ARR, churned MRR, LTV and NPS of the month; LTV without a churn rate is "—" with why."""
+    fields = [_figure(tr, tr.t(f"digest.{k}"), report, k, money) for k in ("mrr", "arr", "churned_mrr")]
+    if report.get("ltv") is None:
+        fields.append(_field(tr.t("digest.ltv"), "—", _denominator(tr, report, "ltv")))
+    else:
+        fields.append(_figure(tr, tr.t("digest.ltv"), report, "ltv", money))
+    score: Fmt = lambda v: f"{v:g}"  # noqa: E731
+    extra = tr.t("digest.nps_answers", count=report.get("nps_answers") or 0)
+    fields.append(_figure(tr, tr.t("digest.nps"), report, "nps", score, extra))
+    return fields
+
+
+GROUP_ROWS = 15  # a section's text stays far below Slack's 3,000 characters
+
+
+def _groups(tr: Translator, report: dict[str, Any], key: str, month: str, money: Fmt) -> list[dict[str, Any]]:
+    """The month per CSM or per segment, one line each, biggest MRR first."""
+    rows = report.get(f"by_{key}") or []
+    if not rows or all(r[key] is None for r in rows):
+        return []  # nobody set a CSM or segment: a section of "(none)" says nothing
+    lines = []
+    for r in rows[:GROUP_ROWS]:
+        churn = r["churn_rate"]
+        text = tr.t(
+            "digest.row",
+            customers=r["customers_at_end"],
+            mrr=money(r["mrr"]),
+            churn=tr.t("digest.not_enough") if churn is None else f"{churn}%",
+            churned=r["churned_customers"] or 0,
+        )
+        name = r[key] if r[key] is not None else tr.t(f"digest.no_{key}")
+        lines.append(tr.t("digest.row_item", name=escape(name), text=escape(text)))
+    if len(rows) > GROUP_ROWS:
+        lines.append(escape(tr.t("digest.more", n=len(rows) - GROUP_ROWS)))
+    title = escape(tr.t(f"digest.by_{key}", month=month))
+    return [section(Mrkdwn(f"*{title}*\n" + "\n".join(lines)))]
+
+
 def _month(tr: Translator, iso: str) -> str:
     """``2026-10`` or ``2026-10-01`` as "October 2026" / "2026年10月"."""
     d = date.fromisoformat(iso if len(iso) > 7 else f"{iso}-01")
@@ -175,9 +235,20 @@ def _denominator(tr: Translator, report: dict[str, Any], key: str) -> str:
         params["month"] = _month(tr, params["month"])
     if "date" in params:
         params["date"] = tr.day(date.fromisoformat(params["date"]))
-    if "amount" in params:
-        params["amount"] = tr.money(Decimal(str(params["amount"])), params.pop("currency"))
-    return tr.t(f"digest.den.{fact['code']}", **params)
+    currency = params.pop("currency", report.get("base_currency"))
+    for name in ("amount", "arpa"):
+        if name in params:
+            params[name] = tr.money(Decimal(str(params[name])), currency)
+    if "margin" in params:
+        params["margin"] = f"{params['margin']:g}"
+    text = tr.t(f"digest.den.{fact['code']}", **params)
+    if key == "churn_rate":  # where the churn dates (and the new customers' dates) came from
+        retention = (report.get("denominator_facts") or {}).get("customer_retention_rate") or {}
+        for kind, part in (("dates", fact), ("starts", retention)):
+            if part.get("dates"):
+                counts = {k: v for k, v in part.items() if k.startswith("from_")}
+                text += tr.t("digest.den.sep") + tr.t(f"digest.den.{kind}.{part['dates']}", **counts)
+    return text
 
 
 def _delta(now: int, before: int | None) -> str | None:
@@ -193,6 +264,7 @@ def chart_labels(tr: Translator) -> Labels:
         accounts=tr.t("chart.accounts"),
         retention=tr.t("chart.retention"),
         bands=(tr.t("alert.band.green"), tr.t("alert.band.yellow"), tr.t("alert.band.red")),
+        no_health=tr.t("chart.no_health"),
     )
 
 

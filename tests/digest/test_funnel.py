@@ -133,7 +133,9 @@ def test_the_digest_shows_the_funnel_and_inside_sales_with_changes(db: Database,
         assert "Inside sales (last 7 days)" in text and "Calls per hour: 20" in text
         assert "Average handling time: 4 min" in text and "Email open rate: 30.0%" in text
     else:
-        assert "THE MODELファネル（直近7日間）" in text and "商談化率（リード→商談）: 25.0%" in text
+        assert (
+            "THE MODELファネル（直近7日間）" in text and "商談化率（リード→商談）：25.0% 前週比 ▲5pt" in text
+        )
 
 
 def test_a_digest_without_metrics_says_how_to_send_them_and_leaves_inside_sales_out(db: Database) -> None:

@@ -28,19 +28,25 @@ def test_digest_blocks_in_both_languages_within_slacks_limits(db: Database) -> N
     history(db)
     with db.session() as s:
         report = build(s, AS_OF, RULES)
-    assert report["previous"]["churn_rate"] == 25.0  # a week earlier, the same month is the last full one
+    # monthly figures against the month before: September (Aug 31: A B C; Sep 30: A B C D) lost nobody
+    assert report["previous"]["churn_rate"] == 0.0 and report["previous_period"]["start"] == "2026-09-01"
+    assert report["periods"]["churn_rate"] == "month" and report["periods"]["upsell_count"] == "week"
     assert report["renewals"] == {"next_30_days": 0, "next_60_days": 0, "next_90_days": 0}
     for locale in ("en", "ja"):
         blocks = digest_blocks(translator(locale), report)
         assert check_blocks(blocks, where=locale) == []
     en = " ".join(render_blocks(digest_blocks(translator("en"), report)).split())
-    assert "Churn rate: 25.0% ±0 vs last week" in en
+    assert "Churn rate: 25.0% ▲25pt vs last month" in en and "vs last week" not in en.split("Upsell")[0]
+    assert "Expansions: 1 ▲1 vs last week" in en
     assert "Net revenue retention (12 months): 53.3%" in en and "Added MRR: ¥30,000" in en
     ja = " ".join(render_blocks(digest_blocks(translator("ja"), report)).split())
-    assert "週次ダイジェスト · 2026年11月23日" in ja and "カスタマーサクセス · 2026年10月" in ja
-    assert "オンボーディング完了率: データ不足" in ja
+    assert "週次ダイジェスト（2026年11月23日）" in ja and "カスタマーサクセス（2026年10月）" in ja
+    assert "オンボーディング完了率：データ不足" in ja and "チャーンレート：25.0% 前月比 ▲25pt" in ja
+    assert "拡大件数：1 前週比 ▲1" in ja and "直近7日間" in ja and "先週比" not in ja
     # each rate's denominator in the reader's language, money and dates formatted for it
-    assert "チャーンレート: 2026年10月初めの顧客数（4社）" in ja
+    assert (
+        "チャーンレート：2026年10月初めの顧客数（4社）、" in ja and "解約日はスナップショットから判定" in ja
+    )
     assert "2026年10月初めの顧客4社のMRR（¥500,000）" in ja
     assert "Churn rate: customers at the start of October 2026 (4)" in en
     assert "MRR on Oct 31, 2025 of the 3 customers then (¥450,000)" in en
