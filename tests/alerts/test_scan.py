@@ -210,3 +210,22 @@ def test_the_scan_keeps_the_days_band_counts_for_the_digest_trend(db: Database) 
     _scan(db, FakeClock())
     with db.session() as s:
         assert {b: getattr(s.get(HealthDay, AS_OF), b) for b in expected} == expected
+
+
+def test_a_new_alert_is_owned_by_the_accounts_csm_assigned_or_mapped_from_csm_email(db: Database) -> None:
+    from storage.directory import record_lookup
+
+    _setup(db)
+    with db.session() as s:
+        by_ext = {a.external_id: a for a in s.scalars(select(Account))}
+        by_ext["IDLE"].csm_email = "hana@example.com"
+        by_ext["DROP"].csm_user_id, by_ext["DROP"].csm_email = "UASSIGNED", "hana@example.com"
+        record_lookup(s, "hana@example.com", "UHANA", None, FakeClock()())
+    _scan(db, FakeClock())
+    with db.session() as s:
+        owners = {(a.account.external_id, a.kind): a.owner_user_id for a in s.scalars(select(Alert))}
+    assert owners == {
+        ("IDLE", "churn_risk"): "UHANA",
+        ("DROP", "churn_risk"): "UASSIGNED",
+        ("FULL", "upsell"): None,
+    }
