@@ -46,6 +46,7 @@ def _serve(settings: Settings, db: Database) -> int:
     from api.ingest import IngestAPI
     from bot.app import slack_problem
     from bot.delivery import Delivery
+    from bot.directory import resolve_csm_emails
     from jobs.scheduler import Jobs, build_scheduler
 
     if problem := slack_problem(settings):
@@ -59,6 +60,7 @@ def _serve(settings: Settings, db: Database) -> int:
         settings,
         utcnow,
         deliver=lambda: Delivery(db, app.client, settings, utcnow).run(),
+        resolve=lambda: resolve_csm_emails(db, app.client, utcnow),
         pull=(lambda session: pull(session, settings.rules.pull)) if settings.rules.pull.url else None,
     )
     build_scheduler(jobs, settings).start()
@@ -92,12 +94,14 @@ def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bo
 
     db.upgrade()
     day = as_of or local_date(utcnow, settings.rules.schedule.timezone)
+    if settings.slack_bot_token and not dry_run:  # reminders go to the CSMs csm_email names
+        _resolve_csm_emails(settings, db)
     with db.session() as session:
         queued = queue(session, day, settings.rules, utcnow())
         if dry_run:
             session.rollback()
     if as_json:
-        print(json.dumps([r.payload() for r in queued.items], ensure_ascii=False, indent=2))
+        print(json.dumps([r.as_json() for r in queued.items], ensure_ascii=False, indent=2))
     else:
         print(f"Reminders for {day.isoformat()}: {'would queue' if dry_run else 'queued'} {queued}")
         for r in queued.items:
@@ -106,6 +110,14 @@ def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bo
     if settings.slack_bot_token and not dry_run:
         _deliver(settings, db)
     return 0
+
+
+def _resolve_csm_emails(settings: Settings, db: Database) -> None:
+    """Map the accounts' csm_email to Slack users (cached; only new or stale emails are looked up)."""
+    from bot.app import make_client
+    from bot.directory import resolve_csm_emails
+
+    print(resolve_csm_emails(db, make_client(settings), utcnow), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,7 +235,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         db.upgrade()
         as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
-        return ingest_file(
+        code = ingest_file(
             db,
             args.kind,
             args.file,
@@ -232,6 +244,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             clock=utcnow,
             timezone=settings.rules.schedule.timezone,
         )
+        if code == 0 and args.kind == "accounts" and settings.slack_bot_token:
+            _resolve_csm_emails(settings, db)
+        return code
     if args.command == "pull":
         from alerts.ingest import IngestError
         from alerts.pull import PullError, pull

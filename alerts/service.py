@@ -21,6 +21,7 @@ from alerts.health import DataThrough, Health, data_through, describe, health_al
 from alerts.rules import SEVERITY_RANK, Finding
 from clock import Clock
 from settings import Rules
+from storage.directory import owners
 from storage.models import Account, Alert, AlertEvent, HealthDay, UpsellOpportunity
 from storage.outbox import enqueue
 
@@ -195,6 +196,11 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
             unresolved[(f.account_id, f.kind)] = alert
             new.append((h, f, alert))
     _keep_bands(session, as_of, bands, now)
+    # a new alert's owner is the account's: its handoff's CSM, else the CSM its csm_email maps to
+    with session.no_autoflush:  # keep the one batched INSERT below
+        owner_of = owners(session, (alert.account_id for _, _, alert in new))
+    for _, _, alert in new:
+        alert.owner_user_id = owner_of.get(alert.account_id)
     session.flush()  # one batched INSERT for every new alert, then their events and outbox rows
     for h, f, alert in new:
         _event(session, alert, "raised", "baton", now, f"{f.kind} raised ({f.severity})", reasons=f.reasons)

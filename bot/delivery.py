@@ -24,7 +24,7 @@ from bot.directory import Directory
 from bot.i18n import translator
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
 from bot.views.digest import chart_labels, digest_blocks, digest_text
-from bot.views.touches import reminder_blocks, reminder_text
+from bot.views.touches import reminder_blocks, reminder_text, unknown_csm_blocks, unknown_csm_text
 from clock import Clock
 from digest.chart import render as render_chart
 from settings import Settings
@@ -342,6 +342,19 @@ class Delivery:
             return self._upload_chart(payload)
         if action == "reminders":
             return self._remind(row_id, payload, ambiguous, created, stats)
+        if action == "csm_unknown":  # csm_email Slack does not know: CS leads fix the file or assign
+            channel = self.settings.handoff_channel
+            if not channel:
+                raise Retry(timedelta(hours=1), "unknown CSM emails are reported in BATON_HANDOFF_CHANNEL")
+            return self._post(
+                row_id,
+                channel,
+                ambiguous,
+                created,
+                stats,
+                text=unknown_csm_text(self.tr, payload),
+                blocks=unknown_csm_blocks(self.tr, payload),
+            )
         if alert is None or account is None:
             raise Fatal("the alert no longer exists")
         blocks = alert_card(self.tr, alert, account, rules=self.settings.rules)

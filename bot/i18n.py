@@ -67,12 +67,15 @@ class Translator:
         symbol = _SYMBOL.get(currency)
         return f"{symbol}{number}" if symbol else f"{number} {currency}"
 
-    def day(self, value: date | None) -> str:
+    def day(self, value: date | None, *, today: date | None = None) -> str:
+        """12月3日 / Dec 3: with ``today``, the year only when it is not this year (how people write
+        dates in running text); without it, always the year."""
         if value is None:
             return "-"
+        year = today is None or value.year != today.year
         if self.locale == "ja":
-            return f"{value.year}年{value.month}月{value.day}日"
-        return value.strftime("%b %-d, %Y")
+            return f"{value.year}年{value.month}月{value.day}日" if year else f"{value.month}月{value.day}日"
+        return value.strftime("%b %-d, %Y" if year else "%b %-d")
 
 
 @cache

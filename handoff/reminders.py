@@ -29,6 +29,7 @@ from clock import local_day
 from handoff.cadence import Kind, latest_handoff, plan
 from handoff.checklist import BillingPeriod, suggest_tier
 from settings import CadenceRules, Rules
+from storage.directory import mapped_users, owner
 from storage.models import Account, Handoff, ReminderSent, Touch
 from storage.outbox import enqueue
 
@@ -48,7 +49,7 @@ class Stage(StrEnum):
 class Reminder:
     account_id: int
     account: str
-    recipient: str | None  # the CSM's Slack user id; None: nobody owns the account yet
+    recipient: str | None  # the owner's Slack user id (storage.directory.owner); None: nobody yet
     stage: Stage
     touch: str  # the touch that answers it (a renewal: a check-in)
     due: str  # ISO date: when the touch is due, or the renewal date
@@ -56,10 +57,19 @@ class Reminder:
     settles: tuple[str, ...]  # every ledger key this send covers (itself and earlier stages)
     tier: str
     days_left: int | None = None  # renewals only
+    external_id: str | None = None  # the account's id in the company's own data (accounts file)
 
     def payload(self) -> dict[str, Any]:
+        """What the outbox message carries: the internal id, for the Log touch button."""
         d = asdict(self)
-        del d["settles"], d["key"]
+        del d["settles"], d["key"], d["external_id"]
+        return d
+
+    def as_json(self) -> dict[str, Any]:
+        """For `remind --json`: accounts named by their external id, as `scan --json` and `health --json`."""
+        d = self.payload()
+        d["account_id"] = self.external_id or str(self.account_id)
+        d["account_name"] = d.pop("account")
         return d
 
 
@@ -97,11 +107,12 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
     touches: dict[int, list[tuple[str, date]]] = defaultdict(list)
     for aid, kind, at in session.execute(select(Touch.account_id, Touch.kind, Touch.occurred_at)):
         touches[aid].append((kind, local_day(at, c.timezone)))
+    mapped = mapped_users(session)  # csm_email -> Slack user, as bot/directory.py last looked them up
     out: list[Reminder] = []
     for a in session.scalars(select(Account).where(Account.status == "active").order_by(Account.name)):
         h = handoffs.get(a.id)
         tier = tier_for(a, h, rules)
-        recipient = a.csm_user_id or (h.csm_user_id if h else None)
+        recipient = owner(a, h, mapped)
         start = local_day(h.created_at, c.timezone) if h else a.contract_start
 
         found: list[tuple[Stage, str, date, tuple[str, tuple[str, ...]], int | None]] = []
@@ -127,7 +138,17 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
         for stage, touch, due_on, (key, settles), days_left in found:
             out.append(
                 Reminder(
-                    a.id, a.name, recipient, stage, touch, due_on.isoformat(), key, settles, tier, days_left
+                    a.id,
+                    a.name,
+                    recipient,
+                    stage,
+                    touch,
+                    due_on.isoformat(),
+                    key,
+                    settles,
+                    tier,
+                    days_left,
+                    a.external_id,
                 )
             )
     return out

@@ -32,7 +32,7 @@ from storage.outbox import enqueue
 
 log = logging.getLogger(__name__)
 SCAN, PULL, OUTBOX, DIGEST = "baton.scan", "baton.pull", "baton.outbox", "baton.digest"
-CADENCE = "baton.cadence"
+CADENCE, DIRECTORY = "baton.cadence", "baton.directory"
 
 
 class Jobs:
@@ -44,10 +44,11 @@ class Jobs:
         *,
         deliver: Callable[[], Any] | None = None,
         pull: Callable[[Session], Any] | None = None,
+        resolve: Callable[[], Any] | None = None,
         instance: str | None = None,
     ) -> None:
         self.db, self.settings, self.clock = db, settings, clock
-        self.deliver, self.pull = deliver, pull
+        self.deliver, self.pull, self.resolve = deliver, pull, resolve
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
         self.tz = ZoneInfo(settings.rules.schedule.timezone)
 
@@ -122,8 +123,10 @@ class Jobs:
         return ran
 
     def cadence_job(self) -> bool:
-        """Today's touch and renewal reminders, queued with their ledger rows, then delivered."""
+        """Today's touch and renewal reminders, queued with their ledger rows, then delivered. The
+        csm_email mapping is refreshed first, so reminders reach the CSMs an accounts file names."""
         local, slot = self._daily_slot()
+        self.directory_job()
 
         def work(session: Session) -> str:
             return str(reminders.queue(session, local.date(), self.settings.rules, self.clock()))
@@ -132,6 +135,16 @@ class Jobs:
         if ran and self.deliver:
             self.deliver()
         return ran
+
+    def directory_job(self) -> None:
+        """csm_emails new since the last run (an ingest through the API) or stale: looked up, cached.
+        A failure only delays the mapping; the jobs that read it go on."""
+        if self.resolve is None:
+            return
+        try:
+            log.info("%s: %s", DIRECTORY, self.resolve())
+        except Exception:
+            log.warning("%s failed; the cached mapping stays", DIRECTORY, exc_info=True)
 
     def catch_up(self) -> bool:
         """At start-up: for each daily job whose time today has passed and that no instance ran (the
@@ -181,6 +194,14 @@ def build_scheduler(jobs: Jobs, settings: Settings) -> BackgroundScheduler:
         name="missed daily jobs catch-up",
         replace_existing=True,
     )
+    if jobs.resolve is not None:
+        sched.add_job(
+            jobs.directory_job,
+            IntervalTrigger(hours=1, timezone=jobs.tz),
+            id=DIRECTORY,
+            name="csm email lookups",
+            replace_existing=True,
+        )
     if jobs.deliver is not None:
         sched.add_job(
             jobs.outbox_job,

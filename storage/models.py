@@ -333,3 +333,18 @@ class ReminderSent(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("account_id", "key", name="uq_reminders_sent_account_key"),)
+
+
+class SlackUserEmail(Base):
+    """A CSM's email (an accounts file's ``csm_email``) as Slack's users.lookupByEmail answered it on
+    ``looked_up_at``: the Slack user, or a miss (``error`` such as ``users_not_found``). Kept so the
+    rate-limited lookup runs once a week per CSM, and an unknown email is reported once
+    (``reported_at``), not every day."""
+
+    __tablename__ = "slack_user_emails"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)  # stripped and lower-cased
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    error: Mapped[str | None] = mapped_column(String(64))
+    looked_up_at: Mapped[datetime]
+    reported_at: Mapped[datetime | None]

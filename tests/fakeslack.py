@@ -34,6 +34,7 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []  # what the app sent to response_url
         self.problems: list[str] = []  # Block Kit violations; tests fail on any
         self.locales: dict[str, str] = {}
+        self.emails: dict[str, str] = {}  # email -> user id: users.lookupByEmail and users.info's profile
         self.usergroups: dict[str, list[str]] = {}
         self.fail: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
         self.drop_answer: dict[str, int] = {}  # method -> how many calls to carry out but never answer
@@ -160,7 +161,26 @@ class FakeSlack:
             return {"ok": True, "view": {"id": f"V{next(self._ts)}", **(args.get("view") or {})}}
         if method == "users.info":
             user = args.get("user", "")
-            return {"ok": True, "user": {"id": user, "locale": self.locales.get(user, "en-US")}}
+            email = next((e for e, u in self.emails.items() if u == user), None)
+            profile = {"email": email} if email else {}
+            return {
+                "ok": True,
+                "user": {"id": user, "locale": self.locales.get(user, "en-US"), "profile": profile},
+            }
+        if method == "users.lookupByEmail":  # Slack matches emails case-insensitively
+            wanted = str(args.get("email", "")).lower()
+            user = next((u for e, u in self.emails.items() if e.lower() == wanted), None)
+            if user is None:
+                return {"ok": False, "error": "users_not_found"}
+            return {
+                "ok": True,
+                "user": {
+                    "id": user,
+                    "team_id": "T1",
+                    "name": wanted.split("@")[0],
+                    "profile": {"email": wanted},
+                },
+            }
         if method == "usergroups.users.list":
             group = args.get("usergroup", "")
             if group not in self.usergroups:

@@ -184,7 +184,8 @@ def register(app: App, deps: Deps) -> None:
         except service.NotFound as exc:
             _not_found(respond, tr, name, "touch", exc)
             return
-        respond(**ephemeral(logged_text(tr, name, kind, milestones)))
+        today = local_date(deps.clock, deps.settings.rules.schedule.timezone)
+        respond(**ephemeral(logged_text(tr, name, kind, milestones, today)))
 
     def _tier(text: str, user_id: str, respond: Respond, tr: Translator) -> None:
         name, _, word = text.rpartition(" ")

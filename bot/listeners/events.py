@@ -15,6 +15,7 @@ from bot.deps import Deps
 from bot.views.home import AccountLine, home_view
 from clock import local_date
 from handoff import cadence, reminders, service
+from storage.directory import learn, owned_by
 from storage.models import Account, Alert
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
     tr = deps.tr_for(user_id)
     rules = deps.settings.rules
     today = local_date(deps.clock, rules.schedule.timezone)
+    email = deps.directory.email(user_id)  # the users.info call tr_for made: no extra lookup
     with deps.db.session() as s:
+        learn(s, email, user_id, deps.clock())  # accounts whose csm_email is the viewer's are theirs
         mine = s.scalars(
             select(Account)
-            .where(Account.csm_user_id == user_id, Account.status == "active")
+            .where(owned_by(user_id), Account.status == "active")
             .order_by(Account.name)
             .limit(25)
         )

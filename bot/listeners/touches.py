@@ -84,5 +84,6 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors={Block.TOUCH_KIND: tr.t("touch.error.gone")})
             return
         ack()
-        Publisher(client, deps).notice(user_id, logged_text(tr, name, kind, milestones))
+        today = local_date(deps.clock, deps.settings.rules.schedule.timezone)
+        Publisher(client, deps).notice(user_id, logged_text(tr, name, kind, milestones, today))
         publish_home(client, deps, user_id)

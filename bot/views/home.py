@@ -49,7 +49,8 @@ def home_view(
         line = f"{_BAND[a.band]} {link(a.permalink, a.name)} · {escape('-' if a.score is None else a.score)}"
         if a.next_kind and a.next_due:
             key = "home.overdue" if a.next_due < today else "home.next_touch"
-            line += " · " + escape(tr.t(key, kind=tr.t(f"touch.kind.{a.next_kind}"), date=tr.day(a.next_due)))
+            when = tr.day(a.next_due, today=today)
+            line += " · " + escape(tr.t(key, kind=tr.t(f"touch.kind.{a.next_kind}"), date=when))
         if a.account_id is None:
             blocks.append(context(Mrkdwn(line)))
             continue

@@ -16,8 +16,8 @@ from handoff.cadence import Kind, Milestone
 MAX_LINES = 45  # a header, the lines and a "more" note stay well inside 50 blocks
 
 
-def _line(tr: Translator, r: dict[str, Any]) -> Mrkdwn:
-    stage, due = r["stage"], tr.day(date.fromisoformat(r["due"]))
+def _line(tr: Translator, r: dict[str, Any], today: date | None) -> Mrkdwn:
+    stage, due = r["stage"], tr.day(date.fromisoformat(r["due"]), today=today)
     kind = tr.t(f"touch.kind.{r['touch']}")
     what = tr.t(f"reminder.{stage}", kind=kind, date=due, days=r.get("days_left"))
     icon = "🔴" if stage.endswith("overdue") else "🔁" if stage == "renewal" else "📅"
@@ -33,9 +33,10 @@ def reminder_blocks(tr: Translator, payload: dict[str, Any]) -> list[dict[str, A
     items = payload["reminders"]
     title = "reminder.header" if payload.get("recipient") else "reminder.header_unowned"
     part, parts = payload.get("part", 1), payload.get("parts", 1)
+    today = date.fromisoformat(payload["day"]) if payload.get("day") else None
     blocks = [header(tr.t(title) + (f" ({part}/{parts})" if parts > 1 else ""))]
     for r in items[:MAX_LINES]:
-        block = section(_line(tr, r))
+        block = section(_line(tr, r, today))
         block["accessory"] = button(
             tr.t("touch.log"), Action.LOG_TOUCH, log_value(r["account_id"], r["touch"])
         )
@@ -47,6 +48,22 @@ def reminder_blocks(tr: Translator, payload: dict[str, Any]) -> list[dict[str, A
 
 def reminder_text(tr: Translator, payload: dict[str, Any]) -> str:
     return tr.t("reminder.text", count=len(payload["reminders"]))
+
+
+def unknown_csm_text(tr: Translator, payload: dict[str, Any]) -> str:
+    names = tr.t("csm_unknown.separator").join(payload["accounts"])
+    if payload.get("more"):
+        names += tr.t("csm_unknown.more", count=payload["more"])
+    return tr.t("csm_unknown.text", email=payload["email"], accounts=names)
+
+
+def unknown_csm_blocks(tr: Translator, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The one report of a csm_email Slack does not know, naming it and the accounts it leaves
+    without a CSM (their reminders come to the handoff channel meanwhile)."""
+    return [
+        section(Mrkdwn(escape(unknown_csm_text(tr, payload)))),
+        context(tr.m("csm_unknown.fix")),
+    ]
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,9 @@ def parse_touch_modal(values: dict[str, Any]) -> tuple[Kind, date | None, str]:
     return kind, date.fromisoformat(raw_day) if raw_day else None, value(Block.TOUCH_NOTE).get("value") or ""
 
 
-def logged_text(tr: Translator, account: str, kind: str, milestones: list[Milestone]) -> str:
+def logged_text(
+    tr: Translator, account: str, kind: str, milestones: list[Milestone], today: date | None = None
+) -> str:
     """What the CSM reads back after logging: progress through onboarding and the next touch due."""
     if not milestones:
         return tr.t("touch.no_handoff", kind=tr.t(f"touch.kind.{kind}"), account=account)
@@ -126,5 +145,7 @@ def logged_text(tr: Translator, account: str, kind: str, milestones: list[Milest
     )
     nxt = next((m for m in milestones if m.done_on is None), None)
     if nxt is not None:
-        text += " " + tr.t("touch.next", kind=tr.t(f"touch.kind.{nxt.kind}"), date=tr.day(nxt.due))
+        text += " " + tr.t(
+            "touch.next", kind=tr.t(f"touch.kind.{nxt.kind}"), date=tr.day(nxt.due, today=today)
+        )
     return text

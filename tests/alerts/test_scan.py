@@ -314,3 +314,22 @@ def test_health_output_carries_data_through(db: Database) -> None:
     lines = text.getvalue().splitlines()
     assert lines[0] == "Health as of 2026-12-02, usage data through 2026-11-30"
     assert any("STOPPED" in line and "own data through 2026-11-20" in line for line in lines)
+
+
+def test_a_new_alert_is_owned_by_the_accounts_csm_assigned_or_mapped_from_csm_email(db: Database) -> None:
+    from storage.directory import record_lookup
+
+    _setup(db)
+    with db.session() as s:
+        by_ext = {a.external_id: a for a in s.scalars(select(Account))}
+        by_ext["IDLE"].csm_email = "hana@example.com"
+        by_ext["DROP"].csm_user_id, by_ext["DROP"].csm_email = "UASSIGNED", "hana@example.com"
+        record_lookup(s, "hana@example.com", "UHANA", None, FakeClock()())
+    _scan(db, FakeClock())
+    with db.session() as s:
+        owners = {(a.account.external_id, a.kind): a.owner_user_id for a in s.scalars(select(Alert))}
+    assert owners == {
+        ("IDLE", "churn_risk"): "UHANA",
+        ("DROP", "churn_risk"): "UASSIGNED",
+        ("FULL", "upsell"): None,
+    }

@@ -62,3 +62,17 @@ def test_app_home_shows_the_csms_accounts_next_touch_alerts_and_handoffs(baton: 
     assert "|Acme Corp> · " in blocks and "next: kickoff by" in blocks  # high touch: kickoff within a week
     assert "<https://example.slack.com/archives/CALERTS01/p1700000099000100|Churn risk: Acme Corp>" in blocks
     assert "· Open · No activity for 20 days" in blocks
+
+
+def test_an_account_from_the_crm_shows_on_the_home_tab_of_the_csm_its_csm_email_names(
+    baton: Baton,
+) -> None:
+    from tests.storage.test_directory import crm_accounts
+
+    crm_accounts(
+        baton.db, ("SF-1", "Mirai Logistics", "Hana@Example.com"), ("SF-2", "Other KK", "x@example.com")
+    )
+    baton.slack.emails["hana@example.com"] = "UHANA01"  # her Slack profile email (users:read.email)
+    blocks = str(_open_home(baton, "UHANA01")["view"]["blocks"])
+    assert "Mirai Logistics" in blocks and "Other KK" not in blocks
+    assert baton.slack.of("users.lookupByEmail") == []  # the users.info call the locale needed sufficed

@@ -92,3 +92,37 @@ def test_fit_never_cuts_inside_an_entity_or_a_mention() -> None:
     assert fit(Mrkdwn("abc &amp; def"), 7) == "abc …"
     assert fit(Mrkdwn("hi <@U123456> there"), 9) == "hi …"
     assert fit(Mrkdwn("short"), 10) == "short"
+
+
+def test_dates_in_sentences_carry_the_year_only_when_it_is_not_this_year() -> None:
+    from datetime import date
+
+    from bot.i18n import translator
+
+    ja, en, today = translator("ja"), translator("en"), date(2026, 11, 23)
+    assert ja.day(date(2026, 12, 3), today=today) == "12月3日"
+    assert ja.day(date(2027, 1, 5), today=today) == "2027年1月5日"
+    assert en.day(date(2026, 12, 3), today=today) == "Dec 3"
+    assert en.day(date(2026, 12, 3)) == "Dec 3, 2026"  # no today (a card's contract term): always the year
+
+
+def test_the_japanese_overdue_reminder_says_the_deadline_has_passed() -> None:
+    from bot.i18n import translator
+    from bot.views.touches import reminder_blocks
+
+    payload = {
+        "recipient": "U1",
+        "day": "2026-12-06",
+        "reminders": [
+            {
+                "account_id": 1,
+                "account": "Acme",
+                "stage": "overdue",
+                "touch": "welcome",
+                "due": "2026-12-03",
+                "tier": "mid",
+            }
+        ],
+    }
+    text = str(reminder_blocks(translator("ja"), payload))
+    assert "ウェルカムの期限（12月3日）を過ぎています" in text and "2026-12-03" not in text

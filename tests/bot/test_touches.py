@@ -56,7 +56,10 @@ def test_the_csm_gets_one_dm_in_their_language_and_logs_the_touch_from_it(
     assert baton.slack.of("conversations.open")[-1].args["users"] == CS_USER
     (dm,) = posts
     assert dm["channel"] == "D" + CS_USER[1:] and dm["metadata"]["event_type"] == "baton_outbox"
-    assert "今日のタッチと更新のお知らせ" in str(dm["blocks"]) and "キックオフの期限は" in str(dm["blocks"])
+    # this year's dates without the year, never ISO inside a Japanese sentence
+    assert "今日対応するタッチと契約更新" in str(dm["blocks"]) and "キックオフの期限は11月30日です" in str(
+        dm["blocks"]
+    )
     assert _remind(baton, settings, 6) == []  # sent once
 
     n = len(baton.slack.of("views.open"))
@@ -85,7 +88,7 @@ def test_the_csm_gets_one_dm_in_their_language_and_logs_the_touch_from_it(
         assert (touch.kind, touch.note, touch.logged_by) == ("kickoff", "<!channel> goals set", CS_USER)
         assert touch.occurred_at.astimezone(UTC).date() == yesterday
     notice = [c.args for c in baton.slack.of("chat.postMessage") if c.args["channel"] == CS_USER][-1]
-    assert "キックオフを記録しました" in notice["text"] and "1/7" in notice["text"]
+    assert "キックオフを記録しました" in notice["text"] and "7項目中1項目完了" in notice["text"]
     assert _remind(baton, settings, 10) == []  # logged: no overdue chase
 
 

@@ -299,3 +299,68 @@ def test_a_new_handoff_restarts_onboarding_and_an_empty_plan_means_no_onboarding
     no_tech = replace(RULES, cadence=replace(RULES.cadence, plans={**RULES.cadence.plans, "tech": ()}))
     _handoff(db, "Tiny", 100, created=START + timedelta(days=400))
     assert [r for r in _run(db, 400, no_tech) if r["account"] == "Tiny"] == []
+
+
+def _crm_account(db: Database, email: str, ext: str = "CRM-1") -> None:
+    with db.session() as s:
+        s.add(
+            Account(
+                name="Ingested KK",
+                name_key="ingested kk",
+                external_id=ext,
+                currency="JPY",
+                mrr=Decimal(50000),
+                renewal_date=date(2026, 12, 31),
+                csm_email=email,
+                created_at=START,
+                updated_at=START,
+            )
+        )
+
+
+def test_an_account_from_the_crm_reaches_the_csm_its_csm_email_maps_to(db: Database) -> None:
+    from storage.directory import record_lookup
+
+    _crm_account(db, "Hana@Example.com")
+    day = (date(2026, 12, 31) - timedelta(days=90) - DAY0).days
+    with db.session() as s:  # what bot/directory.py stored from users.lookupByEmail
+        record_lookup(s, "hana@example.com", "UHANA", None, START)
+    assert [r["to"] for r in _run(db, day)] == ["UHANA"]
+
+
+def test_an_unmapped_csm_email_leaves_the_reminder_in_the_handoff_channel(db: Database) -> None:
+    from storage.directory import NOT_FOUND, record_lookup
+
+    _crm_account(db, "ken@example.com")
+    with db.session() as s:
+        record_lookup(s, "ken@example.com", None, NOT_FOUND, START)
+    day = (date(2026, 12, 31) - timedelta(days=90) - DAY0).days
+    assert [r["to"] for r in _run(db, day)] == [None]
+
+
+def test_the_handoffs_csm_beats_the_csm_email(db: Database) -> None:
+    from storage.directory import record_lookup
+
+    aid = _handoff(db, "Acme", 5000, csm="UASSIGNED")
+    with db.session() as s:
+        s.get(Account, aid).csm_email = "hana@example.com"
+        record_lookup(s, "hana@example.com", "UHANA", None, START)
+    assert [r["to"] for r in _run(db, 6)] == ["UASSIGNED"]
+
+
+def test_remind_json_names_accounts_by_their_external_id(tmp_path, monkeypatch, capsys) -> None:
+    import json
+
+    import app
+
+    url = f"sqlite:///{tmp_path}/remind.db"
+    db = Database(url)
+    db.upgrade()
+    _crm_account(db, "hana@example.com", ext="SF-0042")
+    db.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    assert app.main(["remind", "--as-of", "2026-10-02", "--json", "--dry-run"]) == 0
+    (r,) = json.loads(capsys.readouterr().out)
+    assert (r["account_id"], r["account_name"], r["stage"]) == ("SF-0042", "Ingested KK", "renewal")
+    assert "account" not in r

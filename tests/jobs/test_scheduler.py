@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from jobs.scheduler import CADENCE, DIGEST, OUTBOX, PULL, SCAN, Jobs, build_scheduler
 from settings import Rules, Settings
 from storage import Database
-from storage.models import Alert, JobRun, Outbox
+from storage.models import Account, Alert, JobRun, Outbox
 from tests.alerts.factory import AS_OF, accounts, daily
 from tests.clocks import FakeClock
 
@@ -115,3 +115,32 @@ def test_the_cadence_job_queues_the_days_reminders_once_across_instances(db: Dat
     assert b.cadence_job() is True  # the next day runs, and has nothing new to say
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Outbox).where(Outbox.action == "reminders")) == 1
+
+
+def test_the_cadence_job_maps_csm_emails_before_it_picks_recipients(db: Database) -> None:
+    from storage.directory import record_lookup
+    from tests.storage.test_directory import crm_accounts
+
+    crm_accounts(db, ("CRM1", "Mirai", "hana@example.com"))
+    with db.session() as s:
+        s.scalars(select(Account)).one().renewal_date = date(2026, 12, 23)
+    clock = FakeClock(MORNING + timedelta(hours=3))
+
+    def resolve() -> str:  # stands in for bot.directory.resolve_csm_emails
+        with db.session() as s:
+            record_lookup(s, "hana@example.com", "UHANA", None, clock())
+        return "1 looked up"
+
+    assert Jobs(db, SETTINGS, clock, resolve=resolve).cadence_job() is True
+    with db.session() as s:
+        (row,) = s.scalars(select(Outbox).where(Outbox.action == "reminders")).all()
+        assert row.payload["recipient"] == "UHANA"
+
+
+def test_a_failing_lookup_does_not_stop_the_reminders(db: Database) -> None:
+    accounts(db, ("RENEW", 10, "Pro"), renewal="2026-12-23")
+
+    def resolve() -> str:
+        raise ConnectionError("slack unreachable")
+
+    assert Jobs(db, SETTINGS, FakeClock(MORNING + timedelta(hours=3)), resolve=resolve).cadence_job() is True
