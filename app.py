@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 from datetime import date
 from pathlib import Path
 
+from cli import as_of_date, encoding_name
 from clock import local_date, utcnow
 from settings import ConfigError, Settings
 from storage import Database
@@ -89,6 +91,26 @@ def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bo
     return 0
 
 
+def _ingest_epilog() -> str:
+    """Every kind's columns and an example, from the table the ingest code reads."""
+    from alerts.ingest import layouts
+
+    parts = []
+    for kind, lay in layouts().items():
+        parts.append(f"{kind}:\n  required: {', '.join(lay.required)}")
+        if lay.optional:
+            parts.append(f"  optional: {', '.join(lay.optional)}")
+        if lay.note:
+            parts.append(textwrap.fill(lay.note, 100, initial_indent="  ", subsequent_indent="    "))
+        parts.append("  example:\n" + "".join(f"    {line}\n" for line in lay.example.splitlines()))
+    parts.append(
+        "Text: UTF-8 (with or without BOM) or Shift_JIS/CP932, detected; or give --encoding.\n"
+        "Amounts: 120000, 120,000, ¥120,000, 120,000円, $1,200.50, full-width digits.\n"
+        "Dates: 2026-11-30, 2026/11/30, 2026/1/5, 2026年11月30日, full-width digits."
+    )
+    return "\n".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py", description="Baton: sales-to-CS handoff in Slack")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,33 +121,36 @@ def main(argv: list[str] | None = None) -> int:
     ingest = sub.add_parser(
         "ingest",
         help="load accounts, usage signals, company metrics or touches from a CSV or JSON-lines file",
+        epilog=_ingest_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ingest.add_argument("kind", choices=["accounts", "signals", "metrics", "touches"])
     ingest.add_argument("file", type=Path)
-    ingest.add_argument("--as-of", type=date.fromisoformat, help="the date an accounts file describes")
+    ingest.add_argument("--as-of", type=as_of_date, help="the date an accounts file describes (YYYY-MM-DD)")
     ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
-    scan = sub.add_parser("scan", help="run one churn-risk / upsell scan")
-    scan.add_argument(
-        "--as-of", type=date.fromisoformat, help="use only data up to this date (default today)"
+    ingest.add_argument(
+        "--encoding", type=encoding_name, help="the file's text encoding, e.g. cp932 (default: detected)"
     )
+    scan = sub.add_parser("scan", help="run one churn-risk / upsell scan")
+    scan.add_argument("--as-of", type=as_of_date, help="use only data up to this date (default today)")
     scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
     scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
     sub.add_parser("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
     digest = sub.add_parser(
         "digest", help="the shared KPIs for the week (churn, retention, GRR, NRR, upsell)"
     )
-    digest.add_argument("--as-of", type=date.fromisoformat, help="default: today in the team's timezone")
+    digest.add_argument("--as-of", type=as_of_date, help="default: today in the team's timezone")
     digest.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     digest.add_argument("--dry-run", action="store_true", help="print it and write the chart; do not post")
     digest.add_argument(
         "--chart", help="with --dry-run: where to write the chart (default baton-digest-DATE.png)"
     )
     remind = sub.add_parser("remind", help="queue today's touch, QBR and renewal reminders (the daily job)")
-    remind.add_argument("--as-of", type=date.fromisoformat, help="default: today in the team's timezone")
+    remind.add_argument("--as-of", type=as_of_date, help="default: today in the team's timezone")
     remind.add_argument("--json", action="store_true", help="print the reminders as a JSON array")
     remind.add_argument("--dry-run", action="store_true", help="record and send nothing; show what would go")
     health = sub.add_parser("health", help="print every active account's health score")
-    health.add_argument("--as-of", type=date.fromisoformat)
+    health.add_argument("--as-of", type=as_of_date)
     health.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -159,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             fmt=args.format,
             clock=utcnow,
             timezone=settings.rules.schedule.timezone,
+            encoding=args.encoding,
         )
     if args.command == "pull":
         from alerts.ingest import IngestError

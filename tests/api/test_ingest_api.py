@@ -64,7 +64,10 @@ def test_bad_rows_are_422_with_each_line_and_nothing_written(api) -> None:
     resp = client.post("/api/v1/accounts", content=bad, headers={**AUTH, "Content-Type": "text/csv"})
     assert resp.status_code == 422
     assert resp.json()["problems"] == [
-        {"line": 4, "message": "mrr 'abc' is not an amount >= 0 with at most 2 decimals"}
+        {
+            "line": 4,
+            "message": "mrr 'abc' is not an amount >= 0 with at most 2 decimals (120000, ¥120,000, 120,000円)",
+        }
     ]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Account)) == 0
