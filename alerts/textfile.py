@@ -97,6 +97,9 @@ def text_stream(raw: IO[bytes], encoding: str | None = None) -> io.TextIOWrapper
             break
         head += chunk
     enc = codec_for(encoding) if encoding else detect(head, complete=len(head) < SAMPLE)
+    if raw.seekable():  # a file: step back over the sample rather than replay it through Python code
+        raw.seek(-len(head), io.SEEK_CUR)
+        return io.TextIOWrapper(raw, encoding=enc, newline="")  # type: ignore[type-var]
     return io.TextIOWrapper(io.BufferedReader(_Replay(head, raw)), encoding=enc, newline="")
 
 
