@@ -15,7 +15,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends fonts-ipafont-g
 RUN useradd --system --uid 10001 --home-dir /app baton && mkdir -p /data && chown baton /data
 COPY --from=build /venv /venv
 WORKDIR /app
-COPY --chown=baton app.py settings.py clock.py baton.yml alembic.ini ./
+COPY --chown=baton app.py cli.py settings.py clock.py baton.yml alembic.ini ./
 COPY --chown=baton bot ./bot
 COPY --chown=baton handoff ./handoff
 COPY --chown=baton alerts ./alerts

@@ -11,9 +11,11 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 from datetime import date
 from pathlib import Path
 
+from cli import as_of_date, encoding_name
 from clock import local_date, utcnow
 from settings import ConfigError, Settings
 from storage import Database
@@ -114,10 +116,33 @@ def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bo
 
 def _resolve_csm_emails(settings: Settings, db: Database) -> None:
     """Map the accounts' csm_email to Slack users (cached; only new or stale emails are looked up)."""
-    from bot.app import make_client
+    from bot.app import make_client, slack_problem
     from bot.directory import resolve_csm_emails
 
+    if problem := slack_problem(settings):
+        print(f"CSM emails not mapped to Slack users yet: {problem}", file=sys.stderr)
+        return
     print(resolve_csm_emails(db, make_client(settings), utcnow), file=sys.stderr)
+
+
+def _ingest_epilog() -> str:
+    """Every kind's columns and an example, from the table the ingest code reads."""
+    from alerts.ingest import layouts
+
+    parts = []
+    for kind, lay in layouts().items():
+        parts.append(f"{kind}:\n  required: {', '.join(lay.required)}")
+        if lay.optional:
+            parts.append(f"  optional: {', '.join(lay.optional)}")
+        if lay.note:
+            parts.append(textwrap.fill(lay.note, 100, initial_indent="  ", subsequent_indent="    "))
+        parts.append("  example:\n" + "".join(f"    {line}\n" for line in lay.example.splitlines()))
+    parts.append(
+        "Text: UTF-8 (with or without BOM) or Shift_JIS/CP932, detected; or give --encoding.\n"
+        "Amounts: 120000, 120,000, ¥120,000, 120,000円, $1,200.50, full-width digits.\n"
+        "Dates: 2026-11-30, 2026/11/30, 2026/1/5, 2026年11月30日, full-width digits."
+    )
+    return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,14 +164,19 @@ def main(argv: list[str] | None = None) -> int:
     ingest = sub.add_parser(
         "ingest",
         help="load accounts, usage signals, company metrics or touches from a CSV or JSON-lines file",
+        epilog=_ingest_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ingest.add_argument("kind", choices=["accounts", "signals", "metrics", "touches"])
     ingest.add_argument("file", type=Path)
-    ingest.add_argument("--as-of", type=date.fromisoformat, help="the date an accounts file describes")
+    ingest.add_argument("--as-of", type=as_of_date, help="the date an accounts file describes (YYYY-MM-DD)")
     ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
+    ingest.add_argument(
+        "--encoding", type=encoding_name, help="the file's text encoding, e.g. cp932 (default: detected)"
+    )
     scan = sub.add_parser("scan", help="run one churn-risk / upsell scan")
     as_of_help = "score with data up to this day (default: yesterday in the team's timezone)"
-    scan.add_argument("--as-of", type=date.fromisoformat, help=as_of_help)
+    scan.add_argument("--as-of", type=as_of_date, help=as_of_help)
     scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
     scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
     sub.add_parser("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
@@ -155,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     digest.add_argument(
         "--as-of",
-        type=date.fromisoformat,
+        type=as_of_date,
         help="report the week ending the day before this day, health scored with data up to then "
         "(default: today in the team's timezone)",
     )
@@ -167,13 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     remind = sub.add_parser("remind", help="queue today's touch, QBR and renewal reminders (the daily job)")
     remind.add_argument(
         "--as-of",
-        type=date.fromisoformat,
+        type=as_of_date,
         help="queue the reminders due on this day (default: today in the team's timezone)",
     )
     remind.add_argument("--json", action="store_true", help="print the reminders as a JSON array")
     remind.add_argument("--dry-run", action="store_true", help="record and send nothing; show what would go")
     health = sub.add_parser("health", help="print every active account's health score")
-    health.add_argument("--as-of", type=date.fromisoformat, help=as_of_help)
+    health.add_argument("--as-of", type=as_of_date, help=as_of_help)
     health.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -243,6 +273,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             fmt=args.format,
             clock=utcnow,
             timezone=settings.rules.schedule.timezone,
+            encoding=args.encoding,
         )
         if code == 0 and args.kind == "accounts" and settings.slack_bot_token:
             _resolve_csm_emails(settings, db)

@@ -1,14 +1,16 @@
-"""Command-line ingest: `python app.py ingest accounts|signals FILE`, with a progress line on large files."""
+"""Command-line ingest: `python app.py ingest accounts|signals|metrics|touches FILE`, with a progress bar
+on a terminal; and the scan and health commands' output."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-import time
 from datetime import date
 from pathlib import Path
 from typing import IO
+
+from tqdm import tqdm
 
 from alerts.health import DataThrough, data_through, describe, health_all
 from alerts.ingest import (
@@ -23,33 +25,41 @@ from alerts.ingest import (
     text_stream,
 )
 from alerts.service import ScanResult, scan
+from alerts.textfile import UnreadableText, first_bad_line
 from clock import Clock
 from settings import Rules
 from storage import Database
 
 
-class Progress:
-    """`12,345,678 rows · 43% · 310,000 rows/s` on stderr, redrawn at most a few times a second."""
+def _progress(total_bytes: int) -> tqdm:
+    """A bar on stderr by bytes read, with the rows stored, shown on a terminal only (tqdm's
+    ``disable=None``) unless BATON_PROGRESS=1 asks for it anyway."""
+    forced = os.environ.get("BATON_PROGRESS") == "1"
+    return tqdm(
+        total=total_bytes,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=False if forced else None,
+        mininterval=0.25,
+        leave=True,
+    )
 
-    def __init__(self, raw: IO[bytes], total_bytes: int, out: IO[str] = sys.stderr) -> None:
-        self.raw, self.total, self.out = raw, max(total_bytes, 1), out
-        self.started = self.last = time.monotonic()
-        self.enabled = out.isatty() or os.environ.get("BATON_PROGRESS") == "1"
 
-    def __call__(self, rows: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.last < 0.25:
-            return
-        self.last = now
-        pct = min(100, 100 * self.raw.tell() // self.total)
-        rate = rows / max(now - self.started, 1e-6)
-        self.out.write(f"\r{rows:,} rows · {pct}% · {rate:,.0f} rows/s ")
-        self.out.flush()
-
-    def done(self, rows: int) -> None:
-        if self.enabled:
-            elapsed = time.monotonic() - self.started
-            self.out.write(f"\r{rows:,} rows in {elapsed:.1f} s ({rows / max(elapsed, 1e-6):,.0f} rows/s)\n")
+def _fix(path: Path, exc: UnreadableText, encoding: str | None) -> str:
+    """The one line for a file that is not text in its encoding: the first bad line, and what to do."""
+    if exc.encoding is None:
+        return f"{path}: {exc}; save it as UTF-8 (Excel: CSV UTF-8) or pass --encoding with the one it uses"
+    with path.open("rb") as again:
+        line = first_bad_line(again, exc.encoding)
+    detail = f"{UnreadableText(exc.encoding)}" + (f" (line {line})" if line else "")
+    if encoding:
+        todo = f"check --encoding {encoding}, or save it as UTF-8 (Excel: CSV UTF-8)"
+    elif exc.encoding == "cp932":
+        todo = "save it as UTF-8 (Excel: CSV UTF-8) or pass the --encoding it was saved in"
+    else:
+        todo = "save it as UTF-8 (Excel: CSV UTF-8) or pass --encoding cp932"
+    return f"{path}: {detail}; {todo}"
 
 
 def ingest_file(
@@ -61,16 +71,31 @@ def ingest_file(
     fmt: str | None,
     clock: Clock,
     timezone: str = "Asia/Tokyo",
+    encoding: str | None = None,
 ) -> int:
+    """`app.py ingest KIND FILE`: 0 when stored, 1 when the file was refused, 2 when it cannot be read;
+    every refusal is printed with what to do, and nothing is written."""
+    if path.is_dir():
+        print(f"{path}: is a directory; give the CSV or JSON-lines file inside it", file=sys.stderr)
+        return 2
     if not path.exists():
-        print(f"{path}: no such file", file=sys.stderr)
+        print(f"{path}: no such file; check the path (relative to {Path.cwd()})", file=sys.stderr)
         return 2
     fmt = fmt or detect_format(path.name)
-    with path.open("rb") as raw:
-        progress = Progress(raw, path.stat().st_size)
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        print(f"{path}: cannot be read ({exc.strerror}); check its permissions", file=sys.stderr)
+        return 2
+    with raw, _progress(path.stat().st_size) as bar:
+
+        def progress(rows: int) -> None:
+            bar.update(raw.tell() - bar.n)
+            bar.set_postfix_str(f"{rows:,} rows", refresh=False)
+
         try:
             with db.session() as session:
-                rows = records(text_stream(raw), fmt)
+                rows = records(text_stream(raw, encoding), fmt)
                 if kind == "signals":
                     result: Result = ingest_signals(session, rows, progress=progress)
                 elif kind == "metrics":
@@ -80,12 +105,17 @@ def ingest_file(
                 else:
                     result = ingest_accounts(session, rows, as_of=as_of, now=clock())
         except IngestError as exc:
+            bar.close()
             print(
                 f"{path}: refused, nothing was written. {exc.bad} bad line(s):\n{exc.report()}",
                 file=sys.stderr,
             )
             return 1
-        progress.done(result.rows)
+        except UnreadableText as exc:
+            bar.close()
+            print(f"{_fix(path, exc, encoding)}. Nothing was written.", file=sys.stderr)
+            return 2
+        bar.update(bar.total - bar.n)
     if kind == "signals":
         print(f"{path}: {result.rows:,} signal values stored")
     elif kind == "metrics":

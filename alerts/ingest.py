@@ -8,7 +8,6 @@ read one at a time and written in fixed-size batches; only the account-id map is
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import operator
@@ -16,13 +15,22 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
 from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from alerts.textfile import UnreadableText, text_stream
+from alerts.values import (
+    DATE_FORMATS,
+    currencies_for,
+    header_name,
+    parse_amount,
+    parse_count,
+    parse_date,
+    parse_number,
+)
 from clock import Clock
 from digest.funnel import METRICS as COMPANY_METRICS
 from handoff.cadence import ALIASES, log_touch
@@ -30,6 +38,8 @@ from handoff.checklist import AMOUNT_MAX, normalize_name
 from handoff.service import Actor
 from storage.db import serialize
 from storage.models import Account, AccountSnapshot, CompanyMetric, Handoff, Touch
+
+__all__ = ["UnreadableText", "text_stream"]  # re-exported: callers read files through this module
 
 T = TypeVar("T")
 SIGNAL_FIELDS = ("account_id", "date", "metric", "value")
@@ -72,6 +82,40 @@ class Result:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What a file of one kind holds, for `app.py ingest --help`."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    example: str  # a header line and one row
+    note: str = ""
+
+
+def layouts() -> dict[str, Layout]:
+    return {
+        "accounts": Layout(
+            ACCOUNT_REQUIRED,
+            ACCOUNT_OPTIONAL,
+            "account_id,name,plan,mrr,seats,contract_start,renewal_date\n"
+            'A1,株式会社ミライ物流,Pro,"¥120,000",50,2026/01/01,2027/01/01',
+        ),
+        "signals": Layout(SIGNAL_FIELDS, (), "account_id,date,metric,value\nA1,2026-11-30,active_users,42"),
+        "metrics": Layout(
+            METRIC_FIELDS,
+            (),
+            "date,metric,value\n2026-11-30,leads,12",
+            f"metric: {', '.join(COMPANY_METRICS)}",
+        ),
+        "touches": Layout(
+            ("account_id (or account, the name)", "date", "kind"),
+            ("note",),
+            "account,date,kind,note\n株式会社ミライ物流,2026-11-20,welcome,sent by the marketing tool",
+            "kind: kickoff, check-in, qbr, welcome or usage-check",
+        ),
+    }
+
+
 def detect_format(name: str | None, content_type: str | None = None) -> str:
     """csv or json (JSON lines, or one JSON array), from a file name or a Content-Type."""
     probe = (content_type or "").lower() + " " + (name or "").lower()
@@ -89,8 +133,24 @@ class Records:
 
     def __init__(self, stream: IO[str], fmt: str) -> None:
         self.stream, self.fmt = stream, fmt
+        self._reader: Any = None
 
     def __iter__(self) -> Iterator[Row]:
+        return self._guard(self._dicts())
+
+    def columns(self, names: tuple[str, ...]) -> Iterator[Row]:
+        """(line, tuple of ``names``' values, error); a missing column is an error on line 1."""
+        return self._guard(self._columns(names))
+
+    def _guard(self, rows: Iterator[Row]) -> Iterator[Row]:
+        """Bytes that are not text in the stream's encoding end the read with UnreadableText."""
+        try:
+            yield from rows
+        except UnicodeDecodeError:
+            line = self._reader.line_num if self._reader is not None else None
+            raise UnreadableText(getattr(self.stream, "encoding", None) or "utf-8", line) from None
+
+    def _dicts(self) -> Iterator[Row]:
         if self.fmt != "csv":
             yield from _json_records(self.stream)
             return
@@ -101,13 +161,15 @@ class Records:
         width = len(header)
         for row in reader:
             if len(row) != width:
-                if row and any(c.strip() for c in row):
+                fitted = _trimmed(row, width)
+                if fitted is None:
                     yield reader.line_num, None, f"expected {width} columns, found {len(row)}"
-                continue
+                if fitted is None or len(fitted) != width:
+                    continue
+                row = fitted
             yield reader.line_num, dict(zip(header, row, strict=True)), None
 
-    def columns(self, names: tuple[str, ...]) -> Iterator[Row]:
-        """(line, tuple of ``names``' values, error); a missing column is an error on line 1."""
+    def _columns(self, names: tuple[str, ...]) -> Iterator[Row]:
         if self.fmt != "csv":
             for line, rec, error in _json_records(self.stream):
                 if rec is None:
@@ -133,15 +195,31 @@ class Records:
         for row in reader:
             if len(row) == width:
                 yield reader.line_num, pick(row), None
-            elif row and any(c.strip() for c in row):
+                continue
+            fitted = _trimmed(row, width)
+            if fitted is None:
                 yield reader.line_num, None, f"expected {width} columns, found {len(row)}"
+            elif len(fitted) == width:
+                yield reader.line_num, pick(fitted), None
 
     def _csv(self) -> tuple[list[str] | None, Any]:
-        reader = csv.reader(self.stream)
+        reader = self._reader = csv.reader(self.stream)
         header = next(reader, None)
         if not header:
             return None, reader
-        return [h.strip().lstrip("\ufeff").lower() for h in header], reader
+        names = [header_name(h) for h in header]
+        while names and not names[-1]:  # Excel writes empty trailing columns once a cell there was touched
+            names.pop()
+        return names or None, reader
+
+
+def _trimmed(row: list[str], width: int) -> list[str] | None:
+    """A row whose extra cells are all empty, cut to ``width``; [] for a blank row (skipped); None if bad."""
+    if not any(c.strip() for c in row):
+        return []
+    if len(row) > width and not any(c.strip() for c in row[width:]):
+        return row[:width]
+    return None
 
 
 def records(stream: IO[str], fmt: str) -> Records:
@@ -199,11 +277,22 @@ def _text(rec: dict[str, Any], key: str) -> str:
     return "" if v is None else str(v).strip()
 
 
+def _number(raw: Any) -> float:
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw)
+    try:
+        if not isinstance(raw, str):
+            raise ValueError
+        return parse_number(raw)
+    except ValueError:
+        raise ValueError(f"value {raw!r} is not a number") from None
+
+
 def _date(value: str, what: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return parse_date(value)
     except ValueError:
-        raise ValueError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from None
+        raise ValueError(f"{what} {value!r} is not a date: use {DATE_FORMATS}") from None
 
 
 def _upsert_sql(dialect: str) -> str:
@@ -258,7 +347,7 @@ def ingest_signals(
             try:
                 value = float(value_raw)  # type: ignore[arg-type]
             except (TypeError, ValueError):
-                raise ValueError(f"value {value_raw!r} is not a number") from None
+                value = _number(value_raw)  # `1,200`, `¥12,000`: off the hot path, only when float() fails
             if not math.isfinite(value):
                 raise ValueError(f"value {value_raw!r} is not a finite number")
         except ValueError as exc:
@@ -335,10 +424,7 @@ def ingest_metrics(session: Session, rows: Iterable[tuple[int, dict[str, Any] | 
         day, metric = _date(_text(rec, "date"), "date"), _text(rec, "metric").lower()
         if metric not in COMPANY_METRICS:
             raise ValueError(f"metric {metric!r} is not one Baton knows ({', '.join(COMPANY_METRICS)})")
-        try:
-            value = float(_text(rec, "value").replace(",", ""))
-        except ValueError:
-            raise ValueError(f"value {rec['value']!r} is not a number") from None
+        value = _number(rec["value"])
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"value {rec['value']!r} must be a number >= 0")
         if (day, metric) in first:
@@ -425,13 +511,15 @@ def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
     try:
-        mrr = Decimal(_text(rec, "mrr").replace(",", ""))
-        if not mrr.is_finite() or mrr < 0 or mrr >= AMOUNT_MAX or mrr.as_tuple().exponent < -2:  # type: ignore[operator]
-            raise InvalidOperation
-    except InvalidOperation:
-        raise ValueError(f"mrr {rec['mrr']!r} is not an amount >= 0 with at most 2 decimals") from None
+        mrr, symbol = parse_amount(_text(rec, "mrr"))
+        if mrr < 0 or mrr >= AMOUNT_MAX or mrr.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"mrr {rec['mrr']!r} is not an amount >= 0 with at most 2 decimals (120000, ¥120,000, 120,000円)"
+        ) from None
     try:
-        seats = int(_text(rec, "seats"))
+        seats = parse_count(_text(rec, "seats"))
         if seats < 0:
             raise ValueError
     except ValueError:
@@ -444,9 +532,11 @@ def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
     if status not in ("active", "churned"):
         raise ValueError(f"status {status!r}: use active or churned")
     churned_on = _date(_text(rec, "churned_on"), "churned_on") if _text(rec, "churned_on") else None
-    currency = (_text(rec, "currency") or "JPY").upper()
+    currency = _text(rec, "currency").upper() or (currencies_for(symbol)[0] if symbol else "JPY")
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValueError(f"currency {currency!r} is not a 3-letter code")
+    if symbol and currency not in currencies_for(symbol):
+        raise ValueError(f"mrr {rec['mrr']!r} is not in {currency}, the row's currency")
     email = _text(rec, "csm_email") or None
     if email and not _EMAIL.match(email):
         raise ValueError(f"csm_email {email!r} is not an email address")
@@ -573,8 +663,3 @@ def ingest_accounts(
 
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def text_stream(raw: IO[bytes]) -> IO[str]:
-    """Bytes to text, accepting a UTF-8 byte-order mark (Excel writes one)."""
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")

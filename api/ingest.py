@@ -1,7 +1,8 @@
 """`POST /api/v1/accounts`, `/signals`, `/metrics` and `/touches`: CSV or JSON bodies, bearer-token auth.
 
 The body is streamed into the same ingest code the CLI uses; a refused batch answers 422 with every
-bad line, and nothing is written."""
+bad line, and nothing is written. The text encoding is the Content-Type's charset (Shift_JIS read as
+CP932, as Windows writes it), or detected from the body's first 64 KB when none is given."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from datetime import date
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,6 +23,7 @@ from alerts.ingest import (
     ingest_touches,
     records,
 )
+from alerts.textfile import UnreadableText, codec_for, text_stream
 from clock import Clock, local_date
 from storage import Database
 
@@ -87,7 +90,11 @@ class IngestAPI:
                 {"error": "missing or wrong bearer token"},
                 WWW_Authenticate='Bearer realm="baton"',
             )
-        ctype = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        header = Message()
+        header["Content-Type"] = environ.get("CONTENT_TYPE") or ""
+        ctype, charset = header.get_content_type(), header.get_param("charset")
+        if not environ.get("CONTENT_TYPE"):
+            ctype = ""  # Message reads a missing Content-Type as text/plain
         if ctype in ("text/csv", "application/csv"):
             fmt = "csv"
         elif ctype in (
@@ -110,13 +117,18 @@ class IngestAPI:
                 as_of = date.fromisoformat(query["as_of"][0])
             except ValueError:
                 return _json(start_response, "400 Bad Request", {"error": "as_of must be a date, YYYY-MM-DD"})
+        try:
+            encoding = codec_for(str(charset)) if charset else None
+        except LookupError:
+            return _json(
+                start_response,
+                "415 Unsupported Media Type",
+                {"error": f"charset {charset!r} is not an encoding Baton knows: send UTF-8 or shift_jis"},
+            )
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        stream = io.TextIOWrapper(
-            io.BufferedReader(_Body(environ["wsgi.input"], length)), encoding="utf-8-sig", newline=""
-        )
         try:
             with self.db.session() as session:
-                rows = records(stream, fmt)
+                rows = records(text_stream(_Body(environ["wsgi.input"], length), encoding), fmt)
                 if kind == "signals":
                     result = ingest_signals(session, rows)
                 elif kind == "metrics":
@@ -137,8 +149,15 @@ class IngestAPI:
                     "problems": [{"line": p.line, "message": p.message} for p in exc.problems],
                 },
             )
-        except UnicodeDecodeError:
-            return _json(start_response, "400 Bad Request", {"error": "the body is not UTF-8 text"})
+        except UnreadableText as exc:
+            return _json(
+                start_response,
+                "422 Unprocessable Entity",
+                {
+                    "error": f"the body is {exc}: send UTF-8, or name its encoding as in "
+                    "Content-Type: text/csv; charset=shift_jis",
+                },
+            )
         body: dict[str, Any] = {"rows": result.rows}
         if kind == "touches":
             body["skipped"] = result.details["skipped"]

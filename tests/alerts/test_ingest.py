@@ -221,3 +221,81 @@ def test_the_same_touches_sent_twice_at_once_are_recorded_once(db: Database) -> 
         t.join(30)
     assert sorted(results) == [0, 2]  # the retry waited for the first request, then found its touches
     assert count(db, Touch) == 2
+
+
+EXCEL_JP = (
+    " Account ID ,name,plan,MRR,seats,contract_start,renewal_date,currency,status,churned_on,,\r\n"
+    'J1,株式会社ミライ物流,プロ,"\\50,000",５０,2026/1/5,2027/01/04,,active,,,\r\n'
+    'J2,山田商事㈱,スタンダード,"80,000円","1,200",２０２６／０４／０１,2027年3月31日,JPY,churned,2026/11/30,,\r\n'
+    'U1,Acme Inc,Pro,"$1,200.50",3,2026-02-01,2027-02-01,,active,,,\r\n'
+    ",,,,,,,,,,,\r\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["cp932", "utf-8-sig"])  # Excel's CSV, and its CSV UTF-8 (with a BOM)
+def test_an_excel_export_from_japan_loads(db: Database, encoding: str) -> None:
+    from alerts.ingest import text_stream
+
+    # Excel in Japan writes ¥ as byte 0x5C, a backslash to CP932; in UTF-8 it is ¥ itself
+    text = EXCEL_JP if encoding == "cp932" else EXCEL_JP.replace("\\50,000", "¥50,000")
+    data = text.encode(encoding)
+    with db.session() as s:
+        rows = records(text_stream(io.BytesIO(data)), "csv")
+        assert ingest_accounts(s, rows, as_of=date(2026, 11, 1), now=FakeClock()()).created == 3
+    with db.session() as s:
+        got = {
+            a.external_id: (
+                a.name,
+                a.mrr,
+                a.currency,
+                a.seats,
+                a.contract_start,
+                a.renewal_date,
+                a.churned_on,
+            )
+            for a in s.scalars(select(Account))
+        }
+    assert got == {
+        "J1": ("株式会社ミライ物流", Decimal("50000"), "JPY", 50, date(2026, 1, 5), date(2027, 1, 4), None),
+        "J2": (
+            "山田商事㈱",
+            Decimal("80000"),
+            "JPY",
+            1200,
+            date(2026, 4, 1),
+            date(2027, 3, 31),
+            date(2026, 11, 30),
+        ),
+        "U1": ("Acme Inc", Decimal("1200.50"), "USD", 3, date(2026, 2, 1), date(2027, 2, 1), None),
+    }
+
+
+def test_an_amount_in_another_currency_than_the_row_and_a_bad_date_are_refused(db: Database) -> None:
+    header = ACCOUNTS.splitlines()[0]
+    text = (
+        f'{header}\nA1,Acme,Pro,"$1,200",1,2026-01-01,2027-01-01,,,JPY,\n'
+        "A2,B,Pro,1,1,30/11/2026,2027-01-01,,,,\n"
+    )
+    with pytest.raises(IngestError) as exc:
+        load_accounts(db, text)
+    assert [p.message for p in exc.value.problems] == [
+        "mrr '$1,200' is not in JPY, the row's currency",
+        "contract_start '30/11/2026' is not a date: use YYYY-MM-DD"
+        " (2026-11-30, 2026/11/30 or 2026年11月30日)",
+    ]
+
+
+def test_signals_and_metrics_accept_typed_numbers_and_slashed_dates(db: Database) -> None:
+    from alerts.ingest import ingest_metrics
+    from storage.models import CompanyMetric
+
+    load_accounts(db)
+    text = (
+        'account_id,date,metric,value\r\nA1,2026/11/30,spend,"¥12,000"\r\n'
+        "A2,２０２６/１１/３０,seats,４２\r\n"
+    )
+    assert load_signals(db, text).rows == 2
+    with db.session() as s:
+        ingest_metrics(s, records(io.StringIO('date,metric,value\n2026/11/30,calls,"1,200"\n'), "csv"))
+        assert s.scalars(select(CompanyMetric.value)).all() == [1200.0]
+        assert sorted(s.scalars(select(Signal.value))) == [42.0, 12000.0]

@@ -64,7 +64,11 @@ def test_bad_rows_are_422_with_each_line_and_nothing_written(api) -> None:
     resp = client.post("/api/v1/accounts", content=bad, headers={**AUTH, "Content-Type": "text/csv"})
     assert resp.status_code == 422
     assert resp.json()["problems"] == [
-        {"line": 4, "message": "mrr 'abc' is not an amount >= 0 with at most 2 decimals"}
+        {
+            "line": 4,
+            "message": "mrr 'abc' is not an amount >= 0 with at most 2 decimals"
+            " (120000, ¥120,000, 120,000円)",
+        }
     ]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Account)) == 0
@@ -119,3 +123,39 @@ def test_touches_from_other_systems_are_logged_once(api) -> None:
     assert bad.status_code == 422 and bad.json()["problems"] == [{"line": 1, "message": "missing date"}]
     with db.session() as s:
         assert s.scalars(select(Touch.logged_by)).all() == ["api"]
+
+
+JP = ACCOUNTS.replace("Acme Corp", "株式会社ミライ物流㈱")  # ㈱: CP932 has it, strict Shift_JIS does not
+
+
+@pytest.mark.parametrize(
+    "ctype", ["text/csv; charset=shift_jis", 'text/csv; charset="Shift_JIS"', "text/csv"]
+)
+def test_a_shift_jis_body_is_read_by_its_charset_or_detected(api, ctype: str) -> None:
+    client, db = api
+    resp = client.post(
+        "/api/v1/accounts", content=JP.encode("cp932"), headers={**AUTH, "Content-Type": ctype}
+    )
+    assert resp.status_code == 200, resp.text
+    with db.session() as s:
+        assert "株式会社ミライ物流㈱" in s.scalars(select(Account.name)).all()
+
+
+def test_an_undecodable_body_is_422_with_the_reason_and_an_unknown_charset_415(api) -> None:
+    client, db = api
+    utf8 = {**AUTH, "Content-Type": "text/csv; charset=utf-8"}
+    resp = client.post("/api/v1/accounts", content=JP.encode("cp932"), headers=utf8)
+    assert resp.status_code == 422
+    assert resp.json()["error"] == (
+        "the body is not valid UTF-8 text: send UTF-8, or name its encoding as in "
+        "Content-Type: text/csv; charset=shift_jis"
+    )
+    resp = client.post(
+        "/api/v1/accounts", content=bytes(range(128, 256)) * 4, headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    assert resp.status_code == 422 and "not text in an encoding Baton recognises" in resp.json()["error"]
+    klingon = {**AUTH, "Content-Type": "text/csv; charset=klingon"}
+    resp = client.post("/api/v1/accounts", content=ACCOUNTS, headers=klingon)
+    assert resp.status_code == 415 and "charset 'klingon'" in resp.json()["error"]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Account)) == 0
