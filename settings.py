@@ -6,12 +6,14 @@ Secrets are kept out of ``repr`` so a settings object can be logged safely.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'baton.db'}"
@@ -254,9 +256,17 @@ class Rules:
         )
 
 
+def masked_url(url: str) -> str:
+    """A database URL with its password replaced by ***, for logs and reprs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "***"  # not a URL we can take apart: show none of it
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # shown masked by __repr__
     port: int = 3000
     locale: str = "en"
     slack_api_url: str = "https://slack.com/api/"
@@ -269,6 +279,10 @@ class Settings:
     slack_bot_token: str = field(default="", repr=False)
     slack_signing_secret: str = field(default="", repr=False)
     slack_app_token: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        shown = "".join(f", {f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"Settings(database_url={masked_url(self.database_url)!r}{shown})"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -60,3 +60,16 @@ def test_cadence_mistakes_are_reported_with_where_and_what(tmp_path: Path, text:
 def test_secrets_stay_out_of_the_settings_repr() -> None:
     s = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-secret", "BATON_INGEST_TOKEN": "ingest-secret"})
     assert "secret" not in repr(s)
+
+
+def test_the_database_password_is_masked_in_the_repr_and_the_url_still_works() -> None:
+    url = "postgresql+psycopg://baton:hunter2-pw@db.internal:5432/baton"
+    s = Settings.from_env({"DATABASE_URL": url})
+    assert "hunter2-pw" not in repr(s) and "hunter2-pw" not in str(s)
+    assert "postgresql+psycopg://baton:***@db.internal:5432/baton" in repr(s)
+    assert s.database_url == url  # what the engine is given is the real URL
+
+
+def test_a_database_url_that_does_not_parse_is_hidden_whole() -> None:
+    s = Settings.from_env({"DATABASE_URL": "not a url:hunter2-pw"})
+    assert "hunter2-pw" not in repr(s) and "database_url='***'" in repr(s)
