@@ -49,11 +49,58 @@ def create_wsgi(
     return wsgi
 
 
-def make_server(wsgi: Callable[..., Any], host: str, port: int, threads: int = 16) -> Any:
-    """A waitress server bound now (port 0 picks a free one); call ``.run()`` to serve."""
+# Descriptors kept back from client connections: the database pool (up to 60), Slack calls from the
+# listener threads (64) and the scheduler, temp files for request bodies, logs.
+FD_RESERVE = 256
+MAX_CONNECTIONS = 1000
+# An idle connection is closed after this long (checked every CLEANUP_SECONDS): a flood of idle sockets
+# holds the connection slots for seconds, not waitress's default two minutes. A proxy in front should
+# keep its upstream keep-alive shorter than this.
+IDLE_TIMEOUT_SECONDS = 15
+CLEANUP_SECONDS = 3
+
+
+def connection_limit(soft_nofile: int) -> int:
+    """Open connections allowed for a process that may have ``soft_nofile`` descriptors: well under the
+    budget, so accepting one more can never fail for want of a descriptor (or starve the database)."""
+    import resource
+
+    if soft_nofile == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    spare = soft_nofile - FD_RESERVE if soft_nofile >= 2 * FD_RESERVE else soft_nofile // 2
+    return max(8, min(MAX_CONNECTIONS, spare))
+
+
+def make_server(
+    wsgi: Callable[..., Any],
+    host: str,
+    port: int,
+    threads: int = 16,
+    *,
+    max_connections: int | None = None,
+    idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+    cleanup_interval: float = CLEANUP_SECONDS,
+) -> Any:
+    """A waitress server bound now (port 0 picks a free one); call ``.run()`` to serve.
+
+    poll(), not select(): select() fails outright once any descriptor number passes 1024."""
+    import resource
+
     from waitress.server import create_server
 
-    return create_server(wsgi, host=host, port=port, threads=threads, ident="baton", connection_limit=1000)
+    if max_connections is None:
+        max_connections = connection_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    return create_server(
+        wsgi,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="baton",
+        asyncore_use_poll=True,
+        connection_limit=max_connections,
+        channel_timeout=idle_timeout,
+        cleanup_interval=cleanup_interval,
+    )
 
 
 def serve_http(app: App, db: Database, port: int, host: str = "0.0.0.0", api: Any = None) -> None:

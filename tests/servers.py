@@ -11,9 +11,10 @@ from bot.server import make_server
 
 
 @contextmanager
-def serving(wsgi: Callable[..., Any], threads: int = 8) -> Iterator[str]:
-    """Yields the base URL; stops the server and its loop thread afterwards."""
-    server = make_server(wsgi, "127.0.0.1", 0, threads=threads)
+def serving(wsgi: Callable[..., Any], threads: int = 8, **limits: Any) -> Iterator[str]:
+    """Yields the base URL; stops the server and its loop thread afterwards. ``limits`` go to
+    ``make_server`` (max_connections, idle_timeout, cleanup_interval)."""
+    server = make_server(wsgi, "127.0.0.1", 0, threads=threads, **limits)
     stopping = threading.Event()
 
     def run() -> None:
