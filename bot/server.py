@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 StartResponse = Callable[..., Any]
+# Slack's payloads are a few KB (a modal submission tops out well under this); anything bigger is not Slack.
+MAX_SLACK_BODY = 1024 * 1024
 
 
 def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -25,11 +28,36 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> I
     return [data]
 
 
+def _capped_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, or None when it is over MAX_SLACK_BODY; never reads more than one byte past the
+    cap, so an unsigned 200 MB body costs nothing before the signature check refuses it."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        n = int(length)
+        if n < 0:
+            raise ValueError(length)  # read(-1) would read everything
+        return None if n > MAX_SLACK_BODY else stream.read(n)
+    if not environ.get("wsgi.input_terminated"):
+        return b""  # PEP 3333: without a length the body may only be read when the server ends it
+    chunks, size = [], 0
+    while size <= MAX_SLACK_BODY:
+        chunk = stream.read(min(65536, MAX_SLACK_BODY + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > MAX_SLACK_BODY else b"".join(chunks)
+
+
 def create_wsgi(
     app: App | None, db: Database, api: Any = None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Routes: ``POST /slack/events`` to Bolt (which verifies signatures), ``GET /healthz``, and
-    Baton's own API (``api.handles(path)``) when one is given."""
+    """Routes: ``POST /slack/events`` to Bolt (which verifies signatures; bodies over 1 MiB are refused
+    before it reads them), ``GET /healthz``, and Baton's own API (``api.handles(path)``) when one is
+    given: it streams big bodies and checks its token first."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -43,6 +71,13 @@ def create_wsgi(
         if path == EVENTS_PATH and slack is not None:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "use POST"})
+            try:
+                body = _capped_body(environ)
+            except ValueError:
+                return _json(start_response, "400 Bad Request", {"error": "bad Content-Length"})
+            if body is None:
+                return _json(start_response, "413 Content Too Large", {"error": "body over 1 MiB"})
+            environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
             return slack(environ, start_response)
         return _json(start_response, "404 Not Found", {"error": f"no route for {method} {path}"})
 

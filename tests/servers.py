@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,3 +35,16 @@ def serving(wsgi: Callable[..., Any], threads: int = 8, **limits: Any) -> Iterat
         stopping.set()
         server.close()
         thread.join(timeout=5)
+
+
+class CountingStream(io.RawIOBase):
+    """A request body of ``size`` bytes that is made up as it is read, counting what was read."""
+
+    def __init__(self, size: int) -> None:
+        self.left, self.read_bytes = size, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        self.read_bytes += n
+        return b"a" * n
