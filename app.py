@@ -231,11 +231,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: Exception, settings: Settings) -> str:
     """A failure in words, one line, no traceback (BATON_DEBUG=1 shows it): what went wrong and the fix."""
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
+    from settings import masked_url
+
     if isinstance(exc, OperationalError | ProgrammingError):
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        where = masked_url(settings.database_url)
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         return f"the database {where} answered: {first}. Check DATABASE_URL and that the database is up"
     if isinstance(exc, OSError) and exc.filename:

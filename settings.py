@@ -6,12 +6,14 @@ Secrets are kept out of ``repr`` so a settings object can be logged safely.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'baton.db'}"  # BATON_DATA_DIR moves it (the image: /data)
@@ -308,9 +310,6 @@ class Rules:
 def _database_url(raw: str, data_dir: Path) -> str:
     """The SQLAlchemy URL: SQLite in BATON_DATA_DIR by default. ``postgres://`` and ``postgresql://``
     (what hosting providers hand out) mean the psycopg 3 driver Baton ships, not SQLAlchemy's psycopg2."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     if not raw:
         return f"sqlite:///{data_dir / 'baton.db'}"
     for prefix in ("postgres://", "postgresql://"):
@@ -330,9 +329,17 @@ def _database_url(raw: str, data_dir: Path) -> str:
     return raw
 
 
+def masked_url(url: str) -> str:
+    """A database URL with its password replaced by ***, for logs and reprs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "***"  # not a URL we can take apart: show none of it
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # shown masked by __repr__
     port: int = 3000
     locale: str = "en"
     slack_api_url: str = "https://slack.com/api/"
@@ -345,6 +352,10 @@ class Settings:
     slack_bot_token: str = field(default="", repr=False)
     slack_signing_secret: str = field(default="", repr=False)
     slack_app_token: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        shown = "".join(f", {f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"Settings(database_url={masked_url(self.database_url)!r}{shown})"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

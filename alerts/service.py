@@ -49,6 +49,10 @@ class WrongKind(AlertError):
     code = "wrong_kind"
 
 
+class NotAllowed(AlertError):
+    code = "not_allowed"
+
+
 @dataclass
 class Raised:
     """What a scan did about one finding, for the CLI's JSON and text output."""
@@ -233,6 +237,17 @@ def _load(session: Session, alert_id: int) -> Alert:
     if alert is None:
         raise NotFound()
     return alert
+
+
+def ensure_may_act(session: Session, *, alert_id: int, user_id: str, is_cs: bool) -> None:
+    """Customer success acts on any alert; anyone else only on alerts for an account they are the CSM
+    of, or that they were made the owner of. Raises NotAllowed otherwise, before anything changes."""
+    if is_cs:
+        return
+    alert = _load(session, alert_id)
+    account = session.get(Account, alert.account_id)
+    if user_id not in {alert.owner_user_id, account.csm_user_id if account else None} - {None}:
+        raise NotAllowed()
 
 
 def acknowledge(session: Session, *, alert_id: int, actor: str, clock: Clock) -> Alert:

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot.deps import Deps
 from bot.directory import Directory
+from bot.guard import quiet_request_verification, same_workspace
 from bot.listeners import register_listeners
 from clock import Clock, utcnow
 from settings import Settings
@@ -40,6 +41,8 @@ def create_app(
         # Bolt acks from inside the listener, so a busy pool delays acks: size it for bursts, not cores.
         listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"),
     )
+    quiet_request_verification()
+    app.use(same_workspace(client))  # runs after Bolt's signature check: only signed requests reach it
     directory = Directory(client, default_locale=settings.locale, cs_members=settings.cs_users)
     register_listeners(app, Deps(db=db, settings=settings, clock=clock, directory=directory))
     return app

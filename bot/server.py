@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 StartResponse = Callable[..., Any]
+# Slack's payloads are a few KB (a modal submission tops out well under this); anything bigger is not Slack.
+MAX_SLACK_BODY = 1024 * 1024
 
 
 def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> Iterable[bytes]:
@@ -25,11 +28,36 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> I
     return [data]
 
 
+def _capped_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, or None when it is over MAX_SLACK_BODY; never reads more than one byte past the
+    cap, so an unsigned 200 MB body costs nothing before the signature check refuses it."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        n = int(length)
+        if n < 0:
+            raise ValueError(length)  # read(-1) would read everything
+        return None if n > MAX_SLACK_BODY else stream.read(n)
+    if not environ.get("wsgi.input_terminated"):
+        return b""  # PEP 3333: without a length the body may only be read when the server ends it
+    chunks, size = [], 0
+    while size <= MAX_SLACK_BODY:
+        chunk = stream.read(min(65536, MAX_SLACK_BODY + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > MAX_SLACK_BODY else b"".join(chunks)
+
+
 def create_wsgi(
     app: App | None, db: Database, api: Any = None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """Routes: ``POST /slack/events`` to Bolt (which verifies signatures), ``GET /healthz``, and
-    Baton's own API (``api.handles(path)``) when one is given."""
+    """Routes: ``POST /slack/events`` to Bolt (which verifies signatures; bodies over 1 MiB are refused
+    before it reads them), ``GET /healthz``, and Baton's own API (``api.handles(path)``) when one is
+    given: it streams big bodies and checks its token first."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -43,17 +71,71 @@ def create_wsgi(
         if path == EVENTS_PATH and slack is not None:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "use POST"})
+            try:
+                body = _capped_body(environ)
+            except ValueError:
+                return _json(start_response, "400 Bad Request", {"error": "bad Content-Length"})
+            if body is None:
+                return _json(start_response, "413 Content Too Large", {"error": "body over 1 MiB"})
+            environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
             return slack(environ, start_response)
         return _json(start_response, "404 Not Found", {"error": f"no route for {method} {path}"})
 
     return wsgi
 
 
-def make_server(wsgi: Callable[..., Any], host: str, port: int, threads: int = 16) -> Any:
-    """A waitress server bound now (port 0 picks a free one); call ``.run()`` to serve."""
+# Descriptors kept back from client connections: the database pool (up to 60), Slack calls from the
+# listener threads (64) and the scheduler, temp files for request bodies, logs.
+FD_RESERVE = 256
+MAX_CONNECTIONS = 1000
+# An idle connection is closed after this long (checked every CLEANUP_SECONDS): a flood of idle sockets
+# holds the connection slots for seconds, not waitress's default two minutes. A proxy in front should
+# keep its upstream keep-alive shorter than this.
+IDLE_TIMEOUT_SECONDS = 15
+CLEANUP_SECONDS = 3
+
+
+def connection_limit(soft_nofile: int) -> int:
+    """Open connections allowed for a process that may have ``soft_nofile`` descriptors: well under the
+    budget, so accepting one more can never fail for want of a descriptor (or starve the database)."""
+    import resource
+
+    if soft_nofile == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    spare = soft_nofile - FD_RESERVE if soft_nofile >= 2 * FD_RESERVE else soft_nofile // 2
+    return max(8, min(MAX_CONNECTIONS, spare))
+
+
+def make_server(
+    wsgi: Callable[..., Any],
+    host: str,
+    port: int,
+    threads: int = 16,
+    *,
+    max_connections: int | None = None,
+    idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+    cleanup_interval: float = CLEANUP_SECONDS,
+) -> Any:
+    """A waitress server bound now (port 0 picks a free one); call ``.run()`` to serve.
+
+    poll(), not select(): select() fails outright once any descriptor number passes 1024."""
+    import resource
+
     from waitress.server import create_server
 
-    return create_server(wsgi, host=host, port=port, threads=threads, ident="baton", connection_limit=1000)
+    if max_connections is None:
+        max_connections = connection_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    return create_server(
+        wsgi,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="baton",
+        asyncore_use_poll=True,
+        connection_limit=max_connections,
+        channel_timeout=idle_timeout,
+        cleanup_interval=cleanup_interval,
+    )
 
 
 def serve_http(app: App, db: Database, port: int, host: str = "0.0.0.0", api: Any = None) -> None:

@@ -46,7 +46,13 @@ class Database:
         self.url = url
         # Pools sized for the listener threads, so connections are reused rather than opened per request
         # (profiling showed connect + PRAGMAs per request under load with the default pool of 5).
-        kwargs: dict[str, object] = {"echo": echo, "pool_size": 20, "max_overflow": 40}
+        # hide_parameters: errors and echo logs show the SQL, never its values (names, emails of customers).
+        kwargs: dict[str, object] = {
+            "echo": echo,
+            "pool_size": 20,
+            "max_overflow": 40,
+            "hide_parameters": True,
+        }
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False}
         else:

@@ -36,6 +36,7 @@ class FakeSlack:
         self.locales: dict[str, str] = {}
         self.emails: dict[str, str] = {}  # email -> user id: users.lookupByEmail and users.info's profile
         self.usergroups: dict[str, list[str]] = {}
+        self.auth: dict[str, Any] = {"team_id": "T1"}  # the workspace (and grid org) auth.test names
         self.fail: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
         self.drop_answer: dict[str, int] = {}  # method -> how many calls to carry out but never answer
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> top-level messages, oldest first
@@ -113,7 +114,7 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "user_id": "UBATON", "bot_id": "BBATON", "team_id": "T1", "user": "baton"}
+            return {"ok": True, "user_id": "UBATON", "bot_id": "BBATON", "user": "baton", **self.auth}
         if method == "chat.postMessage":
             channel = args.get("channel", "")
             if channel.startswith("U"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,9 +12,10 @@ from bot.server import make_server
 
 
 @contextmanager
-def serving(wsgi: Callable[..., Any], threads: int = 8) -> Iterator[str]:
-    """Yields the base URL; stops the server and its loop thread afterwards."""
-    server = make_server(wsgi, "127.0.0.1", 0, threads=threads)
+def serving(wsgi: Callable[..., Any], threads: int = 8, **limits: Any) -> Iterator[str]:
+    """Yields the base URL; stops the server and its loop thread afterwards. ``limits`` go to
+    ``make_server`` (max_connections, idle_timeout, cleanup_interval)."""
+    server = make_server(wsgi, "127.0.0.1", 0, threads=threads, **limits)
     stopping = threading.Event()
 
     def run() -> None:
@@ -33,3 +35,16 @@ def serving(wsgi: Callable[..., Any], threads: int = 8) -> Iterator[str]:
         stopping.set()
         server.close()
         thread.join(timeout=5)
+
+
+class CountingStream(io.RawIOBase):
+    """A request body of ``size`` bytes that is made up as it is read, counting what was read."""
+
+    def __init__(self, size: int) -> None:
+        self.left, self.read_bytes = size, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        self.read_bytes += n
+        return b"a" * n

@@ -116,3 +116,16 @@ def test_database_urls_as_hosting_providers_write_them(given: str, used: str) ->
 def test_a_wrong_database_url_is_one_clear_error(given: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({"DATABASE_URL": given})
+
+
+def test_the_database_password_is_masked_in_the_repr_and_the_url_still_works() -> None:
+    url = "postgresql+psycopg://baton:hunter2-pw@db.internal:5432/baton"
+    s = Settings.from_env({"DATABASE_URL": url})
+    assert "hunter2-pw" not in repr(s) and "hunter2-pw" not in str(s)
+    assert "postgresql+psycopg://baton:***@db.internal:5432/baton" in repr(s)
+    assert s.database_url == url  # what the engine is given is the real URL
+
+
+def test_a_database_url_that_does_not_parse_is_hidden_whole() -> None:
+    s = Settings(database_url="not a url:hunter2-pw")  # from_env refuses it; a Settings built in code may not
+    assert "hunter2-pw" not in repr(s) and "database_url='***'" in repr(s)

@@ -1,5 +1,6 @@
-"""Buttons on churn-risk / upsell alert cards. The change and its card update are written together
-(the outbox), then delivered at once; the scheduler's outbox job catches anything left over."""
+"""Buttons on churn-risk / upsell alert cards. Only customer success and the account's CSM may press them;
+anyone else is told so privately. The change and its card update are written together (the outbox),
+then delivered at once; the scheduler's outbox job catches anything left over."""
 
 from __future__ import annotations
 
@@ -29,8 +30,17 @@ def register(app: App, deps: Deps) -> None:
         body: dict[str, Any], client: WebClient, respond: Respond, work: Callable[[Session, int, str], object]
     ) -> None:
         user_id, alert_id = body["user"]["id"], _alert_id(body)
+        is_cs = deps.directory.is_cs(user_id)  # BATON_CS_USERS: users and user groups
+
+        def checked(s: Session) -> object:
+            service.ensure_may_act(s, alert_id=alert_id, user_id=user_id, is_cs=is_cs)
+            return work(s, alert_id, user_id)
+
         try:
-            deps.db.run(lambda s: work(s, alert_id, user_id))
+            deps.db.run(checked)
+        except service.NotAllowed:
+            respond(**ephemeral(deps.tr_for(user_id).t("refuse.alert")))
+            return
         except service.AlreadyResolved:
             respond(**ephemeral(deps.tr_for(user_id).t("alert.already_resolved")))
             return

@@ -14,7 +14,7 @@ from storage import Database
 from storage.models import Account, CompanyMetric, Signal, Touch
 from tests.alerts.test_ingest import ACCOUNTS
 from tests.clocks import FakeClock
-from tests.servers import serving
+from tests.servers import CountingStream, serving
 
 TOKEN = "ingest-token-123"
 
@@ -159,3 +159,19 @@ def test_an_undecodable_body_is_422_with_the_reason_and_an_unknown_charset_415(a
     assert resp.status_code == 415 and "charset 'klingon'" in resp.json()["error"]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Account)) == 0
+
+
+def test_a_big_body_without_the_token_is_refused_before_it_is_read(db: Database) -> None:
+    stream = CountingStream(100 * 1024 * 1024)  # the API takes big bodies, but only from its token holder
+    wsgi = create_wsgi(None, db, IngestAPI(db, token=TOKEN, clock=FakeClock()))
+    environ = {
+        "PATH_INFO": "/api/v1/metrics",
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "text/csv",
+        "CONTENT_LENGTH": str(stream.left),
+        "HTTP_AUTHORIZATION": "Bearer nope",
+        "wsgi.input": stream,
+    }
+    seen: list[str] = []
+    b"".join(wsgi(environ, lambda status, headers: seen.append(status)))
+    assert seen == ["401 Unauthorized"] and stream.read_bytes == 0

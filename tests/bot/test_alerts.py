@@ -13,7 +13,16 @@ from settings import Settings
 from storage import Database
 from storage.models import Alert, Outbox, UpsellOpportunity
 from tests.alerts.factory import AS_OF, accounts, daily
-from tests.bot.conftest import ALERT_CHANNEL, CS_USER, HANDOFF_CHANNEL, Baton, card_action
+from tests.bot.conftest import (
+    ALERT_CHANNEL,
+    CS_GROUP_MEMBER,
+    CS_USER,
+    HANDOFF_CHANNEL,
+    OTHER,
+    REP,
+    Baton,
+    card_action,
+)
 from tests.clocks import FakeClock
 from tests.fakeslack import FakeSlack
 
@@ -200,3 +209,78 @@ def test_hand_to_inside_sales_records_the_opportunity_and_posts_for_is(
     assert f"<@{CS_USER}> handed this upsell opportunity" in str(is_post["blocks"])
     with baton.db.session() as s:
         assert s.scalars(select(UpsellOpportunity.handed_by)).all() == [CS_USER]
+
+
+def _churn_card(baton: Baton, settings: Settings) -> tuple[dict, int]:
+    ids = _scan(baton.db, settings, baton.clock)
+    _delivery(baton.db, baton.slack, settings, baton.clock).run()
+    return next(p for p in _posts(baton.slack) if p["channel"] == ALERT_CHANNEL), ids["DROP"]
+
+
+def _state(db: Database, alert_id: int) -> str:
+    with db.session() as s:
+        return s.get(Alert, alert_id).state
+
+
+def test_someone_outside_cs_is_told_privately_and_nothing_changes(baton: Baton, settings: Settings) -> None:
+    churn, alert_id = _churn_card(baton, settings)
+    with baton.db.session() as s:
+        before = [e.id for e in service.events(s, alert_id)]
+    baton.slack.locales[OTHER] = "ja-JP"
+    for action in ("alert_resolve", "alert_snooze", "alert_ack"):
+        baton.click(card_action(churn, action), user=OTHER, channel=ALERT_CHANNEL)
+    baton.click(
+        {**card_action(churn, "alert_assign"), "selected_user": OTHER}, user=OTHER, channel=ALERT_CHANNEL
+    )
+    answers = baton.slack.wait_responses(4)
+    baton.wait_idle()
+    assert all(a["response_type"] == "ephemeral" and not a["replace_original"] for a in answers)
+    assert all("カスタマーサクセス（BATON_CS_USERS）" in a["text"] for a in answers)  # in their language
+    assert _state(baton.db, alert_id) == "open" and not baton.slack.of("chat.update")
+    with baton.db.session() as s:
+        assert s.get(Alert, alert_id).owner_user_id is None
+        assert [e.id for e in service.events(s, alert_id)] == before
+
+
+def test_hand_to_inside_sales_is_refused_outside_cs(baton: Baton, settings: Settings) -> None:
+    _scan(baton.db, settings, baton.clock)
+    _delivery(baton.db, baton.slack, settings, baton.clock).run()
+    upsell = next(p for p in _posts(baton.slack) if p["channel"] == HANDOFF_CHANNEL)
+    baton.click(card_action(upsell, "alert_hand_to_is"), user=OTHER, channel=HANDOFF_CHANNEL)
+    assert "BATON_CS_USERS" in baton.slack.wait_responses(1)[0]["text"]
+    baton.wait_idle()
+    with baton.db.session() as s:
+        assert s.scalars(select(UpsellOpportunity)).all() == []
+
+
+def test_the_accounts_csm_and_cs_group_members_may_act(baton: Baton, settings: Settings) -> None:
+    churn, alert_id = _churn_card(baton, settings)
+    with baton.db.session() as s:
+        s.get(Alert, alert_id).account.csm_user_id = REP  # not in BATON_CS_USERS, but this account's CSM
+    baton.click(card_action(churn, "alert_ack"), user=REP, channel=ALERT_CHANNEL)
+    baton.slack.wait_for("chat.update")
+    assert _state(baton.db, alert_id) == "acknowledged"
+    baton.click(card_action(churn, "alert_resolve"), user=CS_GROUP_MEMBER, channel=ALERT_CHANNEL)  # via group
+    baton.slack.wait_for("chat.update", 2)
+    baton.wait_idle()
+    assert _state(baton.db, alert_id) == "resolved" and not baton.slack.responses
+
+
+def test_a_click_naming_another_workspace_changes_nothing(baton: Baton, settings: Settings) -> None:
+    churn, alert_id = _churn_card(baton, settings)
+    resp = baton.interact(
+        {
+            "type": "block_actions",
+            "team": {"id": "TFOREIGN"},
+            "user": {"id": CS_USER, "team_id": "TFOREIGN"},
+            "trigger_id": "trig.foreign",
+            "response_url": baton.slack.response_url(),
+            "channel": {"id": ALERT_CHANNEL},
+            "container": {"type": "message", "channel_id": ALERT_CHANNEL},
+            "message": {"ts": "1.0"},
+            "actions": [card_action(churn, "alert_resolve")],
+        }
+    )
+    assert resp.status_code == 403
+    baton.wait_idle()
+    assert _state(baton.db, alert_id) == "open" and not baton.slack.of("chat.update")
