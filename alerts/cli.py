@@ -186,7 +186,7 @@ def print_health(
 ) -> int:
     """`app.py health`: every active account's score, scored up to the book's data-through day."""
     with db.session() as session:
-        data = data_through(session, as_of)
+        data = data_through(session, as_of, rules.health)
         names = rules.health.metric_names
         rows = [h.as_json(names) for h in health_all(session, as_of, rules.health, data=data)]
     if as_json:

@@ -85,9 +85,12 @@ class DataThrough:
         )
 
 
-def data_through(session: Session, as_of: date) -> DataThrough:
-    """The book's latest day with signals, up to ``as_of``: one index seek (signals are keyed day first)."""
-    day = session.scalar(select(func.max(Signal.day)).where(Signal.day <= as_of))
+def data_through(session: Session, as_of: date, rules: HealthRules) -> DataThrough:
+    """The book's latest day with usage signals (the activity and usage metrics), up to ``as_of``. Other
+    feeds do not count: a daily NPS or ticket export arriving while usage is late would otherwise read
+    the missing usage days as zero use. Signals are keyed day first, so this reads from the newest day."""
+    metrics = sorted({rules.activity_metric, *rules.usage_metrics})
+    day = session.scalar(select(func.max(Signal.day)).where(Signal.day <= as_of, Signal.metric.in_(metrics)))
     return DataThrough(as_of, _as_date(day) if day is not None else None)
 
 
@@ -112,6 +115,7 @@ class Health:
     plan: str | None
     renewal_date: date | None
     scored_on: date | None = None  # the day the windows end: the book's data-through day
+    asked_on: date | None = None  # the day asked for: renewals count from it, late data or not
 
     def as_json(self, names: MetricNames | None = None) -> dict[str, Any]:
         last = self.usage.last_data
@@ -270,9 +274,16 @@ def _as_date(value: Any) -> date:
 
 
 def score(
-    usage: Usage, *, seats: int | None, renewal_date: date | None, as_of: date, rules: HealthRules
+    usage: Usage,
+    *,
+    seats: int | None,
+    renewal_date: date | None,
+    as_of: date,
+    rules: HealthRules,
+    today: date | None = None,
 ) -> tuple[int, str, list[Driver]]:
-    """100 minus each factor's deduction (at most its weight), the band, and the drivers that cost points."""
+    """100 minus each factor's deduction (at most its weight), the band, and the drivers that cost points.
+    Usage is read up to ``as_of`` (the data-through day); the renewal counts from ``today``, the day asked."""
     w = rules.weights
     drivers: list[Driver] = []
 
@@ -349,10 +360,11 @@ def score(
             )
         )
 
-    if renewal_date is not None and 0 <= (renewal_date - as_of).days <= 90:
+    to_renewal = (renewal_date - (today or as_of)).days if renewal_date is not None else None
+    if renewal_date is not None and to_renewal is not None and 0 <= to_renewal <= 90:
         others = sum(d.points for d in drivers)
         other_max = sum(v for k, v in w.items() if k != "renewal") or 1
-        proximity = 1 - (renewal_date - as_of).days / 90
+        proximity = 1 - to_renewal / 90
         points = w.get("renewal", 0) * proximity * min(1.0, 2 * others / other_max)
         if points > 0:
             drivers.append(
@@ -360,7 +372,7 @@ def score(
                     "renewal",
                     points,
                     "renewal_near",
-                    {"days": (renewal_date - as_of).days, "date": renewal_date.isoformat()},
+                    {"days": to_renewal, "date": renewal_date.isoformat()},
                 )
             )
 
@@ -382,8 +394,8 @@ def health_all(
     (see DataThrough) so that days not delivered yet are not read as zero use. The book's day is the
     whole book's even with ``only``. An account with no signal in the last 90 days is "unknown":
     either it never sent data, or it went quiet long ago and was alerted on at the time."""
-    data = data or data_through(session, as_of)
-    as_of = data.day
+    data = data or data_through(session, as_of, rules)
+    today, as_of = data.as_of, data.day
     usage = usage_by_account(session, as_of, rules, only)
     stmt = (
         select(
@@ -398,7 +410,7 @@ def health_all(
     for aid, ext, name, seats, plan, renewal in accounts:
         u = usage.get(aid)
         if u is None:
-            yield Health(aid, ext, name, None, "unknown", [], Usage(), seats, plan, renewal, as_of)
+            yield Health(aid, ext, name, None, "unknown", [], Usage(), seats, plan, renewal, as_of, today)
             continue
-        s, band, drivers = score(u, seats=seats, renewal_date=renewal, as_of=as_of, rules=rules)
-        yield Health(aid, ext, name, s, band, drivers, u, seats, plan, renewal, as_of)
+        s, band, drivers = score(u, seats=seats, renewal_date=renewal, as_of=as_of, rules=rules, today=today)
+        yield Health(aid, ext, name, s, band, drivers, u, seats, plan, renewal, as_of, today)

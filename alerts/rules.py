@@ -55,11 +55,13 @@ def churn(h: Health, as_of: date, rules: AlertRules, health_rules: HealthRules) 
         reasons.append(_reason("inactive_long", days=90))
     elif idle >= rules.inactive_days:
         reasons.append(_reason("inactive", days=idle))
-    if h.renewal_date and 0 <= (h.renewal_date - as_of).days <= rules.renewal_days and h.band != "green":
+    # from the day asked for, not the data-through day: a late feed moves no renewal
+    days = (h.renewal_date - (h.asked_on or as_of)).days if h.renewal_date else None
+    if h.renewal_date and days is not None and 0 <= days <= rules.renewal_days and h.band != "green":
         reasons.append(
             _reason(
                 "renewal_risk",
-                days=(h.renewal_date - as_of).days,
+                days=days,
                 date=h.renewal_date.isoformat(),
                 band=h.band,
             )

@@ -119,7 +119,7 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
     """One scan using only data up to ``as_of``, scored on the book's data-through day (days the export has
     not delivered are not zero use). The caller commits (or, for a dry run, rolls back)."""
     now = clock()
-    data = data_through(session, as_of)
+    data = data_through(session, as_of, rules.health)
     result = ScanResult(as_of=as_of, data=data)
     as_of = data.day  # from here on: the day scored, stored on alerts and band counts
     cooldown = timedelta(days=rules.alerts.cooldown_days)

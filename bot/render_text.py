@@ -72,12 +72,15 @@ def width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff01-\uff5e]")  # kana, kanji, full-width forms
+
+
 def _one_line(field: str) -> str:
     """A field's label, value and change on one line ("Churn rate: 25.0%  ±0 vs last month"); a
     Japanese label takes a full-width colon."""
     label, _, rest = field.partition("\n")
     parts = [p for p in rest.splitlines() if p.strip()]
-    colon = "：" if width(field) > len(field) else ": "
+    colon = "：" if _JAPANESE.search(label) else ": "  # not emoji: "Priority: 🟢 High" stays ASCII
     return f"{label}{colon}" + "  ".join(parts)
 
 

@@ -4,6 +4,7 @@ updates it, cooldown after resolve, snooze; every message goes through the outbo
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from io import StringIO
 
@@ -247,12 +248,40 @@ def test_days_the_export_has_not_delivered_are_not_scored_as_zero_use(db: Databa
         on_30 = {h.external_id: (h.score, h.band, h.drivers) for h in health_all(s, NOV30, RULES.health)}
         on_2 = {h.external_id: (h.score, h.band, h.drivers) for h in health_all(s, DEC2, RULES.health)}
     assert on_30["RENEW"][:2] == (75, "green")
-    assert on_2 == on_30  # before this fix: RENEW 75 -> 50 (yellow) and FULL lost its upsell
+
+    def usage_only(book: dict) -> dict:
+        return {
+            k: (band, [d for d in drivers if d.factor != "renewal"]) for k, (_, band, drivers) in book.items()
+        }
+
+    # before this fix: RENEW 75 -> 50 (yellow) and FULL lost its upsell
+    assert usage_only(on_2) == usage_only(on_30) and on_2["RENEW"][:2] == (74, "green")
+    renewal = next(d for d in on_2["RENEW"][2] if d.factor == "renewal")
+    assert renewal.params["days"] == 44  # counted from the day asked: a late feed moves no renewal
     _, raised_30 = _dry(db, NOV30)
     now, raised_2 = _dry(db, DEC2)
     assert raised_2 == raised_30  # the same alerts, no "renews in 44 days while health is yellow"
     assert set(raised_2) == {("FULL", "upsell"), ("STOPPED", "churn_risk")}
     assert (now.data.through, now.data.day, now.data.age_days) == (NOV30, NOV30, 2)
+
+
+def test_late_usage_is_not_hidden_by_other_feeds_and_renewals_count_from_the_day_asked(db: Database) -> None:
+    """A daily NPS or ticket feed that keeps arriving while usage is late does not move data-through:
+    otherwise the missing usage days read as zero use again."""
+    from alerts.health import data_through, health_all
+    from alerts.rules import churn
+
+    _late_book(db)
+    daily(db, "OK", "support_tickets", lambda n: 1, as_of=DEC2)  # the ticket feed is on time
+    with db.session() as s:
+        assert data_through(s, DEC2, RULES.health).through == NOV30
+        renew = next(h for h in health_all(s, DEC2, RULES.health) if h.external_id == "RENEW")
+    assert renew.scored_on == NOV30 and renew.asked_on == DEC2
+    red = replace(renew, band="yellow")
+    reason = next(
+        r for r in churn(red, NOV30, RULES.alerts, RULES.health).reasons if r["code"] == "renewal_risk"
+    )
+    assert reason["params"]["days"] == 44  # 2027-01-15 from Dec 2, not from the data's Nov 30
 
 
 def test_an_account_whose_own_feed_stopped_while_the_others_continue_is_inactive(db: Database) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from bot.i18n import translator
+from bot.render_text import render_blocks
 from bot.views.alert_card import alert_card, reason_text, thread_note
 from settings import Rules
 from storage.models import Account, Alert
@@ -71,6 +72,8 @@ def test_upsell_is_good_news_and_churn_keeps_red_and_yellow() -> None:
     en = translator("en")
     upsell = _text(alert_card(en, _alert("upsell", "high", reasons=[]), ACCOUNT, rules=RULES))
     assert "🟢 High" in upsell and "Priority" in upsell and "🔴" not in upsell
+    shown = render_blocks(alert_card(en, _alert("upsell", "high", reasons=[]), ACCOUNT, rules=RULES))
+    assert "Priority: 🟢 High" in shown and "：" not in shown  # an emoji is no reason for a Japanese colon
     assert "💡 Medium" in _text(alert_card(en, _alert("upsell", "medium", reasons=[]), ACCOUNT, rules=RULES))
     assert "🔴 High" in _text(alert_card(en, _alert(), ACCOUNT, rules=RULES))
     assert "🟡 Medium" in _text(alert_card(en, _alert(severity="medium"), ACCOUNT, rules=RULES))
