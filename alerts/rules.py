@@ -93,6 +93,7 @@ def upsell(h: Health, rules: AlertRules, health_rules: HealthRules) -> Finding |
                     recent=_num(round(now, 1)),
                     baseline=_num(round(base, 1)),
                     pct=round((now / base - 1) * 100),
+                    recent_days=health_rules.recent_days,
                 )
             )
     for metric, limit in (rules.plan_limits.get(h.plan or "") or {}).items():

@@ -58,6 +58,14 @@ class Translator:
     def render(self, template: str, **context: Any) -> Mrkdwn:
         return Mrkdwn(self._env.get_template(template).render(t=self.t, **context).strip())
 
+    def label(self, key: str) -> str:
+        """A label and its colon as the language writes it: "CSM: " / 「担当CSM：」."""
+        return self.t(key) + self.t("punct.colon")
+
+    def join(self, items: list[str]) -> str:
+        """A list in running text: "a, b" / 「a、b」."""
+        return self.t("punct.list").join(items)
+
     def money(self, amount: Decimal | None, currency: str | None) -> str:
         if amount is None or not currency:
             return "-"

@@ -25,6 +25,8 @@ _SEVERITY_ICON = {
 def reason_text(tr: Translator, reason: dict[str, Any], names: MetricNames | None = None) -> str:
     """A stored reason in the reader's language: metrics by display name, dates as people write them."""
     params = dict(reason.get("params") or {})
+    if reason.get("code") == "usage_growth":  # stored before it recorded its window: the default one
+        params.setdefault("recent_days", 7)
     if "band" in params:
         params["band"] = tr.t(f"alert.band.{params['band']}")
     if "metric" in params:

@@ -58,8 +58,8 @@ def checklist_status(tr: Translator, h: Handoff) -> Mrkdwn:
     head = f"*{escape(tr.t('card.checklist', done=done, total=TOTAL_ITEMS))}*"
     if not missing:
         return Mrkdwn(f":white_check_mark: {head} · {escape(tr.t('card.complete'))}")
-    names = ", ".join(tr.t(f"item.{i.value}") for i in missing)
-    return Mrkdwn(f":memo: {head} · {escape(tr.t('card.missing'))}: {escape(names)}")
+    names = tr.join([tr.t(f"item.{i.value}") for i in missing])
+    return Mrkdwn(f":memo: {head} · {escape(tr.label('card.missing'))}{escape(names)}")
 
 
 def card(tr: Translator, h: Handoff, *, timezone: str) -> list[dict[str, Any]]:
@@ -70,7 +70,7 @@ def card(tr: Translator, h: Handoff, *, timezone: str) -> list[dict[str, Any]]:
     status_text = escape(status)
     if accepted and h.accepted_by and h.accepted_at:
         local = h.accepted_at.astimezone(ZoneInfo(timezone))
-        when = slack_date(h.accepted_at, local.strftime("%Y-%m-%d %H:%M %Z"))
+        when = slack_date(h.accepted_at, f"{tr.day(local.date())} {local:%H:%M %Z}")
         status_text = Mrkdwn(f"{status_text} · {mention(h.accepted_by)} {when}")
     csm = _csm(tr, h)
     blocks: list[dict[str, Any]] = [
@@ -164,8 +164,8 @@ def checklist_blocks(tr: Translator, h: Handoff) -> list[dict[str, Any]]:
         divider(),
         context(
             Mrkdwn(
-                f"{escape(tr.t('card.handed_off_by'))}: {mention(h.handed_off_by)} · "
-                f"{escape(tr.t('card.csm'))}: {_csm(tr, h)}"
+                f"{escape(tr.label('card.handed_off_by'))}{mention(h.handed_off_by)} · "
+                f"{escape(tr.label('card.csm'))}{_csm(tr, h)}"
             )
         ),
     ]
@@ -213,7 +213,7 @@ def list_blocks(
         status = tr.t("card.status.accepted" if h.status == Status.ACCEPTED else "card.status.open")
         done = TOTAL_ITEMS - len(missing_items(h))
         progress = escape(tr.t("card.checklist", done=done, total=TOTAL_ITEMS))
-        csm = f"{escape(tr.t('card.csm'))}: {_csm(tr, h)}"
+        csm = f"{escape(tr.label('card.csm'))}{_csm(tr, h)}"
         blocks.append(context(Mrkdwn(f"{card_link} · {escape(status)} · {progress} · {csm}")))
     total = len(handoffs) if total is None else total
     if total > len(shown):

@@ -21,8 +21,15 @@ RENEWAL = {"code": "renewal_risk", "params": {"days": 44, "date": "2027-01-15", 
 
 def _alert(kind: str = "churn_risk", severity: str = "high", **kw) -> Alert:
     return Alert(
-        id=7, account_id=1, kind=kind, state=kw.pop("state", "open"), severity=severity, score=48,
-        reasons=kw.pop("reasons", [DROP, RENEWAL]), as_of=date(2026, 11, 30), **kw,
+        id=7,
+        account_id=1,
+        kind=kind,
+        state=kw.pop("state", "open"),
+        severity=severity,
+        score=48,
+        reasons=kw.pop("reasons", [DROP, RENEWAL]),
+        as_of=date(2026, 11, 30),
+        **kw,
     )
 
 
@@ -38,8 +45,10 @@ def test_reasons_name_metrics_as_people_say_them_in_each_language() -> None:
         "active users averaged 12/day over the last 7 days vs 40/day before (−70%)"
     )
     ja = translator("ja")
-    assert reason_text(ja, DROP) == "アクティブユーザー数の直近7日間の平均は1日12、通常は1日40（−70%）"
-    assert reason_text(ja, RENEWAL) == "更新まで44日（2027年1月15日）、ヘルススコアは「注意」"  # no ISO date
+    assert reason_text(ja, DROP) == "直近7日間のアクティブユーザー数は1日平均12（それ以前は40、−70%）"
+    assert (
+        reason_text(ja, RENEWAL) == "契約更新まで残り44日（2027年1月15日）ですが、ヘルススコアが「注意」です"
+    )  # no ISO date
     assert reason_text(translator("en"), RENEWAL) == "Renews in 44 days (Jan 15, 2027) while health is yellow"
 
 
@@ -51,10 +60,10 @@ def test_configured_metric_names_are_used_on_cards_and_threads(tmp_path) -> None
     rules = Rules.load(path)
     assert rules.health.metric_names["logins"]["ja"] == "ログイン数"  # the built-ins stay
     card = _text(alert_card(translator("ja"), _alert(), ACCOUNT, rules=rules))
-    assert "利用中の席の直近7日間" in card and "active_users" not in card
+    assert "直近7日間の利用中の席" in card and "active_users" not in card
     ping = {"code": "usage_growth", "params": {"metric": "pings", "recent": 5, "baseline": 2, "pct": 150}}
     note = thread_note(translator("en"), {"note": "worsened", "reasons": [ping]}, rules.health.metric_names)
-    assert "Pings averaged 5/day recently vs 2/day before (+150%)" in note
+    assert "Pings averaged 5/day over the last 7 days vs 2/day before (+150%)" in note
 
 
 def test_a_bad_metric_names_setting_says_what_to_fix(tmp_path) -> None:
@@ -81,7 +90,7 @@ def test_upsell_is_good_news_and_churn_keeps_red_and_yellow() -> None:
 
 def test_the_card_says_how_far_the_usage_data_goes_and_dates_read_naturally() -> None:
     ja = _text(alert_card(translator("ja"), _alert(), ACCOUNT, rules=RULES))
-    assert "利用データ：2026年11月30日まで、更新日：2027年1月15日" in ja
+    assert "2026年11月30日までの利用データ · 契約更新日：2027年1月15日" in ja
     en = _text(alert_card(translator("en"), _alert(), ACCOUNT, rules=RULES))
     assert "Usage data through Nov 30, 2026 · renewal Jan 15, 2027" in en
 

@@ -224,5 +224,6 @@ def test_the_accepted_time_falls_back_to_the_teams_local_time_with_its_zone(bato
     blocks = str(baton.slack.wait_for("chat.update")[0].args["blocks"])
     with baton.db.session() as s:
         accepted = s.scalars(select(Handoff)).one().accepted_at
-    local = accepted.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
-    assert f"|{local} JST>" in blocks and "UTC" not in blocks  # Slack's <!date^…|fallback>
+    local = accepted.astimezone(ZoneInfo("Asia/Tokyo"))
+    shown = f"{local:%b} {local.day}, {local.year} {local:%H:%M}"  # a date as people write it, not ISO
+    assert f"|{shown} JST>" in blocks and "UTC" not in blocks  # Slack's <!date^…|fallback>

@@ -84,6 +84,10 @@ def test_cards_follow_the_workspace_language(db, slack, settings) -> None:
         "引き継ぎ：Acme" in card and "¥800,000／月（年額換算 ¥9,600,000）" in card and "2026年12月1日" in card
     )
     assert "受理する" in card and "チェックリスト 5/12 項目" in card
+    # punctuation as Japanese is written: 「未記入：A、B」, never ": " or ", "
+    assert "未記入：" in card
+    missing = card.split("未記入：", 1)[1].split("'", 1)[0]
+    assert "、" in missing and ", " not in missing and ": " not in missing
 
 
 def test_fit_never_cuts_inside_an_entity_or_a_mention() -> None:

@@ -57,9 +57,9 @@ def test_the_csm_gets_one_dm_in_their_language_and_logs_the_touch_from_it(
     (dm,) = posts
     assert dm["channel"] == "D" + CS_USER[1:] and dm["metadata"]["event_type"] == "baton_outbox"
     # this year's dates without the year, never ISO inside a Japanese sentence
-    assert "今日対応するタッチと契約更新" in str(dm["blocks"]) and "キックオフの期限は11月30日です" in str(
+    assert "本日対応が必要なタッチ・契約更新" in str(
         dm["blocks"]
-    )
+    ) and "キックオフの期限は11月30日です" in str(dm["blocks"])
     assert _remind(baton, settings, 6) == []  # sent once
 
     n = len(baton.slack.of("views.open"))

@@ -42,10 +42,11 @@ def test_digest_blocks_in_both_languages_within_slacks_limits(db: Database) -> N
     ja = " ".join(render_blocks(digest_blocks(translator("ja"), report)).split())
     assert "週次ダイジェスト（2026年11月23日）" in ja and "カスタマーサクセス（2026年10月）" in ja
     assert "オンボーディング完了率：データ不足" in ja and "チャーンレート：25.0% 前月比 ▲25pt" in ja
-    assert "拡大件数：1 前週比 ▲1" in ja and "直近7日間" in ja and "先週比" not in ja
+    assert "アップセル件数：1 前週比 ▲1" in ja and "直近7日間" in ja and "先週比" not in ja
     # each rate's denominator in the reader's language, money and dates formatted for it
     assert (
-        "チャーンレート：2026年10月初めの顧客数（4社）、" in ja and "解約日はスナップショットから判定" in ja
+        "チャーンレート：2026年10月初めの顧客数（4社）、" in ja
+        and "解約日は顧客データのスナップショットから判定" in ja
     )
     assert "2026年10月初めの顧客4社のMRR（¥500,000）" in ja
     assert "Churn rate: customers at the start of October 2026 (4)" in en
