@@ -182,7 +182,7 @@ def test_cli_json_and_dry_run(db: Database) -> None:
     run_scan(
         db, RULES, as_of=AS_OF, clock=FakeClock(), as_json=False, dry_run=False, out=(text := StringIO())
     )
-    assert "raised 3 alert(s)" in text.getvalue() and "no activity for 20 days" in text.getvalue()
+    assert "raised 3 alert(s)" in text.getvalue() and "No activity for 20 days" in text.getvalue()
 
 
 def test_the_scan_keeps_the_days_band_counts_for_the_digest_trend(db: Database) -> None:
