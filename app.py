@@ -151,7 +151,9 @@ def _ingest_epilog() -> str:
     parts.append(
         "Text: UTF-8 (with or without BOM) or Shift_JIS/CP932, detected; or give --encoding.\n"
         "Amounts: 120000, 120,000, ¥120,000, 120,000円, $1,200.50, full-width digits.\n"
-        "Dates: 2026-11-30, 2026/11/30, 2026/1/5, 2026年11月30日, full-width digits."
+        "Dates: 2026-11-30, 2026/11/30, 2026/1/5, 2026年11月30日, full-width digits.\n"
+        "Prints what was stored (rows, accounts new and updated); a bar of the bytes read on a terminal.\n\n"
+        "example:\n  python app.py ingest accounts accounts.csv --as-of 2026-11-30"
     )
     return "\n".join(parts)
 

@@ -140,6 +140,15 @@ def ingest_file(
     return 0
 
 
+def through(tr: Translator, data: DataThrough) -> str:
+    """ "usage data through DAY" for a title, or that there is none."""
+    return (
+        tr.t("cli.data.through", date=day(tr, data.through))
+        if data.through
+        else tr.t("cli.data.through_none")
+    )
+
+
 def data_line(tr: Translator, data: DataThrough, rules: HealthRules) -> str:
     """How far the usage data goes, in the terminal's language (DataThrough.describe's cases)."""
     if data.through is None:
@@ -161,14 +170,14 @@ def run_scan(
     clock: Clock,
     as_json: bool,
     dry_run: bool,
-    out: IO[str] = sys.stdout,
-    err: IO[str] = sys.stderr,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
     tr: Translator | None = None,
 ) -> ScanResult:
     """`app.py scan`: raise and store alerts (their Slack messages wait in the outbox), and print them,
     with how far the usage data went (the scan scores up to that day, never beyond it); on a terminal,
     a bar of the accounts scored."""
-    tr = tr or words("en")
+    tr, out, err = tr or words("en"), out or sys.stdout, err or sys.stderr  # the streams of the moment
     with db.session() as session, progress_bar(tr.t("cli.progress.accounts"), file=err) as bar:
         if not bar.disable:
             active = select(func.count()).select_from(Account).where(Account.status == "active")
@@ -188,7 +197,7 @@ def run_scan(
         tr.t(
             "cli.scan.summary_dry" if dry_run else "cli.scan.summary",
             as_of=day(tr, as_of),
-            through=day(tr, data.through),
+            data=through(tr, data),
             accounts=result.accounts,
             count=len(result.raised),
             quiet=tr.t("cli.scan.quiet", items=quiet) if quiet else "",
@@ -220,12 +229,12 @@ def print_health(
     *,
     as_of: date,
     as_json: bool,
-    out: IO[str] = sys.stdout,
-    err: IO[str] = sys.stderr,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
     tr: Translator | None = None,
 ) -> int:
     """`app.py health`: every active account's score, scored up to the book's data-through day."""
-    tr = tr or words("en")
+    tr, out, err = tr or words("en"), out or sys.stdout, err or sys.stderr
     with db.session() as session:
         data = data_through(session, as_of)
         names = rules.health.metric_names
@@ -236,7 +245,7 @@ def print_health(
         if data.age_days != 0:
             print(data_line(tr, data, rules.health), file=err)
         return 0
-    print(tr.t("cli.health.title", as_of=day(tr, as_of), through=day(tr, data.through)), file=out)
+    print(tr.t("cli.health.title", as_of=day(tr, as_of), data=through(tr, data)), file=out)
     if data.age_days != 0:
         print(data_line(tr, data, rules.health), file=out)
     for r in rows:

@@ -333,3 +333,11 @@ def test_a_new_alert_is_owned_by_the_accounts_csm_assigned_or_mapped_from_csm_em
         ("DROP", "churn_risk"): "UASSIGNED",
         ("FULL", "upsell"): None,
     }
+
+
+def test_the_scan_reports_each_account_scored_to_a_progress_callback(db: Database) -> None:
+    _setup(db)
+    seen: list[int] = []
+    with db.session() as s:
+        result = service.scan(s, as_of=AS_OF, rules=RULES, clock=FakeClock(), progress=seen.append)
+    assert seen == [1, 2, 3, 4] and result.accounts == 4
