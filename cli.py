@@ -133,8 +133,8 @@ example:
   python app.py health --as-of 2026-11-30 --json""",
     "digest": """\
 Builds the weekly KPI digest (churn, retention, GRR, NRR, MRR, upsell, handoffs, alerts, health bands,
-renewals, the 12-week chart) and posts it to the digest channel, as the weekly job does. Shows a progress
-bar of its steps on a terminal (BATON_PROGRESS=1 forces it).
+renewals, the 12-week chart) and, with SLACK_BOT_TOKEN, posts it to the digest channel as the weekly job
+does. Shows a progress bar of its steps on a terminal (BATON_PROGRESS=1 forces it).
 
 prints: the digest as text in BATON_LOCALE
 --json: one object: the KPIs (churn_rate, customer_retention_rate, grr, nrr, mrr, upsell_count, ...),

@@ -224,4 +224,5 @@ def test_ingest_says_what_it_stored_in_japanese(db: Database, tmp_path: Path, ca
     path.write_text(JP_ACCOUNTS, encoding="utf-8")
     assert run(db, path, tr=words("ja")) == 0
     out = capsys.readouterr().out
-    assert "：2026年" in out and "時点の顧客2社を取り込みました（新規2社、更新0社、引き継ぎと紐付け0社）。" in out
+    assert "：2026年" in out
+    assert "時点の顧客2社を取り込みました（新規2社、更新0社、引き継ぎと紐付け0社）。" in out

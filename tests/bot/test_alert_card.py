@@ -20,15 +20,8 @@ RENEWAL = {"code": "renewal_risk", "params": {"days": 44, "date": "2027-01-15", 
 
 def _alert(kind: str = "churn_risk", severity: str = "high", **kw) -> Alert:
     return Alert(
-        id=7,
-        account_id=1,
-        kind=kind,
-        state=kw.pop("state", "open"),
-        severity=severity,
-        score=48,
-        reasons=kw.pop("reasons", [DROP, RENEWAL]),
-        as_of=date(2026, 11, 30),
-        **kw,
+        id=7, account_id=1, kind=kind, state=kw.pop("state", "open"), severity=severity, score=48,
+        reasons=kw.pop("reasons", [DROP, RENEWAL]), as_of=date(2026, 11, 30), **kw,
     )
 
 
