@@ -14,8 +14,9 @@ import sys
 import textwrap
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from cli import as_of_date, encoding_name
+from cli import EPILOGS, as_of_date, day, encoding_name, progress_bar, reporter, words
 from clock import local_date, utcnow
 from settings import ConfigError, Settings
 from storage import Database
@@ -79,13 +80,12 @@ def _deliver(settings: Settings, db: Database) -> None:
     from bot.app import make_client, slack_problem
     from bot.delivery import Delivery
 
+    tr = words(settings.locale)
     if problem := slack_problem(settings):
-        print(f"not sent to Slack yet (they wait in the outbox): {problem}", file=sys.stderr)
+        print(tr.t("cli.slack.waiting", problem=problem), file=sys.stderr)
         return
     stats = Delivery(db, make_client(settings), settings, utcnow).run()
-    print(
-        f"sent to Slack: {stats.sent}, retrying later: {stats.retried}, failed: {stats.dead}", file=sys.stderr
-    )
+    print(tr.t("cli.slack.sent", sent=stats.sent, retried=stats.retried, dead=stats.dead), file=sys.stderr)
 
 
 def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bool, dry_run: bool) -> int:
@@ -95,20 +95,31 @@ def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bo
     from handoff.reminders import queue
 
     db.upgrade()
-    day = as_of or local_date(utcnow, settings.rules.schedule.timezone)
+    today = as_of or local_date(utcnow, settings.rules.schedule.timezone)
     if settings.slack_bot_token and not dry_run:  # reminders go to the CSMs csm_email names
         _resolve_csm_emails(settings, db)
     with db.session() as session:
-        queued = queue(session, day, settings.rules, utcnow())
+        queued = queue(session, today, settings.rules, utcnow())
         if dry_run:
             session.rollback()
     if as_json:
         print(json.dumps([r.as_json() for r in queued.items], ensure_ascii=False, indent=2))
     else:
-        print(f"Reminders for {day.isoformat()}: {'would queue' if dry_run else 'queued'} {queued}")
+        tr = words(settings.locale)
+        title = "cli.remind.title_dry" if dry_run else "cli.remind.title"
+        counts = {"reminders": queued.reminders, "messages": queued.messages, "unowned": queued.unowned}
+        print(tr.t(title, day=day(tr, today), **counts))
         for r in queued.items:
-            to = r.recipient or "(no CSM: handoff channel)"
-            print(f"  {r.due}  {r.stage:<11} {r.touch:<11} {r.account}  -> {to}")
+            print(
+                tr.t(
+                    "cli.remind.row",
+                    due=day(tr, date.fromisoformat(r.due), today=today),
+                    stage=tr.t(f"cli.stage.{r.stage}"),
+                    touch=tr.t(f"touch.kind.{r.touch}"),
+                    account=r.account,
+                    to=r.recipient or tr.t("cli.remind.no_csm"),
+                )
+            )
     if settings.slack_bot_token and not dry_run:
         _deliver(settings, db)
     return 0
@@ -140,16 +151,26 @@ def _ingest_epilog() -> str:
     parts.append(
         "Text: UTF-8 (with or without BOM) or Shift_JIS/CP932, detected; or give --encoding.\n"
         "Amounts: 120000, 120,000, ¥120,000, 120,000円, $1,200.50, full-width digits.\n"
-        "Dates: 2026-11-30, 2026/11/30, 2026/1/5, 2026年11月30日, full-width digits."
+        "Dates: 2026-11-30, 2026/11/30, 2026/1/5, 2026年11月30日, full-width digits.\n"
+        "Prints what was stored (rows, accounts new and updated); a bar of the bytes read on a terminal.\n\n"
+        "example:\n  python app.py ingest accounts accounts.csv --as-of 2026-11-30"
     )
     return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py", description="Baton: sales-to-CS handoff in Slack")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the Slack app (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)")
-    demo = sub.add_parser("demo", help="seed sample data and print the cards Baton would post")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
+        """A subcommand whose --help says what it does, what it prints and an example (cli.EPILOGS)."""
+        kw.setdefault("epilog", EPILOGS.get(name))
+        return subparsers.add_parser(
+            name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter, **kw
+        )
+
+    command("serve", help="run the Slack app (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)")
+    demo = command("demo", help="seed sample data and print the cards Baton would post")
     demo.add_argument("--locale", choices=["en", "ja"], help="language of the cards (default BATON_LOCALE)")
     demo.add_argument(
         "--db",
@@ -160,12 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--keep", action="store_true", help="reuse the demo data of the last run instead of starting over"
     )
-    sub.add_parser("migrate", help="apply database migrations")
-    ingest = sub.add_parser(
+    command("migrate", help="apply database migrations")
+    ingest = command(
         "ingest",
         help="load accounts, usage signals, company metrics or touches from a CSV or JSON-lines file",
         epilog=_ingest_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ingest.add_argument("kind", choices=["accounts", "signals", "metrics", "touches"])
     ingest.add_argument("file", type=Path)
@@ -174,15 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument(
         "--encoding", type=encoding_name, help="the file's text encoding, e.g. cp932 (default: detected)"
     )
-    scan = sub.add_parser("scan", help="run one churn-risk / upsell scan")
+    scan = command("scan", help="run one churn-risk / upsell scan")
     as_of_help = "score with data up to this day (default: yesterday in the team's timezone)"
     scan.add_argument("--as-of", type=as_of_date, help=as_of_help)
     scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
     scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
-    sub.add_parser("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
-    digest = sub.add_parser(
-        "digest", help="the shared KPIs for the week (churn, retention, GRR, NRR, upsell)"
-    )
+    command("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
+    digest = command("digest", help="the shared KPIs for the week (churn, retention, GRR, NRR, upsell)")
     digest.add_argument(
         "--as-of",
         type=as_of_date,
@@ -194,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     digest.add_argument(
         "--chart", help="with --dry-run: where to write the chart (default baton-digest-DATE.png)"
     )
-    remind = sub.add_parser("remind", help="queue today's touch, QBR and renewal reminders (the daily job)")
+    remind = command("remind", help="queue today's touch, QBR and renewal reminders (the daily job)")
     remind.add_argument(
         "--as-of",
         type=as_of_date,
@@ -202,9 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     remind.add_argument("--json", action="store_true", help="print the reminders as a JSON array")
     remind.add_argument("--dry-run", action="store_true", help="record and send nothing; show what would go")
-    health = sub.add_parser("health", help="print every active account's health score")
+    health = command("health", help="print every active account's health score")
     health.add_argument("--as-of", type=as_of_date, help=as_of_help)
-    health.add_argument("--json", action="store_true")
+    health.add_argument("--json", action="store_true", help="print the scores as a JSON array")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -257,9 +275,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     db = Database(settings.database_url)
     if args.command == "serve":
         return _serve(settings, db)
+    tr = words(settings.locale)
     if args.command == "migrate":
         db.upgrade()
-        print("database is at the latest migration")
+        print(tr.t("cli.migrate.done"))
         return 0
     if args.command == "ingest":
         from alerts.cli import ingest_file
@@ -275,6 +294,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             clock=utcnow,
             timezone=settings.rules.schedule.timezone,
             encoding=args.encoding,
+            tr=tr,
         )
         if code == 0 and args.kind == "accounts" and settings.slack_bot_token:
             _resolve_csm_emails(settings, db)
@@ -288,12 +308,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             with db.session() as session:
                 result = pull(session, settings.rules.pull)
         except PullError as exc:
-            print(f"pull failed: {exc}", file=sys.stderr)
+            print(tr.t("cli.pull.failed", error=exc), file=sys.stderr)
             return 1
         except IngestError as exc:
-            print(f"pull refused, nothing written. {exc.bad} bad record(s):\n{exc.report()}", file=sys.stderr)
+            print(f"{tr.t('cli.pull.refused', bad=exc.bad)}\n{exc.report()}", file=sys.stderr)
             return 1
-        print(f"pulled {result.rows:,} signal values")
+        print(tr.t("cli.pull.done", rows=result.rows))
         return 0
     if args.command == "digest":
         import json
@@ -301,12 +321,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.i18n import translator
         from bot.render_text import render_blocks
         from bot.views.digest import chart_labels, digest_blocks
-        from digest.report import build
+        from digest.report import STEPS, build
 
         db.upgrade()
         as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
-        with db.session() as session:
-            report = build(session, as_of, settings.rules)
+        with db.session() as session, progress_bar(tr.t("cli.progress.steps"), total=STEPS) as bar:
+            report = build(session, as_of, settings.rules, progress=reporter(bar))
         if args.json:
             print(json.dumps(report, ensure_ascii=False, indent=2))
             return 0
@@ -316,7 +336,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             chart = Path(args.chart or f"baton-digest-{as_of.isoformat()}.png")
             chart.write_bytes(render(report["trend"], chart_labels(translator(settings.locale))))
-            print(f"chart written to {chart}")
+            print(tr.t("cli.digest.chart", path=chart))
         if settings.slack_bot_token and not args.dry_run:
             from storage.outbox import enqueue
 
@@ -335,8 +355,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         # like the daily scan: complete days only, up to yesterday in the team's timezone
         as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone, days_ago=1)
         if args.command == "health":
-            return print_health(db, settings.rules, as_of=as_of, as_json=args.json)
-        run_scan(db, settings.rules, as_of=as_of, clock=utcnow, as_json=args.json, dry_run=args.dry_run)
+            return print_health(db, settings.rules, as_of=as_of, as_json=args.json, tr=tr)
+        run_scan(
+            db, settings.rules, as_of=as_of, clock=utcnow, as_json=args.json, dry_run=args.dry_run, tr=tr
+        )
         if settings.slack_bot_token and not args.dry_run:  # without Slack the alerts wait in the outbox
             _deliver(settings, db)
         return 0

@@ -1,5 +1,6 @@
 """Command-line ingest: `python app.py ingest accounts|signals|metrics|touches FILE`, with a progress bar
-on a terminal; and the scan and health commands' output."""
+on a terminal; and the scan and health commands' output. Lines for people are in the terminal's language
+(``tr``, from cli.words: bot/templates/{en,ja}/cli.yml); JSON and the errors' technical parts are not."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
+from sqlalchemy import func, select
 from tqdm import tqdm
 
-from alerts.health import DataThrough, data_through, describe, health_all
+from alerts.health import DataThrough, data_through, health_all
 from alerts.ingest import (
     IngestError,
     Result,
@@ -26,9 +28,13 @@ from alerts.ingest import (
 )
 from alerts.service import ScanResult, scan
 from alerts.textfile import UnreadableText, first_bad_line
+from bot.i18n import Translator
+from bot.views.alert_card import reason_text
+from cli import day, progress_bar, reporter, words
 from clock import Clock
-from settings import Rules
+from settings import HealthRules, Rules
 from storage import Database
+from storage.models import Account
 
 
 def _progress(total_bytes: int) -> tqdm:
@@ -72,9 +78,11 @@ def ingest_file(
     clock: Clock,
     timezone: str = "Asia/Tokyo",
     encoding: str | None = None,
+    tr: Translator | None = None,
 ) -> int:
     """`app.py ingest KIND FILE`: 0 when stored, 1 when the file was refused, 2 when it cannot be read;
     every refusal is printed with what to do, and nothing is written."""
+    tr = tr or words("en")
     if path.is_dir():
         print(f"{path}: is a directory; give the CSV or JSON-lines file inside it", file=sys.stderr)
         return 2
@@ -91,7 +99,7 @@ def ingest_file(
 
         def progress(rows: int) -> None:
             bar.update(raw.tell() - bar.n)
-            bar.set_postfix_str(f"{rows:,} rows", refresh=False)
+            bar.set_postfix_str(tr.t("cli.progress.rows", rows=rows), refresh=False)
 
         try:
             with db.session() as session:
@@ -106,28 +114,52 @@ def ingest_file(
                     result = ingest_accounts(session, rows, as_of=as_of, now=clock())
         except IngestError as exc:
             bar.close()
-            print(
-                f"{path}: refused, nothing was written. {exc.bad} bad line(s):\n{exc.report()}",
-                file=sys.stderr,
-            )
+            print(f"{tr.t('cli.ingest.refused', path=path, bad=exc.bad)}\n{exc.report()}", file=sys.stderr)
             return 1
         except UnreadableText as exc:
             bar.close()
             print(f"{_fix(path, exc, encoding)}. Nothing was written.", file=sys.stderr)
             return 2
         bar.update(bar.total - bar.n)
-    if kind == "signals":
-        print(f"{path}: {result.rows:,} signal values stored")
-    elif kind == "metrics":
-        print(f"{path}: {result.rows:,} company metric values stored")
-    elif kind == "touches":
-        print(f"{path}: {result.rows:,} touches logged, {result.details['skipped']:,} already known")
-    else:
+    if kind == "touches":
+        print(tr.t("cli.ingest.touches", path=path, rows=result.rows, skipped=result.details["skipped"]))
+    elif kind == "accounts":
         print(
-            f"{path}: {result.rows:,} accounts as of {as_of.isoformat()} "
-            f"({result.created} new, {result.updated} updated, {result.linked} linked to handoffs)"
+            tr.t(
+                "cli.ingest.accounts",
+                path=path,
+                rows=result.rows,
+                as_of=day(tr, as_of),
+                created=result.created,
+                updated=result.updated,
+                linked=result.linked,
+            )
         )
+    else:
+        print(tr.t(f"cli.ingest.{kind}", path=path, rows=result.rows))
     return 0
+
+
+def through(tr: Translator, data: DataThrough) -> str:
+    """ "usage data through DAY" for a title, or that there is none."""
+    return (
+        tr.t("cli.data.through", date=day(tr, data.through))
+        if data.through
+        else tr.t("cli.data.through_none")
+    )
+
+
+def data_line(tr: Translator, data: DataThrough, rules: HealthRules) -> str:
+    """How far the usage data goes, in the terminal's language (DataThrough.describe's cases)."""
+    if data.through is None:
+        return tr.t("cli.data.none", as_of=day(tr, data.as_of))
+    if data.age_days == 0:
+        return tr.t("cli.data.complete", through=day(tr, data.through))
+    n = data.age_days or 0
+    days = tr.t("cli.days.one") if n == 1 else tr.t("cli.days.other", n=n)
+    through, as_of = day(tr, data.through), day(tr, data.as_of)
+    key = "cli.data.stale" if data.stale(rules) else "cli.data.late"
+    return tr.t(key, days=days, through=through, as_of=as_of)
 
 
 def run_scan(
@@ -138,13 +170,19 @@ def run_scan(
     clock: Clock,
     as_json: bool,
     dry_run: bool,
-    out: IO[str] = sys.stdout,
-    err: IO[str] = sys.stderr,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    tr: Translator | None = None,
 ) -> ScanResult:
     """`app.py scan`: raise and store alerts (their Slack messages wait in the outbox), and print them,
-    with how far the usage data went (the scan scores up to that day, never beyond it)."""
-    with db.session() as session:
-        result = scan(session, as_of=as_of, rules=rules, clock=clock)
+    with how far the usage data went (the scan scores up to that day, never beyond it); on a terminal,
+    a bar of the accounts scored."""
+    tr, out, err = tr or words("en"), out or sys.stdout, err or sys.stderr  # the streams of the moment
+    with db.session() as session, progress_bar(tr.t("cli.progress.accounts"), file=err) as bar:
+        if not bar.disable:
+            active = select(func.count()).select_from(Account).where(Account.status == "active")
+            bar.reset(total=session.scalar(active) or 0)
+        result = scan(session, as_of=as_of, rules=rules, clock=clock, progress=reporter(bar))
         if dry_run:
             session.rollback()
     data = result.data or DataThrough(as_of, None)
@@ -152,26 +190,36 @@ def run_scan(
         json.dump([r.as_json() for r in result.raised], out, ensure_ascii=False, indent=2)
         out.write("\n")
         if data.age_days != 0:  # the array stays the alerts; what a person must know goes to stderr
-            print(data.describe(rules.health), file=err)
+            print(data_line(tr, data, rules.health), file=err)
         return result
-    verb = "would raise" if dry_run else "raised"
+    quiet = tr.t("cli.sep").join(tr.t(f"cli.scan.quiet.{k}", n=n) for k, n in sorted(result.quiet.items()))
     print(
-        f"Scan as of {as_of.isoformat()}, usage data through "
-        f"{data.through.isoformat() if data.through else '-'}: {result.accounts:,} active accounts; {verb} "
-        f"{len(result.raised)} alert(s)" + (f" (quiet: {result.quiet})" if result.quiet else ""),
+        tr.t(
+            "cli.scan.summary_dry" if dry_run else "cli.scan.summary",
+            as_of=day(tr, as_of),
+            data=through(tr, data),
+            accounts=result.accounts,
+            count=len(result.raised),
+            quiet=tr.t("cli.scan.quiet", items=quiet) if quiet else "",
+        ),
         file=out,
     )
     if data.age_days != 0:
-        print(data.describe(rules.health), file=out)
+        print(data_line(tr, data, rules.health), file=out)
     names = rules.health.metric_names
     for r in result.raised:
-        print(
-            f"  {r.change:<8} {r.finding.kind:<10} {r.finding.severity:<6} {r.account_name} ({r.account})"
-            f"  score {r.finding.score}",
-            file=out,
+        line = tr.t(
+            "cli.scan.alert",
+            change=tr.t(f"cli.change.{r.change}"),
+            kind=tr.t(f"cli.kind.{r.finding.kind}"),
+            severity=tr.t(f"alert.severity.{r.finding.severity}"),
+            name=r.account_name,
+            account=r.account,
+            score=r.finding.score,
         )
+        print(line, file=out)
         for reason in r.finding.reasons:
-            print(f"      - {describe(reason['code'], reason['params'], names)}", file=out)
+            print(tr.t("cli.scan.reason", text=reason_text(tr, reason, names)), file=out)
     return result
 
 
@@ -181,10 +229,12 @@ def print_health(
     *,
     as_of: date,
     as_json: bool,
-    out: IO[str] = sys.stdout,
-    err: IO[str] = sys.stderr,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    tr: Translator | None = None,
 ) -> int:
     """`app.py health`: every active account's score, scored up to the book's data-through day."""
+    tr, out, err = tr or words("en"), out or sys.stdout, err or sys.stderr
     with db.session() as session:
         data = data_through(session, as_of, rules.health)
         names = rules.health.metric_names
@@ -193,16 +243,26 @@ def print_health(
         json.dump(rows, out, ensure_ascii=False, indent=2)
         out.write("\n")
         if data.age_days != 0:
-            print(data.describe(rules.health), file=err)
+            print(data_line(tr, data, rules.health), file=err)
         return 0
-    through = data.through.isoformat() if data.through else "-"
-    print(f"Health as of {as_of.isoformat()}, usage data through {through}", file=out)
+    print(tr.t("cli.health.title", as_of=day(tr, as_of), data=through(tr, data)), file=out)
     if data.age_days != 0:
-        print(data.describe(rules.health), file=out)
+        print(data_line(tr, data, rules.health), file=out)
     for r in rows:
-        drivers = "; ".join(d["text"] for d in r["drivers"]) or "-"
-        shown = "-" if r["score"] is None else r["score"]
+        sep = tr.t("cli.health.drivers_sep")
+        drivers = sep.join(reason_text(tr, d, names) for d in r["drivers"]) or tr.t("cli.none")
         own = r["last_data"]
-        feed = f" [own data through {own}]" if own and data.through and own < data.through.isoformat() else ""
-        print(f"{shown:>4} {r['band']:<7} {r['name']} ({r['account_id']}){feed}: {drivers}", file=out)
+        feed = ""
+        if own and data.through and own < data.through.isoformat():
+            feed = tr.t("cli.health.own_data", date=day(tr, date.fromisoformat(own)))
+        line = tr.t(
+            "cli.health.row",
+            score="-" if r["score"] is None else str(r["score"]),
+            band=tr.t(f"alert.band.{r['band']}"),
+            name=r["name"],
+            account=r["account_id"],
+            feed=feed,
+            drivers=drivers,
+        )
+        print(line, file=out)
     return 0

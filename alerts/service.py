@@ -5,7 +5,7 @@ same transaction as the change it announces."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -115,9 +115,17 @@ def _keep_bands(session: Session, day: date, bands: dict[str, int], now: datetim
     session.execute(stmt.on_conflict_do_nothing(index_elements=["day"]))
 
 
-def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanResult:
+def scan(
+    session: Session,
+    *,
+    as_of: date,
+    rules: Rules,
+    clock: Clock,
+    progress: Callable[[int], None] | None = None,
+) -> ScanResult:
     """One scan using only data up to ``as_of``, scored on the book's data-through day (days the export has
-    not delivered are not zero use). The caller commits (or, for a dry run, rolls back)."""
+    not delivered are not zero use). The caller commits (or, for a dry run, rolls back). ``progress`` hears
+    the number of accounts scored so far, after each one (a terminal's bar; the scan draws nothing)."""
     now = clock()
     data = data_through(session, as_of, rules.health)
     result = ScanResult(as_of=as_of, data=data)
@@ -142,6 +150,8 @@ def scan(session: Session, *, as_of: date, rules: Rules, clock: Clock) -> ScanRe
     for h in health_all(session, as_of, rules.health, data=data):
         result.accounts += 1
         bands[h.band] += 1
+        if progress:
+            progress(result.accounts)
         findings = [
             f
             for f in (

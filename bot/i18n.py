@@ -1,5 +1,6 @@
-"""English and Japanese UI. Each language is one template set: ``strings.yml`` for short labels and
-Jinja2 templates for message text. Template variables are escaped for mrkdwn unless already ``Mrkdwn``."""
+"""English and Japanese UI. Each language is one template set: ``strings.yml`` for short labels,
+Jinja2 templates for message text and ``cli.yml`` for what the command line prints. Template variables
+are escaped for mrkdwn unless already ``Mrkdwn``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.text import Mrkdwn, escape
 from settings import SUPPORTED_LOCALES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+CATALOGS = ("strings.yml", "cli.yml")  # Slack's labels; the terminal's lines (app.py and the CLI modules)
 _SYMBOL = {"JPY": "¥", "USD": "$", "EUR": "€"}
 _DECIMALS = {"JPY": 0}
 
@@ -31,9 +33,9 @@ def normalize_locale(value: str | None, default: str = "en") -> str:
 class Translator:
     def __init__(self, locale: str) -> None:
         self.locale = locale
-        self._strings: dict[str, str] = yaml.safe_load(
-            (TEMPLATES / locale / "strings.yml").read_text(encoding="utf-8")
-        )
+        self._strings: dict[str, str] = {}
+        for catalog in CATALOGS:
+            self._strings.update(yaml.safe_load((TEMPLATES / locale / catalog).read_text(encoding="utf-8")))
         self._env = Environment(
             loader=FileSystemLoader(TEMPLATES / locale),
             undefined=StrictUndefined,

@@ -4,6 +4,7 @@ alerts, health bands with the week's movers, and renewals due. Rendering is bot/
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from settings import Rules
 from storage.models import Account, Alert, Handoff
 
 KPI_KEYS = MONTHLY + WEEKLY
+STEPS = 10  # the parts build() reports to its progress callback, so a caller can show a total
 
 
 def _utc(d: date) -> datetime:
@@ -76,9 +78,20 @@ def _alerts(session: Session, as_of: date) -> dict[str, Any]:
     }
 
 
-def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
+def build(
+    session: Session, as_of: date, rules: Rules, *, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     """The digest for the week ending the day before ``as_of``: the monthly figures with the month
-    before's, the weekly ones with the week before's (``periods`` names each figure's period)."""
+    before's, the weekly ones with the week before's (``periods`` names each figure's period).
+    ``progress`` hears the parts done so far, of STEPS (a terminal's bar; the digest draws nothing)."""
+    steps = 0
+
+    def step() -> None:
+        nonlocal steps
+        steps += 1
+        if progress:
+            progress(steps)
+
     d = rules.digest
     now = compute(
         session,
@@ -88,12 +101,15 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
         cadence=rules.cadence,
         gross_margin_pct=d.gross_margin_pct,
     )
+    step()
     money = Money.of_rules(d.base_currency, d.fx_rates)
     last_month = last_full_month(last_full_month(as_of).start)
     before = month(
         session, last_month, money=money, cadence=rules.cadence, gross_margin_pct=d.gross_margin_pct
     )
+    step()
     last_week = week(session, as_of - timedelta(days=7), money=money)
+    step()
     report: dict[str, Any] = {
         **now,
         "previous": {**{k: before.get(k) for k in MONTHLY}, **{k: last_week.get(k) for k in WEEKLY}},
@@ -102,11 +118,15 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
     for key, part in (("handoffs", _handoffs), ("alerts", _alerts)):
         report[key] = part(session, as_of)
         report[key]["previous"] = part(session, as_of - timedelta(days=7))
+        step()
     report["funnel"] = funnel.week(session, as_of)
+    step()
 
     day, week_ago = as_of - timedelta(days=1), as_of - timedelta(days=8)
     bands_now = {h.account_id: (h.name, h.band, h.score) for h in health_all(session, day, rules.health)}
+    step()
     bands_then = {h.account_id: h.band for h in health_all(session, week_ago, rules.health)}
+    step()
     counts = {b: 0 for b in ("green", "yellow", "red", "unknown")}
     for _, band, _ in bands_now.values():
         counts[band] += 1
@@ -140,5 +160,7 @@ def build(session: Session, as_of: date, rules: Rules) -> dict[str, Any]:
         or 0
         for n in (30, 60, 90)
     }
+    step()
     report["trend"] = trend(session, as_of - timedelta(days=1), rules)
+    step()
     return report

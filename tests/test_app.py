@@ -111,3 +111,54 @@ def test_an_unexpected_failure_is_one_line_unless_debugging(
     env.setenv("BATON_DEBUG", "1")
     with pytest.raises(RuntimeError):
         app.main(["migrate"])
+
+
+SUBCOMMANDS = ["serve", "demo", "migrate", "ingest", "pull", "scan", "health", "digest", "remind"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_explains_itself_with_an_example(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        app.main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:\n" in out and f"python app.py {command}" in out.split("example:")[-1], out
+
+
+@pytest.mark.parametrize(
+    ("command", "fields"),
+    [
+        ("scan", ["account_id", "severity", "reasons", "data_through"]),
+        ("health", ["score", "band", "last_data", "drivers"]),
+        ("remind", ["account_id", "account_name", "recipient", "stage", "touch", "due"]),
+        ("digest", ["churn_rate", "nrr", "trend"]),
+    ],
+)
+def test_the_help_names_what_the_json_carries(command: str, fields: list[str], capsys) -> None:
+    with pytest.raises(SystemExit):
+        app.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "--json:" in out and all(f in out for f in fields), out
+
+
+def test_migrate_and_empty_runs_speak_the_teams_language(env: pytest.MonkeyPatch, capsys) -> None:
+    env.setenv("BATON_LOCALE", "ja")
+    assert app.main(["migrate"]) == 0
+    assert capsys.readouterr().out == "データベースは最新の状態です。\n"
+    assert app.main(["health", "--as-of", "2026-11-30"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2026年11月30日時点のヘルススコア（利用データなし）\n")
+    assert "2026年11月30日までの利用データがありません。" in out
+    env.setenv("BATON_LOCALE", "en")
+    assert app.main(["migrate"]) == 0
+    assert capsys.readouterr().out == "database is at the latest migration\n"
+
+
+def test_the_digest_draws_progress_only_when_asked(env: pytest.MonkeyPatch, capsys) -> None:
+    env.delenv("BATON_PROGRESS", raising=False)
+    assert app.main(["digest", "--as-of", "2026-12-07", "--json"]) == 0
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: nothing drawn
+    env.setenv("BATON_PROGRESS", "1")
+    assert app.main(["digest", "--as-of", "2026-12-07", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "100%" in err and "10/10" in err and "steps" in err

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,109 @@ def test_ingest_help_lists_every_kind_with_its_columns_and_an_example(capsys) ->
         assert f"\n{kind}\n  required:" in out
     assert "optional: csm_email, segment, currency, status, churned_on, touch_tier" in out
     assert out.count("  example:\n") == 4 and "A1,2026-11-30,active_users,42" in out
+
+
+# --- scan and health: terminal lines in BATON_LOCALE, progress on a terminal only -----------------------
+
+
+def _book(db: Database) -> None:
+    from tests.alerts.test_scan import _late_book
+
+    _late_book(db)
+
+
+def test_scan_and_health_read_in_english(db: Database) -> None:
+    from alerts.cli import print_health, run_scan
+    from cli import words
+    from tests.alerts.test_scan import DEC2, RULES
+
+    _book(db)
+    out = StringIO()
+    run_scan(db, RULES, as_of=DEC2, clock=FakeClock(), as_json=False, dry_run=True, out=out, tr=words("en"))
+    text = out.getvalue()
+    assert "Scan as of 2026-12-02, usage data through 2026-11-30: 4 active accounts; would raise 2" in text
+    assert "churn risk High   Account STOPPED (STOPPED)  score 34" in text
+    assert "      - Health score 34 (red)" in text
+    print_health(db, RULES, as_of=DEC2, as_json=False, out=(out := StringIO()), tr=words("en"))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Health as of 2026-12-02, usage data through 2026-11-30"
+    assert any(line.startswith("  34 red     Account STOPPED (STOPPED) [own data through") for line in lines)
+
+
+def test_scan_and_health_read_in_japanese(db: Database) -> None:
+    from alerts.cli import print_health, run_scan
+    from cli import words
+    from tests.alerts.test_scan import DEC2, RULES
+
+    _book(db)
+    out = StringIO()
+    run_scan(db, RULES, as_of=DEC2, clock=FakeClock(), as_json=False, dry_run=False, out=out, tr=words("ja"))
+    text = out.getvalue()
+    assert text.startswith(
+        "2026年12月2日時点のスキャン（利用データ：2026年11月30日まで）：アクティブな顧客4社、アラート2件を発行しました。\n"
+    )
+    assert "利用データは2026年11月30日まで（2日前）です。" in text
+    assert "【新規】解約リスク（重要度：高）Account STOPPED（STOPPED）、スコア：34" in text
+    assert "・ヘルススコア：34（危険）" in text and "アクティブユーザー数の直近7日間" in text
+    assert "2026-" not in text and "churn" not in text  # no ISO dates or codes in Japanese sentences
+    run_scan(
+        db,
+        RULES,
+        as_of=DEC2,
+        clock=FakeClock(),
+        as_json=False,
+        dry_run=True,
+        out=(again := StringIO()),
+        tr=words("ja"),
+    )
+    assert "（通知なし：変化なし2件）" in again.getvalue()
+    print_health(db, RULES, as_of=DEC2, as_json=False, out=(out := StringIO()), tr=words("ja"))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "2026年12月2日時点のヘルススコア（利用データ：2026年11月30日まで）"
+    stopped = next(line for line in lines if "STOPPED" in line)
+    assert stopped.startswith(
+        "  34 【危険】Account STOPPED（STOPPED）（この顧客のデータは2026年11月20日まで）："
+    )
+    assert "10日間、利用がありません" in stopped and "2026-" not in out.getvalue()
+
+
+def test_a_late_book_warns_in_japanese_on_stderr_beside_the_json(db: Database) -> None:
+    from alerts.cli import run_scan
+    from cli import words
+    from tests.alerts.test_scan import NOV30, RULES
+
+    _book(db)
+    out, err = StringIO(), StringIO()
+    late = NOV30 + timedelta(days=10)
+    run_scan(
+        db, RULES, as_of=late, clock=FakeClock(), as_json=True, dry_run=True, out=out, err=err, tr=words("ja")
+    )
+    assert json.loads(out.getvalue())[0]["kind"]  # the JSON stays codes
+    assert err.getvalue().startswith(
+        "警告：利用データが10日前から更新されていません（シグナルの最新日：2026年11月30日"
+    )
+
+
+def test_scan_progress_is_drawn_on_request_and_never_off_a_terminal(db: Database, monkeypatch) -> None:
+    from alerts.cli import run_scan
+    from tests.alerts.test_scan import DEC2, RULES
+
+    _book(db)
+    monkeypatch.delenv("BATON_PROGRESS", raising=False)
+    err = StringIO()  # not a terminal
+    run_scan(db, RULES, as_of=DEC2, clock=FakeClock(), as_json=True, dry_run=True, out=StringIO(), err=err)
+    assert "accounts" not in err.getvalue() and "%" not in err.getvalue()
+    monkeypatch.setenv("BATON_PROGRESS", "1")
+    run_scan(db, RULES, as_of=DEC2, clock=FakeClock(), as_json=True, dry_run=True, out=StringIO(), err=err)
+    assert "100%" in err.getvalue() and "4/4" in err.getvalue() and "accounts" in err.getvalue()
+
+
+def test_ingest_says_what_it_stored_in_japanese(db: Database, tmp_path: Path, capsys) -> None:
+    from cli import words
+
+    path = tmp_path / "accounts.csv"
+    path.write_text(JP_ACCOUNTS, encoding="utf-8")
+    assert run(db, path, tr=words("ja")) == 0
+    out = capsys.readouterr().out
+    assert "：2026年" in out
+    assert "時点の顧客2社を取り込みました（新規2社、更新0社、引き継ぎと紐付け0社）。" in out

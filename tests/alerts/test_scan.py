@@ -183,7 +183,7 @@ def test_cli_json_and_dry_run(db: Database) -> None:
     run_scan(
         db, RULES, as_of=AS_OF, clock=FakeClock(), as_json=False, dry_run=False, out=(text := StringIO())
     )
-    assert "raised 3 alert(s)" in text.getvalue() and "no activity for 20 days" in text.getvalue()
+    assert "raised 3 alert(s)" in text.getvalue() and "No activity for 20 days" in text.getvalue()
 
 
 def test_the_scan_keeps_the_days_band_counts_for_the_digest_trend(db: Database) -> None:
@@ -362,3 +362,11 @@ def test_a_new_alert_is_owned_by_the_accounts_csm_assigned_or_mapped_from_csm_em
         ("DROP", "churn_risk"): "UASSIGNED",
         ("FULL", "upsell"): None,
     }
+
+
+def test_the_scan_reports_each_account_scored_to_a_progress_callback(db: Database) -> None:
+    _setup(db)
+    seen: list[int] = []
+    with db.session() as s:
+        result = service.scan(s, as_of=AS_OF, rules=RULES, clock=FakeClock(), progress=seen.append)
+    assert seen == [1, 2, 3, 4] and result.accounts == 4

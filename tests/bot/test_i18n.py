@@ -130,3 +130,15 @@ def test_the_japanese_overdue_reminder_says_the_deadline_has_passed() -> None:
     }
     text = str(reminder_blocks(translator("ja"), payload))
     assert "ウェルカムの期限（12月3日）を過ぎています" in text and "2026-12-03" not in text
+
+
+def test_the_terminal_lines_have_the_same_keys_and_placeholders_in_both_languages() -> None:
+    en = yaml.safe_load((TEMPLATES / "en" / "cli.yml").read_text(encoding="utf-8"))
+    ja = yaml.safe_load((TEMPLATES / "ja" / "cli.yml").read_text(encoding="utf-8"))
+    assert set(en) == set(ja) and all(k.startswith("cli.") for k in en)
+    for key in en:
+        if key.startswith("cli.date"):  # each language picks the parts of a date it writes
+            assert {*_fields(en[key]), *_fields(ja[key])} <= {"iso", "year", "month", "day"}, key
+            continue
+        assert sorted(_fields(en[key])) == sorted(_fields(ja[key])), key
+    assert translator("ja").t("cli.migrate.done") == "データベースは最新の状態です。"

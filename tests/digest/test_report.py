@@ -82,3 +82,13 @@ def test_the_monday_job_posts_the_digest_once(db: Database) -> None:
         assert slack.problems == []
     finally:
         slack.stop()
+
+
+def test_build_reports_its_steps_to_a_progress_callback(db: Database) -> None:
+    from digest.report import STEPS
+
+    history(db)
+    seen: list[int] = []
+    with db.session() as s:
+        build(s, AS_OF, RULES, progress=seen.append)
+    assert seen == list(range(1, STEPS + 1))

@@ -364,3 +364,29 @@ def test_remind_json_names_accounts_by_their_external_id(tmp_path, monkeypatch, 
     (r,) = json.loads(capsys.readouterr().out)
     assert (r["account_id"], r["account_name"], r["stage"]) == ("SF-0042", "Ingested KK", "renewal")
     assert "account" not in r
+
+
+def test_the_remind_command_reads_in_japanese(tmp_path, monkeypatch, capsys) -> None:
+    import app
+
+    url = f"sqlite:///{tmp_path}/remind.db"
+    db = Database(url)
+    db.upgrade()
+    _handoff(db, "Acme", 5000)
+    db.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("BATON_LOCALE", "ja")
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    day = DAY0 + timedelta(days=6)
+    assert app.main(["remind", "--as-of", day.isoformat(), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        f"{day.year}年{day.month}月{day.day}日のリマインダー（ドライラン・記録も送信もしません）：1件"
+    )
+    assert "  7月8日　期限：キックオフ、Acme → UCSM" in out  # this year's dates without the year
+    assert "2026-" not in out and "kickoff" not in out
+    assert app.main(["remind", "--as-of", day.isoformat()]) == 0
+    assert (
+        "：1件をメッセージ1通で送信待ちにしました（うち担当CSMのいない顧客：0件）。"
+        in capsys.readouterr().out
+    )
