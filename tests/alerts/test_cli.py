@@ -163,7 +163,7 @@ def test_scan_and_health_read_in_japanese(db: Database) -> None:
     )
     assert "利用データは2026年11月30日まで（2日前）です。" in text
     assert "【新規】解約リスク（重要度：高）Account STOPPED（STOPPED）、スコア：34" in text
-    assert "・ヘルススコア：34（危険）" in text and "アクティブユーザー数の直近7日間" in text
+    assert "・ヘルススコア：34（危険）" in text and "直近7日間のアクティブユーザー数" in text
     assert "2026-" not in text and "churn" not in text  # no ISO dates or codes in Japanese sentences
     run_scan(
         db,
