@@ -8,6 +8,7 @@ python app.py migrate   apply database migrations
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -22,7 +23,7 @@ from settings import ConfigError, Settings
 from storage import Database
 
 # The demo seeds sample customers: they go to a file of their own, never next to a team's real accounts.
-DEMO_DATABASE = Path(__file__).resolve().parent / "baton-demo.db"
+DEMO_DATABASE_NAME = "baton-demo.db"  # in BATON_DATA_DIR: next to app.py, or the image's /data volume
 
 
 def _serve(settings: Settings, db: Database) -> int:
@@ -74,14 +75,27 @@ def _serve(settings: Settings, db: Database) -> int:
     return 0
 
 
+_checked: dict[tuple[str, str], str | None] = {}
+
+
+def _slack_problem(settings: Settings) -> str | None:
+    """Slack's answer to the token, asked once per command however many steps need Slack."""
+    from bot.app import slack_problem
+
+    key = (settings.slack_bot_token, settings.slack_api_url)
+    if key not in _checked:
+        _checked[key] = slack_problem(settings)
+    return _checked[key]
+
+
 def _deliver(settings: Settings, db: Database) -> None:
     """Send what the command queued; when Slack refuses the token or cannot be reached, say so in one
     line: the messages stay in the outbox and the server's delivery loop sends them later."""
-    from bot.app import make_client, slack_problem
+    from bot.app import make_client
     from bot.delivery import Delivery
 
     tr = words(settings.locale)
-    if problem := slack_problem(settings):
+    if problem := _slack_problem(settings):
         print(tr.t("cli.slack.waiting", problem=problem), file=sys.stderr)
         return
     stats = Delivery(db, make_client(settings), settings, utcnow).run()
@@ -127,10 +141,10 @@ def _remind(settings: Settings, db: Database, as_of: date | None, *, as_json: bo
 
 def _resolve_csm_emails(settings: Settings, db: Database) -> None:
     """Map the accounts' csm_email to Slack users (cached; only new or stale emails are looked up)."""
-    from bot.app import make_client, slack_problem
+    from bot.app import make_client
     from bot.directory import resolve_csm_emails
 
-    if problem := slack_problem(settings):
+    if problem := _slack_problem(settings):
         print(f"CSM emails not mapped to Slack users yet: {problem}", file=sys.stderr)
         return
     print(resolve_csm_emails(db, make_client(settings), utcnow), file=sys.stderr)
@@ -175,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--db",
         type=Path,
-        default=DEMO_DATABASE,
-        help=f"the demo's own SQLite file, never your DATABASE_URL (default {DEMO_DATABASE.name})",
+        help=f"the demo's own SQLite file, never your DATABASE_URL (default {DEMO_DATABASE_NAME} in "
+        "BATON_DATA_DIR)",
     )
     demo.add_argument(
         "--keep", action="store_true", help="reuse the demo data of the last run instead of starting over"
@@ -240,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `app.py health --json | head`: the reader has all it wanted
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush is quiet
+        return 0
     except Exception as exc:
         if os.environ.get("BATON_DEBUG") == "1":
             raise
@@ -267,9 +285,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
         from bot.demo import run_demo
 
+        path: Path = args.db or settings.data_dir / DEMO_DATABASE_NAME
         if not args.keep:  # the same story every time, whatever an earlier run left
-            args.db.unlink(missing_ok=True)
-        demo_db = Database(f"sqlite:///{args.db.resolve()}")
+            path.unlink(missing_ok=True)
+        demo_db = Database(f"sqlite:///{path.resolve()}")
         demo_db.upgrade()
         return run_demo(settings, demo_db, locale=args.locale or settings.locale, out=sys.stdout)
     db = Database(settings.database_url)

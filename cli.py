@@ -148,7 +148,7 @@ sent once, however often this runs. Sent to Slack when SLACK_BOT_TOKEN is set.
 
 prints: a summary line (reminders, messages, how many for accounts without a CSM), then per reminder:
   due date, stage (due, overdue, QBR due, QBR overdue, renewal), touch, account and who hears it
---json: an array of {account_id, account_name, recipient, stage, touch, due, tier, days_left}
+--json: an array of {account_id, name, recipient, stage, touch, due, tier, days_left}
 
 example:
   python app.py remind --as-of 2026-11-30 --dry-run""",

@@ -340,6 +340,7 @@ def masked_url(url: str) -> str:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # shown masked by __repr__
+    data_dir: Path = ROOT  # BATON_DATA_DIR: the default SQLite file and the demo's live here
     port: int = 3000
     locale: str = "en"
     slack_api_url: str = "https://slack.com/api/"
@@ -379,9 +380,10 @@ class Settings:
                 raise ConfigError(
                     f"BATON_CONFIG={rules_path}: no such file (unset it to use {DEFAULT_RULES_FILE})"
                 )
-        database_url = _database_url(env.get("DATABASE_URL", ""), Path(env.get("BATON_DATA_DIR", str(ROOT))))
+        data_dir = Path(env.get("BATON_DATA_DIR", str(ROOT)))
         return cls(
-            database_url=database_url,
+            database_url=_database_url(env.get("DATABASE_URL", ""), data_dir),
+            data_dir=data_dir,
             port=port,
             locale=locale,
             slack_api_url=api_url,

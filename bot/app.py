@@ -53,7 +53,15 @@ def slack_problem(settings: Settings) -> str | None:
     ``auth.test`` answers. Checked before serving or sending, so a typo is not a traceback."""
     from slack_sdk.errors import SlackApiError
 
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=5)
+    quiet = logging.getLogger("baton.slack_check")  # the answer below is the message: no client log lines
+    quiet.propagate, quiet.disabled = False, True
+    client = WebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=5,
+        logger=quiet,
+        retry_handlers=[],  # one question, one answer: no retries that stretch a refusal to seconds
+    )
     try:
         client.auth_test()
     except SlackApiError as exc:

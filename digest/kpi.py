@@ -474,7 +474,7 @@ def month(
     words["nps"] = (
         f"{answers} NPS answers in {ym} ({promoters} promoters, {detractors} detractors)"
         if answers
-        else f"not enough data: no nps answers in {ym}"
+        else f"not enough data: no NPS answers in {ym}"
     )
     facts["nps"] = (
         {"code": "nps_answers", "month": ym, "count": answers}

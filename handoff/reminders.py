@@ -69,7 +69,7 @@ class Reminder:
         """For `remind --json`: accounts named by their external id, as `scan --json` and `health --json`."""
         d = self.payload()
         d["account_id"] = self.external_id or str(self.account_id)
-        d["account_name"] = d.pop("account")
+        d["name"] = d.pop("account")
         return d
 
 

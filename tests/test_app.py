@@ -76,6 +76,46 @@ def test_a_scan_that_cannot_send_keeps_the_alerts_and_says_why(
     assert "not sent to Slack yet (they wait in the outbox): Slack refused SLACK_BOT_TOKEN" in err
 
 
+def test_remind_with_a_refused_token_asks_slack_once_and_says_so_in_one_line(
+    env: pytest.MonkeyPatch, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mapping CSM emails and delivering both need Slack: one auth.test, one line, no client log noise."""
+    env.setenv("SLACK_BOT_TOKEN", "xoxb-revoked")
+    env.setenv("SLACK_API_URL", slack.base_url)
+    import bot.app
+
+    asked: list[str] = []
+    real = bot.app.slack_problem
+    env.setattr(bot.app, "slack_problem", lambda s: asked.append(s.slack_bot_token) or real(s))
+    app._checked.clear()
+    assert app.main(["remind", "--as-of", "2026-11-30"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert asked == ["xoxb-revoked"]
+    assert len(err) == 2 and all("Slack refused SLACK_BOT_TOKEN" in line for line in err), err
+
+
+def test_a_closed_pipe_is_not_a_failure(env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def reader_went_away(*a: object, **k: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")  # `app.py health --json | head`
+
+    env.setattr(app, "_dispatch", reader_went_away)
+    stdout = app.sys.stdout
+    try:
+        assert app.main(["health"]) == 0
+    finally:
+        app.sys.stdout = stdout
+    assert capsys.readouterr().err == ""
+
+
+def test_the_demo_database_lives_in_the_data_dir(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("BATON_DATA_DIR", str(tmp_path))  # the image: /data, the volume, not the read-only /app
+    assert app.main(["demo"]) == 0
+    demo = tmp_path / "baton-demo.db"
+    assert demo.exists() and str(demo) in capsys.readouterr().out
+
+
 def test_an_unreachable_database_is_one_line_with_the_url_but_not_its_password(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -130,7 +170,7 @@ def test_every_subcommand_explains_itself_with_an_example(command: str, capsys) 
     [
         ("scan", ["account_id", "severity", "reasons", "data_through"]),
         ("health", ["score", "band", "last_data", "drivers"]),
-        ("remind", ["account_id", "account_name", "recipient", "stage", "touch", "due"]),
+        ("remind", ["account_id", "name", "recipient", "stage", "touch", "due"]),
         ("digest", ["churn_rate", "nrr", "trend"]),
     ],
 )

@@ -21,6 +21,9 @@ from alerts.values import header_name, parse_amount, parse_count, parse_date, pa
         ("¥50,000円", Decimal("50000"), "¥"),
         ("$1,200.50", Decimal("1200.50"), "$"),
         ("５０，０００", Decimal("50000"), None),
+        ("￥５０，０００", Decimal("50000"), "¥"),  # typed with the IME on: every character full-width
+        ("５０，０００円", Decimal("50000"), "円"),
+        ("＄１，２００．５０", Decimal("1200.50"), "$"),
         (" 1,234,567.8 ", Decimal("1234567.8"), None),
         ("-3.5", Decimal("-3.5"), None),
     ],

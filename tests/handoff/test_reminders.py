@@ -220,11 +220,13 @@ def test_the_remind_command_shows_then_queues_once(tmp_path, monkeypatch, capsys
     day = (DAY0 + timedelta(days=6)).isoformat()
     assert app.main(["remind", "--as-of", day, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "would queue 1 reminders in 1 messages" in out and "2026-07-08  due" in out and "-> UCSM" in out
+    assert (
+        "would queue 1 reminder(s) in 1 message(s)" in out and "2026-07-08  due" in out and "-> UCSM" in out
+    )
     assert app.main(["remind", "--as-of", day, "--json"]) == 0
     assert [r["touch"] for r in json.loads(capsys.readouterr().out)] == ["kickoff"]
     assert app.main(["remind", "--as-of", day]) == 0  # already queued by the run before: nothing new
-    assert "queued 0 reminders" in capsys.readouterr().out
+    assert "queued 0 reminder(s)" in capsys.readouterr().out
 
 
 def test_days_are_the_teams_calendar_days_not_utcs(db: Database) -> None:
@@ -362,7 +364,7 @@ def test_remind_json_names_accounts_by_their_external_id(tmp_path, monkeypatch, 
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     assert app.main(["remind", "--as-of", "2026-10-02", "--json", "--dry-run"]) == 0
     (r,) = json.loads(capsys.readouterr().out)
-    assert (r["account_id"], r["account_name"], r["stage"]) == ("SF-0042", "Ingested KK", "renewal")
+    assert (r["account_id"], r["name"], r["stage"]) == ("SF-0042", "Ingested KK", "renewal")
     assert "account" not in r
 
 
