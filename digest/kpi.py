@@ -141,6 +141,7 @@ class Book:
                 AccountSnapshot.status,
                 AccountSnapshot.mrr,
                 AccountSnapshot.currency,
+                first_any.c.as_of,
             )
             .join(first_any, first_any.c.account_id == Account.id)
             .join(
@@ -152,14 +153,17 @@ class Book:
             d for d in (_day(v) for v in session.scalars(select(AccountSnapshot.as_of).distinct())) if d
         )
         self.lives: dict[int, Life] = {}
-        for aid, contract_start, status, churned_on, csm, segment, s_status, s_mrr, s_cur in rows:
+        for aid, contract_start, status, churned_on, csm, segment, s_status, s_mrr, s_cur, listed in rows:
             seen = _day(first_active.get(aid))
             # contract_start closes the gap between files: it moves the start back to the day after the
-            # last file that did not list the account as active, never further (that file knew better)
-            earlier = [d for d in files[: bisect_left(files, seen)]] if seen else files
+            # last file that did not list the account, never further (that file knew better). An account
+            # first listed already churned was a customer from its contract_start to its churned_on.
+            first_listed = _day(listed)
+            earlier = files[: bisect_left(files, first_listed)] if first_listed else files
+            ended = churned_on if status == "churned" else None
             if (
                 contract_start is not None
-                and (seen is None or contract_start < seen)
+                and (contract_start < seen if seen else ended is not None and contract_start <= ended)
                 and (not earlier or contract_start > earlier[-1])
             ):
                 started, source = contract_start, "contract_start"
@@ -190,7 +194,16 @@ class Book:
                 state[aid] = Snap("active", snap.mrr, snap.currency)  # marked churned ahead of its date
         return state
 
-    def has_history(self, day: date) -> bool:
+    def has_history(self, day: date, *, dated: bool = False) -> bool:
+        """Whether the data knows the book on ``day``: an accounts file as of then or before. With
+        ``dated``, who the customers were is enough, and a customer's own contract_start dates it: counts
+        (churn, retention) take that; money (MRR then, GRR, NRR) needs a file, as a start date carries
+        no MRR of its own."""
+        if dated and any(
+            life.start_from == "contract_start" and life.started is not None and life.started <= day
+            for life in self.lives.values()
+        ):
+            return True
         return (
             self.session.scalar(
                 select(func.count()).select_from(AccountSnapshot).where(AccountSnapshot.as_of <= day)
@@ -314,7 +327,8 @@ def month(
     ym = f"{period.start:%Y-%m}"
     out: dict[str, Any] = {"denominators": {}, "denominator_facts": {}}
     words, facts = out["denominators"], out["denominator_facts"]
-    enough = book.has_history(before)
+    enough = book.has_history(before, dated=True)  # who the customers were: files or contract_start
+    money_known = book.has_history(before)  # what they paid then: an accounts file as of then
     start, end = book.at(before), book.at(period.end)
     at_start, at_end = _active(start), _active(end)
     churned, acquired = at_start - at_end, at_end - at_start
@@ -380,16 +394,16 @@ def month(
         }
 
     base_mrr, _, kept = _mrr(money, at_start, start, end)
-    out["grr"] = _pct(kept, base_mrr) if enough else None
+    out["grr"] = _pct(kept, base_mrr) if money_known else None
     words["grr"] = (
         f"MRR at the start of {ym} of its {len(at_start)} customers ({base_mrr:,.0f} {money.base})"
-        if enough
+        if money_known
         else "not enough data"
     )
     facts["grr"] = (
         {"code": "mrr_at_start", "month": ym, "count": len(at_start), "amount": float(base_mrr)}
         | {"currency": money.base}
-        if enough
+        if money_known
         else {"code": "no_history", "date": before.isoformat()}
     )
 
@@ -427,8 +441,10 @@ def month(
     # MRR and ARR as the month closed; churned MRR: what the month's churned customers paid at its start
     mrr, paying = _total(money, at_end, end)
     lost, _ = _total(money, churned, start)
-    out["mrr"], out["arr"] = float(mrr), float(mrr * 12)
-    out["churned_mrr"] = float(lost) if enough else None
+    # a month-end MRR needs an accounts file by then, or one within a week after (a weekly export)
+    known_end = book.has_history(period.end + timedelta(days=7))
+    out["mrr"], out["arr"] = (float(mrr), float(mrr * 12)) if known_end else (None, None)
+    out["churned_mrr"] = float(lost) if money_known else None
     out["arpa"] = float(round(mrr / paying)) if paying else None
 
     # LTV = ARPA x gross margin / monthly churn rate; undefined (None, with why) when churn is 0

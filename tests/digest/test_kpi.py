@@ -216,11 +216,28 @@ def test_a_file_that_did_not_list_an_account_limits_how_far_back_contract_start_
 
 
 def test_too_little_history_says_so_instead_of_a_number(db: Database) -> None:
-    snapshot(db, date(2026, 10, 15), ("A", "active", 100_000, "JPY"))  # nothing before October
+    snapshot(db, date(2026, 10, 15), ("A", "active", 100_000, "JPY", "2026-10-10"))  # nothing before October
     with db.session() as s:
         k = compute(s, AS_OF)
     assert k["churn_rate"] is None and k["customer_retention_rate"] is None and k["grr"] is None
     assert k["nrr"] is None and k["denominators"]["nrr"].startswith("not enough data")
+
+
+def test_contract_start_dates_who_the_customers_were_but_not_what_they_paid(db: Database) -> None:
+    """A first accounts file in November with contract starts in 2025: October's customers are known
+    (churn and retention count them), their MRR then is not (GRR, churned MRR and last month's MRR say
+    "not enough data" rather than copy today's MRR back)."""
+    snapshot(
+        db,
+        date(2026, 11, 2),
+        ("A", "active", 100_000, "JPY", "2025-06-01"),
+        ("B", "churned", 50_000, "JPY", "2025-06-01", "2026-10-20"),
+    )
+    with db.session() as s:
+        k = compute(s, AS_OF)  # October 2026
+    assert (k["customers_at_start"], k["churned_customers"], k["churn_rate"]) == (2, 1, 50.0)
+    assert k["grr"] is None and k["churned_mrr"] is None and k["nrr"] is None
+    assert k["mrr"] == 100_000.0  # October's end: the first file came within a week of it
 
 
 def test_no_customers_at_period_start_gives_no_rate(db: Database) -> None:
