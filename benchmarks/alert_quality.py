@@ -1,0 +1,487 @@
+"""Alert quality of Baton's rules against the book's logistic regression, replayed week by week.
+
+    .venv/bin/python benchmarks/alert_quality.py [--accounts 600] [--weeks 52] [--seeds 1 2 3]
+        [--schemas seats flat] [--warmup 13] [--resolve-after 14] [--budget 2] [--json]
+
+For each simulated book (benchmarks/simbook.py; every seed on every schema) and each Monday, the way a
+live deployment sees the data (/work/shared/docs/alert-quality.md): ingest the accounts export as of
+that Monday and the seven days of signals before it (alerts/ingest.py into a fresh SQLite database),
+resolve the alerts the team has had for ``--resolve-after`` days (nobody clicks in a replay; without
+this an account could be alerted once in its life), then `scan` and `health_all` over data up to the
+Sunday. Weeks after the warm-up are scored; the book runs 13 weeks past the last scored one so every
+alert's 90-day outcome is known.
+
+The peer is "Fighting Churn With Data"'s method on the same account-weeks: per-account 28-day metrics
+(levels, per active user, per seat, per 10,000 JPY of MRR, tenure, MRR, seats), log-scaled and
+standardized, a scikit-learn logistic regression refitted every 4 weeks only on earlier weeks whose
+labels were known by then; as an alerter it flags its weekly top accounts (not alerted in the last 28
+days: Baton's open-then-cooldown span) to the alert budget, churn and upsell each with a share.
+
+Recall counts the churns (upgrades) whose whole 90-day window lies inside the scored weeks, so neither
+method is charged for weeks it did not score. Figures are pooled over the books; each book's key
+figures are printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time as timer
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.quality import auc, caught_ahead, followed_share, ratio, top_share_lift  # noqa: E402
+from benchmarks.simbook import START, Book, generate  # noqa: E402
+
+TAIL_WEEKS = 13  # simulated past the last scored week: the 90-day outcomes of its alerts
+COOLDOWN_DAYS = 28  # the peer's: Baton's alert stays open resolve_after days, then rests cooldown_days
+REFIT_WEEKS = 4
+
+
+def mondays(first: int, last: int) -> list[date]:
+    return [START + timedelta(days=7 * w) for w in range(first, last + 1)]
+
+
+def upgrades(book: Book, days: list[date]) -> dict[str, list[date]]:
+    """MRR rises as the accounts history shows them: the first Monday export with a higher MRR."""
+    idx = [book.index(d) - 1 for d in days]
+    mrr = book.mrr[:, idx]
+    out: dict[str, list[date]] = {}
+    for a in range(len(book.ids)):
+        for k in range(1, len(days)):
+            t = idx[k]
+            alive = book.begin[a] <= idx[k - 1] and (book.churn_day[a] < 0 or book.churn_day[a] > t)
+            if alive and mrr[a, k] > mrr[a, k - 1] > 0:
+                out.setdefault(book.ids[a], []).append(days[k])
+    return out
+
+
+# --- Baton, through its own code path ----------------------------------------------------------------
+
+
+def replay_baton(book: Book, weeks: int, warmup: int, resolve_after: int, rules_path: Path | None) -> dict:
+    from alerts.health import health_all
+    from alerts.ingest import ingest_accounts, ingest_signals
+    from alerts.rules import CHURN
+    from alerts.service import resolve, scan
+    from settings import Rules
+    from storage import Database
+
+    rules = Rules.load(rules_path)
+    zone = ZoneInfo(rules.schedule.timezone)
+    scored: list[tuple[str, str, int | None]] = []  # (account, monday, health score)
+    alerts: list[tuple[str, str, str]] = []  # (account, monday, kind): only what a scan raised as new
+    open_since: dict[int, date] = {}
+    reasons: dict[str, int] = {}  # reason codes on the alerts raised, for reading the rules' mistakes
+    seconds = {"ingest": 0.0, "scan": 0.0, "health": 0.0}
+    with tempfile.TemporaryDirectory(prefix="baton-quality-") as tmp:
+        db = Database(f"sqlite:///{tmp}/baton.db")
+        db.upgrade()
+        for monday in mondays(1, warmup + weeks):
+            now = datetime.combine(monday, time(7), zone)
+            clock = lambda now=now: now  # noqa: E731
+            sunday = monday - timedelta(days=1)
+            t0 = timer.perf_counter()
+            with db.session() as s:
+                rows = book.snapshot(monday)
+                ingest_accounts(s, ((n, r, None) for n, r in enumerate(rows, 2)), as_of=monday, now=now)
+            t = book.index(monday)
+            signals = book.signals(max(0, t - 7), t - 1)
+            with db.session() as s:
+                ingest_signals(
+                    s,
+                    (
+                        (n, {"account_id": a, "date": d, "metric": m, "value": v}, None)
+                        for n, (a, d, m, v) in enumerate(signals, 2)
+                    ),
+                )
+            t1 = timer.perf_counter()
+            with db.session() as s:  # the team resolves what it has had for resolve_after days
+                for alert_id, since in list(open_since.items()):
+                    if (monday - since).days >= resolve_after:
+                        resolve(s, alert_id=alert_id, actor="bench", clock=clock)
+                        del open_since[alert_id]
+            with db.session() as s:
+                res = scan(s, as_of=sunday, rules=rules, clock=clock)
+            t2 = timer.perf_counter()
+            with db.session() as s:
+                health = [(h.external_id, h.score) for h in health_all(s, sunday, rules.health)]
+            t3 = timer.perf_counter()
+            seconds["ingest"] += t1 - t0
+            seconds["scan"] += t2 - t1
+            seconds["health"] += t3 - t2
+            for r in res.raised:
+                if r.change == "new":
+                    open_since[r.alert_id] = monday  # type: ignore[index]
+            if monday >= mondays(warmup + 1, warmup + 1)[0]:
+                scored += [(ext, monday.isoformat(), sc) for ext, sc in health]
+                alerts += [
+                    (r.account, monday.isoformat(), "churn" if r.finding.kind == CHURN else "upsell")
+                    for r in res.raised
+                    if r.change == "new"
+                ]
+                for r in res.raised:
+                    if r.change == "new":
+                        for code in r.finding.codes:
+                            reasons[code] = reasons.get(code, 0) + 1
+    return {"scored": scored, "alerts": alerts, "seconds": seconds, "reasons": reasons}
+
+
+# --- the peer: the book's logistic regression --------------------------------------------------------
+
+
+def _features(book: Book, monday: date, accounts: np.ndarray) -> np.ndarray:
+    """Per account: 28-day metrics up to the Sunday, log-scaled (standardized by the model's scaler)."""
+    end = book.index(monday)  # exclusive
+    lo = max(0, end - 28)
+    sums = {m: np.nansum(book.values[m][accounts, lo:end], axis=1) for m in book.metrics}
+    present = np.maximum((~np.isnan(book.values["active_users"][accounts, lo:end])).sum(axis=1), 1)
+    seats = np.maximum(book.seats[accounts, end - 1], 1)
+    mrr10k = np.maximum(book.mrr[accounts, end - 1] / 10_000, 0.01)
+    users = np.maximum(sums["active_users"], 1)
+    f1, f2 = book.metrics[2], book.metrics[3]
+    cols = [sums[m] / present for m in book.metrics]
+    cols += [
+        sums["active_users"] / present / seats,  # active users per seat
+        sums["logins"] / users,  # per active user-day
+        sums[f1] / users,
+        sums[f2] / users,
+        sums[f1] / present / mrr10k,  # per 10,000 JPY of MRR
+        sums[f2] / present / mrr10k,
+        np.maximum(end - 1 - book.begin[accounts], 0),  # tenure, days
+        seats,
+    ]
+    x = np.log1p(np.column_stack(cols))
+    return np.column_stack([x, np.log(mrr10k)])
+
+
+def _active(book: Book, monday: date) -> np.ndarray:
+    t = book.index(monday) - 1
+    return np.nonzero((book.begin <= t) & ((book.churn_day < 0) | (book.churn_day > t + 1)))[0]
+
+
+def _labels(ids: list[str], monday: date, events: dict[str, list[date]], hi: int) -> np.ndarray:
+    return np.array([any(1 <= (e - monday).days <= hi for e in events.get(i, ())) for i in ids])
+
+
+def replay_peer(
+    book: Book,
+    weeks: int,
+    warmup: int,
+    scored: set[tuple[str, str]],
+    churns: dict[str, list[date]],
+    ups: dict[str, list[date]],
+    budget: float,
+    upsell_share: float,
+) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    days = mondays(5, warmup + weeks)  # from the first Monday with 28 days of history
+    data = []
+    for m in days:
+        acc = _active(book, m)
+        ids = [book.ids[a] for a in acc]
+        data.append((m, ids, _features(book, m, acc), _labels(ids, m, churns, 30), _labels(ids, m, ups, 90)))
+    targets = {"churn": (3, 30), "upsell": (4, 90)}
+    models: dict[str, Any] = {}
+    last_fit: date | None = None
+    out_scores: list[tuple[str, str, float]] = []
+    alerts: list[tuple[str, str, str]] = []
+    last_alert: dict[tuple[str, str], date] = {}
+    carry = {"churn": 0.0, "upsell": 0.0}
+    share = {"churn": 1 - upsell_share, "upsell": upsell_share}
+    fits = 0
+    first_scored = START + timedelta(days=7 * (warmup + 1))
+    for m, ids, x, _, _ in data:
+        if m < first_scored:
+            continue
+        if last_fit is None or (m - last_fit).days >= 7 * REFIT_WEEKS:
+            for kind, (col, horizon) in targets.items():
+                known = [d for d in data if d[0] + timedelta(days=horizon + 1) <= m]  # labels known by m
+                if not known:
+                    continue
+                xs = np.vstack([d[2] for d in known])
+                ys = np.concatenate([d[col] for d in known])
+                if ys.any() and not ys.all():
+                    models[kind] = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(
+                        xs, ys
+                    )
+                    fits += 1
+            last_fit = m
+        keep = [k for k, i in enumerate(ids) if (i, m.isoformat()) in scored]
+        if not keep:
+            continue
+        for kind in ("churn", "upsell"):
+            model = models.get(kind)
+            if model is None:
+                continue  # no history with both outcomes yet: nothing to alert on
+            p = model.predict_proba(x[keep])[:, 1]
+            if kind == "churn":
+                out_scores += [(ids[k], m.isoformat(), float(v)) for k, v in zip(keep, p, strict=True)]
+            carry[kind] += budget * share[kind] * len(keep) / 100
+            n = int(carry[kind])
+            carry[kind] -= n
+            flagged = 0
+            for j in np.argsort(-p):
+                if flagged >= n:
+                    break
+                acc = ids[keep[j]]
+                prev = last_alert.get((acc, kind))
+                if prev is not None and (m - prev).days < COOLDOWN_DAYS:
+                    continue
+                last_alert[(acc, kind)] = m
+                alerts.append((acc, m.isoformat(), kind))
+                flagged += 1
+    return {"scores": out_scores, "alerts": alerts, "fits": fits}
+
+
+# --- one book, and the figures ---------------------------------------------------------------------------
+
+
+def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None]) -> dict:
+    schema, seed, accounts, weeks, warmup, resolve_after, budget, upsell_share, rules = job
+    t0 = timer.perf_counter()
+    book = generate(schema, seed, accounts, warmup + weeks + TAIL_WEEKS + 1)
+    gen = timer.perf_counter() - t0
+    churns = {k: [v] for k, v in book.churns().items()}
+    ups = upgrades(book, mondays(1, warmup + weeks + TAIL_WEEKS))
+    baton = replay_baton(book, weeks, warmup, resolve_after, Path(rules) if rules else None)
+    t1 = timer.perf_counter()
+    scored = {(a, m) for a, m, _ in baton["scored"]}
+    peer = replay_peer(book, weeks, warmup, scored, churns, ups, budget, upsell_share)
+    t2 = timer.perf_counter()
+    return {
+        "book": f"{schema}/{seed}",
+        "accounts": len(book.ids),
+        "signal_rows": int(
+            sum((~np.isnan(v[:, : 7 * (warmup + weeks)])).sum() for v in book.values.values())
+        ),
+        "churns": {k: [d.isoformat() for d in v] for k, v in churns.items()},
+        "upgrades": {k: [d.isoformat() for d in v] for k, v in ups.items()},
+        "first": (START + timedelta(days=7 * (warmup + 1))).isoformat(),
+        "last": (START + timedelta(days=7 * (warmup + weeks))).isoformat(),
+        "baton": baton,
+        "peer": peer,
+        "seconds": {"generate": gen, "baton": t1 - t0 - gen, "peer": t2 - t1, **baton["seconds"]},
+    }
+
+
+def figures(books: list[dict], method: str) -> dict[str, Any]:
+    """Every figure of issue 10's table for one method, pooled over the books."""
+    weeks: list[tuple[str, date]] = []
+    score_rows: list[tuple[float, bool]] = []
+    churn_alerts: list[tuple[str, date]] = []
+    upsell_alerts: list[tuple[str, date]] = []
+    churn_pop: list[tuple[str, date]] = []
+    up_pop: list[tuple[str, date]] = []
+    churns: dict[str, list[date]] = {}
+    ups: dict[str, list[date]] = {}
+    for b in books:
+        ch = {k: [date.fromisoformat(d) for d in v] for k, v in b["churns"].items()}
+        up = {k: [date.fromisoformat(d) for d in v] for k, v in b["upgrades"].items()}
+        churns.update(ch)
+        ups.update(up)
+        first, last = date.fromisoformat(b["first"]), date.fromisoformat(b["last"])
+        lo, hi = first + timedelta(days=90), last + timedelta(days=7)
+        churn_pop += [(k, d) for k, v in ch.items() for d in v if lo <= d <= hi]
+        up_pop += [(k, d) for k, v in up.items() for d in v if lo <= d <= hi]
+        weeks += [(a, date.fromisoformat(m)) for a, m, _ in b["baton"]["scored"]]
+        rows = (
+            [(a, m, -s) for a, m, s in b["baton"]["scored"] if s is not None]
+            if method == "baton"
+            else b["peer"]["scores"]
+        )
+        for a, m, s in rows:
+            day = date.fromisoformat(m)
+            score_rows.append((s, any(1 <= (c - day).days <= 30 for c in ch.get(a, ()))))
+        for a, m, kind in b[method]["alerts"]:
+            (churn_alerts if kind == "churn" else upsell_alerts).append((a, date.fromisoformat(m)))
+    by_account: dict[str, list[date]] = {}
+    for a, d in churn_alerts:
+        by_account.setdefault(a, []).append(d)
+    up_by_account: dict[str, list[date]] = {}
+    for a, d in upsell_alerts:
+        up_by_account.setdefault(a, []).append(d)
+    scores = [s for s, _ in score_rows]
+    labels = [y for _, y in score_rows]
+    base_hit, base_n = followed_share(weeks, churns, 1, 90)
+    prec_hit, prec_n = followed_share(churn_alerts, churns, 1, 90)
+    up_base_hit, _ = followed_share(weeks, ups, 1, 90)
+    up_hit, up_n = followed_share(upsell_alerts, ups, 1, 90)
+    recall = caught_ahead(churn_pop, by_account, 7, 90)
+    up_recall = caught_ahead(up_pop, up_by_account, 1, 90)
+    base = base_hit / base_n if base_n else None
+    precision = prec_hit / prec_n if prec_n else None
+    up_base = up_base_hit / base_n if base_n else None
+    up_precision = up_hit / up_n if up_n else None
+    return {
+        "account_weeks": len(weeks),
+        "health_auc_30d": auc(scores, labels),
+        "top_decile_lift_30d": top_share_lift(scores, labels, 0.1),
+        "churn_recall_7_90d": recall.recall,
+        "churns_in_window": recall.total,
+        "churn_precision_90d": precision,
+        "churn_base_rate_90d": base,
+        "churn_lift_90d": ratio(precision, base),
+        "alerts_per_100_week": (len(churn_alerts) + len(upsell_alerts)) / len(weeks) * 100 if weeks else None,
+        "churn_alerts_per_100_week": len(churn_alerts) / len(weeks) * 100 if weeks else None,
+        "upsell_alerts_per_100_week": len(upsell_alerts) / len(weeks) * 100 if weeks else None,
+        "median_lead_days": recall.median_lead,
+        "upsell_recall_90d": up_recall.recall,
+        "upgrades_in_window": up_recall.total,
+        "upsell_precision_90d": up_precision,
+        "upsell_base_rate_90d": up_base,
+        "upsell_lift_90d": ratio(up_precision, up_base),
+    }
+
+
+def _reasons(books: list[dict]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for b in books:
+        for code, n in b["baton"]["reasons"].items():
+            total[code] = total.get(code, 0) + n
+    return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+
+
+ROWS = [
+    ("health AUC, churn within 30 days", "health_auc_30d", "{:.3f}"),
+    ("top-decile lift, churn within 30 days", "top_decile_lift_30d", "{:.2f}"),
+    ("churns caught 7-90 days ahead", "churn_recall_7_90d", "{:.1%}"),
+    ("churn alert precision, 90 days", "churn_precision_90d", "{:.1%}"),
+    ("  base rate (account-weeks churning in 90 d)", "churn_base_rate_90d", "{:.1%}"),
+    ("  lift over the base rate", "churn_lift_90d", "{:.2f}"),
+    ("alerts per 100 accounts per week", "alerts_per_100_week", "{:.2f}"),
+    ("  churn risk", "churn_alerts_per_100_week", "{:.2f}"),
+    ("  upsell", "upsell_alerts_per_100_week", "{:.2f}"),
+    ("median lead time, days (caught churns)", "median_lead_days", "{:.0f}"),
+    ("upgrades preceded by an upsell alert, 90 d", "upsell_recall_90d", "{:.1%}"),
+    ("upsell alert precision, 90 days", "upsell_precision_90d", "{:.1%}"),
+    ("  base rate (account-weeks upgrading in 90 d)", "upsell_base_rate_90d", "{:.1%}"),
+    ("  lift over the base rate", "upsell_lift_90d", "{:.2f}"),
+]
+
+
+def _fmt(fmt: str, v: float | None) -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def print_table(result: dict[str, Any]) -> None:
+    st, books, wall = result["settings"], result["books"], result["wall_seconds"]
+    base, peer = result["baton"], result["peer"]
+    print(
+        f"{len(books)} books ({', '.join(b['book'] for b in books)}), {st['accounts']} accounts each "
+        f"at the start, {st['warmup']} warm-up + {st['weeks']} scored weeks; "
+        f"{base['account_weeks']:,} account-weeks scored, {base['churns_in_window']} churns and "
+        f"{base['upgrades_in_window']} upgrades with a full window"
+    )
+    print(f"{'measure':<46} {'Baton rules':>12} {'peer (LR)':>10} {'Baton/peer':>11}")
+    for label, key, fmt in ROWS:
+        print(
+            f"{label:<46} {_fmt(fmt, base[key]):>12} {_fmt(fmt, peer[key]):>10} "
+            f"{_fmt('{:.2f}', ratio(base[key], peer[key])):>11}"
+        )
+    print(f"\n{'per book (rules / peer)':<18} {'AUC':>13} {'recall':>13} {'lift':>13} {'alerts/100':>13}")
+    for b in books:
+        cells = []
+        for key, fmt in (
+            ("health_auc_30d", "{:.2f}"),
+            ("churn_recall_7_90d", "{:.0%}"),
+            ("churn_lift_90d", "{:.2f}"),
+            ("alerts_per_100_week", "{:.2f}"),
+        ):
+            cells.append(f"{_fmt(fmt, b['baton'][key]):>6} /{_fmt(fmt, b['peer'][key]):>5}")
+        print(f"{b['book']:<18} " + " ".join(cells))
+    print(f"Baton's churn and upsell alerts by reason (an alert may have several): {result['reasons']}")
+    secs = [b["seconds"] for b in books]
+
+    def mean(k: str) -> float:
+        return statistics.mean(s[k] for s in secs)
+
+    print(
+        f"wall {wall:.0f} s with {st['jobs']} jobs; per book: replay {mean('baton'):.0f} s (ingest "
+        f"{mean('ingest'):.0f}, scan {mean('scan'):.0f}, health {mean('health'):.0f}), "
+        f"peer {mean('peer'):.0f} s"
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--accounts", type=int, default=600, help="accounts per book at the start")
+    ap.add_argument("--weeks", type=int, default=52, help="scored weeks after the warm-up")
+    ap.add_argument("--warmup", type=int, default=13, help="weeks of history before scoring starts")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--schemas", nargs="+", default=["seats", "flat"], choices=["seats", "flat"])
+    ap.add_argument("--resolve-after", type=int, default=14, help="days until the team resolves an alert")
+    ap.add_argument("--budget", type=float, default=2.0, help="peer's alerts per 100 accounts per week")
+    ap.add_argument("--upsell-share", type=float, default=0.25, help="the peer budget's share for upsell")
+    ap.add_argument("--rules", default=str(ROOT / "baton.yml"), help="Baton's rules file (baton.yml)")
+    ap.add_argument("--jobs", type=int, default=2, help="books replayed at once")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--save", help="also write the figures as JSON to this file")
+    ap.add_argument("--show", help="print the table of a file written by --save, and stop")
+    args = ap.parse_args()
+    if args.show:
+        print_table(json.loads(Path(args.show).read_text(encoding="utf-8")))
+        return 0
+    started = timer.perf_counter()
+    jobs = [
+        (
+            schema,
+            seed,
+            args.accounts,
+            args.weeks,
+            args.warmup,
+            args.resolve_after,
+            args.budget,
+            args.upsell_share,
+            args.rules,
+        )
+        for seed in args.seeds
+        for schema in args.schemas
+    ]
+    with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, len(jobs)))) as pool:
+        books = list(pool.map(run_book, jobs))
+    wall = timer.perf_counter() - started
+    result: dict[str, Any] = {
+        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "save", "show")},
+        "wall_seconds": round(wall, 1),
+        "baton": figures(books, "baton"),
+        "peer": figures(books, "peer"),
+        "reasons": _reasons(books),
+        "books": [
+            {
+                "book": b["book"],
+                "accounts": b["accounts"],
+                "signal_rows": b["signal_rows"],
+                "seconds": {k: round(v, 1) for k, v in b["seconds"].items()},
+                "peer_fits": b["peer"]["fits"],
+                "baton": figures([b], "baton"),
+                "peer": figures([b], "peer"),
+            }
+            for b in books
+        ],
+    }
+    if args.save:
+        Path(args.save).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
