@@ -138,18 +138,17 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
     ids = seed(settings, db, clock)
     rule, path = "━" * 78, db.engine.url.database
     print(
-        f"{rule}\nBaton demo · language {locale} · its own database {path}\n"
-        f"No Slack tokens set: these are the messages Baton would post.\n{rule}",
+        f"{rule}\n{tr.t('cli.demo.title', locale=locale, path=path)}\n{tr.t('cli.demo.no_slack')}\n{rule}",
         file=out,
     )
     channel = settings.handoff_channel or "#cs-handoffs"
     with db.session() as s:
         handoffs = [service.get(s, i) for i in ids]
     for h in handoffs:
-        print(f"\n▶ card in {channel}", file=out)
+        print(f"\n▶ {tr.t('cli.demo.card', channel=channel)}", file=out)
         print(render_blocks(card(tr, h, timezone=settings.rules.schedule.timezone)), file=out)
     first, second = handoffs[0], handoffs[1]
-    print(f"\n▶ direct message to the assigned CSM @{first.csm_user_id}", file=out)
+    print(f"\n▶ {tr.t('cli.demo.csm_dm', user=first.csm_user_id)}", file=out)
     intro = tr.render("assigned_dm.j2", assigner=mention(CS_LEAD), account=first.account.name)
     print(
         render_blocks(
@@ -158,7 +157,7 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
         file=out,
     )
     missing = [tr.t(f"item.{i.value}") for i in missing_items(second)]
-    print(f"\n▶ direct message nudging the submitter of {second.account.name}", file=out)
+    print(f"\n▶ {tr.t('cli.demo.nudge', account=second.account.name)}", file=out)
     print(
         render_blocks(
             [
@@ -181,7 +180,7 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
             channel = settings.alert_channel or "#cs-alerts"
             if alert.kind == "upsell":
                 channel = settings.rules.alerts.upsell_channel or settings.handoff_channel or "#cs-handoffs"
-            print(f"\n▶ alert in {channel}", file=out)
+            print(f"\n▶ {tr.t('cli.demo.alert', channel=channel)}", file=out)
             print(
                 render_blocks(alert_card(tr, alert, account, rules=settings.rules)),
                 file=out,
@@ -192,14 +191,17 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
     for recipient in sorted({r.recipient or "" for r in due}):
         items = [r.payload() for r in due if (r.recipient or "") == recipient]
         handoffs_at = settings.handoff_channel or "#cs-handoffs"
-        where = f"direct message to @{recipient}" if recipient else f"{handoffs_at} (accounts without a CSM)"
-        print(f"\n▶ {day.isoformat()}, 08:30: reminders, {where}", file=out)
+        where = (
+            tr.t("cli.demo.to_user", user=recipient)
+            if recipient
+            else tr.t("cli.demo.to_channel", channel=handoffs_at)
+        )
+        print(f"\n▶ {tr.t('cli.demo.reminders', day=tr.day(day), where=where)}", file=out)
         print(
             render_blocks(reminder_blocks(tr, {"recipient": recipient or None, "reminders": items})), file=out
         )
     print(
-        f"\n{rule}\nLook around: DATABASE_URL=sqlite:///{path} python app.py health (or scan, digest).\n"
-        "To run Baton in Slack, create the app from manifest.yml and set its tokens (README.md).",
+        f"\n{rule}\n{tr.t('cli.demo.look_around', path=path)}\n{tr.t('cli.demo.in_slack')}",
         file=out,
     )
     return 0

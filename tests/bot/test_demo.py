@@ -44,8 +44,8 @@ def test_demo_seeds_and_shows_cards_without_slack_and_can_run_again(tmp_path: Pa
     assert "Northwind Analytics · renews" in out and "[ Log touch ]" in out
     again = _demo(tmp_path, "--locale", "ja", "--keep")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("▶ card in") == 3  # reused, not duplicated
-    assert again.stdout.count("▶ alert in") == 2  # one alert per account and kind, however often it runs
+    assert again.stdout.count("へのカード") == 3  # reused, not duplicated; the framing in Japanese too
+    assert again.stdout.count("へのアラート") == 2  # one alert per account and kind, however often it runs
     assert "引き継ぎ：Northwind Analytics" in again.stdout and "受理する" in again.stdout
     assert not (tmp_path / "team.db").exists() and f"its own database {tmp_path / 'demo.db'}" in out
     fresh = _demo(tmp_path)  # starts over: the same story, whatever the last run left
@@ -61,7 +61,8 @@ def test_demo_counts_the_teams_day_at_any_hour(tmp_path: Path, utc_hour: int) ->
     assert run_demo(Settings(), db, locale="en", out=out, clock=lambda: now) == 0
     text = " ".join(out.getvalue().split())
     tokyo_today = (now + timedelta(hours=9)).date()
-    assert f"▶ {(tokyo_today + timedelta(days=6)).isoformat()}, 08:30: reminders" in text
+    shown = tokyo_today + timedelta(days=6)
+    assert f"▶ {shown:%b} {shown.day}, {shown.year}, 08:30: reminders" in text
     assert "reminders, direct message to @U0DEMOCSM" in text and "kickoff due" in text
     assert "Churn risk: Northwind Analytics" in text
 
