@@ -15,7 +15,7 @@ import sys
 import textwrap
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cli import EPILOGS, as_of_date, day, encoding_name, progress_bar, reporter, words
 from clock import local_date, utcnow
@@ -172,8 +172,15 @@ def _ingest_epilog() -> str:
     return "\n".join(parts)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A mistake on the command line is one line with where to look, not the usage block and then it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see: {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="app.py", description="Baton: sales-to-CS handoff in Slack")
+    parser = _Parser(prog="app.py", description="Baton: sales-to-CS handoff in Slack")
     subparsers = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:

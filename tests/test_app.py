@@ -202,3 +202,20 @@ def test_the_digest_draws_progress_only_when_asked(env: pytest.MonkeyPatch, caps
     assert app.main(["digest", "--as-of", "2026-12-07", "--json"]) == 0
     err = capsys.readouterr().err
     assert "100%" in err and "10/10" in err and "steps" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["scan", "--as-of", "2026/13/01"], "use YYYY-MM-DD, e.g. 2026-11-30"),
+        (["bogus"], "invalid choice: 'bogus'"),
+        (["ingest"], "the following arguments are required: kind, file"),
+    ],
+)
+def test_a_command_line_mistake_is_one_line_with_where_to_look(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        app.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and needle in err and "--help)" in err
