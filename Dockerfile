@@ -1,10 +1,10 @@
 # Baton: a small image that runs as a non-root user, with a health check on /healthz.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
- && python -m venv /venv \
- && /venv/bin/pip install --no-cache-dir -r requirements.txt
+# exactly the locked versions, each checked against its hash (scripts/lock remakes the file)
+COPY requirements.lock ./
+RUN python -m venv /venv \
+ && /venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 
 FROM python:3.11-slim
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=3000 \
@@ -15,14 +15,15 @@ RUN apt-get update && apt-get install -y --no-install-recommends fonts-ipafont-g
 RUN useradd --system --uid 10001 --home-dir /app baton && mkdir -p /data && chown baton /data
 COPY --from=build /venv /venv
 WORKDIR /app
-COPY --chown=baton app.py cli.py settings.py clock.py baton.yml alembic.ini ./
-COPY --chown=baton bot ./bot
-COPY --chown=baton handoff ./handoff
-COPY --chown=baton alerts ./alerts
-COPY --chown=baton api ./api
-COPY --chown=baton jobs ./jobs
-COPY --chown=baton digest ./digest
-COPY --chown=baton storage ./storage
+# the code belongs to root and is only readable by baton: a compromised process cannot rewrite it
+COPY app.py cli.py settings.py clock.py baton.yml alembic.ini ./
+COPY bot ./bot
+COPY handoff ./handoff
+COPY alerts ./alerts
+COPY api ./api
+COPY jobs ./jobs
+COPY digest ./digest
+COPY storage ./storage
 USER baton
 VOLUME ["/data"]
 EXPOSE 3000
