@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from alerts import rules as alert_rules
 from alerts.health import DataThrough, Health, data_through, describe, health_all
 from alerts.rules import SEVERITY_RANK, Finding
-from clock import Clock
+from clock import Clock, local_day
 from settings import Rules
 from storage.directory import owners
 from storage.models import Account, Alert, AlertEvent, HealthDay, UpsellOpportunity
@@ -166,7 +166,7 @@ def scan(
                 if alert.snoozed_until and alert.snoozed_until > now:
                     quiet("snoozed")
                     continue
-                alert.state, alert.snoozed_until = State.OPEN, None
+                alert.state, alert.snoozed_until, alert.snoozed_by = State.OPEN, None, None
                 _event(session, alert, "snooze_ended", "baton", now, "Snooze ended; still applies")
                 _refresh(session, alert, f, as_of, now)
                 enqueue(session, alert, "update", now)
@@ -260,10 +260,16 @@ def ensure_may_act(session: Session, *, alert_id: int, user_id: str, is_cs: bool
         raise NotAllowed()
 
 
+# Each action is a no-op when the alert is already where it would put it: a double click, a retry or
+# a replayed request changes nothing, writes no event and queues no message.
+
+
 def acknowledge(session: Session, *, alert_id: int, actor: str, clock: Clock) -> Alert:
     alert = _load(session, alert_id)
     if alert.state == State.RESOLVED:
         raise AlreadyResolved()
+    if alert.state == State.ACKNOWLEDGED:
+        return alert
     now = clock()
     alert.state, alert.acknowledged_by, alert.acknowledged_at, alert.updated_at = (
         State.ACKNOWLEDGED,
@@ -271,7 +277,7 @@ def acknowledge(session: Session, *, alert_id: int, actor: str, clock: Clock) ->
         now,
         now,
     )
-    alert.snoozed_until = None
+    alert.snoozed_until = alert.snoozed_by = None
     _event(session, alert, "acknowledged", actor, now, f"Acknowledged by {actor}")
     enqueue(session, alert, "update", now)
     return alert
@@ -281,6 +287,8 @@ def assign_owner(session: Session, *, alert_id: int, owner: str, actor: str, clo
     alert = _load(session, alert_id)
     if alert.state == State.RESOLVED:
         raise AlreadyResolved()
+    if alert.owner_user_id == owner:
+        return alert
     now = clock()
     alert.owner_user_id, alert.updated_at = owner, now
     if alert.state == State.OPEN:
@@ -291,16 +299,23 @@ def assign_owner(session: Session, *, alert_id: int, owner: str, actor: str, clo
     return alert
 
 
-def snooze(session: Session, *, alert_id: int, actor: str, clock: Clock, days: int) -> Alert:
+def snooze(
+    session: Session, *, alert_id: int, actor: str, clock: Clock, days: int, timezone: str = "UTC"
+) -> Alert:
+    """Quiet until ``days`` from now; the card says who snoozed it and until when, and its thread says
+    so too (as an owner change does). ``timezone`` names the team's day the snooze ends on."""
     alert = _load(session, alert_id)
     if alert.state == State.RESOLVED:
         raise AlreadyResolved()
     now = clock()
-    alert.state, alert.snoozed_until, alert.updated_at = State.SNOOZED, now + timedelta(days=days), now
-    _event(
-        session, alert, "snoozed", actor, now, f"Snoozed {days} days", until=alert.snoozed_until.isoformat()
-    )
+    if alert.state == State.SNOOZED and alert.snoozed_until and alert.snoozed_until > now:
+        return alert  # already snoozed: a second click does not move the end or note it again
+    until = now + timedelta(days=days)
+    alert.state, alert.snoozed_until, alert.snoozed_by, alert.updated_at = State.SNOOZED, until, actor, now
+    _event(session, alert, "snoozed", actor, now, f"Snoozed {days} days", until=until.isoformat())
     enqueue(session, alert, "update", now)
+    day = local_day(until, timezone).isoformat()
+    enqueue(session, alert, "thread", now, note="snoozed", actor=actor, until=until.isoformat(), day=day)
     return alert
 
 
@@ -310,7 +325,7 @@ def resolve(session: Session, *, alert_id: int, actor: str, clock: Clock) -> Ale
         raise AlreadyResolved()
     now = clock()
     alert.state, alert.resolved_by, alert.resolved_at, alert.updated_at = State.RESOLVED, actor, now, now
-    alert.snoozed_until = None
+    alert.snoozed_until = alert.snoozed_by = None
     _event(session, alert, "resolved", actor, now, f"Resolved by {actor}")
     enqueue(session, alert, "update", now)
     return alert

@@ -19,7 +19,8 @@ from handoff import service
 from handoff.checklist import FieldError, Tier
 from handoff.service import Actor, EventKind
 from settings import CadenceRules
-from storage.models import Account, Handoff, Touch
+from storage.directory import email_key, owner
+from storage.models import Account, Handoff, SlackUserEmail, Touch
 
 EARLY_DAYS = 30
 
@@ -98,6 +99,63 @@ class FutureTouch(ValueError):
     """A touch dated after today."""
 
 
+def may_log_touch(session: Session, account: Account, actor: Actor) -> bool:
+    """Customer success logs touches for any account; anyone else only for an account they own (its
+    CSM, by the owner rule alerts and reminders use): the touches are what the cadence counts."""
+    if actor.is_cs:
+        return True
+    mapped: dict[str, str] = {}
+    if account.csm_email:
+        row = session.get(SlackUserEmail, email_key(account.csm_email))
+        if row is not None and row.user_id:
+            mapped[row.email] = row.user_id
+    return owner(account, latest_handoff(session, account.id), mapped) == actor.user_id
+
+
+def find_touch_account(
+    session: Session, *, account_name: str | None = None, account_id: int | None = None
+) -> Account:
+    if account_id is not None:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise service.NotFound(account=str(account_id), suggestions=[])
+        return account
+    account = service.find_account(session, account_name or "")
+    if account is None:
+        name = account_name or ""
+        raise service.NotFound(account=name, suggestions=service.similar_account_names(session, name))
+    return account
+
+
+def log_person_touch(
+    session: Session,
+    *,
+    account_name: str | None = None,
+    account_id: int | None = None,
+    kind: Kind,
+    note: str,
+    actor: Actor,
+    clock: Clock,
+    occurred_at: datetime | None = None,
+    rules: CadenceRules | None = None,
+) -> tuple[Touch, list[Milestone]]:
+    """``log_touch`` for a person (Slack): refused with ``NotAllowed`` before anything is written unless
+    they are in CS or the account's CSM."""
+    account = find_touch_account(session, account_name=account_name, account_id=account_id)
+    if not may_log_touch(session, account, actor):
+        raise service.NotAllowed(action="touch", account=account.name)
+    return log_touch(
+        session,
+        account_id=account.id,
+        kind=kind,
+        note=note,
+        actor=actor,
+        clock=clock,
+        occurred_at=occurred_at,
+        rules=rules,
+    )
+
+
 def log_touch(
     session: Session,
     *,
@@ -112,20 +170,13 @@ def log_touch(
 ) -> tuple[Touch, list[Milestone]]:
     """Record a touch, with an audit event on the account's latest handoff in the same transaction
     (an account Baton only knows from ingested data has no handoff: the touch row is its record).
-    Returns the onboarding milestones as they stand now (empty without a handoff)."""
+    Returns the onboarding milestones as they stand now (empty without a handoff). People log through
+    ``log_person_touch``, which checks who they are; systems (the touches ingest) come here directly."""
     now = clock()
     when = occurred_at or now
     if when > now:
         raise FutureTouch(when.isoformat())
-    if account_id is not None:
-        account = session.get(Account, account_id)
-        if account is None:
-            raise service.NotFound(account=str(account_id), suggestions=[])
-    else:
-        account = service.find_account(session, account_name or "")
-        if account is None:
-            name = account_name or ""
-            raise service.NotFound(account=name, suggestions=service.similar_account_names(session, name))
+    account = find_touch_account(session, account_name=account_name, account_id=account_id)
     touch = Touch(
         account_id=account.id,
         kind=kind,

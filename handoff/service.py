@@ -292,7 +292,7 @@ def update(
     session: Session,
     *,
     handoff_id: int,
-    expected_revision: int | None,
+    expected_revision: int,
     form: HandoffForm,
     actor: Actor,
     clock: Clock,
@@ -303,11 +303,12 @@ def update(
 
     ``expected_revision`` is the checklist revision the editor saw: if someone saved the checklist in
     between, ``Conflict``. Accepting or assigning meanwhile is no conflict: they touch other fields.
+    The check always runs: a missing or malformed revision is ``Conflict`` too, never "no check".
     """
     h = _load(session, handoff_id)
     if not can_edit(h, actor):
         raise NotAllowed(action="edit")
-    if expected_revision is not None and h.revision != expected_revision:
+    if type(expected_revision) is not int or h.revision != expected_revision:
         raise Conflict()
     errors = validate(form, list(input_errors))
     if form.csm_user_id != h.csm_user_id and not actor.is_cs:

@@ -195,6 +195,7 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(32))
     acknowledged_at: Mapped[datetime | None]
     snoozed_until: Mapped[datetime | None]
+    snoozed_by: Mapped[str | None] = mapped_column(String(32))
     resolved_by: Mapped[str | None] = mapped_column(String(32))
     resolved_at: Mapped[datetime | None]
     handed_to_is_at: Mapped[datetime | None]
@@ -348,3 +349,16 @@ class SlackUserEmail(Base):
     error: Mapped[str | None] = mapped_column(String(64))
     looked_up_at: Mapped[datetime]
     reported_at: Mapped[datetime | None]
+
+
+class RequestSeen(Base):
+    """A request already acted on, keyed by what Slack sends again on a retry or a replay (a modal's
+    view id, a slash command's trigger id). Written in the same transaction as the change, so a repeat
+    finds it and is answered as the first was, with nothing written twice; the primary key settles two
+    copies arriving at once."""
+
+    __tablename__ = "requests_seen"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -71,12 +71,12 @@ def register(app: App, deps: Deps) -> None:
     @app.action(Action.ALERT_SNOOZE)
     def snooze(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
-        days = deps.settings.rules.alerts.snooze_days
+        days, tz = deps.settings.rules.alerts.snooze_days, deps.settings.rules.schedule.timezone
         act(
             body,
             client,
             respond,
-            lambda s, a, u: service.snooze(s, alert_id=a, actor=u, clock=deps.clock, days=days),
+            lambda s, a, u: service.snooze(s, alert_id=a, actor=u, clock=deps.clock, days=days, timezone=tz),
         )
 
     @app.action(Action.ALERT_RESOLVE)

@@ -21,6 +21,7 @@ from clock import local_date
 from handoff import cadence, reminders, service
 from handoff.cadence import Kind
 from handoff.checklist import NAME_MAX
+from storage import repeats
 from storage.models import Account
 
 SUBCOMMANDS = ("help", "list", "show", "edit", "new", "touch", "tier")
@@ -151,6 +152,9 @@ def register(app: App, deps: Deps) -> None:
             view = None
             with deps.db.session() as s:
                 account = service.find_account(s, text)
+                if account is not None and not cadence.may_log_touch(s, account, deps.actor(user_id)):
+                    respond(**ephemeral(tr.t("touch.refuse", account=account.name)))
+                    return
                 if account is not None:  # the modal starts on the touch that is due next
                     nxt = reminders.next_touch(s, account, today, rules)
                     kind = nxt[0] if nxt else Kind.CHECK_IN
@@ -168,9 +172,11 @@ def register(app: App, deps: Deps) -> None:
                 client.views_open(trigger_id=trigger_id, view=view)
             return
         name, kind, note = parsed
+        key = f"touch:{trigger_id}"  # the same command sent again (a retry, a replay) logs nothing more
         try:
             with deps.db.session() as s:
-                touch, milestones = cadence.log_touch(
+                repeats.claim(s, key, deps.clock())
+                touch, milestones = cadence.log_person_touch(
                     s,
                     account_name=name,
                     kind=kind,
@@ -181,11 +187,24 @@ def register(app: App, deps: Deps) -> None:
                 )
                 stored = s.get(Account, touch.account_id)
                 name = stored.name if stored else name
+                today = local_date(deps.clock, deps.settings.rules.schedule.timezone)
+                answer = logged_text(tr, name, kind, milestones, today)
+                repeats.remember(s, key, answer=answer)
         except service.NotFound as exc:
             _not_found(respond, tr, name, "touch", exc)
             return
-        today = local_date(deps.clock, deps.settings.rules.schedule.timezone)
-        respond(**ephemeral(logged_text(tr, name, kind, milestones, today)))
+        except service.NotAllowed as exc:
+            respond(**ephemeral(tr.t("touch.refuse", account=exc.params.get("account", name))))
+            return
+        except repeats.Repeated as exc:
+            if not exc.result:  # both copies arrived at once: the first has committed by now
+                with deps.db.session() as s:
+                    exc.result.update(repeats.result_of(s, key))
+            answer = str(exc.result.get("answer") or "")
+            if answer:
+                respond(**ephemeral(answer))
+            return
+        respond(**ephemeral(answer))
 
     def _tier(text: str, user_id: str, respond: Respond, tr: Translator) -> None:
         name, _, word = text.rpartition(" ")

@@ -45,6 +45,15 @@ def open_edit(
     return None
 
 
+def request_key(kind: str, body: dict[str, Any]) -> str | None:
+    """What stays the same when Slack retries a request or someone replays it, and differs otherwise:
+    a modal's view id (one per opened modal; a refused submission records nothing, so correcting it
+    and submitting again goes through), a slash command's trigger id."""
+    view_id = (body.get("view") or {}).get("id")
+    ident = view_id or body.get("trigger_id")
+    return f"{kind}:{ident}" if isinstance(ident, str) and ident else None
+
+
 def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``respond`` that show only to the caller and leave the original intact."""
     body: dict[str, Any] = {"text": escape(text), "response_type": "ephemeral", "replace_original": False}

@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session
 from bot.deps import Deps
 from bot.i18n import translator
 from bot.ids import Action, Block, Callback
+from bot.listeners.common import request_key
 from bot.listeners.events import publish_home
 from bot.publish import Publisher
 from bot.views.touches import TouchMeta, logged_text, parse_touch_modal, touch_modal
 from clock import local_date
 from handoff import cadence, service
 from handoff.cadence import Milestone
+from storage import repeats
 from storage.models import Account
 
 
@@ -36,6 +38,9 @@ def register(app: App, deps: Deps) -> None:
             account = s.get(Account, int(value["a"]))
             if account is None:
                 Publisher(client, deps).notice(user_id, tr.t("touch.error.gone"))
+                return
+            if not cadence.may_log_touch(s, account, deps.actor(user_id)):
+                Publisher(client, deps).notice(user_id, tr.t("touch.refuse", account=account.name))
                 return
             view = touch_modal(
                 tr,
@@ -60,8 +65,11 @@ def register(app: App, deps: Deps) -> None:
             else datetime.combine(day, time(12), ZoneInfo(tz))
         )
 
+        key = request_key(Callback.TOUCH, body)
+
         def work(s: Session) -> tuple[str, list[Milestone]]:
-            _, milestones = cadence.log_touch(
+            repeats.claim(s, key, now)
+            _, milestones = cadence.log_person_touch(
                 s,
                 account_id=meta.account_id,
                 kind=kind,
@@ -82,6 +90,13 @@ def register(app: App, deps: Deps) -> None:
             return
         except service.NotFound:
             ack(response_action="errors", errors={Block.TOUCH_KIND: tr.t("touch.error.gone")})
+            return
+        except service.NotAllowed as exc:
+            refusal = tr.t("touch.refuse", account=exc.params.get("account", ""))
+            ack(response_action="errors", errors={Block.TOUCH_KIND: refusal})
+            return
+        except repeats.Repeated:  # a retry or a double submit: the first one logged it and said so
+            ack()
             return
         ack()
         today = local_date(deps.clock, deps.settings.rules.schedule.timezone)

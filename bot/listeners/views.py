@@ -10,11 +10,12 @@ from slack_sdk import WebClient
 from bot.deps import Deps
 from bot.i18n import translator
 from bot.ids import Block, Callback
-from bot.listeners.common import field_label
+from bot.listeners.common import field_label, request_key
 from bot.publish import Publisher
 from bot.text import mention
 from bot.views import handoff_form
 from handoff import service
+from storage import repeats
 
 
 def register(app: App, deps: Deps) -> None:
@@ -24,8 +25,10 @@ def register(app: App, deps: Deps) -> None:
         meta = handoff_form.Metadata.load(view.get("private_metadata", ""))
         tr = translator(meta.locale)
         form, parse_errors = handoff_form.parse(view["state"]["values"])
+        key = request_key(Callback.HANDOFF_NEW, body)
         try:
             with deps.db.session() as s:
+                repeats.claim(s, key, deps.clock())
                 h = service.create(
                     s,
                     form=form,
@@ -37,6 +40,9 @@ def register(app: App, deps: Deps) -> None:
                 handoff_id = h.id
         except service.Invalid as exc:
             ack(response_action="errors", errors=handoff_form.error_map(tr, exc.errors))
+            return
+        except repeats.Repeated:  # a retry or a double submit: the first one is saved and posted
+            ack()
             return
         ack()
         pub = Publisher(client, deps)
@@ -58,14 +64,20 @@ def register(app: App, deps: Deps) -> None:
         tr = translator(meta.locale)
         form, parse_errors = handoff_form.parse(view["state"]["values"])
         assert meta.handoff_id is not None
+        revision = meta.revision  # the checklist revision the form was opened on: the stale-edit check
+        if isinstance(revision, bool) or not isinstance(revision, int) or revision < 1:  # forged or lost
+            ack(response_action="errors", errors={"account_name": tr.t("error.no_version")})
+            return
+        key = request_key(Callback.HANDOFF_EDIT, body)
         try:
             with deps.db.session() as s:
+                repeats.claim(s, key, deps.clock())
                 before = service.get(s, meta.handoff_id)
                 before_csm, was_posted = before.csm_user_id, before.message_ts is not None
                 h, changed = service.update(
                     s,
                     handoff_id=meta.handoff_id,
-                    expected_revision=meta.revision,
+                    expected_revision=revision,
                     form=form,
                     actor=deps.actor(user_id),
                     clock=deps.clock,
@@ -78,6 +90,9 @@ def register(app: App, deps: Deps) -> None:
         except (service.Conflict, service.NotAllowed) as exc:
             key = "refuse.not_editor" if isinstance(exc, service.NotAllowed) else "error.edited_meanwhile"
             ack(response_action="errors", errors={"account_name": tr.t(key)})
+            return
+        except repeats.Repeated:
+            ack()
             return
         ack()
         if not changed:
@@ -103,8 +118,10 @@ def register(app: App, deps: Deps) -> None:
         text = ((view["state"]["values"].get(Block.QUESTION) or {}).get(Block.QUESTION) or {}).get(
             "value"
         ) or ""
+        key = request_key(Callback.QUESTION, body)
         try:
             with deps.db.session() as s:
+                repeats.claim(s, key, deps.clock())
                 h = service.record_question(
                     s,
                     handoff_id=int(view["private_metadata"]),
@@ -114,6 +131,9 @@ def register(app: App, deps: Deps) -> None:
                 )
         except service.Invalid:
             ack(response_action="errors", errors={Block.QUESTION: tr.t("error.required")})
+            return
+        except repeats.Repeated:  # posted once already
+            ack()
             return
         ack()
         pub = Publisher(client, deps)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import date
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.i18n import Translator
 from bot.ids import Action, Block
 from bot.text import Mrkdwn, escape, mention, slack_date
 from bot.views.fields import button, context, fields_section, header, section, text_obj
+from clock import local_day
 from settings import MetricNames, Rules, metric_name
 from storage.models import Account, Alert
 
@@ -51,16 +51,27 @@ def _owner(tr: Translator, alert: Alert) -> Mrkdwn:
     return mention(alert.owner_user_id) if alert.owner_user_id else escape(tr.t("alert.owner_none"))
 
 
+def _until(tr: Translator, when: datetime, day: date) -> Mrkdwn:
+    """A snooze's end: the team's day as the fallback, each reader's own day where Slack renders it."""
+    return slack_date(when, tr.day(day), "{date_short_pretty}")
+
+
 def _state(tr: Translator, alert: Alert, timezone: str) -> Mrkdwn:
+    """The state and who put it there; the acknowledger stays on the card after later actions."""
     text = escape(tr.t(f"alert.state.{alert.state}"))
     if alert.state == "acknowledged" and alert.acknowledged_by:
         text = Mrkdwn(f"{text} · {mention(alert.acknowledged_by)}")
     if alert.state == "snoozed" and alert.snoozed_until:
-        local = alert.snoozed_until.astimezone(ZoneInfo(timezone)).date()  # the team's day, not UTC's
-        until = slack_date(alert.snoozed_until, tr.day(local), "{date_short_pretty}")
-        text = Mrkdwn(f"{text} · {until}")
+        until = _until(tr, alert.snoozed_until, local_day(alert.snoozed_until, timezone))  # the team's day
+        if alert.snoozed_by:
+            detail = tr.m("alert.snoozed_by", until=until, user=mention(alert.snoozed_by))
+        else:  # snoozed before Baton recorded who
+            detail = until
+        text = Mrkdwn(f"{text} · {detail}")
     if alert.state == "resolved" and alert.resolved_by:
         text = Mrkdwn(f"{text} · {mention(alert.resolved_by)}")
+    if alert.state != "acknowledged" and alert.acknowledged_by:
+        text = Mrkdwn(f"{text}\n{tr.m('alert.acknowledged_by', user=mention(alert.acknowledged_by))}")
     if alert.handed_to_is_at:
         text = Mrkdwn(f"{text}\n{escape(tr.t('alert.handed_to_is'))}")
     return text
@@ -128,6 +139,9 @@ def thread_note(tr: Translator, payload: dict[str, Any], names: MetricNames | No
         return tr.m(
             "alert.thread.assigned", actor=mention(payload.get("actor")), owner=mention(payload.get("owner"))
         )
+    if note == "snoozed":
+        until = _until(tr, datetime.fromisoformat(payload["until"]), date.fromisoformat(payload["day"]))
+        return tr.m("alert.thread.snoozed", actor=mention(payload.get("actor")), until=until)
     lines = "\n".join(f"• {escape(reason_text(tr, r, names))}" for r in payload.get("reasons") or [])
     return Mrkdwn(f"{escape(tr.t(f'alert.thread.{note}'))}\n{lines}")
 

@@ -63,8 +63,9 @@ class Baton:
     def post(self, body: str, headers: dict[str, str] | None = None) -> httpx.Response:
         return self.http.post(self.url + "/slack/events", content=body, headers=headers or sign(body))
 
-    def command(self, text: str, user: str = REP, channel: str = "CSALES01") -> httpx.Response:
-        body = urlencode(
+    def command_body(self, text: str, user: str = REP, channel: str = "CSALES01") -> str:
+        """A slash command's body; posting it again is what a retry or a replay sends."""
+        return urlencode(
             {
                 "command": "/handoff",
                 "text": text,
@@ -78,11 +79,17 @@ class Baton:
                 "token": "legacy",
             }
         )
-        return self.post(body)
+
+    def command(self, text: str, user: str = REP, channel: str = "CSALES01") -> httpx.Response:
+        return self.post(self.command_body(text, user, channel))
+
+    @staticmethod
+    def interaction_body(payload: dict[str, Any]) -> str:
+        payload = {"team": {"id": "T1"}, "api_app_id": "A1", "token": "legacy", **payload}
+        return urlencode({"payload": json.dumps(payload)})
 
     def interact(self, payload: dict[str, Any]) -> httpx.Response:
-        payload = {"team": {"id": "T1"}, "api_app_id": "A1", "token": "legacy", **payload}
-        return self.post(urlencode({"payload": json.dumps(payload)}))
+        return self.post(self.interaction_body(payload))
 
     def click(
         self,
@@ -104,16 +111,20 @@ class Baton:
             }
         )
 
-    def submit(self, view: dict[str, Any], values: dict[str, Any], user: str = REP) -> httpx.Response:
+    def submission_body(self, view: dict[str, Any], values: dict[str, Any], user: str = REP) -> str:
+        """A modal submission's body. Slack gives each opened modal its own view id: so does this."""
         state = {"values": fill_state(view, values)}
-        return self.interact(
+        return self.interaction_body(
             {
                 "type": "view_submission",
                 "user": {"id": user},
                 "trigger_id": f"trig.{time.monotonic_ns()}",
-                "view": {**view, "id": "V1", "state": state},
+                "view": {**view, "id": view.get("id") or f"V{time.monotonic_ns()}", "state": state},
             }
         )
+
+    def submit(self, view: dict[str, Any], values: dict[str, Any], user: str = REP) -> httpx.Response:
+        return self.post(self.submission_body(view, values, user))
 
 
 def card_action(post: dict[str, Any], action_id: str) -> dict[str, Any]:
