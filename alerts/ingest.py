@@ -19,7 +19,7 @@ from datetime import date, datetime, time
 from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from alerts.textfile import UnreadableText, text_stream
@@ -56,6 +56,7 @@ TIERS = ("high", "mid", "tech")
 MAX_REPORTED = 50
 BATCH = 5000
 SIGNAL_PAST_YEARS = 20
+ACCOUNT_BATCH = 2000  # rows per batch: each batch looks its accounts up with IN lists of this size
 AS_OF_PAST_YEARS, AS_OF_FUTURE_DAYS = (
     10,
     31,
@@ -772,6 +773,8 @@ def ingest_accounts(
     """Upsert accounts by account_id and record how each stood on ``as_of`` (history for churn and NRR).
 
     An account Baton already knows from a handoff (same name, no account_id yet) is linked, not duplicated.
+    Rows are written in batches of ACCOUNT_BATCH as they stream in (the accounts each batch touched leave
+    the session once flushed); any bad line refuses the file, and the caller's rollback undoes the batches.
     """
     today = now.date()
     try:
@@ -784,8 +787,9 @@ def ingest_accounts(
     if isinstance(rows, Records):
         rows = rows.expecting(ACCOUNT_REQUIRED + ACCOUNT_OPTIONAL)
     bad = _Collector()
-    parsed: list[tuple[int, dict[str, Any]]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # account_id -> its line: the one thing held for the whole file
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    result = Result()
     for line, rec, error in rows:
         if error or rec is None:
             bad.add(line, error or "unreadable")
@@ -802,29 +806,52 @@ def ingest_accounts(
             )
             continue
         seen[row["external_id"]] = line
-        parsed.append((line, row))
+        if bad.bad:
+            continue  # the file is lost already: keep reading only to report every bad line
+        chunk.append((line, row))
+        if len(chunk) >= ACCOUNT_BATCH:
+            _write_accounts(session, chunk, as_of=as_of, now=now, bad=bad, result=result)
+            chunk.clear()
+    if chunk and not bad.bad:
+        _write_accounts(session, chunk, as_of=as_of, now=now, bad=bad, result=result)
     bad.raise_if_any()
-    by_ext = {
-        a.external_id: a for a in session.scalars(select(Account).where(Account.external_id.is_not(None)))
-    }
-    by_key = {a.name_key: a for a in session.scalars(select(Account))}
-    with_handoff = set(session.scalars(select(Handoff.account_id).distinct()))
+    return result
+
+
+def _write_accounts(
+    session: Session,
+    chunk: list[tuple[int, dict[str, Any]]],
+    *,
+    as_of: date,
+    now: datetime,
+    bad: _Collector,
+    result: Result,
+) -> None:
+    """One batch of account rows: only the accounts it names are loaded, and they leave the session
+    once written, so memory holds one batch however long the file is. Earlier batches are flushed,
+    so a name taken by one is seen by the next."""
+    keys = [normalize_name(row["name"]) for _, row in chunk]
+    exts = [row["external_id"] for _, row in chunk]
+    by_ext = {a.external_id: a for a in session.scalars(select(Account).where(Account.external_id.in_(exts)))}
+    by_key = {a.name_key: a for a in session.scalars(select(Account).where(Account.name_key.in_(set(keys))))}
+    ids = {a.id for a in (*by_ext.values(), *by_key.values())}
+    with_handoff = set(
+        session.scalars(select(Handoff.account_id).where(Handoff.account_id.in_(ids)).distinct())
+    )
     latest = dict(
         session.execute(
-            select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of)).group_by(
-                AccountSnapshot.account_id
-            )
+            select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of))
+            .where(AccountSnapshot.account_id.in_(ids))
+            .group_by(AccountSnapshot.account_id)
         ).all()
     )
-    result = Result()
-    for line, row in parsed:
-        key = normalize_name(row["name"])
+    for (line, row), key in zip(chunk, keys, strict=True):
         current = by_ext.get(row["external_id"])
         if current is not None and current.id in latest and _as_date(latest[current.id]) > as_of:
             result.rows += 1  # back-filling history: record the snapshot, keep today's account as it is
             result.updated += 1
             continue
-        account = by_ext.get(row["external_id"])
+        account = current
         holder = by_key.get(key)
         if account is None and holder is not None and holder.external_id is None:
             account, result.linked = holder, result.linked + 1
@@ -851,23 +878,27 @@ def ingest_accounts(
         account.name_key, account.updated_at = key, now
         by_ext[row["external_id"]], by_key[key] = account, account
         result.rows += 1
-    bad.raise_if_any()
+    if bad.bad:
+        return
     session.flush()
-    for _, row in parsed:
-        account = by_ext[row["external_id"]]
-        session.merge(
-            AccountSnapshot(
-                account_id=account.id,
-                as_of=as_of,
-                plan=row["plan"],
-                mrr=row["mrr"],
-                seats=row["seats"],
-                currency=row["currency"],
-                status=row["status"],
-            )
+    written = [by_ext[row["external_id"]] for _, row in chunk]
+    session.execute(
+        delete(AccountSnapshot).where(
+            AccountSnapshot.account_id.in_([a.id for a in written]), AccountSnapshot.as_of == as_of
         )
-    session.flush()
-    return result
+    )
+    session.execute(
+        insert(AccountSnapshot),
+        [
+            {"account_id": a.id, "as_of": as_of, **{k: row[k] for k in _SNAPSHOT}}
+            for a, (_, row) in zip(written, chunk, strict=True)
+        ],
+    )
+    for account in {id(a): a for a in (*by_ext.values(), *by_key.values())}.values():
+        session.expunge(account)
+
+
+_SNAPSHOT = ("plan", "mrr", "seats", "currency", "status")
 
 
 def _as_date(value: Any) -> date:
