@@ -557,8 +557,10 @@ def _report_repeats(keys: array[int], lines: array[int], bad: _Collector) -> Non
         return
     order = np.argsort(packed, kind="stable")
     ordered, at = packed[order], np.frombuffer(lines, dtype=np.uint32)[order]
-    for i in np.flatnonzero(ordered[1:] == ordered[:-1])[:MAX_REPORTED]:
+    repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
+    for i in repeats[:MAX_REPORTED]:
         bad.add(int(at[i + 1]), f"the same account, date and metric appears again (first on line {at[i]})")
+    bad.bad += max(0, len(repeats) - MAX_REPORTED)  # counted, not listed
 
 
 def _parse(

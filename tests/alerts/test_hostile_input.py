@@ -140,3 +140,14 @@ def test_account_names_with_invisible_characters_are_the_same_account(db: Databa
         )  # fmt: skip
     with db.session() as s:
         assert s.query(Account).filter_by(external_id="A9").one().name == "ZwCorp"
+
+
+def test_every_repeat_is_counted_though_only_the_first_50_are_listed(db: Database, monkeypatch) -> None:
+    load_accounts(db)
+    monkeypatch.setattr("alerts.ingest.BATCH", 60)
+    rows = "".join(f"A1,2026-{9 + d // 30:02d}-{1 + d % 30:02d},logins,1\n" for d in range(60))
+    with pytest.raises(IngestError) as err:
+        signals(db, "account_id,date,metric,value\n" + rows + rows)
+    assert err.value.bad == 60 and len(err.value.problems) == 50
+    assert err.value.problems[0].line == 62 and "first on line 2" in err.value.problems[0].message
+    assert count(db, Signal) == 0
