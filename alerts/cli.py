@@ -31,7 +31,7 @@ from alerts.textfile import UnreadableText, first_bad_line
 from bot.i18n import Translator
 from bot.views.alert_card import reason_text
 from cli import day, progress_bar, reporter, words
-from clock import Clock
+from clock import Clock, local_date
 from settings import HealthRules, Rules
 from storage import Database
 from storage.models import Account
@@ -104,10 +104,11 @@ def ingest_file(
         try:
             with db.session() as session:
                 rows = records(text_stream(raw, encoding), fmt)
+                today = local_date(clock, timezone)
                 if kind == "signals":
-                    result: Result = ingest_signals(session, rows, progress=progress)
+                    result: Result = ingest_signals(session, rows, progress=progress, today=today)
                 elif kind == "metrics":
-                    result = ingest_metrics(session, rows)
+                    result = ingest_metrics(session, rows, today=today)
                 elif kind == "touches":
                     result = ingest_touches(session, rows, clock=clock, timezone=timezone)
                 else:

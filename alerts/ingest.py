@@ -12,31 +12,38 @@ import json
 import math
 import operator
 import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from alerts.textfile import UnreadableText, text_stream
 from alerts.values import (
     DATE_FORMATS,
+    RANGES,
+    VALUE_MAX,
+    check_window,
     currencies_for,
+    date_window,
     header_name,
     parse_amount,
     parse_count,
     parse_date,
     parse_number,
+    value_problem,
 )
 from clock import Clock
 from digest.funnel import METRICS as COMPANY_METRICS
 from handoff.cadence import ALIASES, log_touch
-from handoff.checklist import AMOUNT_MAX, normalize_name
+from handoff.checklist import AMOUNT_MAX, NAME_MAX, clean_name, name_problems, normalize_name
 from handoff.service import Actor
 from storage.db import serialize
+from storage.limits import describe, int_range, text_problem
 from storage.models import Account, AccountSnapshot, CompanyMetric, Handoff, Touch
 
 __all__ = ["UnreadableText", "text_stream"]  # re-exported: callers read files through this module
@@ -48,13 +55,25 @@ ACCOUNT_OPTIONAL = ("csm_email", "segment", "currency", "status", "churned_on", 
 TIERS = ("high", "mid", "tech")
 MAX_REPORTED = 50
 BATCH = 5000
+SIGNAL_PAST_YEARS = 20
+ACCOUNT_BATCH = 2000  # rows per batch: each batch looks its accounts up with IN lists of this size
+AS_OF_PAST_YEARS, AS_OF_FUTURE_DAYS = (
+    10,
+    31,
+)  # a far-future as_of would stay "latest" and freeze every account
+CONTRACT_PAST_YEARS, CONTRACT_FUTURE_DAYS = 50, 20 * 366
+SEATS_MAX = min(
+    int_range(Account.seats)[1], int_range(AccountSnapshot.seats)[1]
+)  # older usage data is a typo (year 1) rather than history
+_ORDINAL_BASE = date(1900, 1, 1).toordinal()  # packed duplicate keys: 20 bits of day, 11 of metric, 32 of id
+_METRIC_BITS = 11
 _METRIC = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
 @dataclass(frozen=True)
 class Problem:
-    line: int  # 1-based line in the file (CSV header is line 1); item number for a JSON array
+    line: int  # 1-based line in the file (CSV header is line 1); item number for a JSON array; 0: no line
     message: str
 
 
@@ -67,7 +86,7 @@ class IngestError(Exception):
         self.bad = bad
 
     def report(self) -> str:
-        lines = [f"line {p.line}: {p.message}" for p in self.problems]
+        lines = [f"line {p.line}: {p.message}" if p.line else p.message for p in self.problems]
         if self.bad > len(self.problems):
             lines.append(f"... and {self.bad - len(self.problems)} more bad line(s)")
         return "\n".join(lines)
@@ -134,6 +153,12 @@ class Records:
     def __init__(self, stream: IO[str], fmt: str) -> None:
         self.stream, self.fmt = stream, fmt
         self._reader: Any = None
+        self._known: tuple[str, ...] = ()
+
+    def expecting(self, known: tuple[str, ...]) -> Records:
+        """Refuse a CSV whose header names none of ``known`` (else: 200 with 0 rows, and nothing said)."""
+        self._known = known
+        return self
 
     def __iter__(self) -> Iterator[Row]:
         return self._guard(self._dicts())
@@ -149,6 +174,15 @@ class Records:
         except UnicodeDecodeError:
             line = self._reader.line_num if self._reader is not None else None
             raise UnreadableText(getattr(self.stream, "encoding", None) or "utf-8", line) from None
+        except csv.Error as exc:  # a field over csv.field_size_limit(): most often an unclosed quote
+            line = self._reader.line_num if self._reader is not None else 1
+            limit = csv.field_size_limit()
+            reason = (
+                f"a cell longer than {limit:,} characters (is a quote left open?)"
+                if "field limit" in str(exc)
+                else f"not readable as CSV: {exc}"
+            )
+            yield line, None, reason
 
     def _dicts(self) -> Iterator[Row]:
         if self.fmt != "csv":
@@ -157,6 +191,9 @@ class Records:
         header, reader = self._csv()
         if header is None:
             yield 1, None, "empty file: expected a header line"
+            return
+        if self._known and not set(header) & set(self._known):
+            yield 1, None, f"the header names none of {', '.join(self._known)} (it has {', '.join(header)})"
             return
         width = len(header)
         for row in reader:
@@ -227,34 +264,122 @@ def records(stream: IO[str], fmt: str) -> Records:
     return Records(stream, fmt)
 
 
+ITEM_MAX = 1 << 20  # characters in one JSON item or line: a record is a few hundred
+CHUNK = 1 << 16
+_WS = re.compile(r"[ \t\r\n]*")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _decode_problem(exc: BaseException) -> str:
+    """A JSON item's problem in words: bad syntax, a number Python refuses, nesting beyond the stack."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc.msg}"
+    if isinstance(exc, RecursionError):
+        return "not valid JSON here: nested too deeply"
+    if "digits" in str(exc):
+        return "not valid JSON here: a number with more than 4,300 digits"
+    return f"not valid JSON: {exc}"
+
+
 def _json_records(stream: IO[str]) -> Iterator[Row]:
     first = stream.read(1)
     while first and first.isspace():
         first = stream.read(1)
-    if first == "[":
-        try:
-            items = json.loads("[" + stream.read())
-        except json.JSONDecodeError as exc:
-            yield exc.lineno, None, f"not valid JSON: {exc.msg}"
+    items = _json_array(stream) if first == "[" else _json_lines(first, stream)
+    for n, item, error in items:
+        if error is None and not isinstance(item, dict):
+            error, item = "expected a JSON object", None
+        yield n, item, error
+
+
+def _json_array(stream: IO[str]) -> Iterator[Row]:
+    """The items of one JSON array (its ``[`` already read), decoded one at a time with
+    ``raw_decode`` over a buffer refilled in chunks: memory holds one item, not the whole body."""
+    buf, pos = "", 0
+
+    def more() -> bool:
+        nonlocal buf, pos
+        chunk = stream.read(CHUNK)
+        buf, pos = buf[pos:] + chunk, 0
+        return bool(chunk)
+
+    def peek() -> str:
+        nonlocal pos
+        while True:
+            pos = _WS.match(buf, pos).end()  # type: ignore[union-attr]
+            if pos < len(buf):
+                return buf[pos]
+            if not more():
+                return ""
+
+    n = 0
+    if peek() == "]":
+        pos += 1
+    else:
+        while True:
+            n += 1
+            peek()
+            while True:
+                try:
+                    item, end = _DECODER.raw_decode(buf, pos)
+                    if end == len(buf) and more():  # a number may go on in the next chunk
+                        continue
+                    break
+                except json.JSONDecodeError as exc:
+                    cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(buf) - 32
+                    if cut and len(buf) - pos <= ITEM_MAX and more():
+                        continue
+                    yield (
+                        n,
+                        None,
+                        (
+                            f"item longer than {ITEM_MAX:,} characters"
+                            if cut and len(buf) - pos > ITEM_MAX
+                            else _decode_problem(exc)
+                        ),
+                    )
+                    return
+                except (ValueError, RecursionError) as exc:
+                    yield n, None, _decode_problem(exc)
+                    return
+            pos = end
+            yield n, item, None
+            sep = peek()
+            pos += 1
+            if sep == "]":
+                break
+            if sep != ",":
+                yield n, None, "not valid JSON: expected , or ] after this item"
+                return
+    if peek():
+        yield n, None, "not valid JSON: data after the closing ]"
+
+
+def _json_lines(first: str, stream: IO[str]) -> Iterator[Row]:
+    """JSON lines, each read with a length cap: one endless line cannot fill memory."""
+    n = 0
+    while True:
+        raw = stream.readline(ITEM_MAX + 1)
+        if n == 0:
+            raw = first + raw
+        if not raw:
             return
-        for n, item in enumerate(items, start=1):
-            yield (n, item, None) if isinstance(item, dict) else (n, None, "expected a JSON object")
-        return
-    for n, raw in enumerate(_prepend(first, stream), start=1):
+        n += 1
+        if len(raw) > ITEM_MAX and not raw.endswith("\n"):
+            yield n, None, f"line longer than {ITEM_MAX:,} characters"
+            return
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield n, None, f"not valid JSON: {exc.msg}"
-            continue
-        yield (n, item, None) if isinstance(item, dict) else (n, None, "expected a JSON object")
-
-
-def _prepend(first: str, stream: IO[str]) -> Iterator[str]:
-    rest = stream.readline()
-    yield first + rest
-    yield from stream
+            yield n, _DECODER.decode(raw), None
+        except (ValueError, RecursionError) as exc:
+            yield n, None, _decode_problem(exc)
 
 
 class _Collector:
@@ -279,7 +404,10 @@ def _text(rec: dict[str, Any], key: str) -> str:
 
 def _number(raw: Any) -> float:
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return float(raw)
+        try:
+            return float(raw)
+        except OverflowError:
+            raise ValueError(f"value {raw!r:.20} is too large") from None
     try:
         if not isinstance(raw, str):
             raise ValueError
@@ -304,11 +432,17 @@ def _upsert_sql(dialect: str) -> str:
 
 
 def ingest_signals(
-    session: Session, rows: Records | Iterable[Row], *, progress: Callable[[int], None] | None = None
+    session: Session,
+    rows: Records | Iterable[Row],
+    *,
+    progress: Callable[[int], None] | None = None,
+    today: date | None = None,
 ) -> Result:
-    """Upsert daily values by (account, date, metric): re-sending a day corrects it.
+    """Upsert daily values by (account, date, metric): re-sending a day corrects it, but one file naming
+    a (account, date, metric) twice is refused (which value did it mean?).
 
-    Hot loop for millions of rows: dates and metric names are validated once per distinct value."""
+    Hot loop for millions of rows: dates and metric names are validated once per distinct value; the
+    duplicate check keeps 12 bytes a row (a packed key and the line), sorted once at the end."""
     ids: dict[str, int] = {
         ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext is not None
     }
@@ -324,7 +458,11 @@ def ingest_signals(
     bad = _Collector()
     unknown: dict[str, list[int]] = {}
     days: dict[Any, Any] = {}
-    metrics: set[str] = set()
+    ordinals: dict[Any, int] = {}
+    window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=1)
+    metrics: dict[str, tuple[int, float, float]] = {}  # metric -> (index in keys, lowest, highest)
+    keys, lines = array("q"), array("I")
+    in_batch: dict[int, int] = {}
     batch: list[tuple[Any, ...]] = []
     append = batch.append
     result = Result()
@@ -338,18 +476,26 @@ def ingest_signals(
             if day is None:
                 if day_raw is None or str(day_raw).strip() == "":
                     raise ValueError("missing date")
-                parsed = _date(str(day_raw).strip(), "date")
+                parsed = check_window(_date(str(day_raw).strip(), "date"), window, "date")
                 day = days[day_raw] = parsed.isoformat() if iso else parsed
-            if metric not in metrics:
+                ordinals[day_raw] = parsed.toordinal() - _ORDINAL_BASE
+            bounds = metrics.get(metric)  # type: ignore[arg-type]
+            if bounds is None:
                 if metric is None or not _METRIC.match(str(metric)):
                     raise ValueError(f"metric {metric!r}: letters, digits and _ . : - only, 1 to 64")
-                metrics.add(metric)
+                if len(metrics) >= 1 << _METRIC_BITS:
+                    raise ValueError(f"more than {1 << _METRIC_BITS:,} distinct metrics in one file")
+                bounds = metrics[metric] = (len(metrics), *RANGES.get(metric, (0.0, VALUE_MAX)))
+            if type(value_raw) is bool:  # JSON true would otherwise be stored as 1.0
+                raise ValueError(f"value {value_raw!r} is not a number")
             try:
                 value = float(value_raw)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 value = _number(value_raw)  # `1,200`, `¥12,000`: off the hot path, only when float() fails
-            if not math.isfinite(value):
-                raise ValueError(f"value {value_raw!r} is not a finite number")
+            if not bounds[1] <= value <= bounds[2]:
+                if not math.isfinite(value):
+                    raise ValueError(f"value {value_raw!r} is not a finite number")
+                raise ValueError(f"value {value_raw!r}: {metric} {value_problem(metric, value)}")
         except ValueError as exc:
             bad.add(line, str(exc))
             continue
@@ -360,10 +506,19 @@ def ingest_signals(
             if account_id is None:
                 unknown.setdefault(key, []).append(line)
                 continue
+        key = (ordinals[day_raw] << (_METRIC_BITS + 32)) | (bounds[0] << 32) | account_id
+        first = in_batch.get(key)
+        if first is not None:  # caught here too: PostgreSQL refuses one upsert touching a row twice
+            bad.add(line, f"{metric} for account {ext!r} on {day} appears again (first on line {first})")
+            continue
+        in_batch[key] = line
+        keys.append(key)
+        lines.append(line)
         if bad.bad or unknown:
             continue  # the batch is lost already: keep reading only to report every bad line
         append((day, account_id, metric, value))
         if len(batch) >= BATCH:
+            in_batch.clear()
             conn.exec_driver_sql(sql, batch)
             result.rows += len(batch)
             batch.clear()
@@ -378,6 +533,8 @@ def ingest_signals(
             lines[0],
             f"{what} (line {shown}); ingest it with the accounts first" if ext else f"{what} (line {shown})",
         )
+    if not bad.bad:
+        _report_repeats(keys, lines, bad)
     bad.raise_if_any()
     if batch:
         conn.exec_driver_sql(sql, batch)
@@ -388,6 +545,22 @@ def ingest_signals(
 
 
 METRIC_FIELDS = ("date", "metric", "value")
+
+
+def _report_repeats(keys: array[int], lines: array[int], bad: _Collector) -> None:
+    """Keys seen twice across batches (within one batch they were caught as they came)."""
+    import numpy as np
+
+    packed = np.frombuffer(keys, dtype=np.int64)
+    ordered = np.sort(packed)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return
+    order = np.argsort(packed, kind="stable")
+    ordered, at = packed[order], np.frombuffer(lines, dtype=np.uint32)[order]
+    repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
+    for i in repeats[:MAX_REPORTED]:
+        bad.add(int(at[i + 1]), f"the same account, date and metric appears again (first on line {at[i]})")
+    bad.bad += max(0, len(repeats) - MAX_REPORTED)  # counted, not listed
 
 
 def _parse(
@@ -414,24 +587,33 @@ def _parse(
     return out
 
 
-def ingest_metrics(session: Session, rows: Iterable[tuple[int, dict[str, Any] | None, str | None]]) -> Result:
+def ingest_metrics(
+    session: Session,
+    rows: Iterable[tuple[int, dict[str, Any] | None, str | None]],
+    *,
+    today: date | None = None,
+) -> Result:
     """Company-level daily figures (funnel, inside-sales activity): upserted by (date, metric), so
     re-sending a day corrects it. Only the metrics the digest knows are accepted: a misspelt name
     would otherwise vanish without a word."""
     first: dict[tuple[date, str], int] = {}
+    window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=1)
 
     def parse(line: int, rec: dict[str, Any]) -> tuple[date, str, float]:
-        day, metric = _date(_text(rec, "date"), "date"), _text(rec, "metric").lower()
+        day = check_window(_date(_text(rec, "date"), "date"), window, "date")
+        metric = _text(rec, "metric").lower()
         if metric not in COMPANY_METRICS:
             raise ValueError(f"metric {metric!r} is not one Baton knows ({', '.join(COMPANY_METRICS)})")
         value = _number(rec["value"])
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"value {rec['value']!r} must be a number >= 0")
+        if not math.isfinite(value) or not 0 <= value <= VALUE_MAX:
+            raise ValueError(f"value {rec['value']!r} must be a number from 0 to 1e12")
         if (day, metric) in first:
             raise ValueError(f"{metric} on {day} appears again (first on line {first[day, metric]})")
         first[day, metric] = line
         return day, metric, value
 
+    if isinstance(rows, Records):
+        rows = rows.expecting(METRIC_FIELDS)
     values = _parse(rows, METRIC_FIELDS, parse)
     for _, (day, metric, value) in values:
         session.merge(CompanyMetric(day=day, metric=metric, value=value))
@@ -456,6 +638,7 @@ def ingest_touches(
     ``result.details["skipped"]`` counts those."""
     ids = {ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext}
     today = clock().astimezone(ZoneInfo(timezone)).date()
+    window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=0)
 
     names = {key: aid for key, aid in session.execute(select(Account.name_key, Account.id))}
 
@@ -478,8 +661,14 @@ def ingest_touches(
         day = _date(_text(rec, "date"), "date")
         if day > today:
             raise ValueError(f"date {day} is in the future")
-        return aid, kind, day, _text(rec, "note")
+        check_window(day, window, "date")
+        note = _text(rec, "note")
+        if problem := text_problem(note, Touch.note):
+            raise ValueError(f"note {describe(problem)}")
+        return aid, kind, day, note
 
+    if isinstance(rows, Records):
+        rows = rows.expecting(("account_id", "account", *TOUCH_FIELDS, "note"))
     parsed = _parse(rows, TOUCH_FIELDS, parse)
     serialize(session, "touches")  # a retried request waits here, then finds the first one's touches
     seen = {
@@ -506,7 +695,7 @@ def ingest_touches(
     return result
 
 
-def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
+def _account_row(rec: dict[str, Any], window: tuple[date, date]) -> dict[str, Any]:
     missing = [f for f in ACCOUNT_REQUIRED if _text(rec, f) == ""]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
@@ -520,18 +709,19 @@ def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
         ) from None
     try:
         seats = parse_count(_text(rec, "seats"))
-        if seats < 0:
+        if not 0 <= seats <= SEATS_MAX:
             raise ValueError
     except ValueError:
-        raise ValueError(f"seats {rec['seats']!r} is not a whole number >= 0") from None
-    start = _date(_text(rec, "contract_start"), "contract_start")
-    renewal = _date(_text(rec, "renewal_date"), "renewal_date")
+        raise ValueError(f"seats {rec['seats']!r} is not a whole number from 0 to {SEATS_MAX:,}") from None
+    start = check_window(_date(_text(rec, "contract_start"), "contract_start"), window, "contract_start")
+    renewal = check_window(_date(_text(rec, "renewal_date"), "renewal_date"), window, "renewal_date")
     if renewal <= start:
         raise ValueError("renewal_date must be after contract_start")
     status = (_text(rec, "status") or "active").lower()
     if status not in ("active", "churned"):
         raise ValueError(f"status {status!r}: use active or churned")
-    churned_on = _date(_text(rec, "churned_on"), "churned_on") if _text(rec, "churned_on") else None
+    churned = _text(rec, "churned_on")
+    churned_on = check_window(_date(churned, "churned_on"), window, "churned_on") if churned else None
     currency = _text(rec, "currency").upper() or (currencies_for(symbol)[0] if symbol else "JPY")
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValueError(f"currency {currency!r} is not a 3-letter code")
@@ -540,17 +730,29 @@ def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
     email = _text(rec, "csm_email") or None
     if email and not _EMAIL.match(email):
         raise ValueError(f"csm_email {email!r} is not an email address")
-    name = " ".join(_text(rec, "name").split())
-    if len(name) > 200:
-        raise ValueError("name is longer than 200 characters")
+    name = clean_name(_text(rec, "name"))
+    problems = [
+        f"{what} {describe(problem)}"
+        for what, value, attr in (
+            ("account_id", _text(rec, "account_id"), Account.external_id),
+            ("plan", _text(rec, "plan"), Account.plan),
+            ("segment", _text(rec, "segment"), Account.segment),
+            ("csm_email", email or "", Account.csm_email),
+        )
+        if (problem := text_problem(value, attr))
+    ]
+    if problem := name_problems(name):
+        problems.insert(0, f"name {describe(problem)}{' once normalized' if len(name) <= NAME_MAX else ''}")
+    if problems:  # cutting them would merge two accounts (account_id) or change them without a word
+        raise ValueError("; ".join(problems))
     tier = _text(rec, "touch_tier").lower()
     if tier and tier not in TIERS:
         raise ValueError(f"touch_tier {tier!r}: use high, mid or tech (or leave it empty)")
     return {
         **({"touch_tier": tier} if tier else {}),  # empty: keep the current tier
-        "external_id": _text(rec, "account_id")[:64],
+        "external_id": _text(rec, "account_id"),
         "name": name,
-        "plan": _text(rec, "plan")[:200],
+        "plan": _text(rec, "plan"),
         "mrr": mrr,
         "seats": seats,
         "contract_start": start,
@@ -558,7 +760,7 @@ def _account_row(rec: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "churned_on": churned_on if status == "churned" else None,
         "currency": currency,
-        "segment": _text(rec, "segment")[:64] or None,
+        "segment": _text(rec, "segment") or None,
         "csm_email": email,
     }
 
@@ -573,16 +775,29 @@ def ingest_accounts(
     """Upsert accounts by account_id and record how each stood on ``as_of`` (history for churn and NRR).
 
     An account Baton already knows from a handoff (same name, no account_id yet) is linked, not duplicated.
+    Rows are written in batches of ACCOUNT_BATCH as they stream in (the accounts each batch touched leave
+    the session once flushed); any bad line refuses the file, and the caller's rollback undoes the batches.
     """
+    today = now.date()
+    try:
+        check_window(
+            as_of, date_window(today, past_years=AS_OF_PAST_YEARS, future_days=AS_OF_FUTURE_DAYS), "as_of"
+        )
+    except ValueError as exc:
+        raise IngestError([Problem(0, str(exc))], 1) from None
+    window = date_window(today, past_years=CONTRACT_PAST_YEARS, future_days=CONTRACT_FUTURE_DAYS)
+    if isinstance(rows, Records):
+        rows = rows.expecting(ACCOUNT_REQUIRED + ACCOUNT_OPTIONAL)
     bad = _Collector()
-    parsed: list[tuple[int, dict[str, Any]]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # account_id -> its line: the one thing held for the whole file
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    result = Result()
     for line, rec, error in rows:
         if error or rec is None:
             bad.add(line, error or "unreadable")
             continue
         try:
-            row = _account_row(rec)
+            row = _account_row(rec, window)
         except ValueError as exc:
             bad.add(line, str(exc))
             continue
@@ -593,29 +808,52 @@ def ingest_accounts(
             )
             continue
         seen[row["external_id"]] = line
-        parsed.append((line, row))
+        if bad.bad:
+            continue  # the file is lost already: keep reading only to report every bad line
+        chunk.append((line, row))
+        if len(chunk) >= ACCOUNT_BATCH:
+            _write_accounts(session, chunk, as_of=as_of, now=now, bad=bad, result=result)
+            chunk.clear()
+    if chunk and not bad.bad:
+        _write_accounts(session, chunk, as_of=as_of, now=now, bad=bad, result=result)
     bad.raise_if_any()
-    by_ext = {
-        a.external_id: a for a in session.scalars(select(Account).where(Account.external_id.is_not(None)))
-    }
-    by_key = {a.name_key: a for a in session.scalars(select(Account))}
-    with_handoff = set(session.scalars(select(Handoff.account_id).distinct()))
+    return result
+
+
+def _write_accounts(
+    session: Session,
+    chunk: list[tuple[int, dict[str, Any]]],
+    *,
+    as_of: date,
+    now: datetime,
+    bad: _Collector,
+    result: Result,
+) -> None:
+    """One batch of account rows: only the accounts it names are loaded, and they leave the session
+    once written, so memory holds one batch however long the file is. Earlier batches are flushed,
+    so a name taken by one is seen by the next."""
+    keys = [normalize_name(row["name"]) for _, row in chunk]
+    exts = [row["external_id"] for _, row in chunk]
+    by_ext = {a.external_id: a for a in session.scalars(select(Account).where(Account.external_id.in_(exts)))}
+    by_key = {a.name_key: a for a in session.scalars(select(Account).where(Account.name_key.in_(set(keys))))}
+    ids = {a.id for a in (*by_ext.values(), *by_key.values())}
+    with_handoff = set(
+        session.scalars(select(Handoff.account_id).where(Handoff.account_id.in_(ids)).distinct())
+    )
     latest = dict(
         session.execute(
-            select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of)).group_by(
-                AccountSnapshot.account_id
-            )
+            select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of))
+            .where(AccountSnapshot.account_id.in_(ids))
+            .group_by(AccountSnapshot.account_id)
         ).all()
     )
-    result = Result()
-    for line, row in parsed:
-        key = normalize_name(row["name"])
+    for (line, row), key in zip(chunk, keys, strict=True):
         current = by_ext.get(row["external_id"])
         if current is not None and current.id in latest and _as_date(latest[current.id]) > as_of:
             result.rows += 1  # back-filling history: record the snapshot, keep today's account as it is
             result.updated += 1
             continue
-        account = by_ext.get(row["external_id"])
+        account = current
         holder = by_key.get(key)
         if account is None and holder is not None and holder.external_id is None:
             account, result.linked = holder, result.linked + 1
@@ -642,23 +880,27 @@ def ingest_accounts(
         account.name_key, account.updated_at = key, now
         by_ext[row["external_id"]], by_key[key] = account, account
         result.rows += 1
-    bad.raise_if_any()
+    if bad.bad:
+        return
     session.flush()
-    for _, row in parsed:
-        account = by_ext[row["external_id"]]
-        session.merge(
-            AccountSnapshot(
-                account_id=account.id,
-                as_of=as_of,
-                plan=row["plan"],
-                mrr=row["mrr"],
-                seats=row["seats"],
-                currency=row["currency"],
-                status=row["status"],
-            )
+    written = [by_ext[row["external_id"]] for _, row in chunk]
+    session.execute(
+        delete(AccountSnapshot).where(
+            AccountSnapshot.account_id.in_([a.id for a in written]), AccountSnapshot.as_of == as_of
         )
-    session.flush()
-    return result
+    )
+    session.execute(
+        insert(AccountSnapshot),
+        [
+            {"account_id": a.id, "as_of": as_of, **{k: row[k] for k in _SNAPSHOT}}
+            for a, (_, row) in zip(written, chunk, strict=True)
+        ],
+    )
+    for account in {id(a): a for a in (*by_ext.values(), *by_key.values())}.values():
+        session.expunge(account)
+
+
+_SNAPSHOT = ("plan", "mrr", "seats", "currency", "status")
 
 
 def _as_date(value: Any) -> date:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 DATE_FORMATS = "YYYY-MM-DD (2026-11-30, 2026/11/30 or 2026年11月30日)"
@@ -77,3 +77,37 @@ def parse_date(text: str) -> date:
 def header_name(text: str) -> str:
     """A column name as Baton spells it: `\ufeffAccount ID ` and `ＭＲＲ` become account_id and mrr."""
     return re.sub(r"[\s-]+", "_", _fold(text.lstrip("\ufeff"))).strip("_").lower()
+
+
+VALUE_MAX = 10.0**12  # a daily usage figure beyond a trillion is a unit or parsing mistake, not usage
+RANGES = {"nps": (0.0, 10.0)}  # metrics with a scale of their own; every other one is a count >= 0
+FALLBACK_DAYS = (date(1990, 1, 1), date(2100, 12, 31))  # when the caller passes no today
+
+
+def value_problem(metric: str, value: float) -> str | None:
+    """Why a signal's value is implausible (negative, off its scale, beyond VALUE_MAX), or None."""
+    lo, hi = RANGES.get(metric, (0.0, VALUE_MAX))
+    if not lo <= value <= hi:
+        if metric in RANGES:
+            return f"{metric} must be between {lo:g} and {hi:g}"
+        return "must be a count between 0 and 1e12" if value >= 0 else "must not be negative"
+    return None
+
+
+def years_before(day: date, years: int) -> date:
+    return date(day.year - years, 1, 1)
+
+
+def date_window(today: date | None, *, past_years: int, future_days: int) -> tuple[date, date]:
+    """The dates a file may plausibly hold around ``today`` (the caller's clock)."""
+    if today is None:
+        return FALLBACK_DAYS
+    return years_before(today, past_years), today + timedelta(days=future_days)
+
+
+def check_window(day: date, window: tuple[date, date], what: str) -> date:
+    """``day``, or ValueError naming the range (year 1 or 9999 is a typo, and 9999 would stay "latest")."""
+    lo, hi = window
+    if not lo <= day <= hi:
+        raise ValueError(f"{what} {day.isoformat()} is outside the plausible range {lo} to {hi}")
+    return day

@@ -129,10 +129,11 @@ class IngestAPI:
         try:
             with self.db.session() as session:
                 rows = records(text_stream(_Body(environ["wsgi.input"], length), encoding), fmt)
+                today = local_date(self.clock, self.timezone)
                 if kind == "signals":
-                    result = ingest_signals(session, rows)
+                    result = ingest_signals(session, rows, today=today)
                 elif kind == "metrics":
-                    result = ingest_metrics(session, rows)
+                    result = ingest_metrics(session, rows, today=today)
                 elif kind == "touches":
                     result = ingest_touches(
                         session, rows, clock=self.clock, timezone=self.timezone, source="api"

@@ -10,10 +10,12 @@ from decimal import Decimal
 from enum import StrEnum
 
 from settings import TierThresholds
+from storage.limits import max_length, text_problem
+from storage.models import Account, Handoff, Stakeholder
 
 CURRENCIES = ("JPY", "USD", "EUR")
 TEXT_MAX = 2000  # per free-text answer; keeps every rendered field inside Slack's 3000-char section limit
-NAME_MAX = 200
+NAME_MAX: int = max_length(Account.name) or 200  # the modal's limit for one-line answers
 
 
 class BillingPeriod(StrEnum):
@@ -95,9 +97,30 @@ SEATS_MAX = 1_000_000
 AMOUNT_MAX = Decimal(10) ** 12
 
 
+def strip_format(text: str) -> str:
+    """``text`` without format characters (Unicode category Cf: zero-width spaces and joiners,
+    right-to-left overrides, the BOM): invisible, so `Zw\u200bCorp` would otherwise be a second ZwCorp."""
+    if text.isascii():
+        return text
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+def clean_name(name: str) -> str:
+    """An account name as stored and shown: no format characters, single-spaced."""
+    return " ".join(strip_format(name).split())
+
+
 def normalize_name(name: str) -> str:
-    """The lookup key of an account name: width-folded, case-folded, single-spaced."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    """The lookup key of an account name: width-folded (NFKC), case-folded, without format characters,
+    single-spaced. Handoffs and ingest both key accounts by it."""
+    return " ".join(strip_format(unicodedata.normalize("NFKC", name)).casefold().split())
+
+
+def name_problems(name: str) -> tuple[str, dict[str, int]] | None:
+    """Why an account name cannot be stored: its own column and its key's (NFKC can turn 12 characters
+    into 216: `ﷺ` is 18), with one code for both since the person can only shorten the name."""
+    cleaned = clean_name(name)
+    return text_problem(cleaned, Account.name) or text_problem(normalize_name(cleaned), Account.name_key)
 
 
 def parse_external_stakeholders(text: str | None) -> tuple[list[ExternalStakeholder], list[FieldError]]:
@@ -121,7 +144,22 @@ def parse_external_stakeholders(text: str | None) -> tuple[list[ExternalStakehol
         if email and not _EMAIL.match(email):
             errors.append(FieldError("stakeholders_external", "bad_email", {"line": lineno, "email": email}))
             continue
-        people.append(ExternalStakeholder(name=name[:NAME_MAX], role=(role or None), email=(email or None)))
+        unstorable = [
+            problem
+            for value, attr in (
+                (name, Stakeholder.name),
+                (role, Stakeholder.role),
+                (email, Stakeholder.email),
+            )
+            if value and (problem := text_problem(value, attr))
+        ]
+        if unstorable:
+            code, params = unstorable[0]
+            errors.append(
+                FieldError("stakeholders_external", f"stakeholder_{code}", {"line": lineno, **params})
+            )
+            continue
+        people.append(ExternalStakeholder(name=name, role=(role or None), email=(email or None)))
     return people, errors
 
 
@@ -136,8 +174,9 @@ def validate(form: HandoffForm, known: list[FieldError] | None = None) -> list[F
             continue
         if value is None or (isinstance(value, str) and not value.strip()):
             errors.append(FieldError(name, "required"))
-    if form.account_name and len(form.account_name) > NAME_MAX:
-        errors.append(FieldError("account_name", "too_long", {"max": NAME_MAX}))
+    if form.account_name and "account_name" not in skip and (problem := name_problems(form.account_name)):
+        errors.append(FieldError("account_name", problem[0], problem[1]))
+    errors.extend(_column_problems(form, skip))
     if form.seats is not None and form.seats <= 0:
         errors.append(FieldError("seats", "seats_positive"))
     elif form.seats is not None and form.seats > SEATS_MAX:
@@ -159,9 +198,27 @@ def validate(form: HandoffForm, known: list[FieldError] | None = None) -> list[F
         errors.append(FieldError("renewal_date", "renewal_after_start"))
     for name in TEXT_FIELDS:
         value = getattr(form, name)
-        if value and len(value) > TEXT_MAX:
+        if value and len(value) > TEXT_MAX and not any(e.field == name for e in errors):
             errors.append(FieldError(name, "too_long", {"max": TEXT_MAX}))
     errors.extend(parse_external_stakeholders(form.stakeholders_external)[1])
+    return errors
+
+
+def _column_problems(form: HandoffForm, skip: set[str]) -> list[FieldError]:
+    """Text the columns cannot hold (NUL, too long for a String(n)), field by field: the modal limits
+    lengths, but a forged or replayed submission does not have to respect them."""
+    errors: list[FieldError] = []
+    for name, value in vars(form).items():
+        if name in skip or name == "account_name":
+            continue
+        attr = getattr(Handoff, name, None)
+        values = value if isinstance(value, list) else [value]
+        if name == "stakeholder_users":
+            attr = Stakeholder.slack_user_id
+        for v in values:
+            if isinstance(v, str) and (problem := text_problem(v.strip(), attr)):
+                errors.append(FieldError(name, problem[0], problem[1]))
+                break
     return errors
 
 

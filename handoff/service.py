@@ -19,6 +19,7 @@ from clock import Clock
 from handoff.checklist import (
     FieldError,
     HandoffForm,
+    clean_name,
     normalize_name,
     parse_external_stakeholders,
     suggest_tier,
@@ -238,7 +239,7 @@ def create(
         raise Invalid(errors)
     assert form.account_name is not None
     if account is None:
-        name = " ".join(form.account_name.split())
+        name = clean_name(form.account_name)
         account = Account(name=name, name_key=normalize_name(name), created_at=now, updated_at=now)
         session.add(account)
     h = Handoff(
@@ -336,7 +337,7 @@ def update(
             f"CSM set to {form.csm_user_id}",
             subject=form.csm_user_id,
         )
-    name = " ".join((form.account_name or "").split())
+    name = clean_name(form.account_name or "")
     if name != h.account.name:
         h.account.name, h.account.name_key = name, normalize_name(name)
     changed = [k for k, v in _comparable(h).items() if before[k] != v]
