@@ -655,6 +655,7 @@ def ingest_accounts(
                 seats=row["seats"],
                 currency=row["currency"],
                 status=row["status"],
+                renewal_date=row.get("renewal_date"),
             )
         )
     session.flush()

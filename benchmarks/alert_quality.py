@@ -41,8 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.quality import auc, caught_ahead, followed_share, ratio, top_share_lift  # noqa: E402
 from benchmarks.simbook import START, Book, generate  # noqa: E402
+from model.metrics import auc, caught_ahead, followed_share, ratio, top_share_lift  # noqa: E402
 
 TAIL_WEEKS = 13  # simulated past the last scored week: the 90-day outcomes of its alerts
 COOLDOWN_DAYS = 28  # the peer's: Baton's alert stays open resolve_after days, then rests cooldown_days
