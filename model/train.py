@@ -98,17 +98,21 @@ class Driver:
     def text(self, locale: str = "en", plan: str | None = None) -> str:
         f = self.feature
         unit = f.unit(locale)
-        value = _fmt(self.value) + (f" {unit}" if unit and locale == "en" else unit)
+        if unit.startswith(("/", "／")):  # "per day" is in the name already
+            unit = ""
+        if unit and not locale.startswith("ja") and unit != "%":
+            unit = f" {unit}"
+        value = _fmt(self.value) + unit
         if f.key.startswith("plan."):  # a one-hot plan moves the score whether the account is on it or not
             on_it = bool(self.value)
             if locale.startswith("ja"):
                 return f.label(locale) + ("" if on_it else "以外")
             return f.label(locale) if on_it else f.label(locale).replace("on the", "not on the", 1)
         if locale.startswith("ja"):
-            where = f"{plan}プランの" if plan else ""
-            return f"{f.label(locale)}：{value}（{where}標準は{_fmt(self.typical)}）"
+            where = f"{plan}プランでは" if plan else ""
+            return f"{f.label(locale)}：{value}（{where}通常{_fmt(self.typical)}{unit}）"
         on = f" on {plan}" if plan else ""
-        return f"{f.label(locale)} {value} vs {_fmt(self.typical)} typical{on}"
+        return f"{f.label(locale)}: {value} vs {_fmt(self.typical)} typical{on}"
 
     def as_json(self, locale: str = "en", plan: str | None = None) -> dict[str, Any]:
         return {

@@ -133,3 +133,21 @@ def test_too_little_history_is_one_line_saying_how_much_is_needed(
     assert err.startswith("model train: the churn model needs 20 churn events") and "; has " in err
     assert run_model(db, RULES, "explain", as_of=book.end, clock=lambda: NOW, account="A001") == 1
     assert "no model trained yet" in capsys.readouterr().err
+
+
+def test_a_driver_reads_as_value_against_typical_in_each_language() -> None:
+    from model.features import feature_list
+    from model.train import Driver
+
+    per_seat = next(
+        f for f in feature_list(["active_users"], [], "active_users") if f.key == "active_users.per_seat"
+    )
+    d = Driver(per_seat, 0.18, 0.55, 0.9)
+    assert d.text("en", "Standard") == "active users per seat, last 28 days: 0.18 vs 0.55 typical on Standard"
+    assert (
+        d.text("ja", "Standard")
+        == "1席あたりのアクティブユーザー数（1日平均、直近28日間）：0.18（Standardプランでは通常0.55）"
+    )
+    idle = next(f for f in feature_list([], [], "active_users") if f.key == "days_since_active")
+    assert Driver(idle, 21.0, 1.0, 0.5).text("en") == "days since last activity: 21 days vs 1 typical"
+    assert Driver(idle, 21.0, 1.0, 0.5).text("ja") == "最終利用からの日数：21日（通常1日）"
