@@ -23,6 +23,7 @@ COPY --chown=baton api ./api
 COPY --chown=baton jobs ./jobs
 COPY --chown=baton digest ./digest
 COPY --chown=baton storage ./storage
+COPY --chown=baton model ./model
 USER baton
 VOLUME ["/data"]
 EXPOSE 3000

@@ -180,7 +180,8 @@ class History:
     """Weekly rollups of the stored history, for the weeks ending ``anchor - 7k``, k = 0..weeks - 1.
 
     Read once (a handful of queries for all accounts); ``frame(k)`` then builds any week's features
-    with array arithmetic. ``weeks=1`` is the daily scan's case: the anchor's week alone."""
+    with array arithmetic and one snapshot query, so call it while the session is open. ``weeks=1`` is
+    the daily scan's case: the anchor's week alone."""
 
     def __init__(
         self,

@@ -58,7 +58,9 @@ def test_training_never_sees_the_scored_week_or_outcomes_after_it(db: Database) 
     assert np.array_equal(before.coef, after.coef) and before.threshold == after.threshold
     # and the walk-forward trains each week only on weeks whose outcome was known then
     days = [book.end - timedelta(days=7 * k) for k in (6, 5, 4, 3, 2, 1, 0)]
-    replay = walk_forward(history, days, churns, {}, refit_weeks=1, min_events=5)
+    with db.session() as s:
+        history = History(s, book.end, 30)
+        replay = walk_forward(history, days, churns, {}, refit_weeks=1, min_events=5)
     assert replay.fits and all(
         date.fromisoformat(f["last_week"]) + timedelta(days=CHURN_HORIZON) <= f["cutoff"] for f in replay.fits
     )
