@@ -1,7 +1,7 @@
 """Alert quality of Baton's rules against the book's logistic regression, replayed week by week.
 
     .venv/bin/python benchmarks/alert_quality.py [--accounts 600] [--weeks 52] [--seeds 1 2 3]
-        [--schemas seats flat] [--warmup 13] [--resolve-after 14] [--budget 2] [--json]
+        [--schemas seats flat] [--warmup 13] [--resolve-after 14] [--budget 2] [--gradient-boosting] [--json]
 
 For each simulated book (benchmarks/simbook.py; every seed on every schema) and each Monday, the way a
 live deployment sees the data (/work/shared/docs/alert-quality.md): ingest the accounts export as of
@@ -16,6 +16,12 @@ The peer is "Fighting Churn With Data"'s method on the same account-weeks: per-a
 standardized, a scikit-learn logistic regression refitted every 4 weeks only on earlier weeks whose
 labels were known by then; as an alerter it flags its weekly top accounts (not alerted in the last 28
 days: Baton's open-then-cooldown span) to the alert budget, churn and upsell each with a share.
+
+Baton's model is model/backtest.py's walk-forward run on the replayed database after the replay: on
+each scored Monday the churn and upsell models trained (every 4 weeks) on the earlier weeks whose
+90-day outcome was known then, alerting at the threshold that met the budget on those weeks, same
+budget and shares as the peer. --gradient-boosting adds a HistGradientBoostingClassifier's AUC on
+the same training rows and weeks.
 
 Recall counts the churns (upgrades) whose whole 90-day window lies inside the scored weeks, so neither
 method is charged for weeks it did not score. Figures are pooled over the books; each book's key
