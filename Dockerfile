@@ -24,6 +24,7 @@ COPY api ./api
 COPY jobs ./jobs
 COPY digest ./digest
 COPY storage ./storage
+COPY model ./model
 USER baton
 VOLUME ["/data"]
 EXPOSE 3000

@@ -244,6 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     health = command("health", help="print every active account's health score")
     health.add_argument("--as-of", type=as_of_date, help=as_of_help)
     health.add_argument("--json", action="store_true", help="print the scores as a JSON array")
+    model = command("model", help="train, backtest or explain the churn and upsell models")
+    model.add_argument("action", choices=["train", "backtest", "explain"])
+    model.add_argument("account", nargs="?", help="explain: the account's account_id or name")
+    model.add_argument("--as-of", type=as_of_date, help=as_of_help)
+    model.add_argument("--from", dest="start", type=as_of_date, help="backtest: the first Monday to score")
+    model.add_argument("--budget", type=float, help="alerts per 100 accounts per week (default 2)")
+    model.add_argument("--gradient-boosting", action="store_true", help="backtest: also gradient boosting")
+    model.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -388,6 +396,23 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if settings.slack_bot_token and not args.dry_run:  # without Slack the alerts wait in the outbox
             _deliver(settings, db)
         return 0
+    if args.command == "model":
+        from model.cli import run_model
+
+        db.upgrade()
+        return run_model(
+            db,
+            settings.rules,
+            args.action,
+            as_of=args.as_of or local_date(utcnow, settings.rules.schedule.timezone, days_ago=1),
+            clock=utcnow,
+            account=args.account,
+            start=args.start,
+            budget=args.budget,
+            as_json=args.json,
+            gradient_boosting=args.gradient_boosting,
+            locale=settings.locale,
+        )
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -152,4 +152,16 @@ prints: a summary line (reminders, messages, how many for accounts without a CSM
 
 example:
   python app.py remind --as-of 2026-11-30 --dry-run""",
+    "model": """\
+Churn and upsell models learned from the stored history (accounts files, daily signals, touches).
+  train     fit both models on the weeks whose 90-day outcome is known and store them (versioned)
+  backtest  replay the history week by week: the model trained on earlier weeks against the rules'
+            health score on the same accounts; AUC, lift, churns caught 7-90 days ahead at the budget
+  explain   an account's churn and upsell probability with every driver, value against typical
+Needs enough outcomes: 20 churns (upgrades) in weeks whose 90-day outcome is known.
+
+examples:
+  python app.py model train
+  python app.py model backtest --from 2026-01-05 --json
+  python app.py model explain C-0042""",
 }

@@ -892,7 +892,7 @@ def _write_accounts(
     session.execute(
         insert(AccountSnapshot),
         [
-            {"account_id": a.id, "as_of": as_of, **{k: row[k] for k in _SNAPSHOT}}
+            {"account_id": a.id, "as_of": as_of, **{k: row.get(k) for k in _SNAPSHOT}}
             for a, (_, row) in zip(written, chunk, strict=True)
         ],
     )
@@ -900,7 +900,7 @@ def _write_accounts(
         session.expunge(account)
 
 
-_SNAPSHOT = ("plan", "mrr", "seats", "currency", "status")
+_SNAPSHOT = ("plan", "mrr", "seats", "currency", "status", "renewal_date")  # renewal: the model's history
 
 
 def _as_date(value: Any) -> date:

@@ -1,7 +1,7 @@
 """Alert quality of Baton's rules against the book's logistic regression, replayed week by week.
 
     .venv/bin/python benchmarks/alert_quality.py [--accounts 600] [--weeks 52] [--seeds 1 2 3]
-        [--schemas seats flat] [--warmup 13] [--resolve-after 14] [--budget 2] [--json]
+        [--schemas seats flat] [--warmup 13] [--resolve-after 14] [--budget 2] [--gradient-boosting] [--json]
 
 For each simulated book (benchmarks/simbook.py; every seed on every schema) and each Monday, the way a
 live deployment sees the data (/work/shared/docs/alert-quality.md): ingest the accounts export as of
@@ -16,6 +16,12 @@ The peer is "Fighting Churn With Data"'s method on the same account-weeks: per-a
 standardized, a scikit-learn logistic regression refitted every 4 weeks only on earlier weeks whose
 labels were known by then; as an alerter it flags its weekly top accounts (not alerted in the last 28
 days: Baton's open-then-cooldown span) to the alert budget, churn and upsell each with a share.
+
+Baton's model is model/backtest.py's walk-forward run on the replayed database after the replay: on
+each scored Monday the churn and upsell models trained (every 4 weeks) on the earlier weeks whose
+90-day outcome was known then, alerting at the threshold that met the budget on those weeks, same
+budget and shares as the peer. --gradient-boosting adds a HistGradientBoostingClassifier's AUC on
+the same training rows and weeks.
 
 Recall counts the churns (upgrades) whose whole 90-day window lies inside the scored weeks, so neither
 method is charged for weeks it did not score. Figures are pooled over the books; each book's key
@@ -41,8 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.quality import auc, caught_ahead, followed_share, ratio, top_share_lift  # noqa: E402
 from benchmarks.simbook import START, Book, generate  # noqa: E402
+from model.metrics import auc, caught_ahead, followed_share, ratio, top_share_lift  # noqa: E402
 
 TAIL_WEEKS = 13  # simulated past the last scored week: the 90-day outcomes of its alerts
 COOLDOWN_DAYS = 28  # the peer's: Baton's alert stays open resolve_after days, then rests cooldown_days
@@ -70,7 +76,14 @@ def upgrades(book: Book, days: list[date]) -> dict[str, list[date]]:
 # --- Baton, through its own code path ----------------------------------------------------------------
 
 
-def replay_baton(book: Book, weeks: int, warmup: int, resolve_after: int, rules_path: Path | None) -> dict:
+def replay_baton(
+    book: Book,
+    weeks: int,
+    warmup: int,
+    resolve_after: int,
+    rules_path: Path | None,
+    model_args: dict[str, Any] | None = None,
+) -> dict:
     from alerts.health import health_all
     from alerts.ingest import ingest_accounts, ingest_signals
     from alerts.rules import CHURN
@@ -135,7 +148,57 @@ def replay_baton(book: Book, weeks: int, warmup: int, resolve_after: int, rules_
                     if r.change == "new":
                         for code in r.finding.codes:
                             reasons[code] = reasons.get(code, 0) + 1
-    return {"scored": scored, "alerts": alerts, "seconds": seconds, "reasons": reasons}
+        model = replay_model(db, warmup, weeks, rules, model_args or {})
+    return {"scored": scored, "alerts": alerts, "seconds": seconds, "reasons": reasons, "model": model}
+
+
+# --- Baton's model, through the product's code path ---------------------------------------------------
+
+
+def replay_model(db: Any, warmup: int, weeks: int, rules: Any, args: dict[str, Any]) -> dict:
+    """model/backtest.py's walk-forward on the replayed database: on each scored Monday, the model trained
+    on the weeks before whose outcome was known then, alerting at its threshold for the budget (churn and
+    upsell shares as the peer's). Features, labels and threshold are the product's (model/)."""
+    from sqlalchemy import select
+
+    from model.backtest import walk_forward
+    from model.features import History
+    from model.labels import churn_dates, upgrade_dates
+    from storage.models import Account
+
+    t0 = timer.perf_counter()
+    last_sunday = mondays(warmup + weeks, warmup + weeks)[0] - timedelta(days=1)
+    days = [m - timedelta(days=1) for m in mondays(warmup + 1, warmup + weeks)]
+    with db.session() as s:
+        ext = dict(s.execute(select(Account.id, Account.external_id)).all())
+        history = History(
+            s,
+            last_sunday,
+            warmup + weeks,
+            activity=rules.health.activity_metric,
+            names=rules.health.metric_names,
+        )
+        churns, ups = churn_dates(s), upgrade_dates(s)
+        replay = walk_forward(
+            history,
+            days,
+            churns,
+            ups,
+            budget=args.get("budget", 2.0),
+            upsell_share=args.get("upsell_share", 0.25),
+            gradient_boosting=args.get("gradient_boosting", False),
+        )
+
+    def monday(d: date) -> str:
+        return (d + timedelta(days=1)).isoformat()
+
+    return {
+        "scores": [(ext[a], monday(d), p) for a, d, p in replay.scores],
+        "gb_scores": [(ext[a], monday(d), p) for a, d, p in replay.gb_scores],
+        "alerts": [(ext[a], monday(d), k) for a, d, k in replay.alerts],
+        "fits": len(replay.fits),
+        "seconds": {**replay.seconds, "wall": timer.perf_counter() - t0},
+    }
 
 
 # --- the peer: the book's logistic regression --------------------------------------------------------
@@ -251,14 +314,15 @@ def replay_peer(
 # --- one book, and the figures ---------------------------------------------------------------------------
 
 
-def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None]) -> dict:
-    schema, seed, accounts, weeks, warmup, resolve_after, budget, upsell_share, rules = job
+def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, bool]) -> dict:
+    schema, seed, accounts, weeks, warmup, resolve_after, budget, upsell_share, rules, gb = job
     t0 = timer.perf_counter()
     book = generate(schema, seed, accounts, warmup + weeks + TAIL_WEEKS + 1)
     gen = timer.perf_counter() - t0
     churns = {k: [v] for k, v in book.churns().items()}
     ups = upgrades(book, mondays(1, warmup + weeks + TAIL_WEEKS))
-    baton = replay_baton(book, weeks, warmup, resolve_after, Path(rules) if rules else None)
+    model_args = {"budget": budget, "upsell_share": upsell_share, "gradient_boosting": gb}
+    baton = replay_baton(book, weeks, warmup, resolve_after, Path(rules) if rules else None, model_args)
     t1 = timer.perf_counter()
     scored = {(a, m) for a, m, _ in baton["scored"]}
     peer = replay_peer(book, weeks, warmup, scored, churns, ups, budget, upsell_share)
@@ -275,7 +339,15 @@ def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None])
         "last": (START + timedelta(days=7 * (warmup + weeks))).isoformat(),
         "baton": baton,
         "peer": peer,
-        "seconds": {"generate": gen, "baton": t1 - t0 - gen, "peer": t2 - t1, **baton["seconds"]},
+        "model": baton["model"],
+        "seconds": {
+            "generate": gen,
+            "baton": t1 - t0 - gen - baton["model"]["seconds"]["wall"],
+            "peer": t2 - t1,
+            "model": baton["model"]["seconds"]["wall"],
+            "model_training": baton["model"]["seconds"]["training"],
+            **baton["seconds"],
+        },
     }
 
 
@@ -299,15 +371,16 @@ def figures(books: list[dict], method: str) -> dict[str, Any]:
         churn_pop += [(k, d) for k, v in ch.items() for d in v if lo <= d <= hi]
         up_pop += [(k, d) for k, v in up.items() for d in v if lo <= d <= hi]
         weeks += [(a, date.fromisoformat(m)) for a, m, _ in b["baton"]["scored"]]
-        rows = (
-            [(a, m, -s) for a, m, s in b["baton"]["scored"] if s is not None]
-            if method == "baton"
-            else b["peer"]["scores"]
-        )
+        if method == "baton":
+            rows = [(a, m, -s) for a, m, s in b["baton"]["scored"] if s is not None]
+        elif method == "gb":
+            rows = b["model"]["gb_scores"]
+        else:
+            rows = b[method]["scores"]
         for a, m, s in rows:
             day = date.fromisoformat(m)
             score_rows.append((s, any(1 <= (c - day).days <= 30 for c in ch.get(a, ()))))
-        for a, m, kind in b[method]["alerts"]:
+        for a, m, kind in b[method]["alerts"] if method != "gb" else []:
             (churn_alerts if kind == "churn" else upsell_alerts).append((a, date.fromisoformat(m)))
     by_account: dict[str, list[date]] = {}
     for a, d in churn_alerts:
@@ -381,19 +454,30 @@ def _fmt(fmt: str, v: float | None) -> str:
 def print_table(result: dict[str, Any]) -> None:
     st, books, wall = result["settings"], result["books"], result["wall_seconds"]
     base, peer = result["baton"], result["peer"]
+    model = result.get("model") or {k: None for k in base}
     print(
         f"{len(books)} books ({', '.join(b['book'] for b in books)}), {st['accounts']} accounts each "
         f"at the start, {st['warmup']} warm-up + {st['weeks']} scored weeks; "
         f"{base['account_weeks']:,} account-weeks scored, {base['churns_in_window']} churns and "
         f"{base['upgrades_in_window']} upgrades with a full window"
     )
-    print(f"{'measure':<46} {'Baton rules':>12} {'peer (LR)':>10} {'Baton/peer':>11}")
+    print(f"{'measure':<46} {'Baton rules':>12} {'Baton model':>12} {'peer (LR)':>10} {'model/peer':>11}")
     for label, key, fmt in ROWS:
         print(
-            f"{label:<46} {_fmt(fmt, base[key]):>12} {_fmt(fmt, peer[key]):>10} "
-            f"{_fmt('{:.2f}', ratio(base[key], peer[key])):>11}"
+            f"{label:<46} {_fmt(fmt, base[key]):>12} {_fmt(fmt, model.get(key)):>12} "
+            f"{_fmt(fmt, peer[key]):>10} {_fmt('{:.2f}', ratio(model.get(key), peer[key])):>11}"
         )
-    print(f"\n{'per book (rules / peer)':<18} {'AUC':>13} {'recall':>13} {'lift':>13} {'alerts/100':>13}")
+    if result.get("gradient_boosting"):
+        g = result["gradient_boosting"]
+        print(
+            f"gradient boosting (HistGradientBoostingClassifier) on the model's training rows and weeks: "
+            f"AUC {_fmt('{:.3f}', g['health_auc_30d'])}, top-decile lift "
+            f"{_fmt('{:.2f}', g['top_decile_lift_30d'])}"
+        )
+    print(
+        f"\n{'per book (rules / model / peer)':<18} {'AUC':>19} {'recall':>19} {'lift':>19} "
+        f"{'alerts/100':>19}"
+    )
     for b in books:
         cells = []
         for key, fmt in (
@@ -402,7 +486,10 @@ def print_table(result: dict[str, Any]) -> None:
             ("churn_lift_90d", "{:.2f}"),
             ("alerts_per_100_week", "{:.2f}"),
         ):
-            cells.append(f"{_fmt(fmt, b['baton'][key]):>6} /{_fmt(fmt, b['peer'][key]):>5}")
+            mk = b.get("model", {}).get(key)
+            cells.append(
+                f"{_fmt(fmt, b['baton'][key]):>6} /{_fmt(fmt, mk):>5} /{_fmt(fmt, b['peer'][key]):>5}"
+            )
         print(f"{b['book']:<18} " + " ".join(cells))
     print(f"Baton's churn and upsell alerts by reason (an alert may have several): {result['reasons']}")
     secs = [b["seconds"] for b in books]
@@ -413,7 +500,8 @@ def print_table(result: dict[str, Any]) -> None:
     print(
         f"wall {wall:.0f} s with {st['jobs']} jobs; per book: replay {mean('baton'):.0f} s (ingest "
         f"{mean('ingest'):.0f}, scan {mean('scan'):.0f}, health {mean('health'):.0f}), "
-        f"peer {mean('peer'):.0f} s"
+        f"peer {mean('peer'):.0f} s, model {mean('model'):.0f} s (training "
+        f"{mean('model_training'):.0f} s)"
     )
 
 
@@ -431,6 +519,11 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="books replayed at once")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--save", help="also write the figures as JSON to this file")
+    ap.add_argument(
+        "--gradient-boosting",
+        action="store_true",
+        help="also HistGradientBoosting on the model's weeks (AUC)",
+    )
     ap.add_argument("--show", help="print the table of a file written by --save, and stop")
     args = ap.parse_args()
     if args.show:
@@ -448,6 +541,7 @@ def main() -> int:
             args.budget,
             args.upsell_share,
             args.rules,
+            args.gradient_boosting,
         )
         for seed in args.seeds
         for schema in args.schemas
@@ -460,6 +554,8 @@ def main() -> int:
         "wall_seconds": round(wall, 1),
         "baton": figures(books, "baton"),
         "peer": figures(books, "peer"),
+        "model": figures(books, "model"),
+        "gradient_boosting": figures(books, "gb") if args.gradient_boosting else None,
         "reasons": _reasons(books),
         "books": [
             {
@@ -468,6 +564,8 @@ def main() -> int:
                 "signal_rows": b["signal_rows"],
                 "seconds": {k: round(v, 1) for k, v in b["seconds"].items()},
                 "peer_fits": b["peer"]["fits"],
+                "model_fits": b["model"]["fits"],
+                "model": figures([b], "model"),
                 "baton": figures([b], "baton"),
                 "peer": figures([b], "peer"),
             }

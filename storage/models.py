@@ -160,6 +160,8 @@ class AccountSnapshot(Base):
     seats: Mapped[int | None]
     currency: Mapped[str | None] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
+    # The renewal the file named that day: "days to renewal" as it stood then (model features, 0008).
+    renewal_date: Mapped[date | None] = mapped_column(Date)
 
 
 class Signal(Base):
@@ -362,3 +364,25 @@ class RequestSeen(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ChurnModel(Base):
+    """A trained churn or upsell model as plain numbers (feature names, scaler, coefficients, threshold),
+    so any instance, after any restart, scores with exactly the model the backtest measured; no pickle."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # churn | upsell
+    version: Mapped[int]  # 1, 2, ... per kind
+    algorithm: Mapped[str] = mapped_column(String(32))
+    trained_at: Mapped[datetime]
+    data_through: Mapped[date] = mapped_column(Date)
+    features: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]]
+    threshold: Mapped[float | None]
+    budget: Mapped[float | None]  # alerts per 100 accounts per week the threshold was set for
+    backtest: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    training: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rows, weeks, events
+
+    __table_args__ = (UniqueConstraint("kind", "version", name="uq_models_kind_version"),)

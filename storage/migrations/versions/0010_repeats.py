@@ -1,7 +1,7 @@
 """requests_seen: requests already acted on (repeats answered, not redone); alerts.snoozed_by
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

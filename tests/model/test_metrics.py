@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from benchmarks.quality import auc, caught_ahead, followed_share, ratio, top_share_lift
+from model.metrics import auc, caught_ahead, followed_share, ratio, top_share_lift
 
 D = date(2026, 6, 1)
 

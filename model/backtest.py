@@ -1,0 +1,359 @@
+"""The backtest: the stored history replayed week by week, as a live deployment would have lived it.
+
+At each scored week (the Sunday a Monday scan scores up to) the model is the one trained on the
+weeks before it whose outcome was known by then (model/train.py), its threshold the one that met the
+alert budget on those training weeks; an account alerted is not alerted again for 28 days. Beside it,
+the rules: the health score (alerts/health.py) on the same account-weeks, and the alerts the rules'
+scans stored. Figures are those of /work/shared/docs/alert-quality.md (model/metrics.py), counted on
+the weeks whose 90-day outcome is known."""
+
+from __future__ import annotations
+
+import time as timer
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alerts.health import data_through, score, usage_by_account
+from alerts.rules import CHURN
+from model.features import History
+from model.labels import AUC_HORIZON, CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
+from model.metrics import auc, caught_ahead, followed_share, ratio, top_share_lift
+from model.train import (
+    COOLDOWN_WEEKS,
+    MIN_EVENTS,
+    MIN_WEEKS,
+    LinearModel,
+    NotEnoughHistory,
+    rows_for,
+    train,
+)
+from settings import HealthRules
+from storage.models import Alert, Signal
+
+DEFAULT_BUDGET = 2.0  # alerts per 100 accounts per week, churn and upsell together
+UPSELL_SHARE = 0.25  # the upsell model's share of the budget
+REFIT_WEEKS = 4  # the backtest retrains every 4 weeks (the live scan retrains when a week older)
+
+
+def last_sunday(day: date) -> date:
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
+@dataclass
+class Replay:
+    """What the model did, week by week: scores and alerts per (Account.id, scored day)."""
+
+    scores: list[tuple[int, date, float]] = field(default_factory=list)  # churn probability
+    alerts: list[tuple[int, date, str]] = field(default_factory=list)  # (account, day, churn | upsell)
+    fits: list[dict[str, Any]] = field(default_factory=list)  # per refit: cutoff, last training week
+    gb_scores: list[tuple[int, date, float]] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # kind -> why it had no model some weeks
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def walk_forward(
+    history: History,
+    days: Sequence[date],
+    churns: dict[int, list[date]],
+    upgrades: dict[int, list[date]],
+    *,
+    budget: float = DEFAULT_BUDGET,
+    upsell_share: float = UPSELL_SHARE,
+    refit_weeks: int = REFIT_WEEKS,
+    min_events: int = MIN_EVENTS,
+    gradient_boosting: bool = False,
+    class_weight: str | None = None,
+) -> Replay:
+    """Score each of ``days`` (days of ``history``'s weeks) with models trained strictly before it."""
+    t0 = timer.perf_counter()
+    k_of = {history.anchor - timedelta(days=7 * k): k for k in range(history.weeks)}
+    frames = [history.frame(k) for k in range(history.weeks)]
+    frames = frames[::-1]  # oldest first
+    t1 = timer.perf_counter()
+    by_day = {f.day: f for f in frames}
+    share = {"churn": budget * (1 - upsell_share), "upsell": budget * upsell_share}
+    targets = {"churn": (churns, CHURN_HORIZON), "upsell": (upgrades, UPSELL_HORIZON)}
+    models: dict[str, LinearModel | None] = {}
+    gb: Any = None
+    last_fit: date | None = None
+    last_alert: dict[tuple[int, str], date] = {}
+    out = Replay()
+    fit_seconds = 0.0
+    for day in sorted(days):
+        if day not in k_of:
+            raise ValueError(f"{day.isoformat()} is not one of the history's weeks")
+        if last_fit is None or (day - last_fit).days >= 7 * refit_weeks:
+            tf = timer.perf_counter()
+            for kind, (events, horizon) in targets.items():
+                try:
+                    models[kind] = train(
+                        kind,
+                        frames,
+                        events,
+                        horizon,
+                        day,
+                        budget=share[kind],
+                        min_events=min_events,
+                        class_weight=class_weight,
+                    )
+                    out.fits.append(
+                        {"kind": kind, "cutoff": day, "last_week": models[kind].training["last_week"]}
+                    )
+                except NotEnoughHistory as exc:
+                    models[kind] = None
+                    out.skipped.setdefault(kind, str(exc))
+            if gradient_boosting and models.get("churn") is not None:
+                from sklearn.ensemble import HistGradientBoostingClassifier
+
+                rows = rows_for(frames, churns, CHURN_HORIZON, day)
+                gb = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=0)
+                gb.fit(rows.x, rows.y)
+            last_fit = day
+            fit_seconds += timer.perf_counter() - tf
+        frame = by_day[day]
+        for kind in ("churn", "upsell"):
+            model = models.get(kind)
+            if model is None or not len(frame.account_ids):
+                continue
+            p = model.proba(model.matrix(frame))
+            if kind == "churn":
+                out.scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, p, strict=True)]
+                if gb is not None:
+                    g = gb.predict_proba(frame.x)[:, 1]
+                    out.gb_scores += [
+                        (int(a), day, float(v)) for a, v in zip(frame.account_ids, g, strict=True)
+                    ]
+            for a, v in zip(frame.account_ids, p, strict=True):
+                if model.threshold is None or v < model.threshold:
+                    continue
+                prev = last_alert.get((int(a), kind))
+                if prev is not None and (day - prev).days < 7 * COOLDOWN_WEEKS:
+                    continue
+                last_alert[(int(a), kind)] = day
+                out.alerts.append((int(a), day, kind))
+    out.seconds = {"features": t1 - t0, "training": fit_seconds, "total": timer.perf_counter() - t0}
+    return out
+
+
+# --- the figures --------------------------------------------------------------------------------------
+
+
+def figures(
+    scores: Sequence[tuple[int, date, float]],
+    alerts: Sequence[tuple[int, date, str]],
+    churns: dict[int, list[date]],
+    upgrades: dict[int, list[date]],
+    first: date,
+    last: date,
+) -> dict[str, Any]:
+    """issue 10's table for one method, over the account-weeks ``scores`` holds between first and last
+    (higher score = more at risk)."""
+    rows = [(a, d, s) for a, d, s in scores if first <= d <= last]
+    weeks = [(a, d) for a, d, _ in rows]
+    labels = [any(1 <= (c - d).days <= AUC_HORIZON for c in churns.get(a, ())) for a, d, _ in rows]
+    vals = [s for _, _, s in rows]
+    churn_alerts = [(a, d) for a, d, k in alerts if k == "churn" and first <= d <= last]
+    up_alerts = [(a, d) for a, d, k in alerts if k == "upsell" and first <= d <= last]
+    by_acc: dict[int, list[date]] = {}
+    for a, d in churn_alerts:
+        by_acc.setdefault(a, []).append(d)
+    up_by_acc: dict[int, list[date]] = {}
+    for a, d in up_alerts:
+        up_by_acc.setdefault(a, []).append(d)
+    lo, hi = first + timedelta(days=90), last + timedelta(days=7)
+    churn_pop = [(a, d) for a, v in churns.items() for d in v if lo <= d <= hi]
+    up_pop = [(a, d) for a, v in upgrades.items() for d in v if lo <= d <= hi]
+    base_hit, base_n = followed_share(weeks, churns, 1, 90)
+    prec_hit, prec_n = followed_share(churn_alerts, churns, 1, 90)
+    up_base_hit, _ = followed_share(weeks, upgrades, 1, 90)
+    up_hit, up_n = followed_share(up_alerts, upgrades, 1, 90)
+    recall = caught_ahead(churn_pop, by_acc, 7, 90)
+    up_recall = caught_ahead(up_pop, up_by_acc, 1, 90)
+    n = len(weeks)
+    base = base_hit / base_n if base_n else None
+    precision = prec_hit / prec_n if prec_n else None
+    up_base = up_base_hit / base_n if base_n else None
+    up_precision = up_hit / up_n if up_n else None
+    return {
+        "account_weeks": n,
+        "auc_30d": auc(vals, labels),
+        "top_decile_lift_30d": top_share_lift(vals, labels, 0.1),
+        "churn_recall_7_90d": recall.recall,
+        "churns_in_window": recall.total,
+        "churn_precision_90d": precision,
+        "churn_base_rate_90d": base,
+        "churn_lift_90d": ratio(precision, base),
+        "alerts_per_100_week": (len(churn_alerts) + len(up_alerts)) / n * 100 if n else None,
+        "churn_alerts_per_100_week": len(churn_alerts) / n * 100 if n else None,
+        "upsell_alerts_per_100_week": len(up_alerts) / n * 100 if n else None,
+        "median_lead_days": recall.median_lead,
+        "upsell_recall_90d": up_recall.recall,
+        "upgrades_in_window": up_recall.total,
+        "upsell_precision_90d": up_precision,
+        "upsell_lift_90d": ratio(up_precision, up_base),
+    }
+
+
+def calibration(scores: Sequence[tuple[int, date, float]], churns: dict[int, list[date]]) -> dict[str, Any]:
+    """Predicted against observed 90-day churn, overall and by fifth of predicted risk."""
+    if not scores:
+        return {}
+    p = np.array([s for _, _, s in scores])
+    y = np.array([any(1 <= (c - d).days <= CHURN_HORIZON for c in churns.get(a, ())) for a, d, _ in scores])
+    order = np.argsort(p)
+    bins = np.array_split(order, 5)
+    return {
+        "predicted": float(p.mean()),
+        "observed": float(y.mean()),
+        "brier": float(np.mean((p - y) ** 2)),
+        "by_fifth": [
+            {"predicted": float(p[b].mean()), "observed": float(y[b].mean())} for b in bins if len(b)
+        ],
+    }
+
+
+# --- the product's backtest ----------------------------------------------------------------------------
+
+
+@dataclass
+class Backtest:
+    first: date
+    last: date
+    anchor: date
+    budget: float
+    accounts: int
+    model: dict[str, Any]
+    rules: dict[str, Any]
+    calibration: dict[str, Any]
+    replay: Replay
+    gradient_boosting: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "weeks": {
+                "first": self.first.isoformat(),
+                "last": self.last.isoformat(),
+                "data_through": self.anchor.isoformat(),
+            },
+            "budget_per_100_accounts_week": self.budget,
+            "model": self.model,
+            "rules": self.rules,
+            "gradient_boosting": self.gradient_boosting,
+            "calibration": self.calibration,
+            "refits": len(self.replay.fits),
+            "no_model": self.replay.skipped,
+            "seconds": {k: round(v, 2) for k, v in self.replay.seconds.items()},
+        }
+
+
+def history_weeks(session: Session, anchor: date, rules: HealthRules) -> int:
+    """Weeks from the first day with usage signals to ``anchor``."""
+    first = session.scalar(select(func.min(Signal.day)).where(Signal.metric == rules.activity_metric))
+    if first is None:
+        return 0
+    first = first if isinstance(first, date) else date.fromisoformat(str(first))
+    return max(0, (anchor - first).days // 7 + 1)
+
+
+def needed_weeks() -> int:
+    return CHURN_HORIZON // 7 + 1 + MIN_WEEKS
+
+
+def run(
+    session: Session,
+    as_of: date,
+    rules: HealthRules,
+    *,
+    start: date | None = None,
+    budget: float = DEFAULT_BUDGET,
+    min_events: int = MIN_EVENTS,
+    gradient_boosting: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Backtest:
+    """`app.py model backtest`: Mondays from ``start`` (default: the first the model could score) up to
+    the last whose 90-day outcome is known, model against rules on the same account-weeks."""
+    data = data_through(session, as_of, rules)
+    if data.through is None:
+        raise NotEnoughHistory(f"no usage signals up to {as_of.isoformat()}: ingest signals first")
+    anchor = last_sunday(data.day)
+    weeks = history_weeks(session, anchor, rules)
+    eval_last = anchor - timedelta(days=7 * (CHURN_HORIZON // 7 + 1))
+    if weeks < needed_weeks() + 1:
+        raise NotEnoughHistory(
+            f"the backtest needs {needed_weeks() + CHURN_HORIZON // 7 + 1} weeks of usage history (training "
+            f"weeks, then {CHURN_HORIZON} days to see each scored week's outcome); has {weeks}"
+        )
+    history = History(session, anchor, weeks, activity=rules.activity_metric, names=rules.metric_names)
+    churns, ups = churn_dates(session), upgrade_dates(session)
+    all_days = sorted(anchor - timedelta(days=7 * k) for k in range(weeks))
+    first = start - timedelta(days=1) if start else all_days[0]  # a Monday scores up to its Sunday
+    days = [d for d in all_days if first <= d <= eval_last]
+    if not days:
+        raise NotEnoughHistory(
+            f"no week from {first.isoformat()} has a known 90-day outcome yet; the last with one is "
+            f"{eval_last.isoformat()}"
+        )
+    if progress:
+        progress(f"replaying {len(days)} weeks ({days[0].isoformat()} to {days[-1].isoformat()})")
+    replay = walk_forward(
+        history, days, churns, ups, budget=budget, min_events=min_events, gradient_boosting=gradient_boosting
+    )
+    if not replay.scores:
+        raise NotEnoughHistory(replay.skipped.get("churn", "no week could be scored"))
+    scored_days = sorted({d for _, d, _ in replay.scores})
+    lo, hi = scored_days[0], scored_days[-1]
+    model_fig = figures(replay.scores, replay.alerts, churns, ups, lo, hi)
+    # the rules on the same account-weeks: the health score then (accounts as the files described them)
+    rule_scores: list[tuple[int, date, float]] = []
+    by_week: dict[date, set[int]] = {}
+    for a, d, _ in replay.scores:
+        by_week.setdefault(d, set()).add(a)
+    k_of = {anchor - timedelta(days=7 * k): k for k in range(weeks)}
+    for d in scored_days:
+        frame = history.frame(k_of[d])
+        seats = frame.column("seats")
+        to_renewal = frame.column("days_to_renewal")
+        usage = usage_by_account(session, d, rules, only=by_week[d])
+        for i, a in enumerate(frame.account_ids):
+            u = usage.get(int(a))
+            if u is None or int(a) not in by_week[d]:
+                continue
+            renewal = None if np.isnan(to_renewal[i]) else d + timedelta(days=int(to_renewal[i]))
+            s, _, _ = score(
+                u,
+                seats=None if np.isnan(seats[i]) else int(seats[i]),
+                renewal_date=renewal,
+                as_of=d,
+                rules=rules,
+            )
+            rule_scores.append((int(a), d, -float(s)))
+    stored = session.execute(
+        select(Alert.account_id, Alert.as_of, Alert.kind).where(Alert.as_of >= lo, Alert.as_of <= hi)
+    )
+    rule_alerts = [(a, d, "churn" if k == CHURN else "upsell") for a, d, k in stored]
+    rules_fig = figures(rule_scores, rule_alerts, churns, ups, lo, hi)
+    gb_fig = None
+    if gradient_boosting and replay.gb_scores:
+        gb_fig = {
+            k: v
+            for k, v in figures(replay.gb_scores, [], churns, ups, lo, hi).items()
+            if k in ("account_weeks", "auc_30d", "top_decile_lift_30d")
+        }
+    return Backtest(
+        lo,
+        hi,
+        anchor,
+        budget,
+        len(history.ids),
+        model_fig,
+        rules_fig,
+        calibration(replay.scores, churns),
+        replay,
+        gb_fig,
+    )

@@ -1,0 +1,148 @@
+"""`app.py model train | backtest | explain`: the terminal side of model/ (a failure is one line)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from typing import Any
+
+from clock import Clock
+from model.backtest import DEFAULT_BUDGET, Backtest, run
+from model.service import explain, train_models
+from model.train import NotEnoughHistory
+from settings import Rules
+from storage import Database
+
+ROWS = [
+    ("AUC, churn within 30 days", "auc_30d", "{:.3f}"),
+    ("top-decile lift, churn within 30 days", "top_decile_lift_30d", "{:.2f}"),
+    ("churns caught 7-90 days ahead", "churn_recall_7_90d", "{:.1%}"),
+    ("churn alert precision, 90 days", "churn_precision_90d", "{:.1%}"),
+    ("  lift over the base rate", "churn_lift_90d", "{:.2f}"),
+    ("alerts per 100 accounts per week", "alerts_per_100_week", "{:.2f}"),
+    ("  churn risk", "churn_alerts_per_100_week", "{:.2f}"),
+    ("  upsell", "upsell_alerts_per_100_week", "{:.2f}"),
+    ("median lead time, days (caught churns)", "median_lead_days", "{:.0f}"),
+    ("upgrades preceded by an upsell alert, 90 d", "upsell_recall_90d", "{:.1%}"),
+    ("upsell alert precision, 90 days", "upsell_precision_90d", "{:.1%}"),
+    ("  lift over the base rate", "upsell_lift_90d", "{:.2f}"),
+]
+
+
+def _fmt(fmt: str, v: float | None) -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def print_backtest(bt: Backtest) -> None:
+    m, r = bt.model, bt.rules
+    print(
+        f"Backtest of {bt.first.isoformat()} to {bt.last.isoformat()} (each Monday's scan, data up to "
+        f"the Sunday; data through {bt.anchor.isoformat()}): {m['account_weeks']:,} account-weeks, "
+        f"{m['churns_in_window']} churns and {m['upgrades_in_window']} upgrades with a full 90-day window; "
+        f"budget {bt.budget:g} alerts per 100 accounts per week"
+    )
+    print(f"{'measure':<44} {'model':>8} {'rules':>8}")
+    for label, key, fmt in ROWS:
+        print(f"{label:<44} {_fmt(fmt, m.get(key)):>8} {_fmt(fmt, r.get(key)):>8}")
+    if m.get("churn_base_rate_90d") is not None:
+        print(f"base rate: {m['churn_base_rate_90d']:.1%} of account-weeks churn within 90 days")
+    c = bt.calibration
+    if c:
+        fifths = ", ".join(f"{b['predicted']:.1%}/{b['observed']:.1%}" for b in c["by_fifth"])
+        print(
+            f"calibration: predicted {c['predicted']:.1%} vs observed {c['observed']:.1%} churn within "
+            f"90 days; by fifth of risk (predicted/observed): {fifths}"
+        )
+    if bt.gradient_boosting:
+        g = bt.gradient_boosting
+        print(
+            f"gradient boosting on the same weeks: AUC {_fmt('{:.3f}', g['auc_30d'])}, top-decile lift "
+            f"{_fmt('{:.2f}', g['top_decile_lift_30d'])} (the regression stays unless this beats it)"
+        )
+    for kind, why in bt.replay.skipped.items():  # the first weeks, before enough outcomes were known
+        print(f"weeks before the first {kind} model are not scored: {why}")
+
+
+def run_model(
+    db: Database,
+    rules: Rules,
+    action: str,
+    *,
+    as_of: date,
+    clock: Clock,
+    account: str | None = None,
+    start: date | None = None,
+    budget: float | None = None,
+    as_json: bool = False,
+    gradient_boosting: bool = False,
+    locale: str = "en",
+) -> int:
+    budget = DEFAULT_BUDGET if budget is None else budget
+    try:
+        if action == "train":
+            with db.session() as session:
+                done = train_models(session, as_of, rules.health, now=clock(), budget=budget)
+                out: list[dict[str, Any]] = [
+                    {
+                        "kind": r.kind,
+                        "version": r.version,
+                        "data_through": r.data_through.isoformat(),
+                        "threshold": r.threshold,
+                        "training": r.training,
+                        "backtest_model": r.backtest.get("model"),
+                    }
+                    for r in done.rows
+                ]
+            if as_json:
+                print(json.dumps({"models": out, "skipped": done.skipped}, indent=2, default=str))
+                return 0
+            for o in out:
+                t = o["training"]
+                print(
+                    f"{o['kind']} model v{o['version']} trained on {t['rows']:,} account-weeks over "
+                    f"{t['weeks']} weeks ({t['events']} accounts with the outcome), data through "
+                    f"{o['data_through']}, "
+                    f"alert threshold {_fmt('{:.1%}', o['threshold'])}"
+                )
+            for kind, why in done.skipped.items():
+                print(f"no {kind} model: {why}")
+            print(f"took {done.seconds:.1f} s")
+            return 0
+        if action == "backtest":
+            with db.session() as session:
+                gb = gradient_boosting
+                bt = run(session, as_of, rules.health, start=start, budget=budget, gradient_boosting=gb)
+            if as_json:
+                print(json.dumps(bt.as_json(), indent=2, default=str))
+            else:
+                print_backtest(bt)
+            return 0
+        if action == "explain":
+            if not account:
+                print("model explain needs an account: python app.py model explain ACCOUNT", file=sys.stderr)
+                return 2
+            with db.session() as session:
+                exps = explain(session, account, as_of, rules.health)
+                data = [e.as_json(locale) for e in exps]
+            if as_json:
+                print(json.dumps(data, ensure_ascii=False, indent=2))
+                return 0
+            for e in data:
+                th = e["threshold"]
+                flag = "" if th is None else (" (alerted at this level)" if e["probability"] >= th else "")
+                print(
+                    f"{e['name']} ({e['account_id']}): {e['kind']} probability {e['probability']:.1%}{flag}, "
+                    f"model v{e['model_version']}, data through {e['data_through']}"
+                )
+                for d in e["drivers"]:
+                    print(f"  {d['contribution']:+.3f}  {d['text']}")
+                print(f"  {e['intercept']:+.3f}  baseline (intercept); logit {e['logit']:+.3f}")
+            return 0
+    except NotEnoughHistory as exc:
+        print(f"model {action}: {exc}", file=sys.stderr)
+        return 1
+    except LookupError as exc:
+        print(f"model {action}: {exc.args[0]}", file=sys.stderr)
+        return 1
+    raise AssertionError(action)

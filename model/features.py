@@ -1,0 +1,423 @@
+"""Per-account features as of a day, for every account at once, from stored signals, snapshots and touches.
+
+One aggregate query reads the signals into weekly buckets counted back from an anchor day (the book's
+data-through day): (account, metric, week) sums, the latest active day and the first day with data. A
+week's 7-day, 28-day and 13-week levels are then sums of 1, 4 and 13 buckets, so a backtest or a
+training run over two years reads each signal row once, and memory grows with accounts x weeks, never
+with signal rows. Features end at the anchor's week: nothing after that day is read.
+
+Each feature has a readable name and unit in English and Japanese (``Feature``): they are a card's
+reasons. Unknown values are NaN (an account with no data in a window, no NPS answer yet); the model
+fills them with the training mean, so an unknown value moves no score."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Date, Integer, and_, case, cast, func, literal, select
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.elements import ColumnElement
+
+from handoff.checklist import missing_items
+from settings import MetricNames, metric_name
+from storage.models import Account, AccountSnapshot, Handoff, Signal, Touch
+
+SPAN_WEEKS = 13  # the longest window: 13 weekly buckets ("last 13 weeks", about 90 days)
+NOT_USAGE = ("nps", "support_tickets")  # metrics with features of their own
+MRR_UNIT = 10_000  # "per 10,000 of MRR": per ¥10,000 for a yen book
+MAX_IDLE = 7 * SPAN_WEEKS  # days since last activity read as "91" when none in the 13 weeks
+
+
+@dataclass(frozen=True)
+class Feature:
+    key: str
+    en: str
+    ja: str
+    unit_en: str
+    unit_ja: str
+    log: bool  # log1p before scaling: counts and amounts act by ratio (2 vs 4 users ~ 20 vs 40)
+
+    def label(self, locale: str) -> str:
+        return self.ja if locale.startswith("ja") else self.en
+
+    def unit(self, locale: str) -> str:
+        return self.unit_ja if locale.startswith("ja") else self.unit_en
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def feature_list(
+    metrics: Sequence[str], plans: Sequence[str], activity: str, names: MetricNames | None = None
+) -> list[Feature]:
+    """The columns, in order, for these usage metrics and plans: one table of names and units."""
+
+    def n(m: str, loc: str) -> str:
+        return metric_name(m, loc, names)
+
+    out: list[Feature] = []
+    for m in metrics:
+        en, ja = n(m, "en"), n(m, "ja")
+        out += [
+            Feature(
+                f"{m}.7d", f"{en} per day, last 7 days", f"{ja}（1日平均、直近7日間）", "/day", "／日", True
+            ),
+            Feature(
+                f"{m}.28d",
+                f"{en} per day, last 28 days",
+                f"{ja}（1日平均、直近28日間）",
+                "/day",
+                "／日",
+                True,
+            ),
+            Feature(
+                f"{m}.13w",
+                f"{en} per day, last 13 weeks",
+                f"{ja}（1日平均、直近13週間）",
+                "/day",
+                "／日",
+                True,
+            ),
+        ]
+        if m != activity:
+            out.append(
+                Feature(
+                    f"{m}.per_user",
+                    f"{en} per active user, last 28 days",
+                    f"アクティブユーザー1人あたりの{ja}（直近28日間）",
+                    "",
+                    "",
+                    True,
+                )
+            )
+        out += [
+            Feature(
+                f"{m}.per_seat",
+                f"{en} per seat, last 28 days",
+                f"1席あたりの{ja}（1日平均、直近28日間）",
+                "/seat/day",
+                "／席・日",
+                True,
+            ),
+            Feature(
+                f"{m}.per_mrr",
+                f"{en} per {MRR_UNIT:,} of MRR, last 28 days",
+                f"MRR{MRR_UNIT // 10_000}万あたりの{ja}（1日平均、直近28日間）",
+                "/day",
+                "／日",
+                True,
+            ),
+            Feature(
+                f"{m}.trend",
+                f"{en}, last 28 days vs the 28 before",
+                f"{ja}の増減（直近28日間とその前の28日間の比較）",
+                "%",
+                "%",
+                False,
+            ),
+        ]
+    out += [
+        Feature("days_since_active", "days since last activity", "最終利用からの日数", "days", "日", True),
+        Feature(
+            "support_per_week",
+            "support tickets per week, last 28 days",
+            "問い合わせ件数（週平均、直近28日間）",
+            "/week",
+            "件／週",
+            True,
+        ),
+        Feature("nps", "latest NPS answer", "直近のNPS回答", "", "", False),
+        Feature(
+            "touches_90d", "CS touches logged, last 90 days", "CSタッチの記録数（直近90日間）", "", "件", True
+        ),
+        Feature(
+            "handoff_gaps",
+            "open handoff checklist items",
+            "引き継ぎチェックリストの未記入項目",
+            "",
+            "項目",
+            False,
+        ),
+        Feature("tenure_days", "days as a customer", "契約開始からの日数", "days", "日", True),
+        Feature("seats", "contracted seats", "契約席数", "", "席", True),
+        Feature("mrr", "MRR", "MRR", "", "", True),
+        Feature("days_to_renewal", "days to renewal", "更新までの日数", "days", "日", False),
+    ]
+    out += [Feature(f"plan.{p}", f"on the {p} plan", f"{p}プラン", "", "", False) for p in plans]
+    return out
+
+
+@dataclass
+class Frame:
+    """The features of the accounts that were customers on ``day``: one row per account."""
+
+    day: date
+    account_ids: np.ndarray  # Account.id per row
+    plans: list[str | None]
+    features: list[Feature]
+    x: np.ndarray  # (rows, features), NaN = unknown
+
+    def column(self, key: str) -> np.ndarray:
+        return self.x[:, [f.key for f in self.features].index(key)]
+
+
+def _days_before(session: Session, anchor: date) -> ColumnElement[Any]:
+    """Days from a signal's day to ``anchor`` (>= 0), in the database's own date arithmetic."""
+    if session.get_bind().dialect.name == "postgresql":
+        return literal(anchor, Date) - Signal.day
+    return func.julianday(anchor.isoformat()) - func.julianday(Signal.day)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+class History:
+    """Weekly rollups of the stored history, for the weeks ending ``anchor - 7k``, k = 0..weeks - 1.
+
+    Read once (a handful of queries for all accounts); ``frame(k)`` then builds any week's features
+    with array arithmetic and one snapshot query, so call it while the session is open. ``weeks=1`` is
+    the daily scan's case: the anchor's week alone."""
+
+    def __init__(
+        self,
+        session: Session,
+        anchor: date,
+        weeks: int,
+        *,
+        activity: str = "active_users",
+        names: MetricNames | None = None,
+    ) -> None:
+        self.session, self.anchor, self.weeks = session, anchor, weeks
+        self.activity, self.names = activity, names
+        self.buckets = weeks + SPAN_WEEKS
+        rows = session.execute(
+            select(
+                Account.id,
+                Account.external_id,
+                Account.name,
+                Account.contract_start,
+                Account.churned_on,
+                Account.status,
+                Account.plan,
+                Account.mrr,
+                Account.seats,
+                Account.renewal_date,
+            ).order_by(Account.id)
+        ).all()
+        self.ids = np.array([r[0] for r in rows], dtype=np.int64)
+        self.index = {int(a): i for i, a in enumerate(self.ids)}
+        self.accounts = {int(r[0]): r for r in rows}
+        n = len(rows)
+        self.start = np.array(
+            [(anchor - r[3]).days if r[3] is not None else np.nan for r in rows], dtype=float
+        )  # days before the anchor the contract started
+        self.churned = np.array(
+            [(anchor - r[4]).days if r[4] is not None else -(10**6) for r in rows], dtype=float
+        )
+        self._rollup(n)
+        self._nps(n)
+        self._touches()
+        self._gaps(n)
+
+    # --- reading --------------------------------------------------------------------------------------
+
+    def _rollup(self, n: int) -> None:
+        x = _days_before(self.session, self.anchor)
+        bucket = cast(x / 7, Integer)
+        lo = self.anchor - timedelta(days=7 * self.buckets)
+        stmt = (
+            select(
+                Signal.account_id,
+                Signal.metric,
+                bucket,
+                func.sum(Signal.value),
+                func.min(case((Signal.value > 0, x))),
+                func.max(x),
+            )
+            .where(Signal.day > lo, Signal.day <= self.anchor)
+            .group_by(Signal.account_id, Signal.metric, bucket)
+        )
+        self.sums: dict[str, np.ndarray] = {}
+        self.last_pos: dict[str, np.ndarray] = {}
+        self.first = np.full(n, -1.0)  # days before the anchor of the account's first data in range
+        for aid, metric, b, total, pos, far in self.session.execute(stmt.execution_options(yield_per=20_000)):
+            i, b = self.index.get(aid), int(b)
+            if i is None or not 0 <= b < self.buckets or metric == "nps":
+                continue
+            if metric not in self.sums:
+                self.sums[metric] = np.zeros((n, self.buckets))
+                self.last_pos[metric] = np.full((n, self.buckets), np.inf)
+            self.sums[metric][i, b] = float(total or 0)
+            if pos is not None:
+                self.last_pos[metric][i, b] = float(pos)
+            self.first[i] = max(self.first[i], float(far))
+
+    def _nps(self, n: int) -> None:
+        x = _days_before(self.session, self.anchor)
+        rows = self.session.execute(
+            select(Signal.account_id, x, Signal.value)
+            .where(Signal.metric == "nps", Signal.day <= self.anchor)
+            .order_by(Signal.day)
+        ).all()
+        keep = [(self.index[a], float(d), float(v)) for a, d, v in rows if a in self.index]
+        self.nps_rows = np.array(keep, dtype=float).reshape(-1, 3)
+
+    def _touches(self) -> None:
+        end = datetime.combine(self.anchor + timedelta(days=1), time(), UTC)
+        lo = end - timedelta(days=7 * self.buckets + 90)
+        rows = self.session.execute(
+            select(Touch.account_id, Touch.occurred_at).where(
+                Touch.occurred_at < end, Touch.occurred_at >= lo
+            )
+        ).all()
+        keep = [(self.index[a], (self.anchor - at.date()).days) for a, at in rows if a in self.index]
+        self.touch_rows = np.array(keep, dtype=float).reshape(-1, 2)
+
+    def _gaps(self, n: int) -> None:
+        """Open checklist items of each account's latest handoff (today's answers: edits are rare)."""
+        self.gaps = np.zeros(n)
+        latest = select(func.max(Handoff.id)).group_by(Handoff.account_id)
+        for h in self.session.scalars(
+            select(Handoff).where(Handoff.id.in_(latest)).options(selectinload(Handoff.stakeholders))
+        ):
+            if h.account_id in self.index:
+                self.gaps[self.index[h.account_id]] = len(missing_items(h))
+
+    def _snapshots(self, day: date) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
+        """Each account as the latest accounts file up to ``day`` described it."""
+        last = (
+            select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of).label("as_of"))
+            .where(AccountSnapshot.as_of <= day)
+            .group_by(AccountSnapshot.account_id)
+            .subquery()
+        )
+        s = AccountSnapshot
+        rows = self.session.execute(
+            select(s.account_id, s.plan, s.mrr, s.seats, s.status, s.renewal_date).join(
+                last, and_(s.account_id == last.c.account_id, s.as_of == last.c.as_of)
+            )
+        )
+        return {
+            a: (plan, float(mrr) if mrr is not None else None, seats, status, renewal)
+            for a, plan, mrr, seats, status, renewal in rows
+        }
+
+    # --- one week ---------------------------------------------------------------------------------------
+
+    @property
+    def metrics(self) -> list[str]:
+        """Usage metrics seen, the activity metric first."""
+        seen = sorted(m for m in self.sums if m not in NOT_USAGE)
+        return sorted(seen, key=lambda m: m != self.activity)
+
+    def plans_seen(self) -> list[str]:
+        return sorted({r[6] for r in self.accounts.values() if r[6]})
+
+    def frame(
+        self, k: int = 0, *, metrics: Sequence[str] | None = None, plans: Sequence[str] | None = None
+    ) -> Frame:
+        """Features on the day ``anchor - 7k`` of the accounts that were customers that day."""
+        day = self.anchor - timedelta(days=7 * k)
+        metrics = list(self.metrics if metrics is None else metrics)
+        plans = list(self.plans_seen() if plans is None else plans)
+        features = feature_list(metrics, plans, self.activity, self.names)
+        snaps = self._snapshots(day)
+        rows, plan_of, mrr, seats, renewal = [], [], [], [], []
+        for aid, r in self.accounts.items():
+            i = self.index[aid]
+            if self.churned[i] >= 7 * k:  # churned on or before the day
+                continue
+            if not np.isnan(self.start[i]) and self.start[i] < 7 * k:  # not yet a customer
+                continue
+            snap = snaps.get(aid)
+            if snap is None:  # never in an accounts file (born in a handoff): today's row
+                if r[5] != "active":
+                    continue
+                snap = (r[6], float(r[7]) if r[7] is not None else None, r[8], r[5], r[9])
+            if snap[3] != "active":
+                continue
+            rows.append(i)
+            plan_of.append(snap[0])
+            mrr.append(np.nan if snap[1] is None else snap[1])
+            seats.append(np.nan if not snap[2] else float(snap[2]))
+            renewal.append(np.nan if snap[4] is None else float((_as_date(snap[4]) - day).days))
+        idx = np.array(rows, dtype=np.int64)
+        mrr_a, seats_a = np.array(mrr, dtype=float), np.array(seats, dtype=float)
+        cols: list[np.ndarray] = []
+        b0 = k
+        had = self.first[idx] - 7 * k + 1  # days of data up to the day, however far back
+
+        def days(window: int, offset: int = 0) -> np.ndarray:
+            return np.clip(had - offset, 0, window)
+
+        def window_sum(m: str, lo: int, hi: int) -> np.ndarray:
+            arr = self.sums.get(m)
+            return np.zeros(len(idx)) if arr is None else arr[idx, b0 + lo : b0 + hi].sum(axis=1)
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d7, d28, d91, dprev = days(7), days(28), days(91), days(28, 28)
+            act28 = window_sum(self.activity, 0, 4)
+            for m in metrics:
+                s7, s28, s91, sprev = (
+                    window_sum(m, 0, 1),
+                    window_sum(m, 0, 4),
+                    window_sum(m, 0, 13),
+                    window_sum(m, 4, 8),
+                )
+                a28 = np.where(d28 > 0, s28 / d28, np.nan)
+                cols += [np.where(d7 > 0, s7 / d7, np.nan), a28, np.where(d91 > 0, s91 / d91, np.nan)]
+                if m != self.activity:
+                    cols.append(np.where(d28 > 0, np.where(s28 > 0, s28 / act28, 0.0), np.nan))
+                cols.append(a28 / seats_a)
+                cols.append(np.where(mrr_a > 0, a28 / (mrr_a / MRR_UNIT), np.nan))
+                prev = np.where(dprev >= 7, sprev / dprev, np.nan)
+                change = np.where(prev > 0, (a28 - prev) / prev * 100, np.where(a28 > 0, 300.0, 0.0))
+                cols.append(np.where(np.isnan(prev) | np.isnan(a28), np.nan, np.clip(change, -100, 300)))
+            pos = self.last_pos.get(self.activity)
+            if pos is None:
+                idle = np.full(len(idx), np.nan)
+            else:
+                idle = np.minimum(pos[idx, b0 : b0 + SPAN_WEEKS].min(axis=1) - 7 * k, MAX_IDLE)
+                idle = np.where(d7 > 0, idle, np.nan)
+            cols.append(idle)
+            tickets = window_sum("support_tickets", 0, 4)
+            cols.append(
+                np.where(d28 > 0, tickets / d28 * 7, np.nan)
+                if "support_tickets" in self.sums
+                else np.full(len(idx), np.nan)
+            )
+            cols.append(self._latest_nps(idx, k))
+            cols.append(self._touch_count(idx, k))
+            cols.append(self.gaps[idx])
+            cols.append(np.maximum(self.start[idx] - 7 * k, 0))
+            cols.append(seats_a)
+            cols.append(mrr_a)
+            cols.append(np.clip(np.array(renewal, dtype=float), 0, 400))
+            for p in plans:
+                cols.append(np.array([1.0 if q == p else 0.0 for q in plan_of]))
+        x = np.column_stack(cols) if cols and len(idx) else np.zeros((len(idx), len(features)))
+        x[~np.isfinite(x)] = np.nan
+        return Frame(day, self.ids[idx], plan_of, features, x)
+
+    def _latest_nps(self, idx: np.ndarray, k: int) -> np.ndarray:
+        out = np.full(len(self.ids), np.nan)
+        r = self.nps_rows
+        keep = r[r[:, 1] >= 7 * k] if len(r) else r
+        if len(keep):  # rows are oldest first: the first of the reversed rows per account is its latest
+            rev = keep[::-1]
+            accounts, first = np.unique(rev[:, 0].astype(int), return_index=True)
+            out[accounts] = rev[first, 2]
+        return out[idx]
+
+    def _touch_count(self, idx: np.ndarray, k: int) -> np.ndarray:
+        out = np.zeros(len(self.ids))
+        r = self.touch_rows
+        if len(r):
+            keep = r[(r[:, 1] >= 7 * k) & (r[:, 1] < 7 * k + 90)]
+            np.add.at(out, keep[:, 0].astype(int), 1.0)
+        return out[idx]

@@ -1,0 +1,152 @@
+"""What `app.py model train` and `model explain` do, on a session the caller owns (plain code, no Slack).
+
+Training reads the whole stored history once (model/features.py), fits the churn and upsell models on
+the weeks whose outcome is known, stores them with the backtest's figures (model/store.py), and so a
+later scan, on any instance, scores with the same numbers."""
+
+from __future__ import annotations
+
+import time as timer
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from alerts.health import data_through
+from handoff.checklist import normalize_name
+from model import store
+from model.backtest import DEFAULT_BUDGET, UPSELL_SHARE, history_weeks, run
+from model.features import History
+from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
+from model.train import Driver, LinearModel, NotEnoughHistory, drivers, train
+from settings import HealthRules
+from storage.models import Account, ChurnModel
+
+
+@dataclass
+class Trained:
+    rows: list[ChurnModel]
+    skipped: dict[str, str]  # kind -> why no model
+    seconds: float
+    data_through: date
+
+
+def train_models(
+    session: Session,
+    as_of: date,
+    rules: HealthRules,
+    *,
+    now: datetime,
+    budget: float = DEFAULT_BUDGET,
+    upsell_share: float = UPSELL_SHARE,
+    backtest: bool = True,
+) -> Trained:
+    """Fit and store the churn and upsell models on everything known up to the data-through day.
+    Raises NotEnoughHistory (saying how much is needed) when not even the churn model can be fitted."""
+    t0 = timer.perf_counter()
+    data = data_through(session, as_of, rules)
+    if data.through is None:
+        raise NotEnoughHistory(f"no usage signals up to {as_of.isoformat()}: ingest signals first")
+    anchor = data.day
+    weeks = history_weeks(session, anchor, rules)
+    names = rules.metric_names
+    history = History(session, anchor, max(weeks, 1), activity=rules.activity_metric, names=names)
+    frames = [history.frame(k) for k in range(history.weeks)][::-1]
+    targets = {
+        "churn": (churn_dates(session), CHURN_HORIZON, budget * (1 - upsell_share)),
+        "upsell": (upgrade_dates(session), UPSELL_HORIZON, budget * upsell_share),
+    }
+    fitted: dict[str, LinearModel] = {}
+    skipped: dict[str, str] = {}
+    for kind, (events, horizon, share) in targets.items():
+        try:
+            fitted[kind] = train(kind, frames, events, horizon, anchor, budget=share)
+        except NotEnoughHistory as exc:
+            if kind == "churn":
+                raise
+            skipped[kind] = str(exc)
+    figures: dict[str, Any] = {}
+    if backtest:
+        try:
+            figures = run(session, as_of, rules, budget=budget).as_json()
+        except NotEnoughHistory as exc:
+            figures = {"skipped": str(exc)}
+    rows = [
+        store.save(session, m, trained_at=now, data_through=anchor, backtest=figures) for m in fitted.values()
+    ]
+    return Trained(rows, skipped, timer.perf_counter() - t0, anchor)
+
+
+def find_account(session: Session, text: str) -> Account | None:
+    """By account_id (the files' external id) or name, as people type it."""
+    return session.scalar(
+        select(Account)
+        .where(or_(Account.external_id == text.strip(), Account.name_key == normalize_name(text)))
+        .limit(1)
+    )
+
+
+@dataclass
+class Explanation:
+    account: Account
+    kind: str
+    version: int
+    day: date
+    probability: float
+    threshold: float | None
+    plan: str | None
+    drivers: list[Driver]  # all features, largest contribution (either way) first
+    intercept: float
+
+    def as_json(self, locale: str = "en") -> dict[str, Any]:
+        return {
+            "account_id": self.account.external_id or str(self.account.id),
+            "name": self.account.name,
+            "kind": self.kind,
+            "model_version": self.version,
+            "data_through": self.day.isoformat(),
+            "probability": round(self.probability, 4),
+            "threshold": self.threshold,
+            "logit": round(self.intercept + sum(d.contribution for d in self.drivers), 4),
+            "intercept": round(self.intercept, 4),
+            "drivers": [d.as_json(locale, self.plan) for d in self.drivers],
+        }
+
+
+def explain(session: Session, text: str, as_of: date, rules: HealthRules) -> list[Explanation]:
+    """The account's churn (and upsell) probability with every driver, from the stored models.
+    Raises LookupError with a one-line reason (no such account, no model yet, not a customer)."""
+    account = find_account(session, text)
+    if account is None:
+        raise LookupError(f"no account {text!r}: give its account_id or its name as in the accounts file")
+    rows = [r for r in (store.latest_row(session, k) for k in ("churn", "upsell")) if r is not None]
+    if not rows:
+        raise LookupError("no model trained yet: run `python app.py model train` first")
+    day = data_through(session, as_of, rules).day
+    history = History(session, day, 1, activity=rules.activity_metric, names=rules.metric_names)
+    out = []
+    for row in rows:
+        model = store.load(row)
+        frame = history.frame(0, metrics=model.metrics, plans=model.plans)
+        hit = np.nonzero(frame.account_ids == account.id)[0]
+        if not len(hit):
+            raise LookupError(f"{account.name} was not a customer on {day.isoformat()}: nothing to score")
+        x = model.matrix(frame)[hit[0]]
+        plan = frame.plans[hit[0]]
+        out.append(
+            Explanation(
+                account,
+                row.kind,
+                row.version,
+                day,
+                float(model.proba(x.reshape(1, -1))[0]),
+                row.threshold,
+                plan,
+                drivers(model, x, plan, top=None),
+                model.intercept,
+            )
+        )
+    return out

@@ -1,0 +1,106 @@
+"""A small book whose answer is known: churn follows the level of use (active users per seat), never its
+noise. Written straight into the tables (one accounts file, daily signals) so a test builds it in a second."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+from sqlalchemy import insert
+
+from storage import Database
+from storage.models import Account, AccountSnapshot, Signal
+
+START = date(2026, 1, 5)  # a Monday
+NOW = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@dataclass
+class Book:
+    end: date  # the last day with signals (a Sunday)
+    ids: dict[str, int]  # external id -> Account.id
+    churned: dict[str, date]
+
+
+def build(db: Database, *, accounts: int = 120, weeks: int = 34, seed: int = 7, probes: bool = True) -> Book:
+    """``accounts`` customers on 20 seats each. Each has a level of use (a share of seats active on a
+    workday) and a noise level; low users churn with high odds after week 6, high users seldom. With
+    ``probes``: QUIET (steady 2 of 20 seats, never churns) and NOISY (about 16 of 20, swinging wildly
+    from week to week, never churns)."""
+    rng = np.random.default_rng(seed)
+    days = 7 * weeks
+    end = START + timedelta(days=days - 1)
+    level = rng.uniform(0.05, 0.95, accounts)
+    noise = rng.uniform(0.0, 0.5, accounts)
+    churn_at = np.full(accounts, -1)
+    p = 1 / (1 + np.exp((level - 0.35) * 12))  # odds of leaving in the book: high below 35 % of seats
+    leaves = rng.random(accounts) < p * 0.9
+    churn_at[leaves] = rng.integers(42, days - 7, leaves.sum())
+    ext = [f"A{i:03d}" for i in range(accounts)]
+    levels, noises, churns = list(level), list(noise), list(churn_at)
+    if probes:
+        ext += ["QUIET", "NOISY"]
+        levels += [0.1, 0.8]
+        noises += [0.0, 0.9]
+        churns += [-1, -1]
+    ids: dict[str, int] = {}
+    churned: dict[str, date] = {}
+    with db.session() as s:
+        for n, e in enumerate(ext):
+            c = churns[n]
+            churned_on = START + timedelta(days=int(c)) if c >= 0 else None
+            a = Account(
+                name=f"Account {e}",
+                name_key=f"account {e.lower()}",
+                external_id=e,
+                plan="Standard",
+                seats=20,
+                currency="JPY",
+                mrr=Decimal(100_000),
+                contract_start=START - timedelta(days=400),
+                renewal_date=START + timedelta(days=300),
+                status="churned" if churned_on else "active",
+                churned_on=churned_on,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            s.add(a)
+            s.flush()
+            ids[e] = a.id
+            if churned_on:
+                churned[e] = churned_on
+            s.add(
+                AccountSnapshot(
+                    account_id=a.id,
+                    as_of=START,
+                    plan="Standard",
+                    mrr=Decimal(100_000),
+                    seats=20,
+                    currency="JPY",
+                    status="active",
+                    renewal_date=START + timedelta(days=300),
+                )
+            )
+        rows = []
+        for n, e in enumerate(ext):
+            last = churns[n] if churns[n] >= 0 else days
+            for w in range(last // 7 + 1):
+                swing = 1 + noises[n] * rng.uniform(-1, 1)  # the week's swing: meaningless
+                for d in range(w * 7, min(last, w * 7 + 7)):
+                    workday = (START + timedelta(days=d)).weekday() < 5
+                    share = np.clip(levels[n] * swing * (1.0 if workday else 0.15), 0, 1)
+                    active = int(rng.binomial(20, share))
+                    day = START + timedelta(days=d)
+                    rows.append({"day": day, "account_id": ids[e], "metric": "active_users", "value": active})
+                    rows.append(
+                        {
+                            "day": day,
+                            "account_id": ids[e],
+                            "metric": "logins",
+                            "value": active * 2 + rng.poisson(1),
+                        }
+                    )
+        s.execute(insert(Signal), rows)
+    return Book(end, ids, churned)
