@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cli import EPILOGS, as_of_date, day, encoding_name, progress_bar, reporter, words
+from cli import EPILOGS, as_of_date, budget, day, encoding_name, progress_bar, reporter, words
 from clock import local_date, utcnow
 from settings import ConfigError, Settings
 from storage import Database
@@ -58,14 +58,17 @@ def _serve(settings: Settings, db: Database) -> int:
         return 2
     db.upgrade()
     app = create_app(settings, db)
-    api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=settings.rules.schedule.timezone)
+    tz = settings.rules.schedule.timezone
+    api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=tz)
     jobs = Jobs(
         db,
         settings,
         utcnow,
         deliver=lambda: Delivery(db, app.client, settings, utcnow).run(),
         resolve=lambda: resolve_csm_emails(db, app.client, utcnow),
-        pull=(lambda session: pull(session, settings.rules.pull)) if settings.rules.pull.url else None,
+        pull=(lambda session: pull(session, settings.rules.pull, today=local_date(utcnow, tz)))
+        if settings.rules.pull.url
+        else None,
     )
     build_scheduler(jobs, settings).start()
     if settings.slack_app_token:
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     model.add_argument("account", nargs="?", help="explain: the account's account_id or name")
     model.add_argument("--as-of", type=as_of_date, help=as_of_help)
     model.add_argument("--from", dest="start", type=as_of_date, help="backtest: the first Monday to score")
-    model.add_argument("--budget", type=float, help="alerts per 100 accounts per week (default 2)")
+    model.add_argument("--budget", type=budget, help="alerts per 100 accounts per week (default 2)")
     model.add_argument("--gradient-boosting", action="store_true", help="backtest: also gradient boosting")
     model.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
@@ -340,7 +343,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         db.upgrade()
         try:
             with db.session() as session:
-                result = pull(session, settings.rules.pull)
+                today = local_date(utcnow, settings.rules.schedule.timezone)
+                result = pull(session, settings.rules.pull, today=today)
         except PullError as exc:
             print(tr.t("cli.pull.failed", error=exc), file=sys.stderr)
             return 1

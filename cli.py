@@ -27,6 +27,17 @@ def as_of_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-11-30") from None
 
 
+def budget(text: str) -> float:
+    """`--budget`: alerts per 100 accounts per week, a number above 0 and at most 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 100:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r}: give alerts per 100 accounts per week, e.g. 2")
+    return value
+
+
 def encoding_name(text: str) -> str:
     """`--encoding`: a text encoding Python knows; Shift_JIS reads as CP932, as Windows writes it."""
     try:

@@ -112,7 +112,7 @@ def ingest_file(
                 elif kind == "touches":
                     result = ingest_touches(session, rows, clock=clock, timezone=timezone)
                 else:
-                    result = ingest_accounts(session, rows, as_of=as_of, now=clock())
+                    result = ingest_accounts(session, rows, as_of=as_of, now=clock(), today=today)
         except IngestError as exc:
             bar.close()
             print(f"{tr.t('cli.ingest.refused', path=path, bad=exc.bad)}\n{exc.report()}", file=sys.stderr)

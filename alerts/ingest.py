@@ -771,14 +771,16 @@ def ingest_accounts(
     *,
     as_of: date,
     now: datetime,
+    today: date | None = None,
 ) -> Result:
     """Upsert accounts by account_id and record how each stood on ``as_of`` (history for churn and NRR).
+    ``today`` is the team's day (schedule.timezone) that bounds the dates; without it, ``now``'s UTC day.
 
     An account Baton already knows from a handoff (same name, no account_id yet) is linked, not duplicated.
     Rows are written in batches of ACCOUNT_BATCH as they stream in (the accounts each batch touched leave
     the session once flushed); any bad line refuses the file, and the caller's rollback undoes the batches.
     """
-    today = now.date()
+    today = today or now.date()
     try:
         check_window(
             as_of, date_window(today, past_years=AS_OF_PAST_YEARS, future_days=AS_OF_FUTURE_DAYS), "as_of"

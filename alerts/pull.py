@@ -10,6 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import httpx
@@ -99,17 +100,19 @@ def pull(
     session: Session,
     rules: PullRules,
     *,
+    today: date,
     client: httpx.Client | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Result:
     """Pull every page into ``session``: the caller owns the unit of work (the job's, with its ledger row,
-    so on SQLite there is one writer, not a second session waiting on the ledger's lock)."""
+    so on SQLite there is one writer, not a second session waiting on the ledger's lock). ``today`` is the
+    team's day: a source sending a far-future date is refused, not made the book's latest day."""
     if not rules.url:
         raise PullError("no pull.url configured")
     own = client is None
     client = client or httpx.Client(timeout=30)
     try:
-        return ingest_signals(session, records_from(rules, client, sleep))
+        return ingest_signals(session, records_from(rules, client, sleep), today=today)
     finally:
         if own:
             client.close()

@@ -139,7 +139,7 @@ class IngestAPI:
                         session, rows, clock=self.clock, timezone=self.timezone, source="api"
                     )
                 else:
-                    result = ingest_accounts(session, rows, as_of=as_of, now=self.clock())
+                    result = ingest_accounts(session, rows, as_of=as_of, now=self.clock(), today=today)
         except IngestError as exc:
             return _json(
                 start_response,

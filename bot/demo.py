@@ -124,8 +124,10 @@ def seed_usage(settings: Settings, db: Database, today: date, clock: Clock = utc
             signals.append(f"{ext},{day},active_users,{active}")
             signals.append(f"{ext},{day},logins,{active * 3}")
     with db.session() as s:
-        ingest_accounts(s, records(io.StringIO("\n".join(lines)), "csv"), as_of=today, now=clock())
-        ingest_signals(s, records(io.StringIO("\n".join(signals)), "csv"))
+        ingest_accounts(
+            s, records(io.StringIO("\n".join(lines)), "csv"), as_of=today, now=clock(), today=today
+        )
+        ingest_signals(s, records(io.StringIO("\n".join(signals)), "csv"), today=today)
     with db.session() as s:
         scan(s, as_of=today, rules=settings.rules, clock=clock)
 

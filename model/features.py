@@ -279,14 +279,20 @@ class History:
         self.touch_rows = np.array(keep, dtype=float).reshape(-1, 2)
 
     def _gaps(self, n: int) -> None:
-        """Open checklist items of each account's latest handoff (today's answers: edits are rare)."""
+        """Open checklist items of each account's latest handoff (today's answers: edits are rare), and
+        the day it was handed off: a past week sees it only from then, so a backtest cannot learn from a
+        handoff that had not happened yet."""
         self.gaps = np.zeros(n)
+        self.gaps_from = np.full(n, np.inf)  # days before the anchor the handoff was made
         latest = select(func.max(Handoff.id)).group_by(Handoff.account_id)
         for h in self.session.scalars(
             select(Handoff).where(Handoff.id.in_(latest)).options(selectinload(Handoff.stakeholders))
         ):
             if h.account_id in self.index:
-                self.gaps[self.index[h.account_id]] = len(missing_items(h))
+                i = self.index[h.account_id]
+                self.gaps[i] = len(missing_items(h))
+                made = h.created_at.replace(tzinfo=h.created_at.tzinfo or UTC).astimezone(UTC).date()
+                self.gaps_from[i] = (self.anchor - made).days
 
     def _snapshots(self, day: date) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
         """Each account as the latest accounts file up to ``day`` described it."""
@@ -393,7 +399,7 @@ class History:
             )
             cols.append(self._latest_nps(idx, k))
             cols.append(self._touch_count(idx, k))
-            cols.append(self.gaps[idx])
+            cols.append(np.where(self.gaps_from[idx] >= 7 * k, self.gaps[idx], 0.0))
             cols.append(np.maximum(self.start[idx] - 7 * k, 0))
             cols.append(seats_a)
             cols.append(mrr_a)

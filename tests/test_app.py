@@ -210,6 +210,8 @@ def test_the_digest_draws_progress_only_when_asked(env: pytest.MonkeyPatch, caps
         (["scan", "--as-of", "2026/13/01"], "use YYYY-MM-DD, e.g. 2026-11-30"),
         (["bogus"], "invalid choice: 'bogus'"),
         (["ingest"], "the following arguments are required: kind, file"),
+        (["model", "backtest", "--budget", "-1"], "give alerts per 100 accounts per week"),
+        (["model", "backtest", "--budget", "nan"], "give alerts per 100 accounts per week"),
     ],
 )
 def test_a_command_line_mistake_is_one_line_with_where_to_look(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -89,7 +90,7 @@ def test_pages_are_followed_with_auth_and_mapped_fields(db: Database, source: So
 
 def _pull(db: Database, rules: PullRules, **kw: Any) -> Any:
     with db.session() as session:
-        return pull(session, rules, **kw)
+        return pull(session, rules, today=date(2026, 11, 2), **kw)
 
 
 def test_a_bad_record_refuses_the_whole_pull(db: Database, source: Source) -> None:
@@ -128,10 +129,27 @@ def test_the_scheduled_pull_job_runs_on_a_real_database_once(db: Database, sourc
     rules = PullRules(url=source.url("/p1"), **{k: v for k, v in RULES.items() if k != "auth_header"})
     settings = Settings(rules=Rules.load(None))
     clock = FakeClock(datetime(2026, 11, 2, 21, 30, tzinfo=UTC))  # 06:30 in Tokyo
-    jobs = Jobs(db, settings, clock, pull=lambda session: pull(session, rules, sleep=lambda s: None))
+    jobs = Jobs(
+        db,
+        settings,
+        clock,
+        pull=lambda session: pull(session, rules, today=date(2026, 11, 3), sleep=lambda s: None),
+    )
     assert jobs.pull_job() is True
     assert jobs.pull_job() is False  # the same day's slot: done already
     with db.session() as s:
         assert s.scalar(select(func.sum(Signal.value))) == 3
         run = s.scalars(select(JobRun).where(JobRun.job_id == PULL)).one()
         assert run.finished_at is not None and "1" in run.outcome
+
+
+def test_a_far_future_day_from_the_source_is_refused(db: Database, source: Source) -> None:
+    accounts(db, ("A1", 10, "Pro"))
+    source.pages = {"/p1": {"result": {"items": [rec("A1", "2099-01-01", 3)], "next": None}}}
+    from alerts.ingest import IngestError
+
+    with pytest.raises(IngestError) as exc:
+        _pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
+    assert "2099-01-01" in exc.value.problems[0].message or "date" in exc.value.problems[0].message
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Signal)) == 0

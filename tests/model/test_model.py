@@ -3,7 +3,7 @@ budget, its storage and its explanations."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -153,3 +153,25 @@ def test_a_driver_reads_as_value_against_typical_in_each_language() -> None:
     idle = next(f for f in feature_list([], [], "active_users") if f.key == "days_since_active")
     assert Driver(idle, 21.0, 1.0, 0.5).text("en") == "days since last activity: 21 days vs 1 typical"
     assert Driver(idle, 21.0, 1.0, 0.5).text("ja") == "最終利用からの日数：21日（通常1日）"
+
+
+def test_a_past_week_does_not_see_a_handoff_made_after_it(db: Database) -> None:
+    """Checklist gaps are today's answers, but only from the day of the handoff: a backtest must not
+    learn from a handoff that had not happened yet."""
+    from handoff import service
+    from handoff.service import Actor
+    from tests.clocks import FakeClock
+    from tests.handoff.test_checklist import valid_form
+
+    book = build(db, probes=False)
+    made = datetime.combine(book.end - timedelta(days=10), datetime.min.time(), UTC)
+    form = valid_form(account_name="Account A000", decision_maker=None, competitors=None)
+    with db.session() as s:
+        h = service.create(s, form=form, actor=Actor("U1"), clock=FakeClock(made), rules=RULES)
+        account_id = h.account_id
+    with db.session() as s:
+        history = History(s, book.end, 4)
+        now, before = history.frame(0), history.frame(2)  # today; two weeks before the handoff
+    gaps_now = now.column("handoff_gaps")[list(now.account_ids).index(account_id)]
+    gaps_before = before.column("handoff_gaps")[list(before.account_ids).index(account_id)]
+    assert gaps_now >= 2 and gaps_before == 0
