@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -30,7 +30,9 @@ def create_app(
     clock: Clock = utcnow,
     client: WebClient | None = None,
     verify_token: bool = True,
+    listener_executor: Executor | None = None,
 ) -> App:
+    """``listener_executor`` runs the listeners (tests pass one that can tell when they are done)."""
     client = client or make_client(settings)
     app = App(
         client=client,
@@ -39,7 +41,8 @@ def create_app(
         # ack first, then run the listener: modals open inside Slack's 3-second window
         process_before_response=False,
         # Bolt acks from inside the listener, so a busy pool delays acks: size it for bursts, not cores.
-        listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"),
+        listener_executor=listener_executor
+        or ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"),
     )
     quiet_request_verification()
     app.use(same_workspace(client))  # runs after Bolt's signature check: only signed requests reach it

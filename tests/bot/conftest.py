@@ -20,6 +20,7 @@ from bot.server import create_wsgi
 from settings import Settings
 from storage import Database
 from tests.clocks import FakeClock
+from tests.executors import TrackingExecutor
 from tests.fakeslack import FakeSlack
 from tests.servers import serving
 
@@ -49,16 +50,12 @@ class Baton:
     db: Database
     clock: FakeClock
     http: httpx.Client
+    listeners: TrackingExecutor
 
-    def wait_idle(self, quiet: float = 0.2, timeout: float = 5.0) -> None:
-        """Wait until the app has made no Slack call for ``quiet`` seconds: its listeners are done."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            last = self.slack.calls[-1].at if self.slack.calls else 0.0
-            if time.monotonic() - last >= quiet:
-                return
-            time.sleep(quiet / 4)
-        raise AssertionError("the app kept calling Slack")
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every listener the app started has returned (their Slack calls and writes done)."""
+        if not self.listeners.wait_idle(timeout):
+            raise AssertionError(f"the app's listeners were still running after {timeout} s")
 
     def post(self, body: str, headers: dict[str, str] | None = None) -> httpx.Response:
         return self.http.post(self.url + "/slack/events", content=body, headers=headers or sign(body))
@@ -213,8 +210,10 @@ def settings(slack: FakeSlack) -> Settings:
 def baton(db: Database, slack: FakeSlack, settings: Settings) -> Iterator[Baton]:
     clock = FakeClock()
     client = WebClient(token=slack.token, base_url=slack.base_url)
-    app = create_app(settings, db, clock=clock, client=client)
+    listeners = TrackingExecutor()
+    app = create_app(settings, db, clock=clock, client=client, listener_executor=listeners)
     with serving(create_wsgi(app, db)) as url, httpx.Client(timeout=10) as http:
-        baton = Baton(url, slack, db, clock, http)
+        baton = Baton(url, slack, db, clock, http, listeners)
         yield baton
         baton.wait_idle()  # let listeners still running after their ack finish before Slack goes away
+    listeners.shutdown(wait=True)

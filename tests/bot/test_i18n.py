@@ -63,16 +63,19 @@ def test_cards_follow_the_workspace_language(db, slack, settings) -> None:
     from bot.server import create_wsgi
     from tests.bot.conftest import Baton as B
     from tests.clocks import FakeClock
+    from tests.executors import TrackingExecutor
     from tests.servers import serving
 
+    listeners = TrackingExecutor(4)
     app = create_app(
         replace(settings, locale="ja"),
         db,
         clock=FakeClock(),
         client=WebClient(token=slack.token, base_url=slack.base_url),
+        listener_executor=listeners,
     )
     with serving(create_wsgi(app, db), threads=4) as url, httpx.Client(timeout=10) as http:
-        b = B(url, slack, db, FakeClock(), http)
+        b = B(url, slack, db, FakeClock(), http, listeners)
         b.command("Acme")
         view = slack.wait_for("views.open")[0].args["view"]
         assert view["title"]["text"] == "New handoff"  # the user's own Slack language (en-US) wins
