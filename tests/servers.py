@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from waitress import wasyncore
+
 from bot.server import make_server
 
 
@@ -16,6 +18,7 @@ def serving(wsgi: Callable[..., Any], threads: int = 8, **limits: Any) -> Iterat
     """Yields the base URL; stops the server and its loop thread afterwards. ``limits`` go to
     ``make_server`` (max_connections, idle_timeout, cleanup_interval)."""
     server = make_server(wsgi, "127.0.0.1", 0, threads=threads, **limits)
+    server.adj.asyncore_loop_timeout = 0.02  # the loop notices the stop at once, not after a second
     stopping = threading.Event()
 
     def run() -> None:
@@ -34,6 +37,10 @@ def serving(wsgi: Callable[..., Any], threads: int = 8, **limits: Any) -> Iterat
     finally:
         stopping.set()
         server.close()
+        # waitress's server.close() leaves its worker threads and client channels behind: end them too,
+        # so a test leaks no threads and the loop (which runs while its map has channels) returns
+        server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(server._map)
         thread.join(timeout=5)
 
 

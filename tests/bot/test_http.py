@@ -123,3 +123,18 @@ def test_serve_without_tokens_explains_what_is_missing(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET" in proc.stderr and "demo" in proc.stderr
+
+
+def test_a_served_app_leaves_no_threads_behind_once_stopped(db) -> None:
+    """Waitress's close() alone leaves its worker threads running: the test server ends them too, so a long
+    suite does not pile up hundreds of idle threads."""
+    import threading
+
+    from bot.server import create_wsgi
+    from tests.servers import serving
+
+    before = {t.ident for t in threading.enumerate()}
+    with serving(create_wsgi(None, db), threads=4) as url, httpx.Client(timeout=5) as http:
+        assert http.get(url + "/healthz").status_code == 200
+    left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert left == []
