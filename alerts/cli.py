@@ -10,30 +10,22 @@ import sys
 from datetime import date
 from pathlib import Path
 from typing import IO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from tqdm import tqdm
 
 from alerts.health import DataThrough, data_through, health_all
-from alerts.ingest import (
-    IngestError,
-    Result,
-    detect_format,
-    ingest_accounts,
-    ingest_metrics,
-    ingest_signals,
-    ingest_touches,
-    records,
-    text_stream,
-)
+from alerts.ingest import Batch, IngestError, detect_format, ingest, records, text_stream
 from alerts.service import ScanResult, scan
 from alerts.textfile import UnreadableText, first_bad_line
 from bot.i18n import Translator
 from bot.views.alert_card import reason_text
 from cli import day, progress_bar, reporter, words
-from clock import Clock, local_date
+from clock import Clock
 from settings import HealthRules, Rules
 from storage import Database
+from storage.imports import ImportBusy
 from storage.models import Account
 
 
@@ -102,17 +94,13 @@ def ingest_file(
             bar.set_postfix_str(tr.t("cli.progress.rows", rows=rows), refresh=False)
 
         try:
-            with db.session() as session:
-                rows = records(text_stream(raw, encoding), fmt)
-                today = local_date(clock, timezone)
-                if kind == "signals":
-                    result: Result = ingest_signals(session, rows, progress=progress, today=today)
-                elif kind == "metrics":
-                    result = ingest_metrics(session, rows, today=today)
-                elif kind == "touches":
-                    result = ingest_touches(session, rows, clock=clock, timezone=timezone)
-                else:
-                    result = ingest_accounts(session, rows, as_of=as_of, now=clock(), today=today)
+            rows = records(text_stream(raw, encoding), fmt)
+            batch = Batch(clock, timezone, as_of, progress=progress)
+            result = ingest(db, kind, rows, batch)
+        except ImportBusy as exc:
+            bar.close()
+            print(f"{path}: {exc}. Nothing was written.", file=sys.stderr)
+            return 1
         except IngestError as exc:
             bar.close()
             print(f"{tr.t('cli.ingest.refused', path=path, bad=exc.bad)}\n{exc.report()}", file=sys.stderr)
@@ -122,6 +110,9 @@ def ingest_file(
             print(f"{_fix(path, exc, encoding)}. Nothing was written.", file=sys.stderr)
             return 2
         bar.update(bar.total - bar.n)
+    for r in result.details.get("recovered", ()):
+        started = r.started_at.astimezone(ZoneInfo(timezone)).date()
+        print(tr.t("cli.ingest.recovered", rows=r.rows, started=day(tr, started)))
     if kind == "touches":
         print(tr.t("cli.ingest.touches", path=path, rows=result.rows, skipped=result.details["skipped"]))
     elif kind == "accounts":

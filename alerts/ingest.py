@@ -1,9 +1,11 @@
 """Getting accounts and usage signals in: one code path for files, the HTTP API and the scheduled pull.
 
-A batch is all or nothing: rows are written inside the caller's transaction as they stream in, and
-any bad line (malformed, or naming an unknown account) makes the whole batch fail with every bad line
-and its reason, so the caller's rollback leaves nothing half-written. Memory stays flat: rows are
-read one at a time and written in fixed-size batches; only the account-id map is held."""
+A batch is all or nothing: any bad line (malformed, or naming an unknown account) makes the whole batch
+fail with every bad line and its reason, and nothing is written. Files from the CLI and the API go in
+through ``ingest``: signals (the big ones) are checked into a private stage and applied in short
+transactions (storage/imports.py), so a 200 MB file never holds the write lock that Slack's writes
+wait on; the other kinds are one unit of work each. Memory stays flat: rows are read one at a time and
+written in fixed-size batches; only the account-id map is held."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from datetime import date, datetime, time
 from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from alerts.textfile import UnreadableText, text_stream
@@ -37,12 +39,13 @@ from alerts.values import (
     parse_number,
     value_problem,
 )
-from clock import Clock
+from clock import Clock, local_date
 from digest.funnel import METRICS as COMPANY_METRICS
 from handoff.cadence import ALIASES, log_touch
 from handoff.checklist import AMOUNT_MAX, NAME_MAX, clean_name, name_problems, normalize_name
 from handoff.service import Actor
-from storage.db import serialize
+from storage import imports
+from storage.db import Database, serialize
 from storage.limits import describe, int_range, text_problem
 from storage.models import Account, AccountSnapshot, CompanyMetric, Handoff, Touch
 
@@ -438,16 +441,56 @@ def ingest_signals(
     progress: Callable[[int], None] | None = None,
     today: date | None = None,
 ) -> Result:
-    """Upsert daily values by (account, date, metric): re-sending a day corrects it, but one file naming
-    a (account, date, metric) twice is refused (which value did it mean?).
+    """Upsert daily values by (account, date, metric) in the caller's transaction: re-sending a day
+    corrects it, but one file naming a (account, date, metric) twice is refused (which value did it
+    mean?). Files from people and sources go through ``import_signals``, which never holds the write
+    lock for long; this is for small batches inside a larger unit of work (the demo, tests)."""
+    conn = session.connection()
+    sql = _upsert_sql(conn.dialect.name)
+    return _read_signals(conn, rows, lambda batch: conn.exec_driver_sql(sql, batch), progress, today)
+
+
+def import_signals(
+    db: Database,
+    rows: Records | Iterable[Row],
+    *,
+    clock: Clock,
+    progress: Callable[[int], None] | None = None,
+    today: date | None = None,
+) -> Result:
+    """``ingest_signals`` as its own units of work, for the CLI, the API and the pull: the file is
+    read and checked into a private staging table, then applied in short transactions (see
+    storage/imports.py), so a big file never locks Slack's writes out and a refused one writes nothing.
+    Raises ImportBusy while another signals import applies. ``details["recovered"]`` lists imports
+    a crashed process had left half-applied, rolled back first."""
+    recovered = imports.recover(db, clock)
+    with db.engine.connect() as conn:
+        sql = imports.create_stage(conn)
+        try:
+            result = _read_signals(
+                conn, rows, lambda batch: conn.exec_driver_sql(sql, batch), progress, today
+            )
+            imports.apply_stage(conn, db, clock, result.rows)
+        finally:
+            imports.drop_stage(conn)
+    result.details["recovered"] = recovered
+    return result
+
+
+def _read_signals(
+    conn: Connection,
+    rows: Records | Iterable[Row],
+    write: Callable[[list[tuple[Any, ...]]], Any],
+    progress: Callable[[int], None] | None,
+    today: date | None,
+) -> Result:
+    """Check every row and hand the good ones to ``write`` in batches; refuse the lot on any bad line.
 
     Hot loop for millions of rows: dates and metric names are validated once per distinct value; the
     duplicate check keeps 12 bytes a row (a packed key and the line), sorted once at the end."""
     ids: dict[str, int] = {
-        ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext is not None
+        ext: aid for ext, aid in conn.execute(select(Account.external_id, Account.id)) if ext is not None
     }
-    conn = session.connection()
-    sql = _upsert_sql(conn.dialect.name)
     iso = conn.dialect.name == "sqlite"  # sqlite3 gets ISO text (its date adapter is deprecated)
     if isinstance(rows, Records):
         tuples: Iterable[Row] = rows.columns(SIGNAL_FIELDS)
@@ -519,7 +562,7 @@ def ingest_signals(
         append((day, account_id, metric, value))
         if len(batch) >= BATCH:
             in_batch.clear()
-            conn.exec_driver_sql(sql, batch)
+            write(batch)
             result.rows += len(batch)
             batch.clear()
             if progress:
@@ -537,7 +580,7 @@ def ingest_signals(
         _report_repeats(keys, lines, bad)
     bad.raise_if_any()
     if batch:
-        conn.exec_driver_sql(sql, batch)
+        write(batch)
         result.rows += len(batch)
     if progress:
         progress(result.rows)
@@ -907,3 +950,37 @@ _SNAPSHOT = ("plan", "mrr", "seats", "currency", "status", "renewal_date")  # re
 
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Where a file comes from and which day it is, for every kind of file alike."""
+
+    clock: Clock
+    timezone: str
+    as_of: date  # the accounts file's day
+    source: str = "import"  # touches: who logged them
+    progress: Callable[[int], None] | None = None
+
+    @property
+    def today(self) -> date:
+        return local_date(self.clock, self.timezone)
+
+
+_IN_ONE_UNIT: dict[str, Callable[[Session, Records, Batch], Result]] = {
+    "metrics": lambda s, rows, b: ingest_metrics(s, rows, today=b.today),
+    "touches": lambda s, rows, b: ingest_touches(
+        s, rows, clock=b.clock, timezone=b.timezone, source=b.source
+    ),
+    "accounts": lambda s, rows, b: ingest_accounts(s, rows, as_of=b.as_of, now=b.clock(), today=b.today),
+}
+KINDS = ("signals", *_IN_ONE_UNIT)
+
+
+def ingest(db: Database, kind: str, rows: Records, batch: Batch) -> Result:
+    """The one way a file of any kind goes in, for the CLI and the API alike: signals (the big ones)
+    through ``import_signals``'s short transactions, the others in one unit of work of their own."""
+    if kind == "signals":
+        return import_signals(db, rows, clock=batch.clock, progress=batch.progress, today=batch.today)
+    with db.session() as session:
+        return _IN_ONE_UNIT[kind](session, rows, batch)

@@ -15,17 +15,11 @@ from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
-from alerts.ingest import (
-    IngestError,
-    ingest_accounts,
-    ingest_metrics,
-    ingest_signals,
-    ingest_touches,
-    records,
-)
+from alerts.ingest import Batch, IngestError, ingest, records
 from alerts.textfile import UnreadableText, codec_for, text_stream
 from clock import Clock, local_date
 from storage import Database
+from storage.imports import ImportBusy
 
 StartResponse = Callable[..., Any]
 ROUTES = {
@@ -127,19 +121,10 @@ class IngestAPI:
             )
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
-            with self.db.session() as session:
-                rows = records(text_stream(_Body(environ["wsgi.input"], length), encoding), fmt)
-                today = local_date(self.clock, self.timezone)
-                if kind == "signals":
-                    result = ingest_signals(session, rows, today=today)
-                elif kind == "metrics":
-                    result = ingest_metrics(session, rows, today=today)
-                elif kind == "touches":
-                    result = ingest_touches(
-                        session, rows, clock=self.clock, timezone=self.timezone, source="api"
-                    )
-                else:
-                    result = ingest_accounts(session, rows, as_of=as_of, now=self.clock(), today=today)
+            rows = records(text_stream(_Body(environ["wsgi.input"], length), encoding), fmt)
+            result = ingest(self.db, kind, rows, Batch(self.clock, self.timezone, as_of, source="api"))
+        except ImportBusy as exc:
+            return _json(start_response, "409 Conflict", {"error": f"{exc}; nothing was written"})
         except IngestError as exc:
             return _json(
                 start_response,
@@ -160,6 +145,8 @@ class IngestAPI:
                 },
             )
         body: dict[str, Any] = {"rows": result.rows}
+        if result.details.get("recovered"):  # an import a crashed process left half-applied, undone first
+            body["rolled_back_imports"] = [r.import_id for r in result.details["recovered"]]
         if kind == "touches":
             body["skipped"] = result.details["skipped"]
         if kind == "accounts":

@@ -386,3 +386,34 @@ class ChurnModel(Base):
     training: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rows, weeks, events
 
     __table_args__ = (UniqueConstraint("kind", "version", name="uq_models_kind_version"),)
+
+
+class DataImport(Base):
+    """A large import applied in short transactions so it never holds the write lock for long (on SQLite
+    one writer locks the whole file). ``applying`` with a stale heartbeat means its process died mid-way:
+    the next import (or `app.py serve`) rolls it back from its undo rows, so an import is all or nothing."""
+
+    __tablename__ = "data_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # applying, done, rolled_back
+    rows: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class SignalUndo(Base):
+    """What a signals import overwrote: the previous value of each row it wrote (None: there was none)."""
+
+    __tablename__ = "signal_undo"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("data_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)  # the row's place in the file, for chunked undo
+    day: Mapped[date] = mapped_column(Date)
+    account_id: Mapped[int]
+    metric: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[float | None]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from api.ingest import IngestAPI
 from bot.server import create_wsgi
 from storage import Database
-from storage.models import Account, CompanyMetric, Signal, Touch
+from storage.models import Account, CompanyMetric, DataImport, Signal, Touch
 from tests.alerts.test_ingest import ACCOUNTS
 from tests.clocks import FakeClock
 from tests.servers import CountingStream, serving
@@ -175,3 +175,19 @@ def test_a_big_body_without_the_token_is_refused_before_it_is_read(db: Database)
     seen: list[str] = []
     b"".join(wsgi(environ, lambda status, headers: seen.append(status)))
     assert seen == ["401 Unauthorized"] and stream.read_bytes == 0
+
+
+def test_signals_while_another_import_applies_are_409_and_nothing_is_written(api) -> None:
+    client, db = api
+    client.post(
+        "/api/v1/accounts?as_of=2026-11-01", content=ACCOUNTS, headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    now = FakeClock()()
+    with db.session() as s:  # another instance's import, its heartbeat fresh
+        s.add(DataImport(kind="signals", state="applying", rows=10, started_at=now, heartbeat_at=now))
+    body = "account_id,date,metric,value\nA1,2026-11-02,logins,3\n"
+    resp = client.post("/api/v1/signals", content=body, headers={**AUTH, "Content-Type": "text/csv"})
+    assert resp.status_code == 409
+    assert "another signals import" in resp.json()["error"] and "nothing was written" in resp.json()["error"]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Signal)) == 0
