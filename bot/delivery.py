@@ -528,10 +528,9 @@ class Delivery:
     def _handoff(self, job: Job, render: Callable[[Handoff], Any]) -> tuple[Handoff, Any, bool]:
         """The handoff, what ``render`` made of it inside the session, and whether its card is queued."""
         with self.db.session() as s:
-            h = s.get(Handoff, job.handoff_id) if job.handoff_id else None
-            if h is None:
+            if job.handoff_id is None or s.get(Handoff, job.handoff_id) is None:
                 raise Fatal("the handoff no longer exists")
-            h = handoffs.get(s, h.id)
+            h = handoffs.get(s, job.handoff_id)
             pending = not h.message_ts and first_post_pending(s, handoff_id=h.id)
             return h, render(h), pending
 

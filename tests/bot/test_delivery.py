@@ -15,6 +15,7 @@ from handoff import reminders
 from settings import Settings
 from storage.models import Handoff, Outbox
 from tests.bot.conftest import CS_USER, HANDOFF_CHANNEL, REP, VALID, Baton, card_action
+from tests.bot.test_edit import _open_edit
 from tests.bot.test_handoff_flow import create_handoff, open_modal
 from tests.bot.test_touches import _assign
 
@@ -184,3 +185,26 @@ def test_retry_after_is_read_as_seconds_and_anything_else_is_the_backoff(
     header: str | None, wait: timedelta
 ) -> None:
     assert retry_after(header) == wait
+
+
+def test_an_edit_while_the_card_waits_posts_one_card_with_the_edit_and_then_its_note(
+    baton: Baton, settings: Settings
+) -> None:
+    baton.slack.fail["chat.postMessage"] = [(200, {}, {"ok": False, "error": "not_in_channel"})]
+    view = open_modal(baton)
+    assert baton.submit(view, VALID).status_code == 200
+    baton.wait_idle()
+    edit = _open_edit(baton)
+    assert baton.submit(edit, {"seats": 150}).status_code == 200
+    baton.wait_idle()
+    assert _landed(baton, HANDOFF_CHANNEL) == []  # Baton is still not in the channel
+    assert _deliver(baton, settings, after=timedelta(minutes=15)).sent == 2  # invited meanwhile
+    (card,) = _landed(baton, HANDOFF_CHANNEL)
+    (posted,) = [
+        c.args
+        for c in baton.slack.of("chat.postMessage")
+        if c.args["channel"] == HANDOFF_CHANNEL and "_failed" not in c.args and not c.args.get("thread_ts")
+    ]
+    assert "150" in str(posted["blocks"])  # rendered when sent: the edit is in it
+    (note,) = _landed(baton, HANDOFF_CHANNEL, card["ts"])
+    assert note["text"].endswith("edited this handoff: Seats.")
