@@ -1,17 +1,24 @@
 """Draining the outbox to Slack: at least once by retrying, at most once by remembering.
 
+Every message Baton sends is a row: alert cards, their updates and thread notes, handoff cards,
+their updates, notes and questions, DMs, nudges, notices, reminders, the digest. ``SENDERS`` names one
+sender per kind, which renders the row from the database as it is now and sends it; the loop below
+only claims, sends, finishes and retries.
+
 A row is claimed (state ``in_flight``, a lease in ``next_attempt_at``) in its own transaction before
 the Slack call, and marked ``sent`` with the message ts after it. A row found ``in_flight`` after its
 lease ran out means a crash or a lost answer mid-post: before posting again, the channel is searched
 for a message carrying the row's id in its metadata (Slack has no idempotency key for
-chat.postMessage). 429 answers wait for Retry-After; 5xx and network errors back off; other errors
-are retried a few times and then left ``dead`` with the reason, visible to an operator.
-Several instances can drain one table: on PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED."""
+chat.postMessage). 429 answers wait for Retry-After (the normal backoff when it is not a number);
+5xx and network errors back off; other errors are retried a few times and then left ``dead`` with
+the reason, visible to an operator. Several instances can drain one table: the claim is a conditional
+UPDATE (state and attempt count unchanged) that one drain wins, on PostgreSQL and SQLite alike."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,17 +26,22 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from bot.directory import Directory
-from bot.i18n import translator
+from bot.i18n import Translator, translator
+from bot.text import escape
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
 from bot.views.digest import chart_labels, digest_blocks, digest_text
+from bot.views.handoff_card import assigned_dm, card, card_text, nudge
 from bot.views.touches import reminder_blocks, reminder_text, unknown_csm_blocks, unknown_csm_text
 from clock import Clock
 from digest.chart import render as render_chart
+from handoff import service as handoffs
 from settings import Settings
 from storage import Database
-from storage.models import Account, Alert, Outbox
+from storage.models import Account, Alert, Handoff, Outbox
+from storage.outbox import first_post_pending
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -67,6 +79,42 @@ class Fatal(Exception):
     pass
 
 
+BACKOFF = timedelta(seconds=30)
+
+
+def retry_after(value: str | None) -> timedelta:
+    """Slack's Retry-After in seconds; anything else (absent, a date, "soon") is the normal backoff,
+    so a bad header never parks a row for its whole lease."""
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        seconds = None
+    if seconds is None or not 0 <= seconds < 3600:  # also refuses nan and inf
+        return BACKOFF
+    return timedelta(seconds=max(1, int(seconds + 0.999)))
+
+
+@dataclass
+class Job:
+    """One claimed row, as its sender needs it. ``payload`` keys with a leading underscore are what a
+    sender learned (the channel, a permalink) for the row's recorder."""
+
+    row_id: int
+    action: str
+    payload: dict[str, Any]
+    created: datetime
+    ambiguous: bool
+    stats: Stats
+    alert: Alert | None = None
+    account: Account | None = None
+    handoff_id: int | None = None
+
+    def card_key(self) -> tuple[str, int] | None:
+        if self.alert is not None:
+            return ("alert", self.alert.id)
+        return ("handoff", self.handoff_id) if self.handoff_id else None
+
+
 def _header(exc: SlackApiError, name: str) -> str | None:
     headers = getattr(exc.response, "headers", None) or {}
     for k, v in headers.items():
@@ -87,7 +135,9 @@ class Delivery:
         self.directory = Directory(self.client, default_locale=settings.locale, cs_members=())
 
     # --- claiming ---------------------------------------------------------------------------------
-    def _candidates(self, limit: int, alert_id: int | None) -> list[tuple[int, str, int]]:
+    def _candidates(
+        self, limit: int, alert_id: int | None, handoff_id: int | None, ids: Collection[int] | None
+    ) -> list[tuple[int, str, int]]:
         now = self.clock()
         with self.db.session() as s:
             stmt = (
@@ -98,6 +148,10 @@ class Delivery:
             )
             if alert_id is not None:
                 stmt = stmt.where(Outbox.alert_id == alert_id)
+            if handoff_id is not None:
+                stmt = stmt.where(Outbox.handoff_id == handoff_id)
+            if ids is not None:
+                stmt = stmt.where(Outbox.id.in_(list(ids)))
             return [(i, st, n) for i, st, n in s.execute(stmt)]
 
     def _claim(self, row_id: int, state: str, attempts: int) -> int | None:
@@ -124,76 +178,87 @@ class Delivery:
             ).rowcount
         return attempts + 1 if won == 1 else None
 
-    def run(self, *, limit: int = 50, alert_id: int | None = None) -> Stats:
+    def run(
+        self,
+        *,
+        limit: int = 50,
+        alert_id: int | None = None,
+        handoff_id: int | None = None,
+        ids: Collection[int] | None = None,
+    ) -> Stats:
+        """Send what is due: everything, or one alert's / one handoff's messages, or the given rows
+        (a listener kicks delivery of what it just queued; the scheduler's job picks up the rest)."""
         stats = Stats()
-        blocked: set[int] = set()  # alerts whose post did not go out: their updates and notes wait
-        for row_id, state, attempts in self._candidates(limit, alert_id):
+        blocked: set[tuple[str, int]] = set()  # cards whose first post did not go out: the rest waits
+        for row_id, state, attempts in self._candidates(limit, alert_id, handoff_id, ids):
             token = self._claim(row_id, state, attempts)
             if token is not None:
                 self._deliver_one(row_id, token, blocked, stats)
         return stats
 
     # --- one row ------------------------------------------------------------------------------------
-    def _deliver_one(self, row_id: int, token: int, blocked: set[int], stats: Stats) -> None:
+    def _load(self, row_id: int, stats: Stats) -> Job:
         with self.db.session() as s:
             row = s.get(Outbox, row_id)
             assert row is not None
             alert = s.get(Alert, row.alert_id) if row.alert_id else None
-            account = s.get(Account, alert.account_id) if alert else None
-            action, payload, created, ambiguous = (
-                row.action,
-                dict(row.payload or {}),
-                row.created_at,
-                row.ambiguous,
+            return Job(
+                row_id=row_id,
+                action=row.action,
+                payload=dict(row.payload or {}),
+                created=row.created_at,
+                ambiguous=row.ambiguous,
+                stats=stats,
+                alert=alert,
+                account=s.get(Account, alert.account_id) if alert else None,
+                handoff_id=row.handoff_id,
             )
+
+    def _deliver_one(self, row_id: int, token: int, blocked: set[tuple[str, int]], stats: Stats) -> None:
+        job = self._load(row_id, stats)
+        kind = SENDERS.get(job.action)
+        key = job.card_key()
         try:
-            if alert is not None and alert.id in blocked:
-                raise Retry(timedelta(seconds=5), "waiting for the alert's first post")
-            ts = self._send(row_id, action, payload, alert, account, ambiguous, created, stats)
+            if kind is None:
+                raise Fatal(f"unknown outbox action {job.action!r}")
+            if key in blocked and kind.after_first_post:
+                raise Retry(timedelta(seconds=5), "waiting for the card's first post")
+            ts = kind.send(self, job)
         except Retry as r:
-            if alert is not None:
-                blocked.add(alert.id)
+            if key and kind and (kind.first_post or kind.after_first_post):
+                blocked.add(key)
             self._finish(
-                row_id,
+                job,
                 token,
                 state="pending",
                 error=r.reason,
                 next_at=self.clock() + r.after,
-                ambiguous=ambiguous or r.ambiguous,
+                ambiguous=job.ambiguous or r.ambiguous,
             )
             stats.retried += 1
             return
         except Fatal as f:
-            if alert is not None:
-                blocked.add(alert.id)
+            if key and kind and (kind.first_post or kind.after_first_post):
+                blocked.add(key)
             dead = token >= 5
             self._finish(
-                row_id,
+                job,
                 token,
                 state="dead" if dead else "pending",
                 error=str(f),
                 next_at=self.clock() + timedelta(minutes=2**token),
-                ambiguous=ambiguous,
+                ambiguous=job.ambiguous,
             )
             stats.dead += dead
             stats.retried += not dead
             stats.errors.append(str(f))
             return
-        self._finish(
-            row_id,
-            token,
-            state="sent",
-            ts=ts,
-            ambiguous=False,
-            alert_id=alert.id if alert and action == "post" else None,
-            channel=payload.get("_channel"),
-            permalink=payload.get("_permalink"),
-        )
+        self._finish(job, token, state="sent", ts=ts, ambiguous=False, record=kind.record)
         stats.sent += 1
 
     def _finish(
         self,
-        row_id: int,
+        job: Job,
         token: int,
         *,
         state: str,
@@ -201,25 +266,24 @@ class Delivery:
         error: str | None = None,
         next_at: datetime | None = None,
         ts: str | None = None,
-        alert_id: int | None = None,
-        channel: str | None = None,
-        permalink: str | None = None,
+        record: Recorder | None = None,
     ) -> None:
-        """Record the outcome, only if this drain still holds the claim (token = attempt count)."""
+        """Record the outcome, only if this drain still holds the claim (token = attempt count); a
+        sent first post also records where the card now lives, in the same transaction."""
         with self.db.session() as s:
-            row = s.get(Outbox, row_id)
+            row = s.get(Outbox, job.row_id)
             if row is None or row.attempts != token or row.state != "in_flight":
-                log.warning("outbox %s was taken over by another drain; leaving its outcome to it", row_id)
+                log.warning(
+                    "outbox %s was taken over by another drain; leaving its outcome to it", job.row_id
+                )
                 return
             row.state, row.last_error, row.ambiguous = state, error, ambiguous
             if next_at is not None:
                 row.next_attempt_at = next_at
             if state == "sent":
                 row.sent_at, row.result_ts = self.clock(), ts
-            if alert_id is not None and ts and channel:
-                alert = s.get(Alert, alert_id)
-                assert alert is not None
-                alert.channel_id, alert.message_ts, alert.permalink = channel, ts, permalink
+                if record is not None and ts:
+                    record(s, job, ts)
 
     # --- Slack ------------------------------------------------------------------------------------
     def _channel_for(self, alert: Alert) -> str:
@@ -234,17 +298,17 @@ class Delivery:
             status = getattr(exc.response, "status_code", 200)
             error = exc.response.get("error") if hasattr(exc.response, "get") else None
             if status == 429:
-                after = int(_header(exc, "Retry-After") or 30)
-                raise Retry(timedelta(seconds=after), f"rate limited; retry after {after}s") from exc
+                after = retry_after(_header(exc, "Retry-After"))
+                raise Retry(after, f"rate limited; retry after {after.seconds}s") from exc
             if status >= 500:
-                raise Retry(timedelta(seconds=30), f"Slack answered {status}") from exc
-            if error in FIXABLE:  # someone must invite Baton or fix a token; keep the alert until then
+                raise Retry(BACKOFF, f"Slack answered {status}") from exc
+            if error in FIXABLE:  # someone must invite Baton or fix a token; keep the message until then
                 raise Retry(
                     timedelta(minutes=15), f"Slack refused: {error} (retrying every 15 minutes)"
                 ) from exc
             raise Fatal(f"Slack refused: {error or status}") from exc
         except OSError as exc:  # timeouts and resets: the message may or may not have landed
-            raise Retry(timedelta(seconds=30), f"network: {exc}", ambiguous=True) from exc
+            raise Retry(BACKOFF, f"network: {exc}", ambiguous=True) from exc
 
     def _already_posted(
         self, channel: str, row_id: int, created: datetime, thread_ts: str | None
@@ -286,22 +350,21 @@ class Delivery:
 
     def _post(
         self,
-        row_id: int,
+        job: Job,
         channel: str,
-        ambiguous: bool,
-        created: datetime,
-        stats: Stats,
         thread_ts: str | None = None,
+        lookup_in: Callable[[], str] | None = None,
         **kwargs: Any,
     ) -> str:
         """Every post, top-level or in a thread, carries its row id: a retry after an unknown outcome
-        looks for it first, so nothing is posted twice."""
-        if ambiguous:
-            found = self._already_posted(channel, row_id, created, thread_ts)
+        looks for it first (in ``lookup_in()``'s channel for a DM), so nothing is posted twice."""
+        if job.ambiguous:
+            where = lookup_in() if lookup_in else channel
+            found = self._already_posted(where, job.row_id, job.created, thread_ts)
             if found:
-                stats.adopted += 1
+                job.stats.adopted += 1
                 return found
-        meta = {"event_type": EVENT_TYPE, "event_payload": {"outbox_id": row_id}}
+        meta = {"event_type": EVENT_TYPE, "event_payload": {"outbox_id": job.row_id}}
         extra = {"thread_ts": thread_ts} if thread_ts else {}
         resp = self._call(
             self.client.chat_postMessage,
@@ -313,135 +376,133 @@ class Delivery:
         )
         return resp["ts"]
 
-    def _send(
-        self,
-        row_id: int,
-        action: str,
-        payload: dict[str, Any],
-        alert: Alert | None,
-        account: Account | None,
-        ambiguous: bool,
-        created: datetime,
-        stats: Stats,
-    ) -> str | None:
-        if action == "digest":
-            channel = self.settings.digest_channel
-            if not channel:
-                raise Retry(timedelta(hours=1), "no channel configured (BATON_DIGEST_CHANNEL)")
-            report = payload["report"]
-            return self._post(
-                row_id,
-                channel,
-                ambiguous,
-                created,
-                stats,
-                text=digest_text(self.tr, report),
-                blocks=digest_blocks(self.tr, report),
-            )
-        if action == "digest_chart":
-            return self._upload_chart(payload)
-        if action == "reminders":
-            return self._remind(row_id, payload, ambiguous, created, stats)
-        if action == "csm_unknown":  # csm_email Slack does not know: CS leads fix the file or assign
-            channel = self.settings.handoff_channel
-            if not channel:
-                raise Retry(timedelta(hours=1), "unknown CSM emails are reported in BATON_HANDOFF_CHANNEL")
-            return self._post(
-                row_id,
-                channel,
-                ambiguous,
-                created,
-                stats,
-                text=unknown_csm_text(self.tr, payload),
-                blocks=unknown_csm_blocks(self.tr, payload),
-            )
-        if alert is None or account is None:
-            raise Fatal("the alert no longer exists")
-        blocks = alert_card(self.tr, alert, account, rules=self.settings.rules)
-        names = self.settings.rules.health.metric_names
-        text = alert_text(self.tr, alert, account)
-        if action == "post":
-            channel = self._channel_for(alert)
-            if not channel:
-                raise Retry(
-                    timedelta(hours=1), "no channel configured (BATON_ALERT_CHANNEL / upsell_channel)"
-                )
-            payload["_channel"] = channel
-            ts = self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=blocks)
-            # only for links from the Home tab: nothing may fail the row once the card is posted
-            with contextlib.suppress(Exception):
-                payload["_permalink"] = self.client.chat_getPermalink(channel=channel, message_ts=ts)[
-                    "permalink"
-                ]
-            return ts
-        if not alert.message_ts:
-            if self._post_pending(alert.id):
-                if action == "update":
-                    return None  # the post, still to come, renders the latest state anyway
-                raise Retry(timedelta(seconds=10), "waiting for the alert's first post")
-            raise Fatal("the alert card was never posted")
-        if action == "update":
-            self._call(
-                self.client.chat_update,
-                channel=alert.channel_id,
-                ts=alert.message_ts,
-                text=text,
-                blocks=blocks,
-            )
-            return alert.message_ts
-        if action == "thread":
-            note = thread_note(self.tr, payload, names)
-            return self._post(
-                row_id,
-                alert.channel_id or "",
-                ambiguous,
-                created,
-                stats,
-                thread_ts=alert.message_ts,
-                text=note,
-            )
-        if action == "handoff_is":
-            channel = self.settings.rules.alerts.inside_sales_channel or self._channel_for(alert)
-            permalink = None
-            with contextlib.suppress(SlackApiError):
-                permalink = self.client.chat_getPermalink(
-                    channel=alert.channel_id, message_ts=alert.message_ts
-                )["permalink"]
-            actor = payload.get("actor", "")
-            is_blocks = inside_sales_post(self.tr, alert, account, actor, permalink, names)
-            return self._post(row_id, channel, ambiguous, created, stats, text=text, blocks=is_blocks)
-        raise Fatal(f"unknown outbox action {action!r}")
+    def _to_channel(self, job: Job, channel: str | None, missing: str, **message: Any) -> str:
+        """A post to a configured channel; with none configured the row waits an hour, not dies."""
+        if not channel:
+            raise Retry(timedelta(hours=1), missing)
+        return self._post(job, channel, **message)
 
-    def _remind(
-        self, row_id: int, payload: dict[str, Any], ambiguous: bool, created: datetime, stats: Stats
-    ) -> str:
-        """A CSM's reminders go to their DM, in their language; reminders for accounts nobody owns yet
-        go to the handoff channel, where CS leads assign them."""
-        recipient = payload.get("recipient")
-        if recipient:
-            tr = translator(self.directory.locale(recipient))
-            # the IM channel's id, not the user id: an unknown outcome is looked up in its history
-            channel = self._call(self.client.conversations_open, users=recipient)["channel"]["id"]
-        else:
-            tr, channel = self.tr, self.settings.handoff_channel
-            if not channel:
-                raise Retry(
-                    timedelta(hours=1), "reminders for accounts without a CSM need BATON_HANDOFF_CHANNEL"
-                )
-        return self._post(
-            row_id,
+    def _dm(self, job: Job, user: str, **message: Any) -> str:
+        """A direct message: posted to the user id; an unknown outcome is looked up in the IM channel."""
+        return self._post(job, user, lookup_in=lambda: self._im(user), **message)
+
+    def _im(self, user: str) -> str:
+        return self._call(self.client.conversations_open, users=user)["channel"]["id"]
+
+    def _tr_for(self, user: str | None) -> Translator:
+        return translator(self.directory.locale(user)) if user else self.tr
+
+    def _permalink(self, channel: str, ts: str) -> str | None:
+        """Only for links (Home tab, inside sales): nothing may fail the row once the card is posted."""
+        with contextlib.suppress(Exception):
+            return self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+        return None
+
+    # --- senders: alerts, digest, reminders ----------------------------------------------------------
+    def _alert(self, job: Job) -> tuple[Alert, Account]:
+        if job.alert is None or job.account is None:
+            raise Fatal("the alert no longer exists")
+        return job.alert, job.account
+
+    def _posted_alert(self, job: Job) -> tuple[Alert, Account] | None:
+        """The alert, once its card is posted; None for an update whose card is still to come (it
+        renders the latest state anyway)."""
+        alert, account = self._alert(job)
+        if alert.message_ts:
+            return alert, account
+        with self.db.session() as s:
+            pending = first_post_pending(s, alert_id=alert.id)
+        if not pending:
+            raise Fatal("the alert card was never posted")
+        if job.action == "update":
+            return None
+        raise Retry(timedelta(seconds=10), "waiting for the alert's first post")
+
+    def send_alert_post(self, job: Job) -> str:
+        alert, account = self._alert(job)
+        channel = self._channel_for(alert)
+        ts = self._to_channel(
+            job,
             channel,
-            ambiguous,
-            created,
-            stats,
-            text=reminder_text(tr, payload),
-            blocks=reminder_blocks(tr, payload),
+            "no channel configured (BATON_ALERT_CHANNEL / upsell_channel)",
+            text=alert_text(self.tr, alert, account),
+            blocks=alert_card(self.tr, alert, account, rules=self.settings.rules),
+        )
+        job.payload["_channel"], job.payload["_permalink"] = channel, self._permalink(channel, ts)
+        return ts
+
+    def send_alert_update(self, job: Job) -> str | None:
+        posted = self._posted_alert(job)
+        if posted is None:
+            return None
+        alert, account = posted
+        self._call(
+            self.client.chat_update,
+            channel=alert.channel_id,
+            ts=alert.message_ts,
+            text=alert_text(self.tr, alert, account),
+            blocks=alert_card(self.tr, alert, account, rules=self.settings.rules),
+        )
+        return alert.message_ts
+
+    def send_alert_thread(self, job: Job) -> str | None:
+        posted = self._posted_alert(job)
+        assert posted is not None
+        alert, _ = posted
+        note = thread_note(self.tr, job.payload, self.settings.rules.health.metric_names)
+        return self._post(job, alert.channel_id or "", thread_ts=alert.message_ts, text=note)
+
+    def send_handoff_is(self, job: Job) -> str | None:
+        posted = self._posted_alert(job)
+        assert posted is not None
+        alert, account = posted
+        channel = self.settings.rules.alerts.inside_sales_channel or self._channel_for(alert)
+        permalink = self._permalink(alert.channel_id or "", alert.message_ts or "")
+        names = self.settings.rules.health.metric_names
+        blocks = inside_sales_post(self.tr, alert, account, job.payload.get("actor", ""), permalink, names)
+        return self._post(job, channel, text=alert_text(self.tr, alert, account), blocks=blocks)
+
+    def send_digest(self, job: Job) -> str:
+        report = job.payload["report"]
+        return self._to_channel(
+            job,
+            self.settings.digest_channel,
+            "no channel configured (BATON_DIGEST_CHANNEL)",
+            text=digest_text(self.tr, report),
+            blocks=digest_blocks(self.tr, report),
         )
 
-    def _upload_chart(self, payload: dict[str, Any]) -> str | None:
+    def send_csm_unknown(self, job: Job) -> str:
+        """A csm_email Slack does not know: CS leads fix the file or assign."""
+        return self._to_channel(
+            job,
+            self.settings.handoff_channel,
+            "unknown CSM emails are reported in BATON_HANDOFF_CHANNEL",
+            text=unknown_csm_text(self.tr, job.payload),
+            blocks=unknown_csm_blocks(self.tr, job.payload),
+        )
+
+    def send_reminders(self, job: Job) -> str:
+        """A CSM's reminders go to their DM, in their language; reminders for accounts nobody owns yet
+        go to the handoff channel, where CS leads assign them."""
+        recipient = job.payload.get("recipient")
+        tr = self._tr_for(recipient)
+        message = {"text": reminder_text(tr, job.payload), "blocks": reminder_blocks(tr, job.payload)}
+        if recipient:
+            # the IM channel's id, not the user id: an unknown outcome is looked up in its history
+            return self._post(job, self._im(recipient), **message)
+        return self._to_channel(
+            job,
+            self.settings.handoff_channel,
+            "reminders for accounts without a CSM need BATON_HANDOFF_CHANNEL",
+            **message,
+        )
+
+    def send_digest_chart(self, job: Job) -> str | None:
         """The chart goes into the digest's thread, once the digest itself is posted."""
         with self.db.session() as s:
-            digest_row = s.get(Outbox, payload["digest_row"])
+            digest_row = s.get(Outbox, job.payload["digest_row"])
+            assert digest_row is not None
             state, ts, report = (
                 digest_row.state,
                 digest_row.result_ts,
@@ -451,6 +512,7 @@ class Delivery:
             if state == "dead":
                 raise Fatal("the digest was never posted")
             raise Retry(timedelta(seconds=10), "waiting for the digest to be posted")
+        assert report is not None
         png = render_chart(report["trend"], chart_labels(self.tr))
         self._call(
             self.client.files_upload_v2,
@@ -462,20 +524,127 @@ class Delivery:
         )
         return ts
 
-    def _post_pending(self, alert_id: int) -> bool:
+    # --- senders: handoffs (rendered from the handoff as it is when sent) ----------------------------
+    def _handoff(self, job: Job, render: Callable[[Handoff], Any]) -> tuple[Handoff, Any, bool]:
+        """The handoff, what ``render`` made of it inside the session, and whether its card is queued."""
         with self.db.session() as s:
-            return (
-                s.scalar(
-                    select(Outbox.id)
-                    .where(
-                        Outbox.alert_id == alert_id,
-                        Outbox.action == "post",
-                        Outbox.state.in_(("pending", "in_flight")),
-                    )
-                    .limit(1)
-                )
-                is not None
-            )
+            if job.handoff_id is None or s.get(Handoff, job.handoff_id) is None:
+                raise Fatal("the handoff no longer exists")
+            h = handoffs.get(s, job.handoff_id)
+            pending = not h.message_ts and first_post_pending(s, handoff_id=h.id)
+            return h, render(h), pending
+
+    def send_card(self, job: Job) -> str:
+        tr, tz = self.tr, self.settings.rules.schedule.timezone
+        h, (text, blocks), _ = self._handoff(job, lambda h: (card_text(tr, h), card(tr, h, timezone=tz)))
+        if h.message_ts and h.channel_id:  # a second card row (an edit re-queued it): already there
+            job.payload["_channel"], job.payload["_permalink"] = h.channel_id, h.permalink
+            return h.message_ts
+        channel = job.payload["channel"]
+        ts = self._post(job, channel, text=text, blocks=blocks)
+        job.payload["_channel"], job.payload["_permalink"] = channel, self._permalink(channel, ts)
+        return ts
+
+    def send_card_update(self, job: Job) -> str | None:
+        tr, tz = self.tr, self.settings.rules.schedule.timezone
+        h, (text, blocks), _ = self._handoff(job, lambda h: (card_text(tr, h), card(tr, h, timezone=tz)))
+        if not (h.channel_id and h.message_ts):
+            return None  # the card still to come renders the latest state; a card never posted has none
+        self._call(self.client.chat_update, channel=h.channel_id, ts=h.message_ts, text=text, blocks=blocks)
+        return h.message_ts
+
+    def _in_thread(self, job: Job, h: Handoff, pending: bool) -> str | None:
+        if h.channel_id and h.message_ts:
+            return self._post(job, h.channel_id, thread_ts=h.message_ts, text=job.payload["text"])
+        if pending:
+            raise Retry(timedelta(seconds=10), "waiting for the handoff card's first post")
+        return None
+
+    def send_card_note(self, job: Job) -> str | None:
+        """A note in the card's thread; dropped when the card was never posted (it shows the state)."""
+        h, _, pending = self._handoff(job, lambda h: None)
+        return self._in_thread(job, h, pending)
+
+    def send_question(self, job: Job) -> str:
+        """In the card's thread; to the submitter directly when the card never made it to a channel."""
+        h, _, pending = self._handoff(job, lambda h: None)
+        ts = self._in_thread(job, h, pending)
+        return ts or self._dm(job, h.submitted_by, text=job.payload["text"])
+
+    def send_assigned_dm(self, job: Job) -> str:
+        csm = job.payload["csm"]
+        tr = self._tr_for(csm)
+        _, (text, blocks), _ = self._handoff(job, lambda h: assigned_dm(tr, h, job.payload["assigner"]))
+        return self._dm(job, csm, text=text, blocks=blocks)
+
+    def send_nudge(self, job: Job) -> str | None:
+        with self.db.session() as s:
+            h = s.get(Handoff, job.handoff_id) if job.handoff_id else None
+            submitter = h.submitted_by if h else None
+        tr = self._tr_for(submitter)
+        _, message, _ = self._handoff(job, lambda h: nudge(tr, h))
+        if message is None or submitter is None:
+            return None  # completed meanwhile: nothing to ask for
+        text, blocks = message
+        return self._dm(job, submitter, text=text, blocks=blocks)
+
+    def send_notice(self, job: Job) -> str:
+        return self._dm(job, job.payload["user"], text=escape(job.payload["text"]))
+
+
+Sender = Callable[[Delivery, Job], "str | None"]
+Recorder = Callable[[Session, Job, str], None]
+
+
+def _record_alert_post(s: Session, job: Job, ts: str) -> None:
+    alert = s.get(Alert, job.alert.id) if job.alert else None
+    if alert is not None and job.payload.get("_channel"):
+        alert.channel_id, alert.message_ts = job.payload["_channel"], ts
+        alert.permalink = job.payload.get("_permalink")
+
+
+def _record_card(s: Session, job: Job, ts: str) -> None:
+    assert job.handoff_id is not None
+    handoffs.record_post(
+        s,
+        handoff_id=job.handoff_id,
+        channel_id=job.payload["_channel"],
+        ts=ts,
+        permalink=job.payload.get("_permalink"),
+    )
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one kind of message is sent. ``first_post`` creates the card the others of its alert or
+    handoff update or reply to; ``after_first_post`` kinds wait while it has not gone out."""
+
+    send: Sender
+    record: Recorder | None = None
+    first_post: bool = False
+    after_first_post: bool = False
+
+
+SENDERS: dict[str, Kind] = {
+    # alerts: every message of an alert waits for its card
+    "post": Kind(Delivery.send_alert_post, _record_alert_post, first_post=True, after_first_post=True),
+    "update": Kind(Delivery.send_alert_update, after_first_post=True),
+    "thread": Kind(Delivery.send_alert_thread, after_first_post=True),
+    "handoff_is": Kind(Delivery.send_handoff_is, after_first_post=True),
+    # handoffs: DMs go out whatever became of the card; updates and notes wait for it
+    "card": Kind(Delivery.send_card, _record_card, first_post=True),
+    "card_update": Kind(Delivery.send_card_update, after_first_post=True),
+    "card_note": Kind(Delivery.send_card_note, after_first_post=True),
+    "question": Kind(Delivery.send_question, after_first_post=True),
+    "dm_assigned": Kind(Delivery.send_assigned_dm),
+    "nudge": Kind(Delivery.send_nudge),
+    "notice": Kind(Delivery.send_notice),
+    # the rest
+    "reminders": Kind(Delivery.send_reminders),
+    "csm_unknown": Kind(Delivery.send_csm_unknown),
+    "digest": Kind(Delivery.send_digest),
+    "digest_chart": Kind(Delivery.send_digest_chart),
+}
 
 
 def pending_count(db: Database) -> int:

@@ -167,7 +167,9 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
-                        "text": tr.render("nudge.j2", account=second.account.name, missing=missing),
+                        "text": tr.render(
+                            "nudge.j2", account=second.account.name, missing=missing, posted=True
+                        ),
                     },
                 }
             ]

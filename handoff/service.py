@@ -26,7 +26,8 @@ from handoff.checklist import (
     validate,
 )
 from settings import Rules
-from storage.models import Account, Handoff, HandoffEvent, Stakeholder
+from storage import outbox
+from storage.models import Account, Handoff, HandoffEvent, Outbox, Stakeholder
 
 
 class Status(StrEnum):
@@ -422,6 +423,49 @@ def record_post(
     """Remember where the card lives, so later changes update that same message."""
     h = _load(session, handoff_id)
     h.channel_id, h.message_ts, h.permalink = channel_id, ts, permalink
+
+
+# --- messages: queued in the outbox in the change's own transaction; bot/delivery.py renders and sends
+# them from the handoff as it is at send time, so a late card still shows the latest state.
+def queue_card(session: Session, h: Handoff, channel: str | None, at: datetime) -> Outbox | None:
+    """The card, unless it is posted or already queued. None when there is no channel to post it in."""
+    if not channel or h.message_ts or outbox.first_post_pending(session, handoff_id=h.id):
+        return None
+    return outbox.enqueue(session, None, "card", at, handoff_id=h.id, channel=channel)
+
+
+def queue_change(session: Session, h: Handoff, at: datetime, note: str | None = None) -> None:
+    """A change shown on the card (updated in place) and noted in its thread. A card still queued
+    needs no update: it is rendered when it is sent."""
+    if h.message_ts:
+        outbox.enqueue(session, None, "card_update", at, handoff_id=h.id)
+    if note:
+        outbox.enqueue(session, None, "card_note", at, handoff_id=h.id, text=note)
+
+
+def queue_question(session: Session, h: Handoff, text: str, at: datetime) -> Outbox:
+    """A question in the card's thread; a DM to the submitter when the card never made it."""
+    return outbox.enqueue(session, None, "question", at, handoff_id=h.id, text=text)
+
+
+def queue_assigned_dm(session: Session, h: Handoff, csm: str, assigner: str, at: datetime) -> None:
+    outbox.enqueue(session, None, "dm_assigned", at, handoff_id=h.id, csm=csm, assigner=assigner)
+
+
+def queue_nudge(session: Session, h: Handoff, at: datetime) -> None:
+    """The submitter's list of empty checklist items; nothing is sent when none are left by then."""
+    outbox.enqueue(session, None, "nudge", at, handoff_id=h.id)
+
+
+def card_state(session: Session, handoff_id: int) -> tuple[str, str | None] | None:
+    """The state of the card's latest outbox row and its last error; None when none was queued."""
+    row = session.execute(
+        select(Outbox.state, Outbox.last_error)
+        .where(Outbox.handoff_id == handoff_id, Outbox.action == outbox.FIRST_POST["handoff"])
+        .order_by(Outbox.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 def open_for(session: Session, user_id: str, limit: int = 20) -> tuple[Sequence[Handoff], int]:

@@ -3,7 +3,7 @@
 APScheduler 3 cannot share a job store between instances, so every instance schedules the same jobs
 in memory and the job bodies coordinate through the database: the first instance to insert the
 (job id, slot) row into ``job_runs`` runs the job, the others see the unique key taken and skip.
-The outbox drain needs no ledger: its rows are claimed with SKIP LOCKED."""
+The outbox drain needs no ledger: each row is claimed by a conditional UPDATE that one drain wins."""
 
 from __future__ import annotations
 

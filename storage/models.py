@@ -236,14 +236,16 @@ class AlertEvent(Base):
 
 
 class Outbox(Base):
-    """Messages to Slack, written in the same transaction as the alert change they announce, and
-    delivered afterwards with retries: none lost, none posted twice."""
+    """Every message to Slack, written in the same transaction as the change it announces (an alert's,
+    a handoff's, a reminder run's) and delivered afterwards with retries: none lost, none posted twice."""
 
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
-    action: Mapped[str] = mapped_column(String(16))  # post | update | thread | handoff_is
+    # the card a handoff message belongs to: its updates and thread notes wait for the card's post
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # the message kind: bot/delivery.py's SENDERS
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # also the claim token: see bot/delivery.py

@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
 from bot.deps import Deps
 from bot.ids import Action, Callback
@@ -14,6 +15,7 @@ from bot.publish import Publisher
 from bot.text import escape, mention
 from bot.views.handoff_card import checklist_modal, question_modal
 from handoff import service
+from storage.models import Handoff
 
 
 def _handoff_id(body: dict[str, Any]) -> int:
@@ -30,19 +32,23 @@ def register(app: App, deps: Deps) -> None:
         user_id = body["user"]["id"]
         tr = deps.tr_for(user_id)
         actor, handoff_id = deps.actor(user_id), _handoff_id(body)
+        note = deps.channel_tr.render("accepted.j2", actor=mention(user_id), csm=None)
+
+        def work(s: Session) -> tuple[Handoff, bool]:
+            h, changed = service.accept(s, handoff_id=handoff_id, actor=actor, clock=deps.clock)
+            if changed:
+                service.queue_change(s, h, deps.clock(), note)
+            return h, changed
+
         try:
-            h, changed = deps.db.run(
-                lambda s: service.accept(s, handoff_id=handoff_id, actor=actor, clock=deps.clock)
-            )
+            h, changed = deps.db.run(work)
         except service.NotAllowed:
             respond(**ephemeral(tr.t("refuse.not_cs.accept")))
             return
         if not changed:
             respond(**ephemeral(tr.m("notice.already_accepted", user=mention(h.accepted_by))))
             return
-        pub = Publisher(client, deps)
-        pub.refresh_card(h)
-        pub.thread_note(h, deps.channel_tr.render("accepted.j2", actor=mention(user_id), csm=None))
+        Publisher(client, deps).deliver(handoff_id=h.id)
 
     @app.action(Action.ASSIGN)
     def assign(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -53,22 +59,28 @@ def register(app: App, deps: Deps) -> None:
         if not csm:
             return
         actor, handoff_id = deps.actor(user_id), _handoff_id(body)
-        try:
-            h, changed, accepted_now = deps.db.run(
-                lambda s: service.assign(
-                    s, handoff_id=handoff_id, csm_user_id=csm, actor=actor, clock=deps.clock
-                )
+
+        def work(s: Session) -> tuple[Handoff, bool]:
+            h, changed, accepted_now = service.assign(
+                s, handoff_id=handoff_id, csm_user_id=csm, actor=actor, clock=deps.clock
             )
+            if changed:
+                note = "accepted.j2" if accepted_now else "assigned.j2"
+                now = deps.clock()
+                service.queue_change(
+                    s, h, now, deps.channel_tr.render(note, actor=mention(user_id), csm=mention(csm))
+                )
+                service.queue_assigned_dm(s, h, csm, user_id, now)
+            return h, changed
+
+        try:
+            h, changed = deps.db.run(work)
         except service.NotAllowed:
             respond(**ephemeral(tr.t("refuse.not_cs.assign")))
             return
         if not changed:
             return
-        pub = Publisher(client, deps)
-        pub.refresh_card(h)
-        note = "accepted.j2" if accepted_now else "assigned.j2"
-        pub.thread_note(h, deps.channel_tr.render(note, actor=mention(user_id), csm=mention(csm)))
-        pub.dm_assigned(csm, h, user_id)
+        Publisher(client, deps).deliver(handoff_id=h.id)
 
     @app.action(Action.ASK)
     def ask(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

@@ -20,9 +20,9 @@ from bot.publish import Publisher
 from bot.views.touches import TouchMeta, logged_text, parse_touch_modal, touch_modal
 from clock import local_date
 from handoff import cadence, service
-from handoff.cadence import Milestone
 from storage import repeats
 from storage.models import Account
+from storage.outbox import enqueue
 
 
 def register(app: App, deps: Deps) -> None:
@@ -67,7 +67,7 @@ def register(app: App, deps: Deps) -> None:
 
         key = request_key(Callback.TOUCH, body)
 
-        def work(s: Session) -> tuple[str, list[Milestone]]:
+        def work(s: Session) -> int:
             repeats.claim(s, key, now)
             _, milestones = cadence.log_person_touch(
                 s,
@@ -81,10 +81,14 @@ def register(app: App, deps: Deps) -> None:
             )
             account = s.get(Account, meta.account_id)
             assert account is not None
-            return account.name, milestones
+            today = local_date(deps.clock, tz)
+            text = logged_text(tr, account.name, kind, milestones, today)
+            row = enqueue(s, None, "notice", now, user=user_id, text=text)  # said once the touch is in
+            s.flush()
+            return row.id
 
         try:
-            name, milestones = deps.db.run(work)
+            notice_id = deps.db.run(work)
         except cadence.FutureTouch:
             ack(response_action="errors", errors={Block.TOUCH_DAY: tr.t("touch.error.future")})
             return
@@ -99,6 +103,5 @@ def register(app: App, deps: Deps) -> None:
             ack()
             return
         ack()
-        today = local_date(deps.clock, deps.settings.rules.schedule.timezone)
-        Publisher(client, deps).notice(user_id, logged_text(tr, name, kind, milestones, today))
+        Publisher(client, deps).deliver(ids=[notice_id])
         publish_home(client, deps, user_id)

@@ -37,7 +37,11 @@ def register(app: App, deps: Deps) -> None:
                     rules=deps.settings.rules,
                     input_errors=parse_errors,
                 )
-                handoff_id = h.id
+                handoff_id, now = h.id, deps.clock()
+                service.queue_card(s, h, deps.settings.handoff_channel or meta.channel_id, now)
+                service.queue_nudge(s, h, now)
+                if h.csm_user_id:
+                    service.queue_assigned_dm(s, h, h.csm_user_id, user_id, now)
         except service.Invalid as exc:
             ack(response_action="errors", errors=handoff_form.error_map(tr, exc.errors))
             return
@@ -46,16 +50,8 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         pub = Publisher(client, deps)
-        error = pub.post_card(handoff_id, meta.channel_id)
-        if error == "no_channel":
-            pub.notice(user_id, tr.t("notice.no_channel"))
-        elif error:
-            pub.notice(user_id, tr.t("notice.post_failed", error=error))
-        with deps.db.session() as s:
-            h = service.get(s, handoff_id)
-        pub.nudge_missing(h)
-        if h.csm_user_id:
-            pub.dm_assigned(h.csm_user_id, h, user_id)
+        pub.deliver(handoff_id=handoff_id)
+        pub.tell_card_state(handoff_id, user_id, tr)
 
     @app.view(Callback.HANDOFF_EDIT)
     def submit_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -84,6 +80,16 @@ def register(app: App, deps: Deps) -> None:
                     rules=deps.settings.rules,
                     input_errors=parse_errors,
                 )
+                if changed:
+                    now, ctr = deps.clock(), deps.channel_tr
+                    if not was_posted:  # the first post failed (no channel, bot not invited): again
+                        service.queue_card(s, h, deps.settings.handoff_channel or meta.channel_id, now)
+                    note = ctr.render(
+                        "edited.j2", editor=mention(user_id), fields=[field_label(ctr, f) for f in changed]
+                    )
+                    service.queue_change(s, h, now, note)
+                    if h.csm_user_id and h.csm_user_id != before_csm:
+                        service.queue_assigned_dm(s, h, h.csm_user_id, user_id, now)
         except service.Invalid as exc:
             ack(response_action="errors", errors=handoff_form.error_map(tr, exc.errors))
             return
@@ -97,19 +103,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
         if not changed:
             return
-        pub = Publisher(client, deps)
-        if not was_posted:  # the first post failed (channel missing, bot not invited): try again now
-            pub.post_card(h.id, meta.channel_id)
-            with deps.db.session() as s:
-                h = service.get(s, h.id)
-        else:
-            pub.refresh_card(h)
-        ctr = deps.channel_tr
-        pub.thread_note(
-            h, ctr.render("edited.j2", editor=mention(user_id), fields=[field_label(ctr, f) for f in changed])
-        )
-        if h.csm_user_id and h.csm_user_id != before_csm:
-            pub.dm_assigned(h.csm_user_id, h, user_id)
+        Publisher(client, deps).deliver(handoff_id=h.id)
 
     @app.view(Callback.QUESTION)
     def submit_question(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
@@ -129,6 +123,13 @@ def register(app: App, deps: Deps) -> None:
                     text=text,
                     clock=deps.clock,
                 )
+                asker, submitter = mention(user_id), mention(h.submitted_by)
+                note = deps.channel_tr.render(
+                    "question.j2", asker=asker, submitter=submitter, text=text.strip()
+                )
+                row = service.queue_question(s, h, note, deps.clock())
+                s.flush()
+                row_id = row.id
         except service.Invalid:
             ack(response_action="errors", errors={Block.QUESTION: tr.t("error.required")})
             return
@@ -137,9 +138,7 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         pub = Publisher(client, deps)
-        note = deps.channel_tr.render(
-            "question.j2", asker=mention(user_id), submitter=mention(h.submitted_by), text=text.strip()
-        )
-        if not pub.thread_note(h, note):
-            pub._call("question DM", client.chat_postMessage, channel=h.submitted_by, text=note)
-        pub.ephemeral(h, user_id, tr.t("notice.question_sent"))
+        pub.deliver(handoff_id=h.id)
+        with deps.db.session() as s:
+            h = service.get(s, h.id)
+        pub.ephemeral(h, user_id, tr.t(pub.question_outcome(row_id)))

@@ -219,3 +219,28 @@ def list_blocks(
     if total > len(shown):
         blocks.append(context(tr.m("list.more", shown=len(shown), total=total)))
     return blocks
+
+
+def assigned_dm(tr: Translator, h: Handoff, assigner: str) -> tuple[str, list[dict[str, Any]]]:
+    """The newly assigned CSM gets the whole handoff, in their own language."""
+    intro = tr.render("assigned_dm.j2", assigner=mention(assigner), account=h.account.name)
+    return intro, [section(intro), *checklist_blocks(tr, h)]
+
+
+def nudge(tr: Translator, h: Handoff) -> tuple[str, list[dict[str, Any]]] | None:
+    """Which checklist items are still empty, with a button to complete them; whether the card is in
+    the channel yet is said as it is. None when nothing is missing."""
+    missing = missing_items(h)
+    if not missing:
+        return None
+    text = tr.render(
+        "nudge.j2",
+        account=h.account.name,
+        missing=[tr.t(f"item.{i.value}") for i in missing],
+        posted=bool(h.message_ts),
+    )
+    blocks = [
+        section(text),
+        {"type": "actions", "elements": [button(tr.t("card.edit"), Action.EDIT, str(h.id), "primary")]},
+    ]
+    return text, blocks
