@@ -15,6 +15,7 @@ meanwhile sees each account's days as either before or after, never a torn row."
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from storage.models import DataImport, Signal, SignalUndo
 
 log = logging.getLogger(__name__)
 CHUNK = 10_000  # rows per apply transaction: tens of milliseconds on SQLite, well inside Slack's 3 s
+PAUSE_MAX = 0.1  # seconds: SQLite's busy handler sleeps at most 100 ms between tries
 LEASE = timedelta(minutes=2)  # an applying import whose heartbeat is older than this has died
 STAGE = "signal_stage"
 
@@ -89,13 +91,19 @@ def apply_stage(conn: Connection, db: Database, clock: Clock, rows: int) -> int:
     applied) when another import is applying; on any failure part-way, puts back what it wrote."""
     conn.commit()  # end the read transaction that staged the rows: nothing of the database is held
     import_id = _begin(db, clock, rows)
+    one_writer = conn.dialect.name == "sqlite"
     try:
         for lo in range(0, rows, CHUNK):
+            started = time.perf_counter()
             params = {"import_id": import_id, "lo": lo, "hi": lo + CHUNK}
             conn.execute(_SAVE, params)
             conn.execute(_APPLY, params)
             conn.execute(update(DataImport).where(DataImport.id == import_id).values(heartbeat_at=clock()))
             conn.commit()
+            if one_writer:
+                # SQLite's busy handler retries on a timer: back-to-back chunks would starve a waiting
+                # writer (a handoff submission) for seconds. Pausing as long as the chunk took lets it in.
+                time.sleep(min(PAUSE_MAX, time.perf_counter() - started))
     except BaseException:
         conn.rollback()
         _undo(db, import_id, clock)
