@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot.deps import Deps
 from bot.directory import Directory
+from bot.errors import RequestExecutor, install_error_handler
 from bot.guard import quiet_request_verification, same_workspace
 from bot.listeners import register_listeners
 from clock import Clock, utcnow
@@ -41,13 +42,16 @@ def create_app(
         # ack first, then run the listener: modals open inside Slack's 3-second window
         process_before_response=False,
         # Bolt acks from inside the listener, so a busy pool delays acks: size it for bursts, not cores.
-        listener_executor=listener_executor
-        or ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"),
+        listener_executor=RequestExecutor(
+            listener_executor or ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener")
+        ),
     )
     quiet_request_verification()
-    app.use(same_workspace(client))  # runs after Bolt's signature check: only signed requests reach it
     directory = Directory(client, default_locale=settings.locale, cs_members=settings.cs_users)
-    register_listeners(app, Deps(db=db, settings=settings, clock=clock, directory=directory))
+    deps = Deps(db=db, settings=settings, clock=clock, directory=directory)
+    install_error_handler(app, deps)  # what listeners raise is answered there
+    app.use(same_workspace(client))  # runs after Bolt's signature check: only signed requests reach it
+    register_listeners(app, deps)
     return app
 
 

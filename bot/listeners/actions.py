@@ -30,13 +30,9 @@ def register(app: App, deps: Deps) -> None:
         user_id = body["user"]["id"]
         tr = deps.tr_for(user_id)
         actor, handoff_id = deps.actor(user_id), _handoff_id(body)
-        try:
-            h, changed = deps.db.run(
-                lambda s: service.accept(s, handoff_id=handoff_id, actor=actor, clock=deps.clock)
-            )
-        except service.NotAllowed:
-            respond(**ephemeral(tr.t("refuse.not_cs.accept")))
-            return
+        h, changed = deps.db.run(  # NotFound, NotAllowed: answered by bot/errors.py
+            lambda s: service.accept(s, handoff_id=handoff_id, actor=actor, clock=deps.clock)
+        )
         if not changed:
             respond(**ephemeral(tr.m("notice.already_accepted", user=mention(h.accepted_by))))
             return
@@ -49,19 +45,12 @@ def register(app: App, deps: Deps) -> None:
         ack()
         user_id = body["user"]["id"]
         csm = body["actions"][0].get("selected_user")
-        tr = deps.tr_for(user_id)
         if not csm:
             return
         actor, handoff_id = deps.actor(user_id), _handoff_id(body)
-        try:
-            h, changed, accepted_now = deps.db.run(
-                lambda s: service.assign(
-                    s, handoff_id=handoff_id, csm_user_id=csm, actor=actor, clock=deps.clock
-                )
-            )
-        except service.NotAllowed:
-            respond(**ephemeral(tr.t("refuse.not_cs.assign")))
-            return
+        h, changed, accepted_now = deps.db.run(
+            lambda s: service.assign(s, handoff_id=handoff_id, csm_user_id=csm, actor=actor, clock=deps.clock)
+        )
         if not changed:
             return
         pub = Publisher(client, deps)
@@ -73,9 +62,11 @@ def register(app: App, deps: Deps) -> None:
     @app.action(Action.ASK)
     def ask(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        tr = deps.tr_for(body["user"]["id"])
+        tr, handoff_id = deps.tr_for(body["user"]["id"]), _handoff_id(body)
+        with deps.db.session() as s:
+            service.get(s, handoff_id)  # a question about no handoff is refused now, not after typing it
         client.views_open(
-            trigger_id=body["trigger_id"], view=question_modal(tr, _handoff_id(body), Callback.QUESTION)
+            trigger_id=body["trigger_id"], view=question_modal(tr, handoff_id, Callback.QUESTION)
         )
 
     @app.action(Action.VIEW)

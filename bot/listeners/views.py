@@ -140,6 +140,10 @@ def register(app: App, deps: Deps) -> None:
         note = deps.channel_tr.render(
             "question.j2", asker=mention(user_id), submitter=mention(h.submitted_by), text=text.strip()
         )
-        if not pub.thread_note(h, note):
-            pub._call("question DM", client.chat_postMessage, channel=h.submitted_by, text=note)
-        pub.ephemeral(h, user_id, tr.t("notice.question_sent"))
+        if pub.thread_note(h, note):
+            said = "notice.question_sent"
+        elif pub._call("question DM", client.chat_postMessage, channel=h.submitted_by, text=note):
+            said = "notice.question_sent_dm"
+        else:  # posted nowhere: saying "posted" would leave the asker waiting for an answer
+            said = "notice.question_not_posted"
+        pub.ephemeral(h, user_id, tr.t(said))
