@@ -83,8 +83,12 @@ def _forged(baton: Baton, view: dict) -> dict:
 
 
 @pytest.mark.parametrize("callback", ["handoff_new", "handoff_edit", "handoff_question", "touch_log"])
-def test_a_forged_submission_without_state_is_answered_in_the_modal(baton: Baton, callback: str) -> None:
-    answer = _forged(baton, {"id": "V1", "callback_id": callback, "private_metadata": "", "blocks": []})
+@pytest.mark.parametrize("kind", [{"type": "modal"}, {}], ids=["modal", "no-type"])
+def test_a_forged_submission_without_state_is_answered_in_the_modal(
+    baton: Baton, callback: str, kind: dict
+) -> None:
+    view = {"id": "V1", "callback_id": callback, "private_metadata": "", "blocks": [], **kind}
+    answer = _forged(baton, view)
     assert answer["response_action"] == "update"
     shown = answer["view"]["blocks"][0]["text"]["text"]
     assert shown.startswith("Something went wrong, and nothing was changed.")
