@@ -48,16 +48,25 @@ def _serve(settings: Settings, db: Database) -> int:
         return 2
     from alerts.pull import pull
     from api.ingest import IngestAPI
-    from bot.app import slack_problem
+    from bot.app import SlackReadiness, slack_check
     from bot.delivery import Delivery
     from bot.directory import resolve_csm_emails
     from jobs.scheduler import Jobs, build_scheduler
 
-    if problem := slack_problem(settings):
+    kind, problem = slack_check(settings)
+    if kind == "refused":  # a configuration error: waiting will not fix it
         print(problem, file=sys.stderr)
         return 2
+    slack = SlackReadiness(settings, problem)
+    if problem:  # an outage: serve /healthz (503) and the ingest API meanwhile, and keep asking
+        print(f"{problem}; serving anyway, /healthz says 503 until Slack answers", file=sys.stderr)
+        slack.retry_in_background()
     db.upgrade()
-    app = create_app(settings, db)
+    from storage.imports import recover
+
+    for undone in recover(db, utcnow):  # an import a killed process left half-applied: all or nothing
+        print(f"rolled back signals import {undone.import_id} (unfinished since {undone.started_at:%F %R} UTC)")
+    app = create_app(settings, db, verify_token=False)  # checked above: Bolt's own check would exit
     tz = settings.rules.schedule.timezone
     api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=tz)
     jobs = Jobs(
@@ -72,9 +81,9 @@ def _serve(settings: Settings, db: Database) -> int:
     )
     build_scheduler(jobs, settings).start()
     if settings.slack_app_token:
-        serve_socket_mode(app, db, settings.slack_app_token, settings.port, api)
+        serve_socket_mode(app, db, settings.slack_app_token, settings.port, api, slack)
     else:
-        serve_http(app, db, settings.port, api=api)
+        serve_http(app, db, settings.port, api=api, slack_problem=slack.problem)
     return 0
 
 

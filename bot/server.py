@@ -53,11 +53,12 @@ def _capped_body(environ: dict[str, Any]) -> bytes | None:
 
 
 def create_wsgi(
-    app: App | None, db: Database, api: Any = None
+    app: App | None, db: Database, api: Any = None, slack_problem: Callable[[], str | None] | None = None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """Routes: ``POST /slack/events`` to Bolt (which verifies signatures; bodies over 1 MiB are refused
     before it reads them), ``GET /healthz``, and Baton's own API (``api.handles(path)``) when one is
-    given: it streams big bodies and checks its token first."""
+    given: it streams big bodies and checks its token first. ``slack_problem`` says why Slack is not
+    usable yet (None once it is): /healthz answers 503 "slack unreachable" until then."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -65,9 +66,12 @@ def create_wsgi(
         if api is not None and api.handles(path):
             return api(environ, start_response)
         if path == "/healthz":
-            if db.ping():
-                return _json(start_response, "200 OK", {"status": "ok"})
-            return _json(start_response, "503 Service Unavailable", {"status": "database unavailable"})
+            if not db.ping():
+                return _json(start_response, "503 Service Unavailable", {"status": "database unavailable"})
+            if slack_problem is not None and (reason := slack_problem()):
+                body = {"status": "slack unreachable", "reason": reason}
+                return _json(start_response, "503 Service Unavailable", body)
+            return _json(start_response, "200 OK", {"status": "ok"})
         if path == EVENTS_PATH and slack is not None:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"error": "use POST"})
@@ -138,8 +142,15 @@ def make_server(
     )
 
 
-def serve_http(app: App, db: Database, port: int, host: str = "0.0.0.0", api: Any = None) -> None:
-    server = make_server(create_wsgi(app, db, api), host, port)
+def serve_http(
+    app: App,
+    db: Database,
+    port: int,
+    host: str = "0.0.0.0",
+    api: Any = None,
+    slack_problem: Callable[[], str | None] | None = None,
+) -> None:
+    server = make_server(create_wsgi(app, db, api, slack_problem), host, port)
     log.info("Baton listening on http://%s:%s%s", host, server.effective_port, EVENTS_PATH)
     server.run()
 
@@ -152,9 +163,15 @@ def socket_mode(app: App, app_token: str) -> Any:
     return SocketModeHandler(app, app_token)
 
 
-def serve_socket_mode(app: App, db: Database, app_token: str, port: int, api: Any = None) -> None:
-    """Socket Mode for Slack traffic; /healthz and Baton's API still answer over HTTP."""
-    health = make_server(create_wsgi(None, db, api), "0.0.0.0", port, threads=4)
+def serve_socket_mode(
+    app: App, db: Database, app_token: str, port: int, api: Any = None, slack: Any = None
+) -> None:
+    """Socket Mode for Slack traffic; /healthz and Baton's API still answer over HTTP. ``slack`` (a
+    ``SlackReadiness``) is waited for before connecting: the socket needs Slack to answer."""
+    problem = slack.problem if slack is not None else None
+    health = make_server(create_wsgi(None, db, api, problem), "0.0.0.0", port, threads=4)
     threading.Thread(target=health.run, name="healthz", daemon=True).start()
     log.info("Baton in Socket Mode; health check on port %s", health.effective_port)
+    if slack is not None:
+        slack.wait()
     socket_mode(app, app_token).start()

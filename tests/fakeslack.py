@@ -28,7 +28,7 @@ class Call:
 
 
 class FakeSlack:
-    def __init__(self, *, validate: bool = True) -> None:
+    def __init__(self, *, validate: bool = True, port: int = 0) -> None:
         self.validate = validate
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []  # what the app sent to response_url
@@ -47,7 +47,7 @@ class FakeSlack:
         self.socket_url = ""  # what apps.connections.open answers: a loopback Socket Mode endpoint
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         # a short poll so stop() returns at once rather than after serve_forever's default half second
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)

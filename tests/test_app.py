@@ -5,11 +5,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import httpx
 import pytest
 
 import app
+from bot.server import create_wsgi
 from tests.fakeslack import FakeSlack
+from tests.servers import serving
 
 
 @pytest.fixture
@@ -57,13 +62,65 @@ def test_serve_with_a_token_slack_refuses_says_where_to_get_the_right_one(
     _fails_in_one_line(capsys, ["serve"], 2, "Slack refused SLACK_BOT_TOKEN", "OAuth & Permissions")
 
 
-def test_serve_when_slack_cannot_be_reached_says_so(
+def _serve_captured(env: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Run ``app.py serve`` up to the point it would block serving; returns what it would serve."""
+    import bot.server
+    import jobs.scheduler
+
+    served: dict[str, Any] = {}
+    env.setattr(bot.server, "serve_http", lambda app, db, port, **kw: served.update(app=app, db=db, **kw))
+    env.setattr(jobs.scheduler, "build_scheduler", lambda *_a, **_k: SimpleNamespace(start=lambda: None))
+    assert app.main(["serve"]) == 0
+    return served
+
+
+def _health(url: str) -> httpx.Response:
+    return httpx.get(url + "/healthz", timeout=5)
+
+
+def test_serve_when_slack_cannot_be_reached_starts_not_ready_and_becomes_ready_when_it_answers(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    import bot.app
+
+    port = _closed_port()
+    env.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     env.setenv("SLACK_SIGNING_SECRET", "s")
-    env.setenv("SLACK_API_URL", f"http://127.0.0.1:{_closed_port()}/api/")
-    _fails_in_one_line(capsys, ["serve"], 2, "cannot reach Slack at http://127.0.0.1:", "SLACK_API_URL")
+    env.setenv("SLACK_API_URL", f"http://127.0.0.1:{port}/api/")
+    env.setenv("BATON_INGEST_TOKEN", "ingest-secret")
+    env.setattr(bot.app, "RETRY_FIRST_SECONDS", 0.05)
+    env.setattr(bot.app, "RETRY_MAX_SECONDS", 0.2)
+    served = _serve_captured(env)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"cannot reach Slack at http://127.0.0.1:{port}" in err and "serving anyway" in err
+    wsgi = create_wsgi(served["app"], served["db"], served["api"], served["slack_problem"])
+    with serving(wsgi) as url:
+        health = _health(url)
+        assert health.status_code == 503 and health.json()["status"] == "slack unreachable"
+        ingest = httpx.post(url + "/api/v1/signals", content=b"", headers={"Authorization": "Bearer wrong"})
+        assert ingest.status_code == 401  # the ingest API answers while Slack is away
+        fake = FakeSlack(port=port).start()  # Slack comes back where it was expected
+        try:
+            assert served["slack_problem"].__self__.wait(timeout=10), "never became ready"
+            assert _health(url).json() == {"status": "ok"}
+        finally:
+            fake.stop()
+
+
+def test_serve_when_slack_answers_500_starts_not_ready(
+    env: pytest.MonkeyPatch, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bot.app
+
+    env.setattr(bot.app, "RETRY_FIRST_SECONDS", 0.05)
+    slack.fail["auth.test"] = [(500, {}, {"ok": False, "error": "fatal_error"})]
+    env.setenv("SLACK_BOT_TOKEN", slack.token)
+    env.setenv("SLACK_SIGNING_SECRET", "s")
+    env.setenv("SLACK_API_URL", slack.base_url)
+    served = _serve_captured(env)
+    assert "Slack answered auth.test with HTTP 500 (fatal_error)" in capsys.readouterr().err
+    assert served["slack_problem"].__self__.wait(timeout=10)  # the next auth.test answers: ready
 
 
 def test_a_scan_that_cannot_send_keeps_the_alerts_and_says_why(

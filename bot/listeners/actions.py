@@ -40,11 +40,7 @@ def register(app: App, deps: Deps) -> None:
                 service.queue_change(s, h, deps.clock(), note)
             return h, changed
 
-        try:
-            h, changed = deps.db.run(work)
-        except service.NotAllowed:
-            respond(**ephemeral(tr.t("refuse.not_cs.accept")))
-            return
+        h, changed = deps.db.run(work)  # NotFound, NotAllowed: answered by bot/errors.py
         if not changed:
             respond(**ephemeral(tr.m("notice.already_accepted", user=mention(h.accepted_by))))
             return
@@ -55,7 +51,6 @@ def register(app: App, deps: Deps) -> None:
         ack()
         user_id = body["user"]["id"]
         csm = body["actions"][0].get("selected_user")
-        tr = deps.tr_for(user_id)
         if not csm:
             return
         actor, handoff_id = deps.actor(user_id), _handoff_id(body)
@@ -73,11 +68,7 @@ def register(app: App, deps: Deps) -> None:
                 service.queue_assigned_dm(s, h, csm, user_id, now)
             return h, changed
 
-        try:
-            h, changed = deps.db.run(work)
-        except service.NotAllowed:
-            respond(**ephemeral(tr.t("refuse.not_cs.assign")))
-            return
+        h, changed = deps.db.run(work)  # NotFound, NotAllowed: answered by bot/errors.py
         if not changed:
             return
         Publisher(client, deps).deliver(handoff_id=h.id)
@@ -85,9 +76,11 @@ def register(app: App, deps: Deps) -> None:
     @app.action(Action.ASK)
     def ask(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        tr = deps.tr_for(body["user"]["id"])
+        tr, handoff_id = deps.tr_for(body["user"]["id"]), _handoff_id(body)
+        with deps.db.session() as s:
+            service.get(s, handoff_id)  # a question about no handoff is refused now, not after typing it
         client.views_open(
-            trigger_id=body["trigger_id"], view=question_modal(tr, _handoff_id(body), Callback.QUESTION)
+            trigger_id=body["trigger_id"], view=question_modal(tr, handoff_id, Callback.QUESTION)
         )
 
     @app.action(Action.VIEW)

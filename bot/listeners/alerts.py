@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,6 @@ from alerts import service
 from bot.delivery import Delivery
 from bot.deps import Deps
 from bot.ids import Action
-from bot.listeners.common import ephemeral
 
 
 def _alert_id(body: dict[str, Any]) -> int:
@@ -26,9 +25,7 @@ def _alert_id(body: dict[str, Any]) -> int:
 
 
 def register(app: App, deps: Deps) -> None:
-    def act(
-        body: dict[str, Any], client: WebClient, respond: Respond, work: Callable[[Session, int, str], object]
-    ) -> None:
+    def act(body: dict[str, Any], client: WebClient, work: Callable[[Session, int, str], object]) -> None:
         user_id, alert_id = body["user"]["id"], _alert_id(body)
         is_cs = deps.directory.is_cs(user_id)  # BATON_CS_USERS: users and user groups
 
@@ -36,60 +33,49 @@ def register(app: App, deps: Deps) -> None:
             service.ensure_may_act(s, alert_id=alert_id, user_id=user_id, is_cs=is_cs)
             return work(s, alert_id, user_id)
 
-        try:
-            deps.db.run(checked)
-        except service.NotAllowed:
-            respond(**ephemeral(deps.tr_for(user_id).t("refuse.alert")))
-            return
-        except service.AlreadyResolved:
-            respond(**ephemeral(deps.tr_for(user_id).t("alert.already_resolved")))
-            return
+        deps.db.run(checked)  # NotFound, NotAllowed, AlreadyResolved: answered by bot/errors.py
         Delivery(deps.db, client, deps.settings, deps.clock).run(alert_id=alert_id)
 
     @app.action(Action.ALERT_ACK)
-    def acknowledge(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def acknowledge(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         act(
             body,
             client,
-            respond,
             lambda s, a, u: service.acknowledge(s, alert_id=a, actor=u, clock=deps.clock),
         )
 
     @app.action(Action.ALERT_ASSIGN)
-    def assign(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def assign(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         owner = body["actions"][0].get("selected_user")
         if owner:
             act(
                 body,
                 client,
-                respond,
                 lambda s, a, u: service.assign_owner(s, alert_id=a, owner=owner, actor=u, clock=deps.clock),
             )
 
     @app.action(Action.ALERT_SNOOZE)
-    def snooze(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def snooze(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         days, tz = deps.settings.rules.alerts.snooze_days, deps.settings.rules.schedule.timezone
         act(
             body,
             client,
-            respond,
             lambda s, a, u: service.snooze(s, alert_id=a, actor=u, clock=deps.clock, days=days, timezone=tz),
         )
 
     @app.action(Action.ALERT_RESOLVE)
-    def resolve(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def resolve(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        act(body, client, respond, lambda s, a, u: service.resolve(s, alert_id=a, actor=u, clock=deps.clock))
+        act(body, client, lambda s, a, u: service.resolve(s, alert_id=a, actor=u, clock=deps.clock))
 
     @app.action(Action.ALERT_HAND_TO_IS)
-    def hand_to_is(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def hand_to_is(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         act(
             body,
             client,
-            respond,
             lambda s, a, u: service.hand_to_inside_sales(s, alert_id=a, actor=u, clock=deps.clock),
         )

@@ -1,0 +1,259 @@
+"""The one error path for Slack requests: a listener raises, this answers the person.
+
+Listeners ack first and then let domain errors (``handoff.service`` and ``alerts.service``) and Slack's
+refusals propagate; Bolt hands them to the handler installed here, which tells the person what
+happened in their language: inline on the modal when the submission is not yet acknowledged,
+otherwise privately (``response_url``, or a DM when the request has none). Anything unexpected gets
+"something went wrong" plus one log line naming the request and the code path, never its body.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any
+
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
+from slack_bolt.request import payload_utils
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from alerts import service as alerts
+from bot.deps import Deps
+from bot.i18n import Translator
+from bot.ids import Action
+from bot.listeners.common import ephemeral
+from bot.publish import Publisher
+from bot.text import escape
+from bot.views.fields import modal, section
+from handoff import service as handoffs
+
+log = logging.getLogger(__name__)
+
+# Whether the listener running on this thread has committed a write: "nothing was changed" must be true.
+_work = threading.local()
+
+
+def _flushed(session: Session, _context: object) -> None:
+    session.info["wrote"] = True
+
+
+def _committed(session: Session) -> None:
+    if session.info.pop("wrote", False):
+        _work.saved = True
+
+
+def _rolled_back(session: Session) -> None:
+    session.info.pop("wrote", None)
+
+
+def _watch_commits() -> None:
+    if not event.contains(Session, "after_flush", _flushed):
+        event.listen(Session, "after_flush", _flushed)
+        event.listen(Session, "after_commit", _committed)
+        event.listen(Session, "after_rollback", _rolled_back)
+
+
+class RequestExecutor(Executor):
+    """Runs each listener with a fresh record of what it wrote (a request is one unit of work to the
+    person who sent it); the work itself goes to ``inner``."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        def fresh() -> Any:
+            _work.saved = False
+            return fn(*args, **kwargs)
+
+        return self.inner.submit(fresh)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+class KeptAck(Ack):
+    """An ack that stays sent. Bolt resets ``ack.response`` to None when a listener raises after acking;
+    if that lands before its 10 ms poll saw the ack, Slack got a 404 three seconds later."""
+
+    _sent: BoltResponse | None = None
+
+    @property  # type: ignore[override]
+    def response(self) -> BoltResponse | None:
+        return self._sent
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        if value is not None or self._sent is None:
+            self._sent = value
+
+
+_PAYLOAD_READERS = (
+    payload_utils.to_options,
+    payload_utils.to_shortcut,
+    payload_utils.to_action,
+    payload_utils.to_view,
+    payload_utils.to_command,
+    payload_utils.to_event,
+    payload_utils.to_message,
+    payload_utils.to_step,
+)
+
+
+class Boundary(Middleware):
+    """First middleware after the signature check: installs the kept ack, and answers a payload Bolt's
+    own readers would crash on (a view without a type, an action that is not an object) before any
+    listener or error handler tries to read it."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        req.context["ack"] = KeptAck()
+        try:
+            for read in _PAYLOAD_READERS:
+                read(req.body)
+        except (KeyError, TypeError, AttributeError, IndexError):
+            log.warning("refused a malformed %s payload", str(req.body.get("type", "unknown"))[:40])
+            if req.body.get("type") == "view_submission":
+                tr = self.deps.channel_tr
+                return BoltResponse(status=200, body=_modal_answer({}, tr.t("error.unexpected"), tr))
+            return BoltResponse(status=200, body="")
+        return next()
+
+
+_REFUSALS: dict[str, str] = {
+    Action.ACCEPT: "refuse.not_cs.accept",
+    Action.ASSIGN: "refuse.not_cs.assign",
+}
+
+
+def message_for(error: Exception, body: dict[str, Any], tr: Translator) -> str | None:
+    """What to tell the person about a domain error or Slack refusal; None when it is unexpected."""
+    action = ((body.get("actions") or [{}])[0] or {}).get("action_id", "")
+    if isinstance(error, alerts.NotFound):
+        return tr.t("error.gone.alert")
+    if isinstance(error, alerts.NotAllowed):
+        return tr.t("refuse.alert")
+    if isinstance(error, alerts.AlreadyResolved):
+        return tr.t("alert.already_resolved")
+    if isinstance(error, alerts.WrongKind):
+        return tr.t("error.wrong_kind")
+    if isinstance(error, handoffs.NotFound):
+        return tr.t("error.gone.handoff")
+    if isinstance(error, handoffs.NotAllowed):
+        return tr.t(_REFUSALS.get(action, "refuse.not_editor"))
+    if isinstance(error, handoffs.Conflict):
+        return tr.t("error.edited_meanwhile")
+    if isinstance(error, SlackApiError) and _method(error) == "views.open":
+        return tr.t("error.modal_failed", error=_slack_error(error))
+    return None
+
+
+def _method(error: SlackApiError) -> str:
+    url = getattr(error.response, "api_url", "") or ""
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _slack_error(error: SlackApiError) -> str:
+    try:
+        return str(error.response.get("error") or error.response.status_code)
+    except Exception:  # a response that is not JSON (a proxy's 502 page)
+        return str(getattr(error.response, "status_code", "error"))
+
+
+def _where(body: dict[str, Any]) -> str:
+    """The request's kind and id, for the log: which button, modal or command, never what was in it."""
+    kind = str(body.get("type") or ("command" if body.get("command") else "event"))
+    if body.get("actions"):
+        return f"{kind} {(body['actions'][0] or {}).get('action_id')}"
+    if isinstance(body.get("view"), dict):
+        return f"{kind} {body['view'].get('callback_id')}"
+    if body.get("command"):
+        return f"{kind} {body['command']}"
+    return f"{kind} {(body.get('event') or {}).get('type', '')}".strip()
+
+
+def _user(body: dict[str, Any]) -> str | None:
+    user = body.get("user")
+    if isinstance(user, dict):
+        return user.get("id")
+    return body.get("user_id") or (body.get("event") or {}).get("user")
+
+
+def _first_input(view: dict[str, Any]) -> str | None:
+    blocks = view.get("blocks") if isinstance(view, dict) else None
+    for block in blocks if isinstance(blocks, list) else []:
+        if isinstance(block, dict) and block.get("type") == "input" and block.get("block_id"):
+            return str(block["block_id"])
+    return None
+
+
+def _modal_answer(view: dict[str, Any], text: str, tr: Translator) -> dict[str, Any]:
+    """The submission's ack: the text under the first field, or a modal saying it when there is none."""
+    block = _first_input(view)
+    if block:
+        return {"response_action": "errors", "errors": {block: text}}
+    shown = modal("baton_error", tr.t("error.title"), [section(escape(text))])
+    shown["close"] = {"type": "plain_text", "text": tr.t("error.close")}
+    return {"response_action": "update", "view": shown}
+
+
+def install_error_handler(app: App, deps: Deps) -> None:
+    """The Boundary middleware goes first (call this before ``app.use`` of anything else)."""
+    _watch_commits()
+    app.use(Boundary(deps))
+
+    def translator_for(user_id: str | None) -> Translator:
+        try:
+            return deps.tr_for(user_id)
+        except Exception:  # Slack is down too: the workspace language still reads
+            return deps.channel_tr
+
+    @app.error
+    def handle(
+        error: Exception,
+        body: dict[str, Any],
+        request: BoltRequest,
+        response: BoltResponse | None,
+        client: WebClient,
+    ) -> BoltResponse | None:
+        body = body if isinstance(body, dict) else {}
+        user_id = _user(body)
+        tr = translator_for(user_id)
+        text = message_for(error, body, tr)
+        if text is None:
+            frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+            log.error("%s from %s failed: %s\n%s", _where(body), user_id, type(error).__name__, frames)
+            saved = getattr(_work, "saved", False)
+            text = tr.t("error.unexpected_after_save" if saved else "error.unexpected")
+        else:
+            log.info("%s from %s refused: %s", _where(body), user_id, type(error).__name__)
+        if response is not None:  # not acknowledged yet: the answer goes in the ack
+            if body.get("type") == "view_submission":
+                return BoltResponse(status=200, body=_modal_answer(body.get("view") or {}, text, tr))
+            _tell(request, client, user_id, text, body)
+            return BoltResponse(status=200, body="")
+        _tell(request, client, user_id, text, body)
+        return None
+
+    def _tell(
+        request: BoltRequest, client: WebClient, user_id: str | None, text: str, body: dict[str, Any]
+    ) -> None:
+        if body.get("type") == "event_callback":  # nobody asked: opening the Home tab is not a request
+            return
+        try:
+            if request.context.respond is not None:
+                request.context.respond(**ephemeral(text))
+            elif user_id:
+                Publisher(client, deps).notice(user_id, text)
+        except Exception:
+            log.warning("could not tell %s about a failed request", user_id, exc_info=True)
