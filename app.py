@@ -65,7 +65,8 @@ def _serve(settings: Settings, db: Database) -> int:
     from storage.imports import recover
 
     for undone in recover(db, utcnow):  # an import a killed process left half-applied: all or nothing
-        print(f"rolled back signals import {undone.import_id} (unfinished since {undone.started_at:%F %R} UTC)")
+        since = f"{undone.started_at:%F %R} UTC"
+        print(f"rolled back signals import {undone.import_id} (unfinished since {since})")
     app = create_app(settings, db, verify_token=False)  # checked above: Bolt's own check would exit
     tz = settings.rules.schedule.timezone
     api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=tz)
