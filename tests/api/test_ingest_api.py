@@ -179,6 +179,8 @@ def test_a_big_body_without_the_token_is_refused_before_it_is_read(db: Database)
 
 def test_signals_while_another_import_applies_are_409_and_nothing_is_written(api) -> None:
     client, db = api
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL imports signals in one transaction, which blocks no one: nothing waits")
     client.post(
         "/api/v1/accounts?as_of=2026-11-01", content=ACCOUNTS, headers={**AUTH, "Content-Type": "text/csv"}
     )
