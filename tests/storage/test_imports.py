@@ -190,3 +190,56 @@ def test_the_cli_says_it_rolled_back_what_a_crash_left_and_is_one_line_when_busy
     out = capsys.readouterr().out
     assert "11月23日から途中で止まっていた取り込み（シグナル120件）を取り消しました。" in out
     assert "シグナル40件を保存しました。" in out
+
+
+def test_kill_9_mid_import_leaves_nothing_once_recovered(tmp_path) -> None:
+    """The real thing: `app.py ingest signals` killed with SIGKILL while it applies, then recovered."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    url = f"sqlite:///{tmp_path}/killed.db"
+    db = Database(url)
+    db.upgrade()
+    load_accounts(db)
+    load_signals(db, _csv(1.0, metrics=2))
+    before = _values(db)
+    big = tmp_path / "signals.csv"
+    start = date(2020, 1, 1)
+    with big.open("w") as f:  # 400,000 rows: 40 chunks, seconds of applying
+        f.write("account_id,date,metric,value\n")
+        for d in range(2000):
+            day = start + timedelta(days=d)
+            f.writelines(f"{a},{day},k{m},{d % 7}\n" for a in ("A1", "A2") for m in range(100))
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "ingest", "signals", str(big)],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while count(db, SignalUndo) < imports.CHUNK:  # at least one chunk applied and committed
+            assert proc.poll() is None, "the import ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(_values(db)) > len(before)  # the damage a dead import leaves
+    with db.session() as s:
+        (dead,) = s.scalars(select(DataImport)).all()
+    assert dead.state == "applying"
+    later = dead.heartbeat_at + timedelta(minutes=3)
+    (undone,) = imports.recover(db, lambda: later)
+    assert undone.import_id == dead.id
+    assert _values(db) == before and count(db, SignalUndo) == 0
+    db.dispose()
