@@ -20,6 +20,7 @@ COPY app.py cli.py settings.py clock.py baton.yml alembic.ini ./
 COPY bot ./bot
 COPY handoff ./handoff
 COPY alerts ./alerts
+COPY ingest ./ingest
 COPY api ./api
 COPY jobs ./jobs
 COPY digest ./digest

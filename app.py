@@ -46,11 +46,11 @@ def _serve(settings: Settings, db: Database) -> int:
             file=sys.stderr,
         )
         return 2
-    from alerts.pull import pull
     from api.ingest import IngestAPI
     from bot.app import SlackReadiness, slack_check
     from bot.delivery import Delivery
     from bot.directory import resolve_csm_emails
+    from ingest.pull import pull
     from jobs.scheduler import Jobs, build_scheduler
 
     kind, problem = slack_check(settings)
@@ -165,7 +165,7 @@ def _resolve_csm_emails(settings: Settings, db: Database) -> None:
 
 def _ingest_epilog() -> str:
     """Every kind's columns and an example, from the table the ingest code reads."""
-    from alerts.ingest import layouts
+    from ingest import layouts
 
     parts = []
     for kind, lay in layouts().items():
@@ -347,8 +347,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             _resolve_csm_emails(settings, db)
         return code
     if args.command == "pull":
-        from alerts.ingest import IngestError
-        from alerts.pull import PullError, pull
+        from ingest import IngestError
+        from ingest.pull import PullError, pull
 
         db.upgrade()
         try:

@@ -12,8 +12,8 @@ from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
-from alerts.textfile import codec_for
-from alerts.values import parse_date
+from ingest.textfile import codec_for
+from ingest.values import parse_date
 
 if TYPE_CHECKING:
     from bot.i18n import Translator

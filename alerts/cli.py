@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from tqdm import tqdm
 
 from alerts.health import DataThrough, data_through, health_all
-from alerts.ingest import Batch, IngestError, detect_format, ingest, records, text_stream
 from alerts.service import ScanResult, scan
-from alerts.textfile import UnreadableText, first_bad_line
 from bot.i18n import Translator
 from bot.views.alert_card import reason_text
 from cli import day, progress_bar, reporter, words
 from clock import Clock
+from ingest import Batch, IngestError, detect_format, ingest, records, text_stream
+from ingest.textfile import UnreadableText, first_bad_line
 from settings import HealthRules, Rules
 from storage import Database
 from storage.imports import ImportBusy

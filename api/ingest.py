@@ -15,9 +15,9 @@ from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
-from alerts.ingest import Batch, IngestError, ingest, records
-from alerts.textfile import UnreadableText, codec_for, text_stream
 from clock import Clock, local_date
+from ingest import Batch, IngestError, ingest, records
+from ingest.textfile import UnreadableText, codec_for, text_stream
 from storage import Database
 from storage.imports import ImportBusy
 

@@ -5,7 +5,7 @@
 
 For each simulated book (benchmarks/simbook.py; every seed on every schema) and each Monday, the way a
 live deployment sees the data (/work/shared/docs/alert-quality.md): ingest the accounts export as of
-that Monday and the seven days of signals before it (alerts/ingest.py into a fresh SQLite database),
+that Monday and the seven days of signals before it (the ingest package into a fresh SQLite database),
 resolve the alerts the team has had for ``--resolve-after`` days (nobody clicks in a replay; without
 this an account could be alerted once in its life), then `scan` and `health_all` over data up to the
 Sunday. Weeks after the warm-up are scored; the book runs 13 weeks past the last scored one so every
@@ -85,9 +85,9 @@ def replay_baton(
     model_args: dict[str, Any] | None = None,
 ) -> dict:
     from alerts.health import health_all
-    from alerts.ingest import ingest_accounts, ingest_signals
     from alerts.rules import CHURN
     from alerts.service import resolve, scan
+    from ingest import ingest_accounts, ingest_signals
     from settings import Rules
     from storage import Database
 

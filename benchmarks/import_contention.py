@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from signals_scale import AS_OF, generate  # noqa: E402
 
-from alerts.ingest import import_signals, ingest_accounts, ingest_signals, records, text_stream  # noqa: E402
+from ingest import import_signals, ingest_accounts, ingest_signals, records, text_stream  # noqa: E402
 from storage import Database, imports  # noqa: E402
 from storage.models import Base, RequestSeen  # noqa: E402
 

@@ -95,7 +95,7 @@ t = time.perf_counter()
 out = {}
 if mode == "baton-ingest":
     from datetime import datetime, timezone
-    from alerts.ingest import ingest_accounts, ingest_signals, records, text_stream
+    from ingest import ingest_accounts, ingest_signals, records, text_stream
     from storage import Database
     d = Database(f"sqlite:///{db}"); d.upgrade()
     with open(sys.argv[5], "rb") as raw, d.session() as s:

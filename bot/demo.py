@@ -10,7 +10,6 @@ from typing import TextIO
 
 from sqlalchemy import select
 
-from alerts.ingest import ingest_accounts, ingest_signals, records
 from alerts.service import scan
 from bot.i18n import translator
 from bot.render_text import render_blocks
@@ -22,6 +21,7 @@ from clock import Clock, local_date, utcnow
 from handoff import reminders, service
 from handoff.checklist import HandoffForm, missing_items
 from handoff.service import Actor
+from ingest import ingest_accounts, ingest_signals, records
 from settings import Settings
 from storage import Database
 from storage.models import Account, Alert

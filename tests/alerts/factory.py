@@ -6,7 +6,7 @@ import io
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from alerts.ingest import ingest_accounts, ingest_signals, records
+from ingest import ingest_accounts, ingest_signals, records
 from storage import Database
 from tests.clocks import FakeClock
 

@@ -14,8 +14,8 @@ import app
 from alerts.cli import ingest_file
 from storage import Database
 from storage.models import Account, Signal
-from tests.alerts.test_ingest import ACCOUNTS
 from tests.clocks import FakeClock
+from tests.ingest.test_ingest import ACCOUNTS
 
 JP_ACCOUNTS = ACCOUNTS.replace("Acme Corp", "株式会社ミライ物流").replace(
     "120000", '"￥120,000"'
@@ -83,7 +83,7 @@ def test_progress_shows_on_request_and_the_result_is_the_same(
     assert run(db, tmp_path / "a.csv") == 0
     rows = "".join(f"A1,2026-10-{d:02d},m{i},1\n" for d in range(1, 31) for i in range(300))
     (tmp_path / "s.csv").write_text("account_id,date,metric,value\n" + rows)
-    monkeypatch.setattr("alerts.ingest.BATCH", 1000)
+    monkeypatch.setattr("ingest.writers.BATCH", 1000)
     assert run(db, tmp_path / "s.csv", kind="signals") == 0
     err = capsys.readouterr().err
     assert "100%" in err and "9,000 rows" in err

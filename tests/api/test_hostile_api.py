@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from storage.models import Account, Signal
-from tests.alerts.test_ingest import ACCOUNTS, count
 from tests.api.test_ingest_api import AUTH, api  # noqa: F401  (the fixture)
+from tests.ingest.test_ingest import ACCOUNTS, count
 
 CSV, JSON = {**AUTH, "Content-Type": "text/csv"}, {**AUTH, "Content-Type": "application/json"}
 HEAD = "account_id,name,plan,mrr,seats,contract_start,renewal_date\n"

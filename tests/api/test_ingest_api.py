@@ -12,8 +12,8 @@ from api.ingest import IngestAPI
 from bot.server import create_wsgi
 from storage import Database
 from storage.models import Account, CompanyMetric, DataImport, Signal, Touch
-from tests.alerts.test_ingest import ACCOUNTS
 from tests.clocks import FakeClock
+from tests.ingest.test_ingest import ACCOUNTS
 from tests.servers import CountingStream, serving
 
 TOKEN = "ingest-token-123"

@@ -8,12 +8,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from alerts.ingest import IngestError, ingest_metrics, records
 from bot.i18n import translator
 from bot.render_text import render_blocks
 from bot.views.digest import digest_blocks
 from digest import funnel
 from digest.report import build
+from ingest import IngestError, ingest_metrics, records
 from settings import Rules
 from storage import Database
 from tests.blockkit import check_blocks

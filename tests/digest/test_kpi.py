@@ -6,8 +6,8 @@ import io
 from datetime import date
 from typing import Any
 
-from alerts.ingest import ingest_accounts, records
 from digest.kpi import compute, last_full_month, months_back
+from ingest import ingest_accounts, records
 from storage import Database
 from tests.clocks import FakeClock
 

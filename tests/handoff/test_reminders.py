@@ -257,7 +257,7 @@ def test_next_touch_is_the_next_milestone_then_the_next_qbr(db: Database) -> Non
 def test_an_automated_welcome_sent_by_another_system_counts_and_silences_the_reminder(db: Database) -> None:
     import io
 
-    from alerts.ingest import IngestError, ingest_touches, records
+    from ingest import IngestError, ingest_touches, records
 
     aid = _handoff(db, "Tiny", 100)  # tech touch: welcome due on day 1
     with db.session() as s:

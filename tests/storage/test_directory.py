@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from alerts.ingest import ingest_accounts, records
+from ingest import ingest_accounts, records
 from storage import Database
 from storage.directory import (
     NOT_FOUND,

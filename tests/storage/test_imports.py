@@ -11,11 +11,11 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from alerts.ingest import BATCH, IngestError, Row, import_signals, records
+from ingest import BATCH, IngestError, Row, import_signals, records
 from storage import Database, imports
 from storage.models import DataImport, Signal, SignalUndo
-from tests.alerts.test_ingest import count, load_accounts, load_signals
 from tests.clocks import FakeClock
+from tests.ingest.test_ingest import count, load_accounts, load_signals
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(20)]
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from alerts.values import header_name, parse_amount, parse_count, parse_date, parse_number
+from ingest.values import header_name, parse_amount, parse_count, parse_date, parse_number
 
 
 @pytest.mark.parametrize(

@@ -9,54 +9,57 @@ written in fixed-size batches; only the account-id map is held."""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import operator
 import re
 from array import array
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from alerts.textfile import UnreadableText, text_stream
-from alerts.values import (
-    DATE_FORMATS,
-    RANGES,
-    VALUE_MAX,
-    check_window,
-    currencies_for,
-    date_window,
-    header_name,
-    parse_amount,
-    parse_count,
-    parse_date,
-    parse_number,
-    value_problem,
-)
 from clock import Clock, local_date
 from digest.funnel import METRICS as COMPANY_METRICS
 from handoff.cadence import ALIASES, log_touch
 from handoff.checklist import AMOUNT_MAX, NAME_MAX, clean_name, name_problems, normalize_name
 from handoff.service import Actor
+from ingest.readers import (
+    ACCOUNT_OPTIONAL,
+    ACCOUNT_REQUIRED,
+    MAX_REPORTED,
+    METRIC_FIELDS,
+    SIGNAL_FIELDS,
+    TOUCH_FIELDS,
+    Collector,
+    IngestError,
+    Problem,
+    Records,
+    Result,
+    Row,
+    date_of,
+    number_of,
+    text_of,
+)
+from ingest.values import (
+    RANGES,
+    VALUE_MAX,
+    check_window,
+    currencies_for,
+    date_window,
+    parse_amount,
+    parse_count,
+    value_problem,
+)
 from storage import imports
 from storage.db import Database, serialize
 from storage.limits import describe, int_range, text_problem
 from storage.models import Account, AccountSnapshot, CompanyMetric, Handoff, Touch
 
-__all__ = ["UnreadableText", "text_stream"]  # re-exported: callers read files through this module
-
 T = TypeVar("T")
-SIGNAL_FIELDS = ("account_id", "date", "metric", "value")
-ACCOUNT_REQUIRED = ("account_id", "name", "plan", "mrr", "seats", "contract_start", "renewal_date")
-ACCOUNT_OPTIONAL = ("csm_email", "segment", "currency", "status", "churned_on", "touch_tier")
 TIERS = ("high", "mid", "tech")
-MAX_REPORTED = 50
 BATCH = 5000
 SIGNAL_PAST_YEARS = 20
 ACCOUNT_BATCH = 2000  # rows per batch: each batch looks its accounts up with IN lists of this size
@@ -72,358 +75,6 @@ _ORDINAL_BASE = date(1900, 1, 1).toordinal()  # packed duplicate keys: 20 bits o
 _METRIC_BITS = 11
 _METRIC = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    line: int  # 1-based line in the file (CSV header is line 1); item number for a JSON array; 0: no line
-    message: str
-
-
-class IngestError(Exception):
-    """The batch was refused; ``problems`` lists bad lines (the first MAX_REPORTED), ``bad`` counts all."""
-
-    def __init__(self, problems: list[Problem], bad: int) -> None:
-        super().__init__(f"{bad} bad line(s)")
-        self.problems = problems
-        self.bad = bad
-
-    def report(self) -> str:
-        lines = [f"line {p.line}: {p.message}" if p.line else p.message for p in self.problems]
-        if self.bad > len(self.problems):
-            lines.append(f"... and {self.bad - len(self.problems)} more bad line(s)")
-        return "\n".join(lines)
-
-
-@dataclass
-class Result:
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    linked: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """What a file of one kind holds, for `app.py ingest --help`."""
-
-    required: tuple[str, ...]
-    optional: tuple[str, ...]
-    example: str  # a header line and one row
-    note: str = ""
-
-
-def layouts() -> dict[str, Layout]:
-    return {
-        "accounts": Layout(
-            ACCOUNT_REQUIRED,
-            ACCOUNT_OPTIONAL,
-            "account_id,name,plan,mrr,seats,contract_start,renewal_date\n"
-            'A1,株式会社ミライ物流,Pro,"¥120,000",50,2026/01/01,2027/01/01',
-        ),
-        "signals": Layout(SIGNAL_FIELDS, (), "account_id,date,metric,value\nA1,2026-11-30,active_users,42"),
-        "metrics": Layout(
-            METRIC_FIELDS,
-            (),
-            "date,metric,value\n2026-11-30,leads,12",
-            f"metric: {', '.join(COMPANY_METRICS)}",
-        ),
-        "touches": Layout(
-            ("account_id (or account, the name)", "date", "kind"),
-            ("note",),
-            "account,date,kind,note\n株式会社ミライ物流,2026-11-20,welcome,sent by the marketing tool",
-            "kind: kickoff, check-in, qbr, welcome or usage-check",
-        ),
-    }
-
-
-def detect_format(name: str | None, content_type: str | None = None) -> str:
-    """csv or json (JSON lines, or one JSON array), from a file name or a Content-Type."""
-    probe = (content_type or "").lower() + " " + (name or "").lower()
-    if "json" in probe:
-        return "json"
-    return "csv"
-
-
-Row = tuple[int, Any, str | None]  # (line, record or None, error or None)
-
-
-class Records:
-    """The records of a CSV or JSON stream, read lazily: iterate for dicts, or call ``columns`` for
-    tuples of chosen fields (the fast path for millions of signal rows: no dict per row)."""
-
-    def __init__(self, stream: IO[str], fmt: str) -> None:
-        self.stream, self.fmt = stream, fmt
-        self._reader: Any = None
-        self._known: tuple[str, ...] = ()
-
-    def expecting(self, known: tuple[str, ...]) -> Records:
-        """Refuse a CSV whose header names none of ``known`` (else: 200 with 0 rows, and nothing said)."""
-        self._known = known
-        return self
-
-    def __iter__(self) -> Iterator[Row]:
-        return self._guard(self._dicts())
-
-    def columns(self, names: tuple[str, ...]) -> Iterator[Row]:
-        """(line, tuple of ``names``' values, error); a missing column is an error on line 1."""
-        return self._guard(self._columns(names))
-
-    def _guard(self, rows: Iterator[Row]) -> Iterator[Row]:
-        """Bytes that are not text in the stream's encoding end the read with UnreadableText."""
-        try:
-            yield from rows
-        except UnicodeDecodeError:
-            line = self._reader.line_num if self._reader is not None else None
-            raise UnreadableText(getattr(self.stream, "encoding", None) or "utf-8", line) from None
-        except csv.Error as exc:  # a field over csv.field_size_limit(): most often an unclosed quote
-            line = self._reader.line_num if self._reader is not None else 1
-            limit = csv.field_size_limit()
-            reason = (
-                f"a cell longer than {limit:,} characters (is a quote left open?)"
-                if "field limit" in str(exc)
-                else f"not readable as CSV: {exc}"
-            )
-            yield line, None, reason
-
-    def _dicts(self) -> Iterator[Row]:
-        if self.fmt != "csv":
-            yield from _json_records(self.stream)
-            return
-        header, reader = self._csv()
-        if header is None:
-            yield 1, None, "empty file: expected a header line"
-            return
-        if self._known and not set(header) & set(self._known):
-            yield 1, None, f"the header names none of {', '.join(self._known)} (it has {', '.join(header)})"
-            return
-        width = len(header)
-        for row in reader:
-            if len(row) != width:
-                fitted = _trimmed(row, width)
-                if fitted is None:
-                    yield reader.line_num, None, f"expected {width} columns, found {len(row)}"
-                if fitted is None or len(fitted) != width:
-                    continue
-                row = fitted
-            yield reader.line_num, dict(zip(header, row, strict=True)), None
-
-    def _columns(self, names: tuple[str, ...]) -> Iterator[Row]:
-        if self.fmt != "csv":
-            for line, rec, error in _json_records(self.stream):
-                if rec is None:
-                    yield line, None, error
-                    continue
-                values = tuple(rec.get(n) for n in names)
-                nested = [n for n, v in zip(names, values, strict=True) if isinstance(v, (dict, list))]
-                if nested:
-                    yield line, None, f"{', '.join(nested)} must be a plain value, not a list or object"
-                    continue
-                yield line, values, None
-            return
-        header, reader = self._csv()
-        if header is None:
-            yield 1, None, "empty file: expected a header line"
-            return
-        missing = [n for n in names if n not in header]
-        if missing:
-            yield 1, None, f"header lacks column(s) {', '.join(missing)} (has {', '.join(header)})"
-            return
-        pick = operator.itemgetter(*[header.index(n) for n in names])
-        width = len(header)
-        for row in reader:
-            if len(row) == width:
-                yield reader.line_num, pick(row), None
-                continue
-            fitted = _trimmed(row, width)
-            if fitted is None:
-                yield reader.line_num, None, f"expected {width} columns, found {len(row)}"
-            elif len(fitted) == width:
-                yield reader.line_num, pick(fitted), None
-
-    def _csv(self) -> tuple[list[str] | None, Any]:
-        reader = self._reader = csv.reader(self.stream)
-        header = next(reader, None)
-        if not header:
-            return None, reader
-        names = [header_name(h) for h in header]
-        while names and not names[-1]:  # Excel writes empty trailing columns once a cell there was touched
-            names.pop()
-        return names or None, reader
-
-
-def _trimmed(row: list[str], width: int) -> list[str] | None:
-    """A row whose extra cells are all empty, cut to ``width``; [] for a blank row (skipped); None if bad."""
-    if not any(c.strip() for c in row):
-        return []
-    if len(row) > width and not any(c.strip() for c in row[width:]):
-        return row[:width]
-    return None
-
-
-def records(stream: IO[str], fmt: str) -> Records:
-    """The records of a CSV (with a header) or JSON (JSON lines, or one array) stream."""
-    return Records(stream, fmt)
-
-
-ITEM_MAX = 1 << 20  # characters in one JSON item or line: a record is a few hundred
-CHUNK = 1 << 16
-_WS = re.compile(r"[ \t\r\n]*")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
-
-
-def _decode_problem(exc: BaseException) -> str:
-    """A JSON item's problem in words: bad syntax, a number Python refuses, nesting beyond the stack."""
-    if isinstance(exc, json.JSONDecodeError):
-        return f"not valid JSON: {exc.msg}"
-    if isinstance(exc, RecursionError):
-        return "not valid JSON here: nested too deeply"
-    if "digits" in str(exc):
-        return "not valid JSON here: a number with more than 4,300 digits"
-    return f"not valid JSON: {exc}"
-
-
-def _json_records(stream: IO[str]) -> Iterator[Row]:
-    first = stream.read(1)
-    while first and first.isspace():
-        first = stream.read(1)
-    items = _json_array(stream) if first == "[" else _json_lines(first, stream)
-    for n, item, error in items:
-        if error is None and not isinstance(item, dict):
-            error, item = "expected a JSON object", None
-        yield n, item, error
-
-
-def _json_array(stream: IO[str]) -> Iterator[Row]:
-    """The items of one JSON array (its ``[`` already read), decoded one at a time with
-    ``raw_decode`` over a buffer refilled in chunks: memory holds one item, not the whole body."""
-    buf, pos = "", 0
-
-    def more() -> bool:
-        nonlocal buf, pos
-        chunk = stream.read(CHUNK)
-        buf, pos = buf[pos:] + chunk, 0
-        return bool(chunk)
-
-    def peek() -> str:
-        nonlocal pos
-        while True:
-            pos = _WS.match(buf, pos).end()  # type: ignore[union-attr]
-            if pos < len(buf):
-                return buf[pos]
-            if not more():
-                return ""
-
-    n = 0
-    if peek() == "]":
-        pos += 1
-    else:
-        while True:
-            n += 1
-            peek()
-            while True:
-                try:
-                    item, end = _DECODER.raw_decode(buf, pos)
-                    if end == len(buf) and more():  # a number may go on in the next chunk
-                        continue
-                    break
-                except json.JSONDecodeError as exc:
-                    cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(buf) - 32
-                    if cut and len(buf) - pos <= ITEM_MAX and more():
-                        continue
-                    yield (
-                        n,
-                        None,
-                        (
-                            f"item longer than {ITEM_MAX:,} characters"
-                            if cut and len(buf) - pos > ITEM_MAX
-                            else _decode_problem(exc)
-                        ),
-                    )
-                    return
-                except (ValueError, RecursionError) as exc:
-                    yield n, None, _decode_problem(exc)
-                    return
-            pos = end
-            yield n, item, None
-            sep = peek()
-            pos += 1
-            if sep == "]":
-                break
-            if sep != ",":
-                yield n, None, "not valid JSON: expected , or ] after this item"
-                return
-    if peek():
-        yield n, None, "not valid JSON: data after the closing ]"
-
-
-def _json_lines(first: str, stream: IO[str]) -> Iterator[Row]:
-    """JSON lines, each read with a length cap: one endless line cannot fill memory."""
-    n = 0
-    while True:
-        raw = stream.readline(ITEM_MAX + 1)
-        if n == 0:
-            raw = first + raw
-        if not raw:
-            return
-        n += 1
-        if len(raw) > ITEM_MAX and not raw.endswith("\n"):
-            yield n, None, f"line longer than {ITEM_MAX:,} characters"
-            return
-        if not raw.strip():
-            continue
-        try:
-            yield n, _DECODER.decode(raw), None
-        except (ValueError, RecursionError) as exc:
-            yield n, None, _decode_problem(exc)
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.bad = 0
-
-    def add(self, line: int, message: str) -> None:
-        self.bad += 1
-        if len(self.problems) < MAX_REPORTED:
-            self.problems.append(Problem(line, message))
-
-    def raise_if_any(self) -> None:
-        if self.bad:
-            raise IngestError(sorted(self.problems, key=lambda p: p.line), self.bad)
-
-
-def _text(rec: dict[str, Any], key: str) -> str:
-    v = rec.get(key)
-    return "" if v is None else str(v).strip()
-
-
-def _number(raw: Any) -> float:
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        try:
-            return float(raw)
-        except OverflowError:
-            raise ValueError(f"value {raw!r:.20} is too large") from None
-    try:
-        if not isinstance(raw, str):
-            raise ValueError
-        return parse_number(raw)
-    except ValueError:
-        raise ValueError(f"value {raw!r} is not a number") from None
-
-
-def _date(value: str, what: str) -> date:
-    try:
-        return parse_date(value)
-    except ValueError:
-        raise ValueError(f"{what} {value!r} is not a date: use {DATE_FORMATS}") from None
 
 
 def _upsert_sql(dialect: str) -> str:
@@ -507,7 +158,7 @@ def _read_signals(
         tuples = (
             (n, tuple(r.get(f) for f in SIGNAL_FIELDS) if r is not None else None, e) for n, r, e in rows
         )
-    bad = _Collector()
+    bad = Collector()
     unknown: dict[str, list[int]] = {}
     days: dict[Any, Any] = {}
     ordinals: dict[Any, int] = {}
@@ -528,7 +179,7 @@ def _read_signals(
             if day is None:
                 if day_raw is None or str(day_raw).strip() == "":
                     raise ValueError("missing date")
-                parsed = check_window(_date(str(day_raw).strip(), "date"), window, "date")
+                parsed = check_window(date_of(str(day_raw).strip(), "date"), window, "date")
                 day = days[day_raw] = parsed.isoformat() if iso else parsed
                 ordinals[day_raw] = parsed.toordinal() - _ORDINAL_BASE
             bounds = metrics.get(metric)  # type: ignore[arg-type]
@@ -543,7 +194,7 @@ def _read_signals(
             try:
                 value = float(value_raw)  # type: ignore[arg-type]
             except (TypeError, ValueError, OverflowError):
-                value = _number(value_raw)  # `1,200`, `¥12,000`: off the hot path, only when float() fails
+                value = number_of(value_raw)  # `1,200`, `¥12,000`: off the hot path, only when float() fails
             if not bounds[1] <= value <= bounds[2]:
                 if not math.isfinite(value):
                     raise ValueError(f"value {value_raw!r} is not a finite number")
@@ -596,10 +247,7 @@ def _read_signals(
     return result
 
 
-METRIC_FIELDS = ("date", "metric", "value")
-
-
-def _report_repeats(keys: array[int], lines: array[int], bad: _Collector) -> None:
+def _report_repeats(keys: array[int], lines: array[int], bad: Collector) -> None:
     """Keys seen twice across batches (within one batch they were caught as they came)."""
     import numpy as np
 
@@ -622,14 +270,14 @@ def _parse(
 ) -> list[tuple[int, T]]:
     """``parse`` applied to every readable record that has the ``required`` fields; each problem,
     a ValueError from ``parse`` included, reported with its line, and the batch refused if any."""
-    bad = _Collector()
+    bad = Collector()
     out: list[tuple[int, T]] = []
     for line, rec, error in rows:
         if error or rec is None:
             bad.add(line, error or "unreadable")
             continue
         try:
-            missing = [f for f in required if _text(rec, f) == ""]
+            missing = [f for f in required if text_of(rec, f) == ""]
             if missing:
                 raise ValueError(f"missing {', '.join(missing)}")
             out.append((line, parse(line, rec)))
@@ -652,11 +300,11 @@ def ingest_metrics(
     window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=1)
 
     def parse(line: int, rec: dict[str, Any]) -> tuple[date, str, float]:
-        day = check_window(_date(_text(rec, "date"), "date"), window, "date")
-        metric = _text(rec, "metric").lower()
+        day = check_window(date_of(text_of(rec, "date"), "date"), window, "date")
+        metric = text_of(rec, "metric").lower()
         if metric not in COMPANY_METRICS:
             raise ValueError(f"metric {metric!r} is not one Baton knows ({', '.join(COMPANY_METRICS)})")
-        value = _number(rec["value"])
+        value = number_of(rec["value"])
         if not math.isfinite(value) or not 0 <= value <= VALUE_MAX:
             raise ValueError(f"value {rec['value']!r} must be a number from 0 to 1e12")
         if (day, metric) in first:
@@ -671,9 +319,6 @@ def ingest_metrics(
         session.merge(CompanyMetric(day=day, metric=metric, value=value))
     session.flush()
     return Result(rows=len(values))
-
-
-TOUCH_FIELDS = ("date", "kind")  # and account_id, or account (the name) for handoff-born accounts
 
 
 def ingest_touches(
@@ -695,7 +340,7 @@ def ingest_touches(
     names = {key: aid for key, aid in session.execute(select(Account.name_key, Account.id))}
 
     def parse(_: int, rec: dict[str, Any]) -> tuple[int, Any, date, str]:
-        ext, name = _text(rec, "account_id"), _text(rec, "account")
+        ext, name = text_of(rec, "account_id"), text_of(rec, "account")
         if not ext and not name:
             raise ValueError("missing account_id (or account, the account's name)")
         aid = ids.get(ext) if ext else names.get(normalize_name(name))
@@ -705,16 +350,16 @@ def ingest_touches(
                 if ext
                 else f"unknown account {name!r}"
             )
-        kind = ALIASES.get(_text(rec, "kind").lower())
+        kind = ALIASES.get(text_of(rec, "kind").lower())
         if kind is None:
             raise ValueError(
-                f"kind {_text(rec, 'kind')!r}: use kickoff, check-in, qbr, welcome or usage-check"
+                f"kind {text_of(rec, 'kind')!r}: use kickoff, check-in, qbr, welcome or usage-check"
             )
-        day = _date(_text(rec, "date"), "date")
+        day = date_of(text_of(rec, "date"), "date")
         if day > today:
             raise ValueError(f"date {day} is in the future")
         check_window(day, window, "date")
-        note = _text(rec, "note")
+        note = text_of(rec, "note")
         if problem := text_problem(note, Touch.note):
             raise ValueError(f"note {describe(problem)}")
         return aid, kind, day, note
@@ -748,11 +393,11 @@ def ingest_touches(
 
 
 def _account_row(rec: dict[str, Any], window: tuple[date, date]) -> dict[str, Any]:
-    missing = [f for f in ACCOUNT_REQUIRED if _text(rec, f) == ""]
+    missing = [f for f in ACCOUNT_REQUIRED if text_of(rec, f) == ""]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
     try:
-        mrr, symbol = parse_amount(_text(rec, "mrr"))
+        mrr, symbol = parse_amount(text_of(rec, "mrr"))
         if mrr < 0 or mrr >= AMOUNT_MAX or mrr.as_tuple().exponent < -2:  # type: ignore[operator]
             raise ValueError
     except ValueError:
@@ -760,35 +405,35 @@ def _account_row(rec: dict[str, Any], window: tuple[date, date]) -> dict[str, An
             f"mrr {rec['mrr']!r} is not an amount >= 0 with at most 2 decimals (120000, ¥120,000, 120,000円)"
         ) from None
     try:
-        seats = parse_count(_text(rec, "seats"))
+        seats = parse_count(text_of(rec, "seats"))
         if not 0 <= seats <= SEATS_MAX:
             raise ValueError
     except ValueError:
         raise ValueError(f"seats {rec['seats']!r} is not a whole number from 0 to {SEATS_MAX:,}") from None
-    start = check_window(_date(_text(rec, "contract_start"), "contract_start"), window, "contract_start")
-    renewal = check_window(_date(_text(rec, "renewal_date"), "renewal_date"), window, "renewal_date")
+    start = check_window(date_of(text_of(rec, "contract_start"), "contract_start"), window, "contract_start")
+    renewal = check_window(date_of(text_of(rec, "renewal_date"), "renewal_date"), window, "renewal_date")
     if renewal <= start:
         raise ValueError("renewal_date must be after contract_start")
-    status = (_text(rec, "status") or "active").lower()
+    status = (text_of(rec, "status") or "active").lower()
     if status not in ("active", "churned"):
         raise ValueError(f"status {status!r}: use active or churned")
-    churned = _text(rec, "churned_on")
-    churned_on = check_window(_date(churned, "churned_on"), window, "churned_on") if churned else None
-    currency = _text(rec, "currency").upper() or (currencies_for(symbol)[0] if symbol else "JPY")
+    churned = text_of(rec, "churned_on")
+    churned_on = check_window(date_of(churned, "churned_on"), window, "churned_on") if churned else None
+    currency = text_of(rec, "currency").upper() or (currencies_for(symbol)[0] if symbol else "JPY")
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValueError(f"currency {currency!r} is not a 3-letter code")
     if symbol and currency not in currencies_for(symbol):
         raise ValueError(f"mrr {rec['mrr']!r} is not in {currency}, the row's currency")
-    email = _text(rec, "csm_email") or None
+    email = text_of(rec, "csm_email") or None
     if email and not _EMAIL.match(email):
         raise ValueError(f"csm_email {email!r} is not an email address")
-    name = clean_name(_text(rec, "name"))
+    name = clean_name(text_of(rec, "name"))
     problems = [
         f"{what} {describe(problem)}"
         for what, value, attr in (
-            ("account_id", _text(rec, "account_id"), Account.external_id),
-            ("plan", _text(rec, "plan"), Account.plan),
-            ("segment", _text(rec, "segment"), Account.segment),
+            ("account_id", text_of(rec, "account_id"), Account.external_id),
+            ("plan", text_of(rec, "plan"), Account.plan),
+            ("segment", text_of(rec, "segment"), Account.segment),
             ("csm_email", email or "", Account.csm_email),
         )
         if (problem := text_problem(value, attr))
@@ -797,14 +442,14 @@ def _account_row(rec: dict[str, Any], window: tuple[date, date]) -> dict[str, An
         problems.insert(0, f"name {describe(problem)}{' once normalized' if len(name) <= NAME_MAX else ''}")
     if problems:  # cutting them would merge two accounts (account_id) or change them without a word
         raise ValueError("; ".join(problems))
-    tier = _text(rec, "touch_tier").lower()
+    tier = text_of(rec, "touch_tier").lower()
     if tier and tier not in TIERS:
         raise ValueError(f"touch_tier {tier!r}: use high, mid or tech (or leave it empty)")
     return {
         **({"touch_tier": tier} if tier else {}),  # empty: keep the current tier
-        "external_id": _text(rec, "account_id"),
+        "external_id": text_of(rec, "account_id"),
         "name": name,
-        "plan": _text(rec, "plan"),
+        "plan": text_of(rec, "plan"),
         "mrr": mrr,
         "seats": seats,
         "contract_start": start,
@@ -812,7 +457,7 @@ def _account_row(rec: dict[str, Any], window: tuple[date, date]) -> dict[str, An
         "status": status,
         "churned_on": churned_on if status == "churned" else None,
         "currency": currency,
-        "segment": _text(rec, "segment") or None,
+        "segment": text_of(rec, "segment") or None,
         "csm_email": email,
     }
 
@@ -842,7 +487,7 @@ def ingest_accounts(
     window = date_window(today, past_years=CONTRACT_PAST_YEARS, future_days=CONTRACT_FUTURE_DAYS)
     if isinstance(rows, Records):
         rows = rows.expecting(ACCOUNT_REQUIRED + ACCOUNT_OPTIONAL)
-    bad = _Collector()
+    bad = Collector()
     seen: dict[str, int] = {}  # account_id -> its line: the one thing held for the whole file
     chunk: list[tuple[int, dict[str, Any]]] = []
     result = Result()
@@ -880,7 +525,7 @@ def _write_accounts(
     *,
     as_of: date,
     now: datetime,
-    bad: _Collector,
+    bad: Collector,
     result: Result,
 ) -> None:
     """One batch of account rows: only the accounts it names are loaded, and they leave the session

@@ -7,11 +7,11 @@ from datetime import date
 
 import pytest
 
-from alerts.ingest import IngestError, ingest_accounts, ingest_metrics, ingest_signals, records
+from ingest import IngestError, ingest_accounts, ingest_metrics, ingest_signals, records
 from storage import Database
 from storage.models import Account, Signal
-from tests.alerts.test_ingest import ACCOUNTS, count, load_accounts
 from tests.clocks import FakeClock
+from tests.ingest.test_ingest import ACCOUNTS, count, load_accounts
 
 HEAD = "account_id,name,plan,mrr,seats,contract_start,renewal_date,segment,csm_email"
 TODAY = date(2026, 11, 23)  # FakeClock's day
@@ -114,7 +114,7 @@ def test_a_row_repeated_in_one_signals_file_is_refused(db: Database, monkeypatch
     head = "account_id,date,metric,value\n"
     same_batch = head + "A1,2026-11-20,logins,3\nA2,2026-11-20,logins,4\nA1,2026-11-20,logins,5\n"
     assert "appears again (first on line 2)" in refused(lambda: signals(db, same_batch))[4]
-    monkeypatch.setattr("alerts.ingest.BATCH", 2)  # the repeat lands in a later batch than the first
+    monkeypatch.setattr("ingest.writers.BATCH", 2)  # the repeat lands in a later batch than the first
     assert "appears again (first on line 2)" in refused(lambda: signals(db, same_batch))[4]
     assert count(db, Signal) == 0
     signals(db, head + "A1,2026-11-20,logins,3\nA1,2026-11-21,logins,3\nA1,2026-11-20,active_users,3\n")
@@ -144,7 +144,7 @@ def test_account_names_with_invisible_characters_are_the_same_account(db: Databa
 
 def test_every_repeat_is_counted_though_only_the_first_50_are_listed(db: Database, monkeypatch) -> None:
     load_accounts(db)
-    monkeypatch.setattr("alerts.ingest.BATCH", 60)
+    monkeypatch.setattr("ingest.writers.BATCH", 60)
     rows = "".join(f"A1,2026-{9 + d // 30:02d}-{1 + d % 30:02d},logins,1\n" for d in range(60))
     with pytest.raises(IngestError) as err:
         signals(db, "account_id,date,metric,value\n" + rows + rows)

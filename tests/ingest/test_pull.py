@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from alerts.pull import PullError, pull
+from ingest.pull import PullError, pull
 from settings import PullRules
 from storage import Database
 from storage.models import Signal
@@ -96,7 +96,7 @@ def _pull(db: Database, rules: PullRules, **kw: Any) -> Any:
 def test_a_bad_record_refuses_the_whole_pull(db: Database, source: Source) -> None:
     accounts(db, ("A1", 10, "Pro"))
     source.pages = {"/p1": {"result": {"items": [rec("A1", "2026-11-01", 3), rec("NOPE", "2026-11-01", 1)]}}}
-    from alerts.ingest import IngestError
+    from ingest import IngestError
 
     with pytest.raises(IngestError) as exc:
         _pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)
@@ -146,7 +146,7 @@ def test_the_scheduled_pull_job_runs_on_a_real_database_once(db: Database, sourc
 def test_a_far_future_day_from_the_source_is_refused(db: Database, source: Source) -> None:
     accounts(db, ("A1", 10, "Pro"))
     source.pages = {"/p1": {"result": {"items": [rec("A1", "2099-01-01", 3)], "next": None}}}
-    from alerts.ingest import IngestError
+    from ingest import IngestError
 
     with pytest.raises(IngestError) as exc:
         _pull(db, PullRules(url=source.url("/p1"), **RULES), sleep=lambda s: None)

@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from alerts.ingest import records
-from alerts.textfile import SAMPLE, UnreadableText, codec_for, detect, first_bad_line, text_stream
+from ingest import records
+from ingest.textfile import SAMPLE, UnreadableText, codec_for, detect, first_bad_line, text_stream
 
 JP = "account_id,name\nA1,株式会社ミライ物流\nA2,ﾐﾗｲ㈱①\n"
 

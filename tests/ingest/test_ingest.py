@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from alerts.ingest import IngestError, ingest_accounts, ingest_signals, records
 from handoff import service
 from handoff.service import Actor
+from ingest import IngestError, ingest_accounts, ingest_signals, records
 from settings import Rules
 from storage import Database
 from storage.models import Account, AccountSnapshot, Signal
@@ -141,9 +141,9 @@ def test_bad_signal_lines_and_unknown_accounts_refuse_the_whole_batch(db: Databa
 
 
 def test_a_large_bad_batch_written_in_several_chunks_leaves_nothing(db: Database, monkeypatch) -> None:
-    import alerts.ingest
+    from ingest import writers
 
-    monkeypatch.setattr(alerts.ingest, "BATCH", 10)
+    monkeypatch.setattr(writers, "BATCH", 10)
     load_accounts(db)
     good = "".join(f"A1,2026-10-{d:02d},m{i},1\n" for d in range(1, 31) for i in range(3))
     with pytest.raises(IngestError):
@@ -200,7 +200,7 @@ def test_the_touch_tier_column_does_not_override_an_account_with_a_handoff(db: D
 def test_the_same_touches_sent_twice_at_once_are_recorded_once(db: Database) -> None:
     import threading
 
-    from alerts.ingest import ingest_touches
+    from ingest import ingest_touches
     from storage.models import Touch
 
     load_accounts(db)
@@ -234,7 +234,7 @@ EXCEL_JP = (
 
 @pytest.mark.parametrize("encoding", ["cp932", "utf-8-sig"])  # Excel's CSV, and its CSV UTF-8 (with a BOM)
 def test_an_excel_export_from_japan_loads(db: Database, encoding: str) -> None:
-    from alerts.ingest import text_stream
+    from ingest import text_stream
 
     # Excel in Japan writes ¥ as byte 0x5C, a backslash to CP932; in UTF-8 it is ¥ itself
     text = EXCEL_JP if encoding == "cp932" else EXCEL_JP.replace("\\50,000", "¥50,000")
@@ -286,7 +286,7 @@ def test_an_amount_in_another_currency_than_the_row_and_a_bad_date_are_refused(d
 
 
 def test_signals_and_metrics_accept_typed_numbers_and_slashed_dates(db: Database) -> None:
-    from alerts.ingest import ingest_metrics
+    from ingest import ingest_metrics
     from storage.models import CompanyMetric
 
     load_accounts(db)

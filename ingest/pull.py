@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from alerts.ingest import Result, ingest_signals
+from ingest import Result, ingest_signals
 from settings import PullRules
 
 log = logging.getLogger(__name__)
