@@ -39,6 +39,9 @@ class FakeSlack:
         self.auth: dict[str, Any] = {"team_id": "T1"}  # the workspace (and grid org) auth.test names
         self.fail: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
         self.drop_answer: dict[str, int] = {}  # method -> how many calls to carry out but never answer
+        # method -> an event: calls are carried out, then their answer waits until it is set (a client
+        # killed meanwhile never hears that its message landed)
+        self.hold: dict[str, threading.Event] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> top-level messages, oldest first
         self.replies: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (channel, thread ts) -> replies
         self.uploads: dict[str, bytes] = {}  # file id -> bytes sent to its upload URL
@@ -256,6 +259,9 @@ class FakeSlack:
                     return
                 fake._record(method, args)
                 answer = fake._answer(method, args)
+                held = fake.hold.get(method)
+                if held is not None:
+                    held.wait(30)
                 with fake._cond:
                     drop = fake.drop_answer.get(method, 0)
                     if drop:

@@ -3,6 +3,7 @@ a lost answer is looked up, not re-posted; the submitter is told what really hap
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -13,11 +14,13 @@ from bot.delivery import BACKOFF, Delivery, Stats, retry_after
 from clock import local_date
 from handoff import reminders
 from settings import Settings
+from storage import Database
 from storage.models import Handoff, Outbox
 from tests.bot.conftest import CS_USER, HANDOFF_CHANNEL, REP, VALID, Baton, card_action
 from tests.bot.test_edit import _open_edit
 from tests.bot.test_handoff_flow import create_handoff, open_modal
 from tests.bot.test_touches import _assign
+from tests.fakeslack import FakeSlack
 
 RATE_LIMITED = (429, {"Retry-After": "3"}, {"ok": False, "error": "ratelimited"})
 SERVER_ERROR = (500, {}, {"ok": False, "error": "internal_error"})
@@ -208,3 +211,57 @@ def test_an_edit_while_the_card_waits_posts_one_card_with_the_edit_and_then_its_
     assert "150" in str(posted["blocks"])  # rendered when sent: the edit is in it
     (note,) = _landed(baton, HANDOFF_CHANNEL, card["ts"])
     assert note["text"].endswith("edited this handoff: Seats.")
+
+
+def test_kill_9_mid_post_then_a_restart_finds_the_message_and_posts_nothing_twice(
+    db: Database, slack: FakeSlack, settings: Settings, tmp_path
+) -> None:
+    """The real crash: a delivery process killed with SIGKILL after Slack took its message and before
+    it heard back. The next drain, once the lease is over, finds the message by its metadata."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from storage.outbox import enqueue
+    from tests.clocks import FakeClock
+
+    clock = FakeClock()
+    with db.session() as s:
+        enqueue(s, None, "notice", clock(), user="UCSM0042", text="Acme Corp's card is posted.")
+    slack.hold["chat.postMessage"] = held = threading.Event()
+    root = Path(__file__).resolve().parents[2]
+    script = """if True:
+        import sys; sys.path.insert(0, ".")
+        from dataclasses import replace
+        from slack_sdk import WebClient
+        from bot.delivery import Delivery
+        from clock import utcnow
+        from settings import Settings
+        from storage import Database
+        token, api, url = sys.argv[1:]
+        s = replace(Settings.from_env({}), slack_bot_token=token, slack_api_url=api)
+        Delivery(Database(url), WebClient(token=token, base_url=api), s, utcnow).run()
+    """
+    argv = [sys.executable, "-c", script, slack.token, slack.base_url, db.url]
+    proc = subprocess.Popen(argv, cwd=root, env=dict(os.environ))
+    try:
+        slack.wait_for("chat.postMessage", 1, timeout=60)  # Slack has the message now
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        held.set()
+        if proc.poll() is None:
+            proc.kill()
+    del slack.hold["chat.postMessage"]
+    with db.session() as s:
+        (row,) = s.scalars(select(Outbox)).all()
+    assert row.state == "in_flight"  # what the dead process left
+    later = FakeClock(row.next_attempt_at + timedelta(seconds=1))
+    client = WebClient(token=slack.token, base_url=slack.base_url)
+    stats = Delivery(db, client, settings, later).run()
+    assert (stats.adopted, stats.retried, stats.dead) == (1, 0, 0)
+    assert len(slack.of("chat.postMessage")) == 1  # found, not posted again
+    with db.session() as s:
+        assert s.scalars(select(Outbox)).one().state == "sent"
