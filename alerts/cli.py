@@ -9,11 +9,12 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import func, select
 from tqdm import tqdm
 
+from alerts import budget
 from alerts.health import DataThrough, data_through, health_all
 from alerts.ingest import (
     IngestError,
@@ -26,6 +27,7 @@ from alerts.ingest import (
     records,
     text_stream,
 )
+from alerts.rules import CHURN
 from alerts.service import ScanResult, scan
 from alerts.textfile import UnreadableText, first_bad_line
 from bot.i18n import Translator
@@ -224,6 +226,19 @@ def run_scan(
     return result
 
 
+def model_fields(scored: budget.Scored | None) -> dict[str, Any]:
+    """What `health --json` adds from the churn model (null before one is trained). ``drivers`` stays
+    the health score's deductions, as before; the model's drivers are ``churn_drivers``."""
+    if scored is None:
+        return {"churn_probability": None, "churn_band": None, "churn_drivers": []}
+    params = scored.reason["params"]
+    return {
+        "churn_probability": round(scored.probability, 4),
+        "churn_band": params["risk"],
+        "churn_drivers": params["drivers"],
+    }
+
+
 def print_health(
     db: Database,
     rules: Rules,
@@ -239,7 +254,9 @@ def print_health(
     with db.session() as session:
         data = data_through(session, as_of, rules.health)
         names = rules.health.metric_names
-        rows = [h.as_json(names) for h in health_all(session, as_of, rules.health, data=data)]
+        readings = list(health_all(session, as_of, rules.health, data=data))
+        churn = budget.score_accounts(session, data.day, rules).get(CHURN, {}) if readings else {}
+        rows = [{**h.as_json(names), **model_fields(churn.get(h.account_id))} for h in readings]
     if as_json:
         json.dump(rows, out, ensure_ascii=False, indent=2)
         out.write("\n")

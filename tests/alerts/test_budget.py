@@ -114,3 +114,31 @@ def test_a_bad_budget_setting_is_a_clear_error(tmp_path, alerts) -> None:
     path.write_text(yaml.safe_dump({"alerts": alerts}))
     with pytest.raises(ConfigError, match="budget"):
         Rules.load(path)
+
+
+def test_health_json_adds_the_churn_probability_and_keeps_its_fields(db: Database) -> None:
+    import json
+    from io import StringIO
+
+    from alerts.cli import print_health
+
+    book = _trained(db)
+    out = StringIO()
+    print_health(db, RULES, as_of=book.end, as_json=True, out=out, err=StringIO())
+    rows = {r["account_id"]: r for r in json.loads(out.getvalue())}
+    quiet, noisy = rows["QUIET"], rows["NOISY"]
+    assert {"score", "band", "drivers", "churn_probability", "churn_drivers"} <= set(quiet)
+    assert 0 <= quiet["score"] <= 100 and quiet["churn_probability"] > 3 * noisy["churn_probability"]
+    assert quiet["churn_drivers"][0]["text"] and quiet["churn_drivers"][0]["text_ja"]
+
+
+def test_the_model_scores_the_same_after_a_restart(db: Database) -> None:
+    book = _trained(db)
+    with db.session() as s:
+        before = {a: v.probability for a, v in budget.score_accounts(s, book.end, RULES)[CHURN].items()}
+    db.dispose()
+    again = Database(db.url)  # a new process: the database is all it has
+    with again.session() as s:
+        after = {a: v.probability for a, v in budget.score_accounts(s, book.end, RULES)[CHURN].items()}
+    again.dispose()
+    assert after == before and len(after) > 0
