@@ -181,6 +181,12 @@ def run_scan(
     with how far the usage data went (the scan scores up to that day, never beyond it); on a terminal,
     a bar of the accounts scored."""
     tr, out, err = tr or words("en"), out or sys.stdout, err or sys.stderr  # the streams of the moment
+    if not dry_run:  # like the daily job: train first when the model is missing or stale, once (ledger)
+        from jobs.scheduler import Jobs
+        from settings import Settings
+
+        jobs = Jobs(db, Settings(rules=rules), clock)
+        jobs.train_job(jobs._daily_slot()[1], as_of)
     with db.session() as session, progress_bar(tr.t("cli.progress.accounts"), file=err) as bar:
         if not bar.disable:
             active = select(func.count()).select_from(Account).where(Account.status == "active")

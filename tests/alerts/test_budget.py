@@ -142,3 +142,29 @@ def test_the_model_scores_the_same_after_a_restart(db: Database) -> None:
         after = {a: v.probability for a, v in budget.score_accounts(s, book.end, RULES)[CHURN].items()}
     again.dispose()
     assert after == before and len(after) > 0
+
+
+def test_app_scan_trains_a_missing_model_then_alerts_on_it(db: Database) -> None:
+    import json
+    from io import StringIO
+
+    from alerts.cli import run_scan
+    from model import store
+
+    book = build(db)
+    out = StringIO()
+    result = run_scan(
+        db,
+        _rules(20),
+        as_of=book.end,
+        clock=_clock(book),
+        as_json=True,
+        dry_run=False,
+        out=out,
+        err=StringIO(),
+    )
+    with db.session() as s:
+        assert store.latest_row(s, "churn") is not None
+    assert result.decided_by[CHURN] == "model"
+    rows = json.loads(out.getvalue())
+    assert rows and {"account_id", "kind", "severity", "score", "change", "reasons"} <= set(rows[0])
