@@ -111,6 +111,26 @@ class AlertRules:
     snooze_days: int = 7
     upsell_channel: str = ""
     inside_sales_channel: str = ""
+    # with a trained model: alerts a week per 100 accounts (churn + upsell, hard rules included), split
+    # by share in percent; the rules' soft thresholds above then no longer raise alerts on their own
+    budget_per_100_accounts_week: float = 2
+    budget_shares: dict[str, float] = field(default_factory=lambda: {"churn": 75, "upsell": 25})
+
+    def __post_init__(self) -> None:
+        b = self.budget_per_100_accounts_week
+        if isinstance(b, bool) or not isinstance(b, int | float) or not 0 < b <= 100:
+            raise ValueError(f"budget_per_100_accounts_week {b!r}: use a number above 0, e.g. 2")
+        shares = self.budget_shares
+        if not isinstance(shares, dict) or set(shares) != {"churn", "upsell"}:
+            raise ValueError(
+                f"budget_shares {shares!r}: give churn and upsell, e.g. {{churn: 75, upsell: 25}}"
+            )
+        vals = list(shares.values())
+        if (
+            any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in vals)
+            or sum(vals) != 100
+        ):
+            raise ValueError(f"budget_shares {shares!r}: percentages of 0 or more that add up to 100")
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,15 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from tqdm import tqdm
 
+from alerts import budget
 from alerts.health import DataThrough, data_through, health_all
+from alerts.rules import CHURN
 from alerts.service import ScanResult, scan
 from bot.i18n import Translator
 from bot.views.alert_card import reason_text
@@ -170,6 +172,12 @@ def run_scan(
     with how far the usage data went (the scan scores up to that day, never beyond it); on a terminal,
     a bar of the accounts scored."""
     tr, out, err = tr or words("en"), out or sys.stdout, err or sys.stderr  # the streams of the moment
+    if not dry_run:  # like the daily job: train first when the model is missing or stale, once (ledger)
+        from jobs.scheduler import Jobs
+        from settings import Settings
+
+        jobs = Jobs(db, Settings(rules=rules), clock)
+        jobs.train_job(jobs._daily_slot()[1], as_of)
     with db.session() as session, progress_bar(tr.t("cli.progress.accounts"), file=err) as bar:
         if not bar.disable:
             active = select(func.count()).select_from(Account).where(Account.status == "active")
@@ -215,6 +223,19 @@ def run_scan(
     return result
 
 
+def model_fields(scored: budget.Scored | None) -> dict[str, Any]:
+    """What `health --json` adds from the churn model (null before one is trained). ``drivers`` stays
+    the health score's deductions, as before; the model's drivers are ``churn_drivers``."""
+    if scored is None:
+        return {"churn_probability": None, "churn_band": None, "churn_drivers": []}
+    params = scored.reason["params"]
+    return {
+        "churn_probability": round(scored.probability, 4),
+        "churn_band": params["risk"],
+        "churn_drivers": params["drivers"],
+    }
+
+
 def print_health(
     db: Database,
     rules: Rules,
@@ -230,7 +251,9 @@ def print_health(
     with db.session() as session:
         data = data_through(session, as_of, rules.health)
         names = rules.health.metric_names
-        rows = [h.as_json(names) for h in health_all(session, as_of, rules.health, data=data)]
+        readings = list(health_all(session, as_of, rules.health, data=data))
+        churn = budget.score_accounts(session, data.day, rules).get(CHURN, {}) if readings else {}
+        rows = [{**h.as_json(names), **model_fields(churn.get(h.account_id))} for h in readings]
     if as_json:
         json.dump(rows, out, ensure_ascii=False, indent=2)
         out.write("\n")

@@ -156,7 +156,11 @@ def describe(code: str, p: dict[str, Any], names: MetricNames | None = None) -> 
         "seats_full": "{active} active users on {seats} seats ({pct}%)",
         "usage_growth": "{metric} averaged {recent}/day recently vs {baseline}/day before (+{pct}%)",
         "plan_limit": "{metric} reached {value} of the {plan} plan's limit {limit}",
+        "model_churn": "churn probability {pct}% ({risk}); drivers: {drivers}",
+        "model_upsell": "upgrade probability {pct}% ({risk}); drivers: {drivers}",
     }
+    if isinstance(p.get("drivers"), list):
+        p = {**p, "drivers": "; ".join(str(d.get("text", "")) for d in p["drivers"])}
     if "metric" in p:
         p = {**p, "metric": metric_name(str(p["metric"]), "en", names)}
     return texts.get(code, code).format(**p)

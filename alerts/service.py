@@ -6,7 +6,7 @@ same transaction as the change it announces."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from alerts import budget
 from alerts import rules as alert_rules
 from alerts.health import DataThrough, Health, data_through, describe, health_all
 from alerts.rules import SEVERITY_RANK, Finding
@@ -88,6 +89,7 @@ class ScanResult:
     accounts: int = 0
     raised: list[Raised] = field(default_factory=list)
     quiet: dict[str, int] = field(default_factory=dict)  # why findings did not message: unchanged, snoozed...
+    decided_by: dict[str, str] = field(default_factory=dict)  # per kind: "model" (budgeted) or "rules"
 
 
 def _event(
@@ -147,68 +149,73 @@ def scan(
         result.quiet[reason] = result.quiet.get(reason, 0) + 1
 
     bands = {"green": 0, "yellow": 0, "red": 0, "unknown": 0}
+    readings: dict[int, Health] = {}
+    by_rules: list[Finding] = []
     for h in health_all(session, as_of, rules.health, data=data):
         result.accounts += 1
         bands[h.band] += 1
+        readings[h.account_id] = h
         if progress:
             progress(result.accounts)
-        findings = [
-            f
-            for f in (
-                alert_rules.churn(h, as_of, rules.alerts, rules.health),
-                alert_rules.upsell(h, rules.alerts, rules.health),
-            )
-            if f
-        ]
-        for f in findings:
-            alert = unresolved.get((f.account_id, f.kind))
-            if alert is not None and alert.state == State.SNOOZED:
-                if alert.snoozed_until and alert.snoozed_until > now:
-                    quiet("snoozed")
-                    continue
-                alert.state, alert.snoozed_until, alert.snoozed_by = State.OPEN, None, None
-                _event(session, alert, "snooze_ended", "baton", now, "Snooze ended; still applies")
-                _refresh(session, alert, f, as_of, now)
-                enqueue(session, alert, "update", now)
-                enqueue(session, alert, "thread", now, note="snooze_ended", reasons=f.reasons)
-                result.raised.append(_raised(h, f, "worsened", alert, rules))
+        for f in (
+            alert_rules.churn(h, as_of, rules.alerts, rules.health),
+            alert_rules.upsell(h, rules.alerts, rules.health),
+        ):
+            if f:
+                by_rules.append(f)
+    findings = _budgeted(
+        session, by_rules, readings, as_of, rules, now, unresolved, recently_resolved, result
+    )
+    for f in findings:
+        h = readings[f.account_id]
+        alert = unresolved.get((f.account_id, f.kind))
+        if alert is not None and alert.state == State.SNOOZED:
+            if alert.snoozed_until and alert.snoozed_until > now:
+                quiet("snoozed")
                 continue
-            if alert is not None:
-                if not _worse(alert, f):  # left untouched: a click on its card meanwhile must not conflict
-                    quiet("unchanged")
-                    continue
-                new_codes = sorted(f.codes - {r["code"] for r in alert.reasons})
-                _refresh(session, alert, f, as_of, now)
-                _event(
-                    session,
-                    alert,
-                    "worsened",
-                    "baton",
-                    now,
-                    f"Worsened: {', '.join(new_codes) or f.severity}",
-                    reasons=f.reasons,
-                )
-                enqueue(session, alert, "update", now)
-                enqueue(session, alert, "thread", now, note="worsened", reasons=f.reasons)
-                result.raised.append(_raised(h, f, "worsened", alert, rules))
+            alert.state, alert.snoozed_until, alert.snoozed_by = State.OPEN, None, None
+            _event(session, alert, "snooze_ended", "baton", now, "Snooze ended; still applies")
+            _refresh(session, alert, f, as_of, now)
+            enqueue(session, alert, "update", now)
+            enqueue(session, alert, "thread", now, note="snooze_ended", reasons=f.reasons)
+            result.raised.append(_raised(h, f, "worsened", alert, rules))
+            continue
+        if alert is not None:
+            if not _worse(alert, f):  # left untouched: a click on its card meanwhile must not conflict
+                quiet("unchanged")
                 continue
-            if (f.account_id, f.kind) in recently_resolved:
-                quiet("cooldown")
-                continue
-            alert = Alert(
-                account_id=f.account_id,
-                kind=f.kind,
-                state=State.OPEN,
-                severity=f.severity,
-                score=f.score,
+            new_codes = sorted(f.codes - {r["code"] for r in alert.reasons})
+            _refresh(session, alert, f, as_of, now)
+            _event(
+                session,
+                alert,
+                "worsened",
+                "baton",
+                now,
+                f"Worsened: {', '.join(new_codes) or f.severity}",
                 reasons=f.reasons,
-                as_of=as_of,
-                raised_at=now,
-                updated_at=now,
             )
-            session.add(alert)
-            unresolved[(f.account_id, f.kind)] = alert
-            new.append((h, f, alert))
+            enqueue(session, alert, "update", now)
+            enqueue(session, alert, "thread", now, note="worsened", reasons=f.reasons)
+            result.raised.append(_raised(h, f, "worsened", alert, rules))
+            continue
+        if (f.account_id, f.kind) in recently_resolved:
+            quiet("cooldown")
+            continue
+        alert = Alert(
+            account_id=f.account_id,
+            kind=f.kind,
+            state=State.OPEN,
+            severity=f.severity,
+            score=f.score,
+            reasons=f.reasons,
+            as_of=as_of,
+            raised_at=now,
+            updated_at=now,
+        )
+        session.add(alert)
+        unresolved[(f.account_id, f.kind)] = alert
+        new.append((h, f, alert))
     _keep_bands(session, as_of, bands, now)
     # a new alert's owner is the account's: its handoff's CSM, else the CSM its csm_email maps to
     with session.no_autoflush:  # keep the one batched INSERT below
@@ -222,6 +229,45 @@ def scan(
         result.raised.append(_raised(h, f, "new", alert, rules))
     session.flush()
     return result
+
+
+def _budgeted(
+    session: Session,
+    by_rules: list[Finding],
+    readings: dict[int, Health],
+    day: date,
+    rules: Rules,
+    now: datetime,
+    unresolved: dict[tuple[int, str], Alert],
+    recently_resolved: set[tuple[int, str]],
+    result: ScanResult,
+) -> list[Finding]:
+    """The rules' findings as they are for a kind with no model; for a kind with one, the budget's
+    (alerts/budget.py). Accounts the model scores but the health reading does not know are left out."""
+    scored = budget.score_accounts(session, day, rules) if readings else {}
+    out: list[Finding] = []
+    for kind in (alert_rules.CHURN, alert_rules.UPSELL):
+        mine = [f for f in by_rules if f.kind == kind]
+        if kind not in scored:
+            result.decided_by[kind] = "rules"
+            out += mine
+            continue
+        result.decided_by[kind] = "model"
+        snoozed = {a for (a, k), al in unresolved.items() if k == kind and al.state == State.SNOOZED}
+        chosen, cut = budget.select_findings(
+            mine,
+            {a: s for a, s in scored[kind].items() if a in readings},
+            kind,
+            accounts=len(readings),
+            used=budget.used_this_week(session, now, kind),
+            blocked={a for a, k in recently_resolved if k == kind} | snoozed,
+            open_ids={a for a, k in unresolved if k == kind},
+            rules=rules,
+        )
+        if cut:
+            result.quiet["over_budget"] = result.quiet.get("over_budget", 0) + cut
+        out += [replace(f, score=readings[f.account_id].score) for f in chosen]
+    return out
 
 
 def _refresh(session: Session, alert: Alert, f: Finding, as_of: date, now: datetime) -> None:

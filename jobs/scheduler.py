@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from alerts.service import scan
 from clock import Clock
 from digest.report import build as build_digest
 from handoff import reminders
+from model.service import needs_training, train_if_stale
 from settings import Settings
 from storage import Database
 from storage.models import JobRun
@@ -32,7 +33,7 @@ from storage.outbox import enqueue
 
 log = logging.getLogger(__name__)
 SCAN, PULL, OUTBOX, DIGEST = "baton.scan", "baton.pull", "baton.outbox", "baton.digest"
-CADENCE, DIRECTORY = "baton.cadence", "baton.directory"
+CADENCE, DIRECTORY, TRAIN = "baton.cadence", "baton.directory", "baton.train"
 
 
 class Jobs:
@@ -46,9 +47,11 @@ class Jobs:
         pull: Callable[[Session], Any] | None = None,
         resolve: Callable[[], Any] | None = None,
         instance: str | None = None,
+        train_backtest: bool = True,
     ) -> None:
         self.db, self.settings, self.clock = db, settings, clock
         self.deliver, self.pull, self.resolve = deliver, pull, resolve
+        self.train_backtest = train_backtest  # store backtest figures with each model trained
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
         self.tz = ZoneInfo(settings.rules.schedule.timezone)
 
@@ -93,10 +96,26 @@ class Jobs:
             through = data.through if data else None
             return f"as_of {as_of}: {len(result.raised)} raised, quiet {result.quiet}, data through {through}"
 
+        self.train_job(slot, as_of)
         ran = self._once(SCAN, slot, work)
         if ran and self.deliver:
             self.deliver()
         return ran
+
+    def train_job(self, slot: datetime, as_of: date) -> bool:
+        """Before the day's scan: train when no model exists or it is a week older than the data, once
+        across instances (the ledger); a failure is logged and the scan goes on with what is stored."""
+        rules, clock, backtest = self.settings.rules, self.clock, self.train_backtest
+        try:
+            with self.db.session() as session:
+                if not needs_training(session, as_of, rules):
+                    return False
+            return self._once(
+                TRAIN, slot, lambda s: train_if_stale(s, as_of, rules, now=clock(), backtest=backtest)
+            )
+        except Exception:
+            log.warning("%s failed; the scan uses the stored model", TRAIN, exc_info=True)
+            return False
 
     def pull_job(self) -> bool:
         if self.pull is None:

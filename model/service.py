@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 from alerts.health import data_through
 from handoff.checklist import normalize_name
 from model import store
-from model.backtest import DEFAULT_BUDGET, UPSELL_SHARE, history_weeks, run
+from model.backtest import DEFAULT_BUDGET, UPSELL_SHARE, history_weeks, needed_weeks, run
 from model.features import History
 from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
 from model.train import Driver, LinearModel, NotEnoughHistory, drivers, train
-from settings import HealthRules
+from settings import HealthRules, Rules
 from storage.models import Account, ChurnModel
 
 
@@ -150,3 +150,39 @@ def explain(session: Session, text: str, as_of: date, rules: HealthRules) -> lis
             )
         )
     return out
+
+
+def needs_training(session: Session, as_of: date, rules: Rules) -> bool:
+    """No model, or one a week or more older than the data, and history enough to try: a cheap read, so
+    a scan takes the training ledger only when there is something to do."""
+    data = data_through(session, as_of, rules.health)
+    if data.through is None or history_weeks(session, data.day, rules.health) < needed_weeks():
+        return False
+    row = store.latest_row(session, "churn")
+    return row is None or (data.day - row.data_through).days >= 7
+
+
+def train_if_stale(
+    session: Session, as_of: date, rules: Rules, *, now: datetime, backtest: bool = True
+) -> str:
+    """The scan's training: fit and store the models when none exists or the stored churn model is a
+    week or more older than the data, so nobody has to run `model train`. Says what it did, in a line."""
+    data = data_through(session, as_of, rules.health)
+    if data.through is None:
+        return "no usage signals: nothing to train on"
+    row = store.latest_row(session, "churn")
+    if row is not None and (data.day - row.data_through).days < 7:
+        return f"model v{row.version} is current (data through {row.data_through.isoformat()})"
+    try:
+        done = train_models(
+            session,
+            as_of,
+            rules.health,
+            now=now,
+            budget=rules.alerts.budget_per_100_accounts_week,
+            upsell_share=rules.alerts.budget_shares["upsell"] / 100,
+            backtest=backtest,
+        )
+    except NotEnoughHistory as exc:
+        return f"not trained: {exc}"
+    return "trained " + ", ".join(f"{r.kind} v{r.version}" for r in done.rows)

@@ -29,6 +29,12 @@ def reason_text(tr: Translator, reason: dict[str, Any], names: MetricNames | Non
         params.setdefault("recent_days", 7)
     if "band" in params:
         params["band"] = tr.t(f"alert.band.{params['band']}")
+    if "risk" in params:  # the model's reading: its band, and the top drivers in the reader's language
+        params["risk"] = tr.t(f"reason.risk.{params['risk']}")
+        key = "text_ja" if tr.locale.startswith("ja") else "text"
+        params["drivers"] = tr.t("reason.driver_sep").join(
+            str(d.get(key, "")) for d in params.get("drivers", [])
+        )
     if "metric" in params:
         params["metric"] = metric_name(str(params["metric"]), tr.locale, names)
     if isinstance(params.get("date"), str):

@@ -100,3 +100,12 @@ def test_the_snooze_end_falls_back_to_the_teams_day_not_utcs() -> None:
     snoozed = _alert(state="snoozed", snoozed_until=until)
     card = _text(alert_card(translator("ja"), snoozed, ACCOUNT, rules=RULES))
     assert "|2026年12月9日>" in card and "2026-12-08" not in card
+
+
+def test_the_card_reads_the_model_reason_in_japanese() -> None:
+    reason = {
+        "code": "model_churn",
+        "params": {"pct": 34.5, "risk": "high", "drivers": [{"text": "seats 2", "text_ja": "席数：2"}]},
+    }
+    assert reason_text(translator("ja"), reason) == "解約確率34.5%（高）。主な要因：席数：2"
+    assert reason_text(translator("en"), reason) == "churn probability 34.5% (high); drivers: seats 2"
