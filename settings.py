@@ -115,8 +115,16 @@ class AlertRules:
     # by share in percent; the rules' soft thresholds above then no longer raise alerts on their own
     budget_per_100_accounts_week: float = 2
     budget_shares: dict[str, float] = field(default_factory=lambda: {"churn": 75, "upsell": 25})
+    # cold start: the rules decide until the model was trained on this many churns (upgrades, for the
+    # upsell model) over this many weeks, and its backtest beat the rules on the same weeks
+    model_min_events: int = 20
+    model_min_weeks: int = 26
 
     def __post_init__(self) -> None:
+        for name in ("model_min_events", "model_min_weeks"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10_000:
+                raise ValueError(f"{name} {v!r}: use a whole number of 1 or more, e.g. 20")
         b = self.budget_per_100_accounts_week
         if isinstance(b, bool) or not isinstance(b, int | float) or not 0 < b <= 100:
             raise ValueError(f"budget_per_100_accounts_week {b!r}: use a number above 0, e.g. 2")

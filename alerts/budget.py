@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from model import store
 from model.features import History
 from model.train import LinearModel, drivers
 from settings import Rules
-from storage.models import Alert
+from storage.models import Alert, ChurnModel, ModelDecision
 
 HARD = {CHURN: {"inactive", "inactive_long"}, UPSELL: {"seats_full", "plan_limit"}}
 MODEL_KIND = {CHURN: "churn", UPSELL: "upsell"}
@@ -41,11 +42,82 @@ class Scored:
     reason: dict  # the card's reason: probability, band and the top drivers in numbers (en and ja)
 
 
-def score_accounts(session: Session, day: date, rules: Rules) -> dict[str, dict[int, Scored]]:
-    """Per model kind (churn_risk | upsell), per Account.id: its probability from the stored model.
-    Empty for a kind with no model yet."""
-    rows = {k: store.latest_row(session, m) for k, m in MODEL_KIND.items()}
-    rows = {k: r for k, r in rows.items() if r is not None}
+@dataclass(frozen=True)
+class Decision:
+    """Who decides ``kind``'s alerts, and why, in words the card and the digest show."""
+
+    kind: str
+    by: str  # model | rules
+    why: str  # no_model | cold_start | no_backtest | rules_better | beats_rules
+    params: dict[str, Any]
+    model: ChurnModel | None = None
+
+
+# threshold-free figures, so the rules' many alerts and the model's few are compared on the same footing
+_BEATS = {CHURN: ("auc_30d", "top_decile_lift_30d"), UPSELL: ("upsell_lift_90d",)}
+
+
+def decide(row: ChurnModel | None, kind: str, rules: Rules) -> Decision:
+    """Cold start: the rules decide until the stored model learnt from ``model_min_events`` churns
+    (upgrades) over ``model_min_weeks`` weeks and its backtest beat the rules on the same weeks."""
+    a = rules.alerts
+    if row is None:
+        return Decision(kind, "rules", "no_model", {})
+    t = row.training or {}
+    have = {"have_churns": int(t.get("events") or 0), "have_weeks": int(t.get("weeks") or 0)}
+    need = {"churns": a.model_min_events, "weeks": a.model_min_weeks}
+    if have["have_churns"] < need["churns"] or have["have_weeks"] < need["weeks"]:
+        return Decision(kind, "rules", "cold_start", {**need, **have}, row)
+    model, by_rules = (row.backtest or {}).get("model") or {}, (row.backtest or {}).get("rules") or {}
+    figures = {k: (model.get(k), by_rules.get(k)) for k in _BEATS[kind]}
+    if any(m is None for m, _ in figures.values()):
+        return Decision(kind, "rules", "no_backtest", {}, row)
+    params = {
+        "figures": {k: {"model": m, "rules": r} for k, (m, r) in figures.items()},
+        "version": row.version,
+    }
+    if all(r is None or m > r for m, r in figures.values()):
+        return Decision(kind, "model", "beats_rules", params, row)
+    return Decision(kind, "rules", "rules_better", params, row)
+
+
+def decisions(session: Session, rules: Rules, now: datetime) -> dict[str, Decision]:
+    """Each kind's decision now; a change from the last one recorded (model to rules or back, or a new
+    model version taking over) is recorded in the scan's transaction, for the digest to announce."""
+    out: dict[str, Decision] = {}
+    for kind, name in MODEL_KIND.items():
+        d = out[kind] = decide(store.latest_row(session, name), kind, rules)
+        last = session.scalars(
+            select(ModelDecision).where(ModelDecision.kind == kind).order_by(ModelDecision.id.desc()).limit(1)
+        ).first()
+        model_id = d.model.id if d.by == "model" and d.model else None
+        same_model = d.by == "rules" or (last is not None and last.model_id == model_id)
+        if last is None and d.by == "rules":
+            continue  # the rules decided from the start: nothing switched
+        if last is None or last.decided_by != d.by or not same_model:
+            session.add(
+                ModelDecision(
+                    kind=kind,
+                    decided_by=d.by,
+                    why=d.why,
+                    model_id=model_id,
+                    params=d.params,
+                    decided_at=now,
+                )
+            )
+    return out
+
+
+def score_accounts(
+    session: Session, day: date, rules: Rules, decided: dict[str, Decision] | None = None
+) -> dict[str, dict[int, Scored]]:
+    """Per model kind (churn_risk | upsell) the model decides, per Account.id: its probability from
+    the stored model. Empty for a kind the rules decide (no model yet, cold start, or rules better)."""
+    if decided is None:
+        rows = {k: store.latest_row(session, m) for k, m in MODEL_KIND.items()}
+        rows = {k: r for k, r in rows.items() if r is not None}
+    else:
+        rows = {k: d.model for k, d in decided.items() if d.by == "model" and d.model is not None}
     if not rows:
         return {}
     h = rules.health
@@ -132,3 +204,36 @@ def select_findings(
         reasons = [s.reason, *(prior.reasons if prior else [])]
         out[account_id] = Finding(account_id, kind, severity, prior.score if prior else None, reasons)
     return list(out.values()), cut
+
+
+_BACKTEST_KEYS = ("churn_recall_7_90d", "churn_alerts_per_100_week", "churn_lift_90d", "auc_30d")
+
+
+def digest_part(session: Session) -> dict[str, Any]:
+    """For the weekly digest: the switches not yet announced, and one line's worth of the last
+    backtest (the stored churn model's, rules and model on the same weeks)."""
+    switches = session.scalars(
+        select(ModelDecision).where(ModelDecision.announced_at.is_(None)).order_by(ModelDecision.id)
+    ).all()
+    part: dict[str, Any] = {
+        "switches": [
+            {"id": d.id, "kind": d.kind, "by": d.decided_by, "why": d.why, "params": d.params}
+            for d in switches
+        ]
+    }
+    row = store.latest_row(session, "churn")
+    bt = (row.backtest or {}) if row is not None else {}
+    if bt.get("model") and bt.get("rules") and bt.get("weeks"):
+        part["backtest"] = {
+            "first": bt["weeks"]["first"],
+            "last": bt["weeks"]["last"],
+            **{f"model_{k}": bt["model"].get(k) for k in _BACKTEST_KEYS},
+            **{f"rules_{k}": bt["rules"].get(k) for k in _BACKTEST_KEYS},
+        }
+    return part
+
+
+def announced(session: Session, ids: Iterable[int], now: datetime) -> None:
+    """Mark switches as told, in the digest's own transaction: each is announced once."""
+    for d in session.scalars(select(ModelDecision).where(ModelDecision.id.in_(list(ids)))):
+        d.announced_at = now

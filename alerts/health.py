@@ -158,6 +158,8 @@ def describe(code: str, p: dict[str, Any], names: MetricNames | None = None) -> 
         "plan_limit": "{metric} reached {value} of the {plan} plan's limit {limit}",
         "model_churn": "churn probability {pct}% ({risk}); drivers: {drivers}",
         "model_upsell": "upgrade probability {pct}% ({risk}); drivers: {drivers}",
+        "rules_decide": "The rules decide until the history holds {churns} churns over {weeks} weeks "
+        "(now {have_churns} over {have_weeks})",
     }
     if isinstance(p.get("drivers"), list):
         p = {**p, "drivers": "; ".join(str(d.get("text", "")) for d in p["drivers"])}

@@ -244,12 +244,17 @@ def _budgeted(
 ) -> list[Finding]:
     """The rules' findings as they are for a kind with no model; for a kind with one, the budget's
     (alerts/budget.py). Accounts the model scores but the health reading does not know are left out."""
-    scored = budget.score_accounts(session, day, rules) if readings else {}
+    decided = budget.decisions(session, rules, now)
+    scored = budget.score_accounts(session, day, rules, decided) if readings else {}
     out: list[Finding] = []
     for kind in (alert_rules.CHURN, alert_rules.UPSELL):
         mine = [f for f in by_rules if f.kind == kind]
         if kind not in scored:
             result.decided_by[kind] = "rules"
+            d = decided[kind]
+            if d.why == "cold_start":  # the card says why the rules decide, and until when
+                note = {"code": "rules_decide", "params": d.params}
+                mine = [replace(f, reasons=[*f.reasons, note]) for f in mine]
             out += mine
             continue
         result.decided_by[kind] = "model"

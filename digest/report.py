@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from alerts import budget
 from alerts.health import health_all
 from digest import funnel
 from digest.chart import trend
@@ -120,6 +121,7 @@ def build(
         report[key]["previous"] = part(session, as_of - timedelta(days=7))
         step()
     report["funnel"] = funnel.week(session, as_of)
+    report["model"] = budget.digest_part(session)  # who decides the alerts, and the last backtest
     step()
 
     day, week_ago = as_of - timedelta(days=1), as_of - timedelta(days=8)

@@ -419,3 +419,21 @@ class SignalUndo(Base):
     account_id: Mapped[int]
     metric: Mapped[str] = mapped_column(String(64))
     old_value: Mapped[float | None]
+
+
+class ModelDecision(Base):
+    """Who decides a kind of alert (the model or the rules) from when, and why: a row each time that
+    changes, written in the scan's transaction; the digest announces each once (``announced_at``)."""
+
+    __tablename__ = "model_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # churn_risk | upsell
+    decided_by: Mapped[str] = mapped_column(String(8))  # model | rules
+    why: Mapped[str] = mapped_column(
+        String(16)
+    )  # no_model, cold_start, no_backtest, rules_better, beats_rules
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decided_at: Mapped[datetime]
+    announced_at: Mapped[datetime | None]

@@ -177,7 +177,50 @@ def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]
             Mrkdwn(f"*{escape(tr.t('digest.renewals'))}*"),
             fields=[_field(tr.t("digest.days", days=n), str(r[f"next_{n}_days"])) for n in (30, 60, 90)],
         ),
+        *_model(tr, report.get("model") or {}),  # absent in digests from before the model decided
     ]
+
+
+def _ratio(v: Any, fmt: str) -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _model(tr: Translator, part: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who decides the alerts when that changed (each switch told once), and the last backtest."""
+    lines = []
+    for sw in part.get("switches", []):
+        kind = tr.t(f"digest.kind.{sw['kind']}")
+        if sw["by"] == "model":
+            fig = sw["params"].get("figures", {})
+            auc = fig.get("auc_30d") or next(iter(fig.values()), {})
+            lines.append(
+                tr.t(
+                    f"digest.switch.model.{sw['kind']}",
+                    kind=kind,
+                    version=sw["params"].get("version", "?"),
+                    model=_ratio(auc.get("model"), "{:.2f}"),
+                    rules=_ratio(auc.get("rules"), "{:.2f}"),
+                )
+            )
+        else:
+            lines.append(tr.t("digest.switch.rules", kind=kind, why=tr.t(f"digest.why.{sw['why']}")))
+    if bt := part.get("backtest"):
+        lines.append(
+            tr.t(
+                "digest.backtest",
+                first=tr.day(date.fromisoformat(bt["first"])),
+                last=tr.day(date.fromisoformat(bt["last"])),
+                recall=_ratio(bt.get("model_churn_recall_7_90d"), "{:.0%}"),
+                rate=_ratio(bt.get("model_churn_alerts_per_100_week"), "{:.1f}"),
+                lift=_ratio(bt.get("model_churn_lift_90d"), "{:.1f}"),
+                rules_recall=_ratio(bt.get("rules_churn_recall_7_90d"), "{:.0%}"),
+                rules_rate=_ratio(bt.get("rules_churn_alerts_per_100_week"), "{:.1f}"),
+            )
+        )
+    if not lines:
+        return []
+    body = "\n".join(escape(line) for line in lines)
+    return [divider(), section(Mrkdwn(f"*{escape(tr.t('digest.model'))}*\n{body}"))]
 
 
 def _money_kpis(tr: Translator, report: dict[str, Any], money: Fmt) -> list[Mrkdwn]:

@@ -10,13 +10,20 @@ import pytest
 
 from alerts import budget, service
 from alerts.rules import CHURN, UPSELL, Finding
+from model import store
 from model.service import train_models
 from settings import ConfigError, Rules
 from storage import Database
 from tests.clocks import FakeClock
 from tests.model.book import NOW, build
 
-RULES = Rules.load(None)
+# the small book's history is short: these tests are about the budget once the model decides
+_LOADED = Rules.load(None)
+RULES = replace(_LOADED, alerts=replace(_LOADED.alerts, model_min_events=1, model_min_weeks=1))
+BEATS = {
+    "model": {"auc_30d": 0.9, "top_decile_lift_30d": 5.0},
+    "rules": {"auc_30d": 0.7, "top_decile_lift_30d": 2.0},
+}
 
 
 def _rules(per_100: float, churn: float = 75) -> Rules:
@@ -28,10 +35,20 @@ def _rules(per_100: float, churn: float = 75) -> Rules:
     return replace(RULES, alerts=alerts)
 
 
-def _trained(db: Database):
+def trust(db: Database, figures: dict | None = None) -> None:
+    """Give the stored churn model the backtest ``figures`` (default: one that beat the rules)."""
+    with db.session() as s:
+        row = store.latest_row(s, "churn")
+        assert row is not None
+        row.backtest = figures or BEATS
+
+
+def _trained(db: Database, *, trusted: bool = True):
     book = build(db)
     with db.session() as s:
         train_models(s, book.end, RULES.health, now=NOW, backtest=False)
+    if trusted:
+        trust(db)
     return book
 
 
@@ -168,3 +185,90 @@ def test_app_scan_trains_a_missing_model_then_alerts_on_it(db: Database) -> None
     assert result.decided_by[CHURN] == "model"
     rows = json.loads(out.getvalue())
     assert rows and {"account_id", "kind", "severity", "score", "change", "reasons"} <= set(rows[0])
+
+
+# --- cold start and the switch -------------------------------------------------------------------
+
+
+def _decisions(db: Database) -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+
+    from storage.models import ModelDecision
+
+    with db.session() as s:
+        return [
+            (d.kind, d.decided_by, d.why) for d in s.scalars(select(ModelDecision).order_by(ModelDecision.id))
+        ]
+
+
+def test_until_the_history_holds_enough_churns_the_rules_decide_and_the_card_says_so(db: Database) -> None:
+    book = _trained(db)  # trusted, but trained on fewer churns and weeks than the team's setting asks
+    strict = replace(_LOADED, alerts=replace(_LOADED.alerts, model_min_events=500, model_min_weeks=26))
+    with db.session() as s:
+        result = service.scan(s, as_of=book.end, rules=strict, clock=_clock(book))
+    assert result.decided_by[CHURN] == "rules"
+    assert _decisions(db) == []  # the rules decided from the start: no switch to announce
+    raised = [r for r in result.raised if r.finding.kind == CHURN]
+    assert raised, "the book's quiet account still gets the rules' alert"
+    note = raised[0].as_json()["reasons"][-1]
+    assert note["code"] == "rules_decide" and note["params"]["churns"] == 500
+    assert note["text"].startswith("The rules decide until the history holds 500 churns over 26 weeks")
+
+
+def test_a_model_whose_backtest_does_not_beat_the_rules_does_not_decide(db: Database) -> None:
+    book = _trained(db, trusted=False)
+    worse = {
+        "model": {"auc_30d": 0.6, "top_decile_lift_30d": 5.0},
+        "rules": {"auc_30d": 0.7, "top_decile_lift_30d": 2.0},
+    }
+    trust(db, worse)
+    with db.session() as s:
+        assert service.scan(s, as_of=book.end, rules=RULES, clock=_clock(book)).decided_by[CHURN] == "rules"
+    with db.session() as s:
+        row = store.latest_row(s, "churn")
+        assert budget.decide(row, CHURN, RULES).why == "rules_better"
+        row.backtest = {}
+        assert budget.decide(row, CHURN, RULES).why == "no_backtest"
+
+
+def test_the_switch_is_recorded_once_and_announced_once_in_the_digest(db: Database) -> None:
+    from jobs.scheduler import Jobs
+    from settings import Settings
+    from storage.models import Outbox
+
+    book = _trained(db)
+    clock = _clock(book)
+    for _ in range(2):  # two scans, one switch
+        with db.session() as s:
+            assert service.scan(s, as_of=book.end, rules=RULES, clock=clock).decided_by[CHURN] == "model"
+        clock.advance(days=1)
+    assert _decisions(db) == [(CHURN, "model", "beats_rules")]
+
+    settings = replace(Settings.from_env({}), rules=RULES)
+    digests = []
+    for _ in range(2):  # this week's digest tells it; next week's does not
+        assert Jobs(db, settings, clock).digest_job()
+        with db.session() as s:
+            from sqlalchemy import select
+
+            digests.append(
+                s.scalars(select(Outbox).where(Outbox.action == "digest")).all()[-1].payload["report"]
+            )
+        clock.advance(days=7)
+    first, second = (d["model"]["switches"] for d in digests)
+    assert [(x["kind"], x["by"]) for x in first] == [(CHURN, "model")] and second == []
+
+    from bot.i18n import translator
+    from bot.views.digest import digest_blocks
+
+    text = str(digest_blocks(translator("ja"), digests[0]))
+    assert "解約リスクのアラートは、今週からモデル（バージョン1）で判定します。" in text
+    assert "AUC 0.90、ルールは0.70" in text
+    assert "Churn alerts now come from the model (version 1)" in str(
+        digest_blocks(translator("en"), digests[0])
+    )
+
+    trust(db, {"model": {"auc_30d": 0.6, "top_decile_lift_30d": 1.0}, "rules": BEATS["rules"]})
+    with db.session() as s:  # a retrained model that does worse: the rules take back over, recorded
+        assert service.scan(s, as_of=book.end, rules=RULES, clock=clock).decided_by[CHURN] == "rules"
+    assert _decisions(db)[-1] == (CHURN, "rules", "rules_better")
