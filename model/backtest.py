@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from alerts.health import data_through, score, usage_by_account
 from alerts.rules import CHURN
 from model.features import History
-from model.labels import AUC_HORIZON, CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
-from model.metrics import auc, caught_ahead, followed_share, ratio, top_share_lift
+from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
+from model.metrics import alert_figures
 from model.train import (
     COOLDOWN_WEEKS,
     MIN_EVENTS,
@@ -152,52 +152,11 @@ def figures(
     first: date,
     last: date,
 ) -> dict[str, Any]:
-    """issue 10's table for one method, over the account-weeks ``scores`` holds between first and last
-    (higher score = more at risk)."""
+    """issue 10's table for one method (model/metrics.py's ``alert_figures``), over the account-weeks
+    ``scores`` holds between first and last (higher score = more at risk)."""
     rows = [(a, d, s) for a, d, s in scores if first <= d <= last]
-    weeks = [(a, d) for a, d, _ in rows]
-    labels = [any(1 <= (c - d).days <= AUC_HORIZON for c in churns.get(a, ())) for a, d, _ in rows]
-    vals = [s for _, _, s in rows]
-    churn_alerts = [(a, d) for a, d, k in alerts if k == "churn" and first <= d <= last]
-    up_alerts = [(a, d) for a, d, k in alerts if k == "upsell" and first <= d <= last]
-    by_acc: dict[int, list[date]] = {}
-    for a, d in churn_alerts:
-        by_acc.setdefault(a, []).append(d)
-    up_by_acc: dict[int, list[date]] = {}
-    for a, d in up_alerts:
-        up_by_acc.setdefault(a, []).append(d)
-    lo, hi = first + timedelta(days=90), last + timedelta(days=7)
-    churn_pop = [(a, d) for a, v in churns.items() for d in v if lo <= d <= hi]
-    up_pop = [(a, d) for a, v in upgrades.items() for d in v if lo <= d <= hi]
-    base_hit, base_n = followed_share(weeks, churns, 1, 90)
-    prec_hit, prec_n = followed_share(churn_alerts, churns, 1, 90)
-    up_base_hit, _ = followed_share(weeks, upgrades, 1, 90)
-    up_hit, up_n = followed_share(up_alerts, upgrades, 1, 90)
-    recall = caught_ahead(churn_pop, by_acc, 7, 90)
-    up_recall = caught_ahead(up_pop, up_by_acc, 1, 90)
-    n = len(weeks)
-    base = base_hit / base_n if base_n else None
-    precision = prec_hit / prec_n if prec_n else None
-    up_base = up_base_hit / base_n if base_n else None
-    up_precision = up_hit / up_n if up_n else None
-    return {
-        "account_weeks": n,
-        "auc_30d": auc(vals, labels),
-        "top_decile_lift_30d": top_share_lift(vals, labels, 0.1),
-        "churn_recall_7_90d": recall.recall,
-        "churns_in_window": recall.total,
-        "churn_precision_90d": precision,
-        "churn_base_rate_90d": base,
-        "churn_lift_90d": ratio(precision, base),
-        "alerts_per_100_week": (len(churn_alerts) + len(up_alerts)) / n * 100 if n else None,
-        "churn_alerts_per_100_week": len(churn_alerts) / n * 100 if n else None,
-        "upsell_alerts_per_100_week": len(up_alerts) / n * 100 if n else None,
-        "median_lead_days": recall.median_lead,
-        "upsell_recall_90d": up_recall.recall,
-        "upgrades_in_window": up_recall.total,
-        "upsell_precision_90d": up_precision,
-        "upsell_lift_90d": ratio(up_precision, up_base),
-    }
+    inside = [(a, d, k) for a, d, k in alerts if first <= d <= last]
+    return alert_figures(rows, inside, churns, upgrades, [(first, last)])
 
 
 def calibration(scores: Sequence[tuple[int, date, float]], churns: dict[int, list[date]]) -> dict[str, Any]:

@@ -9,29 +9,12 @@ from typing import Any
 
 from clock import Clock
 from model.backtest import DEFAULT_BUDGET, Backtest, run
+from model.metrics import ROWS
+from model.metrics import fmt as _fmt
 from model.service import explain, train_models
 from model.train import NotEnoughHistory
 from settings import Rules
 from storage import Database
-
-ROWS = [
-    ("AUC, churn within 30 days", "auc_30d", "{:.3f}"),
-    ("top-decile lift, churn within 30 days", "top_decile_lift_30d", "{:.2f}"),
-    ("churns caught 7-90 days ahead", "churn_recall_7_90d", "{:.1%}"),
-    ("churn alert precision, 90 days", "churn_precision_90d", "{:.1%}"),
-    ("  lift over the base rate", "churn_lift_90d", "{:.2f}"),
-    ("alerts per 100 accounts per week", "alerts_per_100_week", "{:.2f}"),
-    ("  churn risk", "churn_alerts_per_100_week", "{:.2f}"),
-    ("  upsell", "upsell_alerts_per_100_week", "{:.2f}"),
-    ("median lead time, days (caught churns)", "median_lead_days", "{:.0f}"),
-    ("upgrades preceded by an upsell alert, 90 d", "upsell_recall_90d", "{:.1%}"),
-    ("upsell alert precision, 90 days", "upsell_precision_90d", "{:.1%}"),
-    ("  lift over the base rate", "upsell_lift_90d", "{:.2f}"),
-]
-
-
-def _fmt(fmt: str, v: float | None) -> str:
-    return "-" if v is None else fmt.format(v)
 
 
 def print_backtest(bt: Backtest) -> None:
@@ -42,11 +25,9 @@ def print_backtest(bt: Backtest) -> None:
         f"{m['churns_in_window']} churns and {m['upgrades_in_window']} upgrades with a full 90-day window; "
         f"budget {bt.budget:g} alerts per 100 accounts per week"
     )
-    print(f"{'measure':<44} {'model':>8} {'rules':>8}")
+    print(f"{'measure':<46} {'model':>8} {'rules':>8}")
     for label, key, fmt in ROWS:
-        print(f"{label:<44} {_fmt(fmt, m.get(key)):>8} {_fmt(fmt, r.get(key)):>8}")
-    if m.get("churn_base_rate_90d") is not None:
-        print(f"base rate: {m['churn_base_rate_90d']:.1%} of account-weeks churn within 90 days")
+        print(f"{label:<46} {_fmt(fmt, m.get(key)):>8} {_fmt(fmt, r.get(key)):>8}")
     c = bt.calibration
     if c:
         fifths = ", ".join(f"{b['predicted']:.1%}/{b['observed']:.1%}" for b in c["by_fifth"])
