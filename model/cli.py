@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from clock import Clock
@@ -15,6 +16,8 @@ from model.service import explain, train_models
 from model.train import NotEnoughHistory
 from settings import Rules
 from storage import Database
+
+DEFAULT_PNG = "baton-backtest.png"  # in the working directory unless --png says where
 
 
 def print_backtest(bt: Backtest) -> None:
@@ -58,6 +61,7 @@ def run_model(
     as_json: bool = False,
     gradient_boosting: bool = False,
     locale: str = "en",
+    png: str | None = None,
 ) -> int:
     budget = DEFAULT_BUDGET if budget is None else budget
     try:
@@ -94,10 +98,22 @@ def run_model(
             with db.session() as session:
                 gb = gradient_boosting
                 bt = run(session, as_of, rules.health, start=start, budget=budget, gradient_boosting=gb)
+            path = Path(png or DEFAULT_PNG)
+            try:
+                from model.chart import png as render
+
+                path.write_bytes(render(bt))
+            except OSError as exc:
+                print(
+                    f"model backtest: cannot write the chart to {path}: {exc.strerror}; pass --png PATH",
+                    file=sys.stderr,
+                )
+                return 1
             if as_json:
-                print(json.dumps(bt.as_json(), indent=2, default=str))
+                print(json.dumps({**bt.as_json(), "png": str(path)}, indent=2, default=str))
             else:
                 print_backtest(bt)
+                print(f"chart (churns caught against alerts per week, rules and model): {path}")
             return 0
         if action == "explain":
             if not account:
