@@ -162,7 +162,7 @@ def replay_model(db: Any, warmup: int, weeks: int, rules: Any, args: dict[str, A
     upsell shares as the peer's). Features, labels and threshold are the product's (model/)."""
     from sqlalchemy import select
 
-    from model.backtest import walk_forward
+    from model.backtest import calibration, walk_forward
     from model.features import History
     from model.labels import churn_dates, upgrade_dates
     from storage.models import Account
@@ -198,6 +198,7 @@ def replay_model(db: Any, warmup: int, weeks: int, rules: Any, args: dict[str, A
         "gb_scores": [(ext[a], monday(d), p) for a, d, p in replay.gb_scores],
         "alerts": [(ext[a], monday(d), k) for a, d, k in replay.alerts],
         "fits": len(replay.fits),
+        "calibration": calibration(replay.scores, churns),
         "seconds": {**replay.seconds, "wall": timer.perf_counter() - t0},
     }
 
@@ -427,6 +428,16 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{_fmt(fmt, b['baton'][key]):>6} /{_fmt(fmt, mk):>5} /{_fmt(fmt, b['peer'][key]):>5}"
             )
         print(f"{b['book']:<18} " + " ".join(cells))
+    cal = [b["model_calibration"] for b in books if b.get("model_calibration")]
+    if cal:
+        print(
+            "model calibration per book (predicted / observed churn within 90 days, expected calibration "
+            "error): "
+            + ", ".join(
+                f"{b['book']} {c['predicted']:.1%} / {c['observed']:.1%}, ECE {c['ece']:.1%}"
+                for b, c in zip(books, cal, strict=False)
+            )
+        )
     print(f"Baton's churn and upsell alerts by reason (an alert may have several): {result['reasons']}")
     secs = [b["seconds"] for b in books]
 
@@ -501,6 +512,7 @@ def main() -> int:
                 "seconds": {k: round(v, 1) for k, v in b["seconds"].items()},
                 "peer_fits": b["peer"]["fits"],
                 "model_fits": b["model"]["fits"],
+                "model_calibration": b["model"]["calibration"],
                 "model": figures([b], "model"),
                 "baton": figures([b], "baton"),
                 "peer": figures([b], "peer"),

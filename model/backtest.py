@@ -200,7 +200,10 @@ def tradeoff(
 
 
 def calibration(scores: Sequence[tuple[int, date, float]], churns: dict[int, list[date]]) -> dict[str, Any]:
-    """Predicted against observed 90-day churn, overall and by fifth of predicted risk."""
+    """Predicted against observed 90-day churn, overall and by fifth of predicted risk, with the
+    expected calibration error (ECE: over ten equal-count bins of predicted risk, the mean gap between
+    predicted and observed, weighted by rows) and the Brier score: a reliability measure rather than
+    taking the regression's probabilities on trust."""
     if not scores:
         return {}
     p = np.array([s for _, _, s in scores])
@@ -211,6 +214,10 @@ def calibration(scores: Sequence[tuple[int, date, float]], churns: dict[int, lis
         "predicted": float(p.mean()),
         "observed": float(y.mean()),
         "brier": float(np.mean((p - y) ** 2)),
+        "ece": float(
+            sum(len(b) * abs(p[b].mean() - y[b].mean()) for b in np.array_split(order, 10) if len(b))
+        )
+        / len(p),
         "by_fifth": [
             {"predicted": float(p[b].mean()), "observed": float(y[b].mean())} for b in bins if len(b)
         ],

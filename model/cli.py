@@ -36,7 +36,8 @@ def print_backtest(bt: Backtest) -> None:
         fifths = ", ".join(f"{b['predicted']:.1%}/{b['observed']:.1%}" for b in c["by_fifth"])
         print(
             f"calibration: predicted {c['predicted']:.1%} vs observed {c['observed']:.1%} churn within "
-            f"90 days; by fifth of risk (predicted/observed): {fifths}"
+            f"90 days; by fifth of risk (predicted/observed): {fifths}; expected calibration error "
+            f"{c['ece']:.1%}, Brier {c['brier']:.3f}"
         )
     if bt.gradient_boosting:
         g = bt.gradient_boosting
