@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     model.add_argument("--budget", type=budget, help="alerts per 100 accounts per week (default 2)")
     model.add_argument("--gradient-boosting", action="store_true", help="backtest: also gradient boosting")
     model.add_argument("--json", action="store_true", help="print the result as JSON")
+    model.add_argument("--png", help="backtest: where to write the chart (default baton-backtest.png)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -426,6 +427,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             as_json=args.json,
             gradient_boosting=args.gradient_boosting,
             locale=settings.locale,
+            png=args.png,
         )
     raise AssertionError(f"unhandled command {args.command}")
 

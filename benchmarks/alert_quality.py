@@ -48,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.simbook import START, Book, generate  # noqa: E402
-from model.metrics import auc, caught_ahead, followed_share, ratio, top_share_lift  # noqa: E402
+from model.metrics import ROWS, alert_figures, ratio  # noqa: E402
+from model.metrics import fmt as _fmt  # noqa: E402
 
 TAIL_WEEKS = 13  # simulated past the last scored week: the 90-day outcomes of its alerts
 COOLDOWN_DAYS = 28  # the peer's: Baton's alert stays open resolve_after days, then rests cooldown_days
@@ -161,7 +162,7 @@ def replay_model(db: Any, warmup: int, weeks: int, rules: Any, args: dict[str, A
     upsell shares as the peer's). Features, labels and threshold are the product's (model/)."""
     from sqlalchemy import select
 
-    from model.backtest import walk_forward
+    from model.backtest import calibration, walk_forward
     from model.features import History
     from model.labels import churn_dates, upgrade_dates
     from storage.models import Account
@@ -197,6 +198,7 @@ def replay_model(db: Any, warmup: int, weeks: int, rules: Any, args: dict[str, A
         "gb_scores": [(ext[a], monday(d), p) for a, d, p in replay.gb_scores],
         "alerts": [(ext[a], monday(d), k) for a, d, k in replay.alerts],
         "fits": len(replay.fits),
+        "calibration": calibration(replay.scores, churns),
         "seconds": {**replay.seconds, "wall": timer.perf_counter() - t0},
     }
 
@@ -352,73 +354,30 @@ def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, 
 
 
 def figures(books: list[dict], method: str) -> dict[str, Any]:
-    """Every figure of issue 10's table for one method, pooled over the books."""
-    weeks: list[tuple[str, date]] = []
-    score_rows: list[tuple[float, bool]] = []
-    churn_alerts: list[tuple[str, date]] = []
-    upsell_alerts: list[tuple[str, date]] = []
-    churn_pop: list[tuple[str, date]] = []
-    up_pop: list[tuple[str, date]] = []
-    churns: dict[str, list[date]] = {}
-    ups: dict[str, list[date]] = {}
+    """Every figure of issue 10's table for one method, pooled over the books (model/metrics.py's
+    ``alert_figures``, as `app.py model backtest` prints them); accounts are keyed by book."""
+    weeks: list[tuple[tuple[str, str], date]] = []
+    scores: list[tuple[tuple[str, str], date, float]] = []
+    alerts: list[tuple[tuple[str, str], date, str]] = []
+    churns: dict[tuple[str, str], list[date]] = {}
+    ups: dict[tuple[str, str], list[date]] = {}
+    windows: list[tuple[date, date]] = []
     for b in books:
-        ch = {k: [date.fromisoformat(d) for d in v] for k, v in b["churns"].items()}
-        up = {k: [date.fromisoformat(d) for d in v] for k, v in b["upgrades"].items()}
-        churns.update(ch)
-        ups.update(up)
-        first, last = date.fromisoformat(b["first"]), date.fromisoformat(b["last"])
-        lo, hi = first + timedelta(days=90), last + timedelta(days=7)
-        churn_pop += [(k, d) for k, v in ch.items() for d in v if lo <= d <= hi]
-        up_pop += [(k, d) for k, v in up.items() for d in v if lo <= d <= hi]
-        weeks += [(a, date.fromisoformat(m)) for a, m, _ in b["baton"]["scored"]]
+        key = b["book"]
+        churns.update({(key, k): [date.fromisoformat(d) for d in v] for k, v in b["churns"].items()})
+        ups.update({(key, k): [date.fromisoformat(d) for d in v] for k, v in b["upgrades"].items()})
+        windows.append((date.fromisoformat(b["first"]), date.fromisoformat(b["last"])))
+        weeks += [((key, a), date.fromisoformat(m)) for a, m, _ in b["baton"]["scored"]]
         if method == "baton":
             rows = [(a, m, -s) for a, m, s in b["baton"]["scored"] if s is not None]
         elif method == "gb":
             rows = b["model"]["gb_scores"]
         else:
             rows = b[method]["scores"]
-        for a, m, s in rows:
-            day = date.fromisoformat(m)
-            score_rows.append((s, any(1 <= (c - day).days <= 30 for c in ch.get(a, ()))))
-        for a, m, kind in b[method]["alerts"] if method != "gb" else []:
-            (churn_alerts if kind == "churn" else upsell_alerts).append((a, date.fromisoformat(m)))
-    by_account: dict[str, list[date]] = {}
-    for a, d in churn_alerts:
-        by_account.setdefault(a, []).append(d)
-    up_by_account: dict[str, list[date]] = {}
-    for a, d in upsell_alerts:
-        up_by_account.setdefault(a, []).append(d)
-    scores = [s for s, _ in score_rows]
-    labels = [y for _, y in score_rows]
-    base_hit, base_n = followed_share(weeks, churns, 1, 90)
-    prec_hit, prec_n = followed_share(churn_alerts, churns, 1, 90)
-    up_base_hit, _ = followed_share(weeks, ups, 1, 90)
-    up_hit, up_n = followed_share(upsell_alerts, ups, 1, 90)
-    recall = caught_ahead(churn_pop, by_account, 7, 90)
-    up_recall = caught_ahead(up_pop, up_by_account, 1, 90)
-    base = base_hit / base_n if base_n else None
-    precision = prec_hit / prec_n if prec_n else None
-    up_base = up_base_hit / base_n if base_n else None
-    up_precision = up_hit / up_n if up_n else None
-    return {
-        "account_weeks": len(weeks),
-        "health_auc_30d": auc(scores, labels),
-        "top_decile_lift_30d": top_share_lift(scores, labels, 0.1),
-        "churn_recall_7_90d": recall.recall,
-        "churns_in_window": recall.total,
-        "churn_precision_90d": precision,
-        "churn_base_rate_90d": base,
-        "churn_lift_90d": ratio(precision, base),
-        "alerts_per_100_week": (len(churn_alerts) + len(upsell_alerts)) / len(weeks) * 100 if weeks else None,
-        "churn_alerts_per_100_week": len(churn_alerts) / len(weeks) * 100 if weeks else None,
-        "upsell_alerts_per_100_week": len(upsell_alerts) / len(weeks) * 100 if weeks else None,
-        "median_lead_days": recall.median_lead,
-        "upsell_recall_90d": up_recall.recall,
-        "upgrades_in_window": up_recall.total,
-        "upsell_precision_90d": up_precision,
-        "upsell_base_rate_90d": up_base,
-        "upsell_lift_90d": ratio(up_precision, up_base),
-    }
+        scores += [((key, a), date.fromisoformat(m), s) for a, m, s in rows]
+        if method != "gb":
+            alerts += [((key, a), date.fromisoformat(m), k) for a, m, k in b[method]["alerts"]]
+    return alert_figures(scores, alerts, churns, ups, windows, weeks)
 
 
 def _reasons(books: list[dict]) -> dict[str, int]:
@@ -427,28 +386,6 @@ def _reasons(books: list[dict]) -> dict[str, int]:
         for code, n in b["baton"]["reasons"].items():
             total[code] = total.get(code, 0) + n
     return dict(sorted(total.items(), key=lambda kv: -kv[1]))
-
-
-ROWS = [
-    ("health AUC, churn within 30 days", "health_auc_30d", "{:.3f}"),
-    ("top-decile lift, churn within 30 days", "top_decile_lift_30d", "{:.2f}"),
-    ("churns caught 7-90 days ahead", "churn_recall_7_90d", "{:.1%}"),
-    ("churn alert precision, 90 days", "churn_precision_90d", "{:.1%}"),
-    ("  base rate (account-weeks churning in 90 d)", "churn_base_rate_90d", "{:.1%}"),
-    ("  lift over the base rate", "churn_lift_90d", "{:.2f}"),
-    ("alerts per 100 accounts per week", "alerts_per_100_week", "{:.2f}"),
-    ("  churn risk", "churn_alerts_per_100_week", "{:.2f}"),
-    ("  upsell", "upsell_alerts_per_100_week", "{:.2f}"),
-    ("median lead time, days (caught churns)", "median_lead_days", "{:.0f}"),
-    ("upgrades preceded by an upsell alert, 90 d", "upsell_recall_90d", "{:.1%}"),
-    ("upsell alert precision, 90 days", "upsell_precision_90d", "{:.1%}"),
-    ("  base rate (account-weeks upgrading in 90 d)", "upsell_base_rate_90d", "{:.1%}"),
-    ("  lift over the base rate", "upsell_lift_90d", "{:.2f}"),
-]
-
-
-def _fmt(fmt: str, v: float | None) -> str:
-    return "-" if v is None else fmt.format(v)
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -471,7 +408,7 @@ def print_table(result: dict[str, Any]) -> None:
         g = result["gradient_boosting"]
         print(
             f"gradient boosting (HistGradientBoostingClassifier) on the model's training rows and weeks: "
-            f"AUC {_fmt('{:.3f}', g['health_auc_30d'])}, top-decile lift "
+            f"AUC {_fmt('{:.3f}', g['auc_30d'])}, top-decile lift "
             f"{_fmt('{:.2f}', g['top_decile_lift_30d'])}"
         )
     print(
@@ -481,7 +418,7 @@ def print_table(result: dict[str, Any]) -> None:
     for b in books:
         cells = []
         for key, fmt in (
-            ("health_auc_30d", "{:.2f}"),
+            ("auc_30d", "{:.2f}"),
             ("churn_recall_7_90d", "{:.0%}"),
             ("churn_lift_90d", "{:.2f}"),
             ("alerts_per_100_week", "{:.2f}"),
@@ -491,6 +428,16 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{_fmt(fmt, b['baton'][key]):>6} /{_fmt(fmt, mk):>5} /{_fmt(fmt, b['peer'][key]):>5}"
             )
         print(f"{b['book']:<18} " + " ".join(cells))
+    cal = [b["model_calibration"] for b in books if b.get("model_calibration")]
+    if cal:
+        print(
+            "model calibration per book (predicted / observed churn within 90 days, expected calibration "
+            "error): "
+            + ", ".join(
+                f"{b['book']} {c['predicted']:.1%} / {c['observed']:.1%}, ECE {c['ece']:.1%}"
+                for b, c in zip(books, cal, strict=False)
+            )
+        )
     print(f"Baton's churn and upsell alerts by reason (an alert may have several): {result['reasons']}")
     secs = [b["seconds"] for b in books]
 
@@ -565,6 +512,7 @@ def main() -> int:
                 "seconds": {k: round(v, 1) for k, v in b["seconds"].items()},
                 "peer_fits": b["peer"]["fits"],
                 "model_fits": b["model"]["fits"],
+                "model_calibration": b["model"]["calibration"],
                 "model": figures([b], "model"),
                 "baton": figures([b], "baton"),
                 "peer": figures([b], "peer"),

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from alerts.health import data_through, score, usage_by_account
 from alerts.rules import CHURN
 from model.features import History
-from model.labels import AUC_HORIZON, CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
-from model.metrics import auc, caught_ahead, followed_share, ratio, top_share_lift
+from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
+from model.metrics import alert_figures, caught_ahead
 from model.train import (
     COOLDOWN_WEEKS,
     MIN_EVENTS,
@@ -152,56 +152,58 @@ def figures(
     first: date,
     last: date,
 ) -> dict[str, Any]:
-    """issue 10's table for one method, over the account-weeks ``scores`` holds between first and last
-    (higher score = more at risk)."""
+    """issue 10's table for one method (model/metrics.py's ``alert_figures``), over the account-weeks
+    ``scores`` holds between first and last (higher score = more at risk)."""
     rows = [(a, d, s) for a, d, s in scores if first <= d <= last]
-    weeks = [(a, d) for a, d, _ in rows]
-    labels = [any(1 <= (c - d).days <= AUC_HORIZON for c in churns.get(a, ())) for a, d, _ in rows]
-    vals = [s for _, _, s in rows]
-    churn_alerts = [(a, d) for a, d, k in alerts if k == "churn" and first <= d <= last]
-    up_alerts = [(a, d) for a, d, k in alerts if k == "upsell" and first <= d <= last]
-    by_acc: dict[int, list[date]] = {}
-    for a, d in churn_alerts:
-        by_acc.setdefault(a, []).append(d)
-    up_by_acc: dict[int, list[date]] = {}
-    for a, d in up_alerts:
-        up_by_acc.setdefault(a, []).append(d)
-    lo, hi = first + timedelta(days=90), last + timedelta(days=7)
-    churn_pop = [(a, d) for a, v in churns.items() for d in v if lo <= d <= hi]
-    up_pop = [(a, d) for a, v in upgrades.items() for d in v if lo <= d <= hi]
-    base_hit, base_n = followed_share(weeks, churns, 1, 90)
-    prec_hit, prec_n = followed_share(churn_alerts, churns, 1, 90)
-    up_base_hit, _ = followed_share(weeks, upgrades, 1, 90)
-    up_hit, up_n = followed_share(up_alerts, upgrades, 1, 90)
-    recall = caught_ahead(churn_pop, by_acc, 7, 90)
-    up_recall = caught_ahead(up_pop, up_by_acc, 1, 90)
-    n = len(weeks)
-    base = base_hit / base_n if base_n else None
-    precision = prec_hit / prec_n if prec_n else None
-    up_base = up_base_hit / base_n if base_n else None
-    up_precision = up_hit / up_n if up_n else None
-    return {
-        "account_weeks": n,
-        "auc_30d": auc(vals, labels),
-        "top_decile_lift_30d": top_share_lift(vals, labels, 0.1),
-        "churn_recall_7_90d": recall.recall,
-        "churns_in_window": recall.total,
-        "churn_precision_90d": precision,
-        "churn_base_rate_90d": base,
-        "churn_lift_90d": ratio(precision, base),
-        "alerts_per_100_week": (len(churn_alerts) + len(up_alerts)) / n * 100 if n else None,
-        "churn_alerts_per_100_week": len(churn_alerts) / n * 100 if n else None,
-        "upsell_alerts_per_100_week": len(up_alerts) / n * 100 if n else None,
-        "median_lead_days": recall.median_lead,
-        "upsell_recall_90d": up_recall.recall,
-        "upgrades_in_window": up_recall.total,
-        "upsell_precision_90d": up_precision,
-        "upsell_lift_90d": ratio(up_precision, up_base),
-    }
+    inside = [(a, d, k) for a, d, k in alerts if first <= d <= last]
+    return alert_figures(rows, inside, churns, upgrades, [(first, last)])
+
+
+def tradeoff(
+    scores: Sequence[tuple[int, date, float]],
+    churns: dict[int, list[date]],
+    first: date,
+    last: date,
+    points: int = 14,
+) -> list[dict[str, float]]:
+    """Churns caught 7-90 days ahead against alerts per 100 accounts per week, one point per
+    threshold (from the top 0.2 % of account-weeks to the top 40 %), alerting as the product does:
+    at or above the threshold, then not again for 28 days. The curve the backtest PNG draws: a
+    method whose curve lies higher catches more churns for the same number of alerts."""
+    rows = sorted((a, d, s) for a, d, s in scores if first <= d <= last)
+    if not rows:
+        return []
+    lo, hi = first + timedelta(days=CHURN_HORIZON), last + timedelta(days=7)
+    population = [(a, d) for a, v in churns.items() for d in v if lo <= d <= hi]
+    vals = np.array([s for _, _, s in rows])
+    out = []
+    for share in np.geomspace(0.002, 0.4, points):
+        threshold = float(np.quantile(vals, 1 - share))
+        alerts: dict[int, list[date]] = {}
+        n, prev = 0, (None, None)
+        for a, d, s in rows:
+            if s < threshold:
+                continue
+            if prev[0] == a and prev[1] is not None and (d - prev[1]).days < 7 * COOLDOWN_WEEKS:
+                continue
+            alerts.setdefault(a, []).append(d)
+            n, prev = n + 1, (a, d)
+        caught = caught_ahead(population, alerts, 7, CHURN_HORIZON)
+        out.append(
+            {
+                "threshold": threshold,
+                "alerts_per_100_week": n / len(rows) * 100,
+                "churn_recall_7_90d": caught.recall or 0.0,
+            }
+        )
+    return out
 
 
 def calibration(scores: Sequence[tuple[int, date, float]], churns: dict[int, list[date]]) -> dict[str, Any]:
-    """Predicted against observed 90-day churn, overall and by fifth of predicted risk."""
+    """Predicted against observed 90-day churn, overall and by fifth of predicted risk, with the
+    expected calibration error (ECE: over ten equal-count bins of predicted risk, the mean gap between
+    predicted and observed, weighted by rows) and the Brier score: a reliability measure rather than
+    taking the regression's probabilities on trust."""
     if not scores:
         return {}
     p = np.array([s for _, _, s in scores])
@@ -212,6 +214,10 @@ def calibration(scores: Sequence[tuple[int, date, float]], churns: dict[int, lis
         "predicted": float(p.mean()),
         "observed": float(y.mean()),
         "brier": float(np.mean((p - y) ** 2)),
+        "ece": float(
+            sum(len(b) * abs(p[b].mean() - y[b].mean()) for b in np.array_split(order, 10) if len(b))
+        )
+        / len(p),
         "by_fifth": [
             {"predicted": float(p[b].mean()), "observed": float(y[b].mean())} for b in bins if len(b)
         ],
@@ -233,6 +239,7 @@ class Backtest:
     calibration: dict[str, Any]
     replay: Replay
     gradient_boosting: dict[str, Any] | None = None
+    curves: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # method -> ``tradeoff``
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -246,6 +253,7 @@ class Backtest:
             "rules": self.rules,
             "gradient_boosting": self.gradient_boosting,
             "calibration": self.calibration,
+            "curves": self.curves,
             "refits": len(self.replay.fits),
             "no_model": self.replay.skipped,
             "seconds": {k: round(v, 2) for k, v in self.replay.seconds.items()},
@@ -356,4 +364,8 @@ def run(
         calibration(replay.scores, churns),
         replay,
         gb_fig,
+        {
+            "model": tradeoff(replay.scores, churns, lo, hi),
+            "rules": tradeoff(rule_scores, churns, lo, hi),
+        },
     )

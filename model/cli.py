@@ -5,33 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from clock import Clock
 from model.backtest import DEFAULT_BUDGET, Backtest, run
+from model.metrics import ROWS
+from model.metrics import fmt as _fmt
 from model.service import explain, train_models
 from model.train import NotEnoughHistory
 from settings import Rules
 from storage import Database
 
-ROWS = [
-    ("AUC, churn within 30 days", "auc_30d", "{:.3f}"),
-    ("top-decile lift, churn within 30 days", "top_decile_lift_30d", "{:.2f}"),
-    ("churns caught 7-90 days ahead", "churn_recall_7_90d", "{:.1%}"),
-    ("churn alert precision, 90 days", "churn_precision_90d", "{:.1%}"),
-    ("  lift over the base rate", "churn_lift_90d", "{:.2f}"),
-    ("alerts per 100 accounts per week", "alerts_per_100_week", "{:.2f}"),
-    ("  churn risk", "churn_alerts_per_100_week", "{:.2f}"),
-    ("  upsell", "upsell_alerts_per_100_week", "{:.2f}"),
-    ("median lead time, days (caught churns)", "median_lead_days", "{:.0f}"),
-    ("upgrades preceded by an upsell alert, 90 d", "upsell_recall_90d", "{:.1%}"),
-    ("upsell alert precision, 90 days", "upsell_precision_90d", "{:.1%}"),
-    ("  lift over the base rate", "upsell_lift_90d", "{:.2f}"),
-]
-
-
-def _fmt(fmt: str, v: float | None) -> str:
-    return "-" if v is None else fmt.format(v)
+DEFAULT_PNG = "baton-backtest.png"  # in the working directory unless --png says where
 
 
 def print_backtest(bt: Backtest) -> None:
@@ -42,17 +28,16 @@ def print_backtest(bt: Backtest) -> None:
         f"{m['churns_in_window']} churns and {m['upgrades_in_window']} upgrades with a full 90-day window; "
         f"budget {bt.budget:g} alerts per 100 accounts per week"
     )
-    print(f"{'measure':<44} {'model':>8} {'rules':>8}")
+    print(f"{'measure':<46} {'model':>8} {'rules':>8}")
     for label, key, fmt in ROWS:
-        print(f"{label:<44} {_fmt(fmt, m.get(key)):>8} {_fmt(fmt, r.get(key)):>8}")
-    if m.get("churn_base_rate_90d") is not None:
-        print(f"base rate: {m['churn_base_rate_90d']:.1%} of account-weeks churn within 90 days")
+        print(f"{label:<46} {_fmt(fmt, m.get(key)):>8} {_fmt(fmt, r.get(key)):>8}")
     c = bt.calibration
     if c:
         fifths = ", ".join(f"{b['predicted']:.1%}/{b['observed']:.1%}" for b in c["by_fifth"])
         print(
             f"calibration: predicted {c['predicted']:.1%} vs observed {c['observed']:.1%} churn within "
-            f"90 days; by fifth of risk (predicted/observed): {fifths}"
+            f"90 days; by fifth of risk (predicted/observed): {fifths}; expected calibration error "
+            f"{c['ece']:.1%}, Brier {c['brier']:.3f}"
         )
     if bt.gradient_boosting:
         g = bt.gradient_boosting
@@ -77,6 +62,7 @@ def run_model(
     as_json: bool = False,
     gradient_boosting: bool = False,
     locale: str = "en",
+    png: str | None = None,
 ) -> int:
     budget = DEFAULT_BUDGET if budget is None else budget
     try:
@@ -113,10 +99,22 @@ def run_model(
             with db.session() as session:
                 gb = gradient_boosting
                 bt = run(session, as_of, rules.health, start=start, budget=budget, gradient_boosting=gb)
+            path = Path(png or DEFAULT_PNG)
+            try:
+                from model.chart import png as render
+
+                path.write_bytes(render(bt))
+            except OSError as exc:
+                print(
+                    f"model backtest: cannot write the chart to {path}: {exc.strerror}; pass --png PATH",
+                    file=sys.stderr,
+                )
+                return 1
             if as_json:
-                print(json.dumps(bt.as_json(), indent=2, default=str))
+                print(json.dumps({**bt.as_json(), "png": str(path)}, indent=2, default=str))
             else:
                 print_backtest(bt)
+                print(f"chart (churns caught against alerts per week, rules and model): {path}")
             return 0
         if action == "explain":
             if not account:

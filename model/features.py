@@ -30,6 +30,7 @@ SPAN_WEEKS = 13  # the longest window: 13 weekly buckets ("last 13 weeks", about
 NOT_USAGE = ("nps", "support_tickets")  # metrics with features of their own
 MRR_UNIT = 10_000  # "per 10,000 of MRR": per ¥10,000 for a yen book
 MAX_IDLE = 7 * SPAN_WEEKS  # days since last activity read as "91" when none in the 13 weeks
+SLOPE_WEEKS = 8  # the slope is fitted on the last 8 weekly totals
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,17 @@ def feature_list(
                 True,
             ),
         ]
+        if m == activity:  # a team at its seat limit shows it on its busiest day, not in the average
+            out.append(
+                Feature(
+                    f"{m}.peak_per_seat",
+                    f"{en} on the busiest day per seat, last 14 days",
+                    f"1席あたりの{ja}（直近14日間で最も多い日）",
+                    "",
+                    "",
+                    False,
+                )
+            )
         if m != activity:
             out.append(
                 Feature(
@@ -119,6 +131,14 @@ def feature_list(
                 "%",
                 False,
             ),
+            Feature(
+                f"{m}.slope",
+                f"{en}, weekly trend over the last {SLOPE_WEEKS} weeks",
+                f"{ja}の週ごとの傾向（直近{SLOPE_WEEKS}週間）",
+                "%/week",
+                "%／週",
+                False,
+            ),
         ]
     out += [
         Feature("days_since_active", "days since last activity", "最終利用からの日数", "days", "日", True),
@@ -131,6 +151,14 @@ def feature_list(
             True,
         ),
         Feature("nps", "latest NPS answer", "直近のNPS回答", "", "", False),
+        Feature(
+            "nps_change",
+            "latest NPS answer against the one before",
+            "直近のNPS回答と前回との差",
+            "points",
+            "ポイント",
+            False,
+        ),
         Feature(
             "touches_90d", "CS touches logged, last 90 days", "CSタッチの記録数（直近90日間）", "", "件", True
         ),
@@ -238,21 +266,27 @@ class History:
                 func.sum(Signal.value),
                 func.min(case((Signal.value > 0, x))),
                 func.max(x),
+                func.max(Signal.value),
             )
             .where(Signal.day > lo, Signal.day <= self.anchor)
             .group_by(Signal.account_id, Signal.metric, bucket)
         )
         self.sums: dict[str, np.ndarray] = {}
         self.last_pos: dict[str, np.ndarray] = {}
+        self.peak: dict[str, np.ndarray] = {}  # the busiest day's value per week
         self.first = np.full(n, -1.0)  # days before the anchor of the account's first data in range
-        for aid, metric, b, total, pos, far in self.session.execute(stmt.execution_options(yield_per=20_000)):
+        for aid, metric, b, total, pos, far, top in self.session.execute(
+            stmt.execution_options(yield_per=20_000)
+        ):
             i, b = self.index.get(aid), int(b)
             if i is None or not 0 <= b < self.buckets or metric == "nps":
                 continue
             if metric not in self.sums:
                 self.sums[metric] = np.zeros((n, self.buckets))
                 self.last_pos[metric] = np.full((n, self.buckets), np.inf)
+                self.peak[metric] = np.zeros((n, self.buckets))
             self.sums[metric][i, b] = float(total or 0)
+            self.peak[metric][i, b] = float(top or 0)
             if pos is not None:
                 self.last_pos[metric][i, b] = float(pos)
             self.first[i] = max(self.first[i], float(far))
@@ -377,6 +411,9 @@ class History:
                 )
                 a28 = np.where(d28 > 0, s28 / d28, np.nan)
                 cols += [np.where(d7 > 0, s7 / d7, np.nan), a28, np.where(d91 > 0, s91 / d91, np.nan)]
+                if m == self.activity:
+                    top = self.peak[m][idx, b0 : b0 + 2].max(axis=1) if m in self.peak else np.zeros(len(idx))
+                    cols.append(np.where(d7 > 0, top / seats_a, np.nan))
                 if m != self.activity:
                     cols.append(np.where(d28 > 0, np.where(s28 > 0, s28 / act28, 0.0), np.nan))
                 cols.append(a28 / seats_a)
@@ -384,6 +421,7 @@ class History:
                 prev = np.where(dprev >= 7, sprev / dprev, np.nan)
                 change = np.where(prev > 0, (a28 - prev) / prev * 100, np.where(a28 > 0, 300.0, 0.0))
                 cols.append(np.where(np.isnan(prev) | np.isnan(a28), np.nan, np.clip(change, -100, 300)))
+                cols.append(self._slope(m, idx, b0, had))
             pos = self.last_pos.get(self.activity)
             if pos is None:
                 idle = np.full(len(idx), np.nan)
@@ -397,7 +435,8 @@ class History:
                 if "support_tickets" in self.sums
                 else np.full(len(idx), np.nan)
             )
-            cols.append(self._latest_nps(idx, k))
+            latest, before = self._latest_nps(idx, k)
+            cols += [latest, latest - before]
             cols.append(self._touch_count(idx, k))
             cols.append(np.where(self.gaps_from[idx] >= 7 * k, self.gaps[idx], 0.0))
             cols.append(np.maximum(self.start[idx] - 7 * k, 0))
@@ -410,15 +449,36 @@ class History:
         x[~np.isfinite(x)] = np.nan
         return Frame(day, self.ids[idx], plan_of, features, x)
 
-    def _latest_nps(self, idx: np.ndarray, k: int) -> np.ndarray:
-        out = np.full(len(self.ids), np.nan)
+    def _slope(self, m: str, idx: np.ndarray, b0: int, had: np.ndarray) -> np.ndarray:
+        """Least-squares slope of the last SLOPE_WEEKS weekly totals, in % of their mean per week: a
+        steady slide reads negative even when no 28 days differ much from the 28 before. NaN with
+        fewer weeks of data or no use at all."""
+        arr = self.sums.get(m)
+        if arr is None:
+            return np.full(len(idx), np.nan)
+        y = arr[idx, b0 : b0 + SLOPE_WEEKS][:, ::-1]  # oldest week first
+        if y.shape[1] < SLOPE_WEEKS:
+            return np.full(len(idx), np.nan)
+        t = np.arange(SLOPE_WEEKS) - (SLOPE_WEEKS - 1) / 2
+        mean = y.mean(axis=1)
+        slope = (y - mean[:, None]) @ t / (t @ t)
+        out = np.clip(np.where(mean > 0, slope / mean * 100, np.nan), -100, 100)
+        return np.where(had >= 7 * SLOPE_WEEKS, out, np.nan)
+
+    def _latest_nps(self, idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each account's latest NPS answer up to the day, and the one before it (NaN when none)."""
+        latest, before = np.full(len(self.ids), np.nan), np.full(len(self.ids), np.nan)
         r = self.nps_rows
         keep = r[r[:, 1] >= 7 * k] if len(r) else r
         if len(keep):  # rows are oldest first: the first of the reversed rows per account is its latest
             rev = keep[::-1]
             accounts, first = np.unique(rev[:, 0].astype(int), return_index=True)
-            out[accounts] = rev[first, 2]
-        return out[idx]
+            latest[accounts] = rev[first, 2]
+            rest = np.delete(rev, first, axis=0)
+            if len(rest):
+                accounts, first = np.unique(rest[:, 0].astype(int), return_index=True)
+                before[accounts] = rest[first, 2]
+        return latest[idx], before[idx]
 
     def _touch_count(self, idx: np.ndarray, k: int) -> np.ndarray:
         out = np.zeros(len(self.ids))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 
 def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
@@ -110,3 +111,92 @@ def caught_ahead(
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def alert_figures(
+    scores: Sequence[tuple[Hashable, date, float]],
+    alerts: Sequence[tuple[Hashable, date, str]],
+    churns: Mapping[Hashable, Sequence[date]],
+    upgrades: Mapping[Hashable, Sequence[date]],
+    windows: Sequence[tuple[date, date]],
+    weeks: Sequence[tuple[Hashable, date]] | None = None,
+) -> dict[str, Any]:
+    """Every figure of issue 10's table for one method: the one definition `app.py model backtest`
+    and benchmarks/alert_quality.py both print (keyed as ``ROWS``).
+
+    ``scores`` are (account, day, score), higher = more at risk, for the AUC and top-decile lift;
+    ``alerts`` (account, day, churn | upsell); ``weeks`` the scored account-weeks the base rates and
+    the alert rate are counted over (default: those of ``scores``); ``windows`` each (first, last)
+    scored day range, whose churns (upgrades) with their whole 90-day window inside count for recall.
+    Accounts are any hashable key (a benchmark pooling books keys them by book too)."""
+    weeks = [(a, d) for a, d, _ in scores] if weeks is None else list(weeks)
+    labels = [_any_within(sorted(churns.get(a, ())), d, 1, 30) for a, d, _ in scores]
+    vals = [s for _, _, s in scores]
+    churn_alerts = [(a, d) for a, d, k in alerts if k == "churn"]
+    up_alerts = [(a, d) for a, d, k in alerts if k == "upsell"]
+    by_acc: dict[Hashable, list[date]] = {}
+    for a, d in churn_alerts:
+        by_acc.setdefault(a, []).append(d)
+    up_by_acc: dict[Hashable, list[date]] = {}
+    for a, d in up_alerts:
+        up_by_acc.setdefault(a, []).append(d)
+    churn_pop: list[tuple[Hashable, date]] = []
+    up_pop: list[tuple[Hashable, date]] = []
+    for first, last in set(windows):
+        lo, hi = first + timedelta(days=90), last + timedelta(days=7)
+        churn_pop += [(a, d) for a, v in churns.items() for d in v if lo <= d <= hi]
+        up_pop += [(a, d) for a, v in upgrades.items() for d in v if lo <= d <= hi]
+    base_hit, base_n = followed_share(weeks, churns, 1, 90)
+    prec_hit, prec_n = followed_share(churn_alerts, churns, 1, 90)
+    up_base_hit, _ = followed_share(weeks, upgrades, 1, 90)
+    up_hit, up_n = followed_share(up_alerts, upgrades, 1, 90)
+    recall = caught_ahead(churn_pop, by_acc, 7, 90)
+    up_recall = caught_ahead(up_pop, up_by_acc, 1, 90)
+    n = len(weeks)
+    base = base_hit / base_n if base_n else None
+    precision = prec_hit / prec_n if prec_n else None
+    up_base = up_base_hit / base_n if base_n else None
+    up_precision = up_hit / up_n if up_n else None
+    return {
+        "account_weeks": n,
+        "auc_30d": auc(vals, labels),
+        "top_decile_lift_30d": top_share_lift(vals, labels, 0.1),
+        "churn_recall_7_90d": recall.recall,
+        "churns_in_window": recall.total,
+        "churn_precision_90d": precision,
+        "churn_base_rate_90d": base,
+        "churn_lift_90d": ratio(precision, base),
+        "alerts_per_100_week": (len(churn_alerts) + len(up_alerts)) / n * 100 if n else None,
+        "churn_alerts_per_100_week": len(churn_alerts) / n * 100 if n else None,
+        "upsell_alerts_per_100_week": len(up_alerts) / n * 100 if n else None,
+        "median_lead_days": recall.median_lead,
+        "upsell_recall_90d": up_recall.recall,
+        "upgrades_in_window": up_recall.total,
+        "upsell_precision_90d": up_precision,
+        "upsell_base_rate_90d": up_base,
+        "upsell_lift_90d": ratio(up_precision, up_base),
+    }
+
+
+# issue 10's table: (label, key of ``alert_figures``, format), printed by the CLI and the benchmark
+ROWS = [
+    ("AUC, churn within 30 days", "auc_30d", "{:.3f}"),
+    ("top-decile lift, churn within 30 days", "top_decile_lift_30d", "{:.2f}"),
+    ("churns caught 7-90 days ahead", "churn_recall_7_90d", "{:.1%}"),
+    ("churn alert precision, 90 days", "churn_precision_90d", "{:.1%}"),
+    ("  base rate (account-weeks churning in 90 d)", "churn_base_rate_90d", "{:.1%}"),
+    ("  lift over the base rate", "churn_lift_90d", "{:.2f}"),
+    ("alerts per 100 accounts per week", "alerts_per_100_week", "{:.2f}"),
+    ("  churn risk", "churn_alerts_per_100_week", "{:.2f}"),
+    ("  upsell", "upsell_alerts_per_100_week", "{:.2f}"),
+    ("median lead time, days (caught churns)", "median_lead_days", "{:.0f}"),
+    ("upgrades preceded by an upsell alert, 90 d", "upsell_recall_90d", "{:.1%}"),
+    ("upsell alert precision, 90 days", "upsell_precision_90d", "{:.1%}"),
+    ("  base rate (account-weeks upgrading in 90 d)", "upsell_base_rate_90d", "{:.1%}"),
+    ("  lift over the base rate", "upsell_lift_90d", "{:.2f}"),
+]
+
+
+def fmt(template: str, v: float | None) -> str:
+    """A figure for a table: '-' when there is none."""
+    return "-" if v is None else template.format(v)
