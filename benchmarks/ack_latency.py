@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -22,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlparse
 
 import httpx
@@ -69,8 +72,54 @@ def _request(path: str, host: str, body: str, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
 
 
+def command_body(i: int) -> str:
+    return urlencode(
+        {
+            "command": "/handoff",
+            "text": f"Bench Account {i}",
+            "user_id": f"UB{i % 97:05d}",
+            "channel_id": "CBENCH",
+            "team_id": "T1",
+            "trigger_id": f"t{i}",
+            "response_url": "http://127.0.0.1:9/unused",
+        }
+    )
+
+
+def submission_body(tag: str) -> Callable[[int], str]:
+    """A filled-in handoff modal submitted, as Slack sends it: each one a new account and view id, so
+    each is a handoff to store (the write that waited on SQLite's lock during an import)."""
+    from bot.i18n import translator
+    from bot.views import handoff_form
+    from handoff.checklist import HandoffForm
+    from tests.bot.conftest import VALID, fill_state
+
+    def body(i: int) -> str:
+        name = f"Bench {tag} {i}"
+        form = HandoffForm(account_name=name, handed_off_by=f"UB{i % 97:05d}")
+        view = handoff_form.build(translator("en"), form, handoff_form.Metadata(mode="new", locale="en"))
+        view = {**view, "id": f"V{tag}{i}", "state": {"values": fill_state(view, VALID)}}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy",
+            "user": {"id": f"UB{i % 97:05d}"},
+            "trigger_id": f"s{tag}{i}",
+            "view": view,
+        }
+        return urlencode({"payload": json.dumps(payload)})
+
+    return body
+
+
 async def _client(
-    url: str, jobs: asyncio.Queue[int], signed: bool, latencies: list[float], outcomes: dict[str, int]
+    url: str,
+    jobs: asyncio.Queue[int],
+    signed: bool,
+    latencies: list[float],
+    outcomes: dict[str, int],
+    body_of: Callable[[int], str],
 ) -> None:
     """One keep-alive connection sending requests back to back: a minimal client, so the load
     generator spends little CPU and the figures describe the server."""
@@ -82,17 +131,7 @@ async def _client(
             i = jobs.get_nowait()
         except asyncio.QueueEmpty:
             break
-        body = urlencode(
-            {
-                "command": "/handoff",
-                "text": f"Bench Account {i}",
-                "user_id": f"UB{i % 97:05d}",
-                "channel_id": "CBENCH",
-                "team_id": "T1",
-                "trigger_id": f"t{i}",
-                "response_url": "http://127.0.0.1:9/unused",
-            }
-        )
+        body = body_of(i)
         ts = str(int(time.time()))
         headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts}
         if signed:
@@ -126,7 +165,9 @@ async def _client(
         writer.close()
 
 
-def fire(url: str, n: int, concurrency: int, signed: bool) -> tuple[list[float], dict[str, int]]:
+def fire(
+    url: str, n: int, concurrency: int, signed: bool, body_of: Callable[[int], str] = command_body
+) -> tuple[list[float], dict[str, int]]:
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
 
@@ -134,7 +175,9 @@ def fire(url: str, n: int, concurrency: int, signed: bool) -> tuple[list[float],
         jobs: asyncio.Queue[int] = asyncio.Queue()
         for i in range(n):
             jobs.put_nowait(i)
-        await asyncio.gather(*(_client(url, jobs, signed, latencies, outcomes) for _ in range(concurrency)))
+        await asyncio.gather(
+            *(_client(url, jobs, signed, latencies, outcomes, body_of) for _ in range(concurrency))
+        )
 
     asyncio.run(run())
     return latencies, outcomes
@@ -156,11 +199,81 @@ def report(name: str, lat: list[float], outcomes: dict[str, int], wall: float) -
     return figures
 
 
+def _bursts(url: str, n: int, concurrency: int, body_of: Callable[[int], str], until: Any = None) -> tuple:
+    """``n`` bursts of ``concurrency`` requests a second apart (or until ``until()`` is true)."""
+    lat: list[float] = []
+    out: dict[str, int] = {}
+    sent, t = 0, time.perf_counter()
+    for b in range(n):
+        if until is not None and until():
+            break
+        got, o = fire(url, concurrency, concurrency, True, lambda i, b=b: body_of(b * concurrency + i))
+        lat += got
+        sent += concurrency
+        for k, v in o.items():
+            out[k] = out.get(k, 0) + v
+        time.sleep(1.0)
+    return lat, out, sent, time.perf_counter() - t
+
+
+def during_ingest(url: str, env: dict[str, str], tmp: Path, concurrency: int) -> None:
+    """Acks and stored submissions idle, then while `app.py ingest signals` runs on the same database."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from signals_scale import generate
+    from sqlalchemy import func, select
+
+    from storage import Database
+    from storage.models import Handoff
+
+    acc, sig, rows = generate(tmp, 3000, 90, 8)
+    subprocess.run(
+        [sys.executable, "app.py", "ingest", "accounts", str(acc)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lat, out, sent_idle, wall = _bursts(url, 10, concurrency, submission_body("idle"))
+    report("submissions, idle", lat, out, wall)
+    ingest = subprocess.Popen(
+        [sys.executable, "app.py", "ingest", "signals", str(sig)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started = time.perf_counter()
+    done = lambda: ingest.poll() is not None  # noqa: E731
+    c_lat, c_out, _, c_wall = _bursts(url, 8, concurrency, command_body, done)
+    s_lat, s_out, sent_busy, s_wall = _bursts(url, 1000, concurrency, submission_body("busy"), done)
+    ingest.wait()
+    print(
+        f"signals import: {rows:,} rows in {time.perf_counter() - started:.1f} s (exit {ingest.returncode})"
+    )
+    if c_lat:
+        report("commands, ingesting", c_lat, c_out, c_wall)
+    if s_lat:
+        report("submissions, ingesting", s_lat, s_out, s_wall)
+    time.sleep(2)  # the last listeners finish
+    db = Database(env["DATABASE_URL"])
+    with db.session() as s:
+        stored = s.scalar(select(func.count()).select_from(Handoff)) or 0
+    sent = sent_idle + sent_busy
+    print(f"handoff submissions sent {sent}, stored {stored}, lost {sent - stored}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--bursts", type=int, default=20)
+    ap.add_argument(
+        "--during-ingest",
+        action="store_true",
+        help="then bursts of commands and handoff submissions while a signals file imports "
+        "(3,000 accounts x 90 days x 8 metrics), counting submissions stored",
+    )
     args = ap.parse_args()
 
     slack_port = free_port()
@@ -221,6 +334,8 @@ def main() -> int:
         report(f"Baton, {args.bursts} bursts", burst_lat, burst_out, time.perf_counter() - t)
         ok = out.get("200", 0) == args.requests
         print(f"goal p99 < 300 ms with nothing refused: {'met' if ok and r[99] < 300 else 'NOT met'}")
+        if args.during_ingest:
+            during_ingest(f"http://127.0.0.1:{port}/slack/events", env, Path(tmp), args.concurrency)
         return 0
     finally:
         baton.terminate()
