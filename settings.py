@@ -119,9 +119,11 @@ class AlertRules:
     # upsell model) over this many weeks, and its backtest beat the rules on the same weeks
     model_min_events: int = 20
     model_min_weeks: int = 26
+    # the scan retrains when the stored model is this many days older than the data
+    model_retrain_days: int = 7
 
     def __post_init__(self) -> None:
-        for name in ("model_min_events", "model_min_weeks"):
+        for name in ("model_min_events", "model_min_weeks", "model_retrain_days"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10_000:
                 raise ValueError(f"{name} {v!r}: use a whole number of 1 or more, e.g. 20")

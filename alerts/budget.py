@@ -15,9 +15,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.rules import CHURN, UPSELL, Finding
+from alerts.rules import CHURN, SEVERITY_RANK, UPSELL, Finding
 from model import store
 from model.features import History
+from model.labels import CHURN_HORIZON
 from model.train import LinearModel, drivers
 from settings import Rules
 from storage.models import Alert, ChurnModel, ModelDecision
@@ -25,6 +26,7 @@ from storage.models import Alert, ChurnModel, ModelDecision
 HARD = {CHURN: {"inactive", "inactive_long"}, UPSELL: {"seats_full", "plan_limit"}}
 MODEL_KIND = {CHURN: "churn", UPSELL: "upsell"}
 REASON = {CHURN: "model_churn", UPSELL: "model_upsell"}
+HORIZON_WEEKS = -(-CHURN_HORIZON // 7)  # 13: a week's 90-day outcome is known 13 weeks later
 
 
 def band(p: float) -> str:
@@ -59,12 +61,16 @@ _BEATS = {CHURN: ("auc_30d", "top_decile_lift_30d"), UPSELL: ("upsell_lift_90d",
 
 def decide(row: ChurnModel | None, kind: str, rules: Rules) -> Decision:
     """Cold start: the rules decide until the stored model learnt from ``model_min_events`` churns
-    (upgrades) over ``model_min_weeks`` weeks and its backtest beat the rules on the same weeks."""
+    (upgrades) in a history of ``model_min_weeks`` weeks and its backtest beat the rules on the same
+    weeks."""
     a = rules.alerts
     if row is None:
         return Decision(kind, "rules", "no_model", {})
     t = row.training or {}
-    have = {"have_churns": int(t.get("events") or 0), "have_weeks": int(t.get("weeks") or 0)}
+    # the history's span: the weeks trained on, and the 90 days after the last of them that showed
+    # its outcome (the card reads "20 churns over 26 weeks" as the history's, as a team counts it)
+    weeks = int(t.get("weeks") or 0)
+    have = {"have_churns": int(t.get("events") or 0), "have_weeks": weeks + HORIZON_WEEKS if weeks else 0}
     need = {"churns": a.model_min_events, "weeks": a.model_min_weeks}
     if have["have_churns"] < need["churns"] or have["have_weeks"] < need["weeks"]:
         return Decision(kind, "rules", "cold_start", {**need, **have}, row)
@@ -150,11 +156,12 @@ def _reason(kind: str, model: LinearModel, x: np.ndarray, plan: str | None, p: f
 
 
 def cap(accounts: int, rules: Rules, kind: str) -> int:
-    """This week's alerts for ``kind``: its share of the budget, rounded down (never over the budget)."""
+    """This week's alerts for ``kind``: its share of the budget, rounded down (never over the budget),
+    but one a week for a kind with any share: a 40-account team would otherwise never see a soft alert."""
     a = rules.alerts
-    return int(
-        accounts * a.budget_per_100_accounts_week / 100 * a.budget_shares[MODEL_KIND[kind]] / 100 + 1e-9
-    )
+    share = a.budget_shares[MODEL_KIND[kind]]
+    n = int(accounts * a.budget_per_100_accounts_week / 100 * share / 100 + 1e-9)
+    return max(n, 1) if share > 0 and accounts > 0 else n
 
 
 def used_this_week(session: Session, now: datetime, kind: str) -> int:
@@ -182,11 +189,7 @@ def select_findings(
     the model's highest-ranked accounts at or above its threshold while the cap allows. An account
     with an open alert keeps being updated without a new slot; one in cooldown or snoozed
     (``blocked``) takes none. Returns the findings and how many of them were cut by the cap."""
-    hard: dict[int, Finding] = {}
-    for f in findings:
-        keep = [r for r in f.reasons if r["code"] in HARD[kind]]
-        if keep:
-            hard[f.account_id] = Finding(f.account_id, kind, f.severity, f.score, keep)
+    hard = _hard(findings, kind)
     left = cap(accounts, rules, kind) - used - sum(1 for a in hard if a not in open_ids and a not in blocked)
     out = dict(hard)
     cut = 0
@@ -204,6 +207,48 @@ def select_findings(
         reasons = [s.reason, *(prior.reasons if prior else [])]
         out[account_id] = Finding(account_id, kind, severity, prior.score if prior else None, reasons)
     return list(out.values()), cut
+
+
+def _hard(findings: Iterable[Finding], kind: str) -> dict[int, Finding]:
+    out: dict[int, Finding] = {}
+    for f in findings:
+        keep = [r for r in f.reasons if r["code"] in HARD[kind]]
+        if keep:
+            out[f.account_id] = Finding(f.account_id, kind, f.severity, f.score, keep)
+    return out
+
+
+def select_by_rules(
+    findings: Iterable[Finding],
+    kind: str,
+    *,
+    accounts: int,
+    used: int,
+    blocked: set[int],
+    open_ids: set[int],
+    rules: Rules,
+) -> tuple[list[Finding], int]:
+    """The week's findings of ``kind`` while the rules decide (no model yet, cold start, or rules better),
+    under the same budget: a new team is not read twenty alerts per 100 accounts a week until a model
+    is ready. Hard-rule findings always; soft ones by severity, then by health score (lowest first for
+    churn risk, highest first for upsell), while the cap allows. Open alerts keep being updated."""
+    findings = list(findings)
+    hard = {f.account_id for f in findings if f.codes & HARD[kind]}
+    left = cap(accounts, rules, kind) - used - sum(1 for a in hard if a not in open_ids and a not in blocked)
+    sign = 1 if kind == CHURN else -1
+
+    def rank(f: Finding) -> tuple[int, bool, float]:
+        return (-SEVERITY_RANK[f.severity], f.score is None, sign * (f.score or 0))
+
+    out, cut = [], 0
+    for f in sorted(findings, key=rank):
+        if f.account_id not in hard and f.account_id not in open_ids and f.account_id not in blocked:
+            if left <= 0:
+                cut += 1
+                continue
+            left -= 1
+        out.append(f)
+    return out, cut
 
 
 _BACKTEST_KEYS = ("churn_recall_7_90d", "churn_alerts_per_100_week", "churn_lift_90d", "auc_30d")

@@ -249,29 +249,30 @@ def _budgeted(
     out: list[Finding] = []
     for kind in (alert_rules.CHURN, alert_rules.UPSELL):
         mine = [f for f in by_rules if f.kind == kind]
+        snoozed = {a for (a, k), al in unresolved.items() if k == kind and al.state == State.SNOOZED}
+        slots = {
+            "accounts": len(readings),
+            "used": budget.used_this_week(session, now, kind),
+            "blocked": {a for a, k in recently_resolved if k == kind} | snoozed,
+            "open_ids": {a for a, k in unresolved if k == kind},
+            "rules": rules,
+        }
         if kind not in scored:
             result.decided_by[kind] = "rules"
             d = decided[kind]
             if d.why == "cold_start":  # the card says why the rules decide, and until when
                 note = {"code": "rules_decide", "params": d.params}
                 mine = [replace(f, reasons=[*f.reasons, note]) for f in mine]
-            out += mine
-            continue
-        result.decided_by[kind] = "model"
-        snoozed = {a for (a, k), al in unresolved.items() if k == kind and al.state == State.SNOOZED}
-        chosen, cut = budget.select_findings(
-            mine,
-            {a: s for a, s in scored[kind].items() if a in readings},
-            kind,
-            accounts=len(readings),
-            used=budget.used_this_week(session, now, kind),
-            blocked={a for a, k in recently_resolved if k == kind} | snoozed,
-            open_ids={a for a, k in unresolved if k == kind},
-            rules=rules,
-        )
+            chosen, cut = budget.select_by_rules(mine, kind, **slots)
+        else:
+            result.decided_by[kind] = "model"
+            chosen, cut = budget.select_findings(
+                mine, {a: s for a, s in scored[kind].items() if a in readings}, kind, **slots
+            )
+            chosen = [replace(f, score=readings[f.account_id].score) for f in chosen]
         if cut:
             result.quiet["over_budget"] = result.quiet.get("over_budget", 0) + cut
-        out += [replace(f, score=readings[f.account_id].score) for f in chosen]
+        out += chosen
     return out
 
 

@@ -84,21 +84,38 @@ def replay_baton(
     resolve_after: int,
     rules_path: Path | None,
     model_args: dict[str, Any] | None = None,
+    *,
+    train_days: int | None = None,
 ) -> dict:
+    """The scan as a team runs it, week by week. With ``train_days`` the scan trains as the daily job
+    does (when the stored model is that many days older than the data; backtest included, so the
+    cold-start gate and the switch decide as in production) and its alerts are the product's: the
+    column "Baton scan". Without it no model is ever stored: the rules decide, under the budget."""
+    from dataclasses import replace
+
+    from sqlalchemy import select
+
+    from alerts import budget
     from alerts.health import health_all
     from alerts.rules import CHURN
     from alerts.service import resolve, scan
     from ingest import ingest_accounts, ingest_signals
+    from model.service import needs_training, train_if_stale
     from settings import Rules
     from storage import Database
+    from storage.models import Account
 
     rules = Rules.load(rules_path)
+    if train_days is not None:
+        rules = replace(rules, alerts=replace(rules.alerts, model_retrain_days=train_days))
+    model_scores: list[tuple[str, str, float]] = []  # the stored churn model's, on the weeks it exists
+    decided: list[tuple[str, str, str]] = []  # (monday, kind, model | rules)
     zone = ZoneInfo(rules.schedule.timezone)
     scored: list[tuple[str, str, int | None]] = []  # (account, monday, health score)
     alerts: list[tuple[str, str, str]] = []  # (account, monday, kind): only what a scan raised as new
     open_since: dict[int, date] = {}
     reasons: dict[str, int] = {}  # reason codes on the alerts raised, for reading the rules' mistakes
-    seconds = {"ingest": 0.0, "scan": 0.0, "health": 0.0}
+    seconds = {"ingest": 0.0, "scan": 0.0, "health": 0.0, "training": 0.0}
     with tempfile.TemporaryDirectory(prefix="baton-quality-") as tmp:
         db = Database(f"sqlite:///{tmp}/baton.db")
         db.upgrade()
@@ -126,9 +143,22 @@ def replay_baton(
                     if (monday - since).days >= resolve_after:
                         resolve(s, alert_id=alert_id, actor="bench", clock=clock)
                         del open_since[alert_id]
+            if train_days is not None:  # the daily job's order: train if stale, then scan
+                tt = timer.perf_counter()
+                with db.session() as s:
+                    if needs_training(s, sunday, rules):
+                        train_if_stale(s, sunday, rules, now=now)
+                seconds["training"] += timer.perf_counter() - tt
+                t1 += timer.perf_counter() - tt
             with db.session() as s:
                 res = scan(s, as_of=sunday, rules=rules, clock=clock)
             t2 = timer.perf_counter()
+            if train_days is not None:
+                with db.session() as s:
+                    ext = dict(s.execute(select(Account.id, Account.external_id)).all())
+                    scored_now = budget.score_accounts(s, res.data.day, rules).get(CHURN, {})
+                model_scores += [(ext[a], monday.isoformat(), v.probability) for a, v in scored_now.items()]
+                decided += [(monday.isoformat(), k, by) for k, by in res.decided_by.items()]
             with db.session() as s:
                 health = [(h.external_id, h.score) for h in health_all(s, sunday, rules.health)]
             t3 = timer.perf_counter()
@@ -149,8 +179,17 @@ def replay_baton(
                     if r.change == "new":
                         for code in r.finding.codes:
                             reasons[code] = reasons.get(code, 0) + 1
-        model = replay_model(db, warmup, weeks, rules, model_args or {})
-    return {"scored": scored, "alerts": alerts, "seconds": seconds, "reasons": reasons, "model": model}
+        model = replay_model(db, warmup, weeks, rules, model_args or {}) if train_days is None else None
+    first = mondays(warmup + 1, warmup + 1)[0].isoformat()
+    return {
+        "scored": scored,
+        "alerts": alerts,
+        "seconds": seconds,
+        "reasons": reasons,
+        "model": model,
+        "scores": [r for r in model_scores if r[1] >= first],
+        "decided": [r for r in decided if r[0] >= first],
+    }
 
 
 # --- Baton's model, through the product's code path ---------------------------------------------------
@@ -316,8 +355,8 @@ def replay_peer(
 # --- one book, and the figures ---------------------------------------------------------------------------
 
 
-def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, bool]) -> dict:
-    schema, seed, accounts, weeks, warmup, resolve_after, budget, upsell_share, rules, gb = job
+def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, bool, int]) -> dict:
+    schema, seed, accounts, weeks, warmup, resolve_after, budget, upsell_share, rules, gb, train_days = job
     t0 = timer.perf_counter()
     book = generate(schema, seed, accounts, warmup + weeks + TAIL_WEEKS + 1)
     gen = timer.perf_counter() - t0
@@ -325,6 +364,11 @@ def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, 
     ups = upgrades(book, mondays(1, warmup + weeks + TAIL_WEEKS))
     model_args = {"budget": budget, "upsell_share": upsell_share, "gradient_boosting": gb}
     baton = replay_baton(book, weeks, warmup, resolve_after, Path(rules) if rules else None, model_args)
+    t1 = timer.perf_counter()
+    product = replay_baton(
+        book, weeks, warmup, resolve_after, Path(rules) if rules else None, train_days=train_days
+    )
+    t_scan = timer.perf_counter() - t1
     t1 = timer.perf_counter()
     scored = {(a, m) for a, m, _ in baton["scored"]}
     peer = replay_peer(book, weeks, warmup, scored, churns, ups, budget, upsell_share)
@@ -340,6 +384,7 @@ def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, 
         "first": (START + timedelta(days=7 * (warmup + 1))).isoformat(),
         "last": (START + timedelta(days=7 * (warmup + weeks))).isoformat(),
         "baton": baton,
+        "scan": product,
         "peer": peer,
         "model": baton["model"],
         "seconds": {
@@ -348,6 +393,8 @@ def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, 
             "peer": t2 - t1,
             "model": baton["model"]["seconds"]["wall"],
             "model_training": baton["model"]["seconds"]["training"],
+            "scan_replay": t_scan,
+            "scan_training": product["seconds"]["training"],
             **baton["seconds"],
         },
     }
@@ -372,6 +419,8 @@ def figures(books: list[dict], method: str) -> dict[str, Any]:
             rows = [(a, m, -s) for a, m, s in b["baton"]["scored"] if s is not None]
         elif method == "gb":
             rows = b["model"]["gb_scores"]
+        elif method == "scan":
+            rows = b["scan"]["scores"]
         else:
             rows = b[method]["scores"]
         scores += [((key, a), date.fromisoformat(m), s) for a, m, s in rows]
@@ -392,18 +441,25 @@ def print_table(result: dict[str, Any]) -> None:
     st, books, wall = result["settings"], result["books"], result["wall_seconds"]
     base, peer = result["baton"], result["peer"]
     model = result.get("model") or {k: None for k in base}
+    product = result.get("scan") or {k: None for k in base}
     print(
         f"{len(books)} books ({', '.join(b['book'] for b in books)}), {st['accounts']} accounts each "
         f"at the start, {st['warmup']} warm-up + {st['weeks']} scored weeks; "
         f"{base['account_weeks']:,} account-weeks scored, {base['churns_in_window']} churns and "
         f"{base['upgrades_in_window']} upgrades with a full window"
     )
-    print(f"{'measure':<46} {'Baton rules':>12} {'Baton model':>12} {'peer (LR)':>10} {'model/peer':>11}")
+    print(
+        f"{'measure':<46} {'Baton rules':>12} {'walk-forward':>12} {'Baton scan':>11} {'peer (LR)':>10} "
+        f"{'scan/peer':>10}"
+    )
     for label, key, fmt in ROWS:
         print(
             f"{label:<46} {_fmt(fmt, base[key]):>12} {_fmt(fmt, model.get(key)):>12} "
-            f"{_fmt(fmt, peer[key]):>10} {_fmt('{:.2f}', ratio(model.get(key), peer[key])):>11}"
+            f"{_fmt(fmt, product.get(key)):>11} {_fmt(fmt, peer[key]):>10} "
+            f"{_fmt('{:.2f}', ratio(product.get(key), peer[key])):>10}"
         )
+    for kind, n in (result.get("model_decided_weeks") or {}).items():
+        print(f"Baton scan: the model decided {kind} alerts in {n} of {len(books) * st['weeks']} book-weeks")
     if result.get("gradient_boosting"):
         g = result["gradient_boosting"]
         print(
@@ -412,8 +468,8 @@ def print_table(result: dict[str, Any]) -> None:
             f"{_fmt('{:.2f}', g['top_decile_lift_30d'])}"
         )
     print(
-        f"\n{'per book (rules / model / peer)':<18} {'AUC':>19} {'recall':>19} {'lift':>19} "
-        f"{'alerts/100':>19}"
+        f"\n{'per book (rules / walk-forward / scan / peer)':<18} {'AUC':>26} {'recall':>26} "
+        f"{'lift':>26} {'alerts/100':>26}"
     )
     for b in books:
         cells = []
@@ -423,9 +479,10 @@ def print_table(result: dict[str, Any]) -> None:
             ("churn_lift_90d", "{:.2f}"),
             ("alerts_per_100_week", "{:.2f}"),
         ):
-            mk = b.get("model", {}).get(key)
+            mk, sk = b.get("model", {}).get(key), (b.get("scan") or {}).get(key)
             cells.append(
-                f"{_fmt(fmt, b['baton'][key]):>6} /{_fmt(fmt, mk):>5} /{_fmt(fmt, b['peer'][key]):>5}"
+                f"{_fmt(fmt, b['baton'][key]):>6} /{_fmt(fmt, mk):>5} /{_fmt(fmt, sk):>5} "
+                f"/{_fmt(fmt, b['peer'][key]):>5}"
             )
         print(f"{b['book']:<18} " + " ".join(cells))
     cal = [b["model_calibration"] for b in books if b.get("model_calibration")]
@@ -448,7 +505,8 @@ def print_table(result: dict[str, Any]) -> None:
         f"wall {wall:.0f} s with {st['jobs']} jobs; per book: replay {mean('baton'):.0f} s (ingest "
         f"{mean('ingest'):.0f}, scan {mean('scan'):.0f}, health {mean('health'):.0f}), "
         f"peer {mean('peer'):.0f} s, model {mean('model'):.0f} s (training "
-        f"{mean('model_training'):.0f} s)"
+        f"{mean('model_training'):.0f} s), scan replay {mean('scan_replay'):.0f} s (training in the scan "
+        f"{mean('scan_training'):.0f} s)"
     )
 
 
@@ -471,6 +529,13 @@ def main() -> int:
         action="store_true",
         help="also HistGradientBoosting on the model's weeks (AUC)",
     )
+    ap.add_argument(
+        "--train-days",
+        type=int,
+        default=7 * REFIT_WEEKS,
+        help="Baton scan: retrain when the stored model is this many days older than the data "
+        "(alerts.model_retrain_days; default 28, the walk-forward's refit cadence)",
+    )
     ap.add_argument("--show", help="print the table of a file written by --save, and stop")
     args = ap.parse_args()
     if args.show:
@@ -489,6 +554,7 @@ def main() -> int:
             args.upsell_share,
             args.rules,
             args.gradient_boosting,
+            args.train_days,
         )
         for seed in args.seeds
         for schema in args.schemas
@@ -502,6 +568,11 @@ def main() -> int:
         "baton": figures(books, "baton"),
         "peer": figures(books, "peer"),
         "model": figures(books, "model"),
+        "scan": figures(books, "scan"),
+        "model_decided_weeks": {
+            kind: sum(1 for b in books for _, k, by in b["scan"]["decided"] if k == kind and by == "model")
+            for kind in ("churn_risk", "upsell")
+        },
         "gradient_boosting": figures(books, "gb") if args.gradient_boosting else None,
         "reasons": _reasons(books),
         "books": [
@@ -514,6 +585,7 @@ def main() -> int:
                 "model_fits": b["model"]["fits"],
                 "model_calibration": b["model"]["calibration"],
                 "model": figures([b], "model"),
+                "scan": figures([b], "scan"),
                 "baton": figures([b], "baton"),
                 "peer": figures([b], "peer"),
             }

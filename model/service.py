@@ -153,25 +153,26 @@ def explain(session: Session, text: str, as_of: date, rules: HealthRules) -> lis
 
 
 def needs_training(session: Session, as_of: date, rules: Rules) -> bool:
-    """No model, or one a week or more older than the data, and history enough to try: a cheap read, so
-    a scan takes the training ledger only when there is something to do."""
+    """No model, or one ``alerts.model_retrain_days`` (a week) or more older than the data, and history
+    enough to try: a cheap read, so a scan takes the training ledger only when there is something to do."""
     data = data_through(session, as_of, rules.health)
     if data.through is None or history_weeks(session, data.day, rules.health) < needed_weeks():
         return False
     row = store.latest_row(session, "churn")
-    return row is None or (data.day - row.data_through).days >= 7
+    return row is None or (data.day - row.data_through).days >= rules.alerts.model_retrain_days
 
 
 def train_if_stale(
     session: Session, as_of: date, rules: Rules, *, now: datetime, backtest: bool = True
 ) -> str:
-    """The scan's training: fit and store the models when none exists or the stored churn model is a
-    week or more older than the data, so nobody has to run `model train`. Says what it did, in a line."""
+    """The scan's training: fit and store the models when none exists or the stored churn model is
+    ``alerts.model_retrain_days`` or more older than the data, so nobody has to run `model train`.
+    Says what it did, in a line."""
     data = data_through(session, as_of, rules.health)
     if data.through is None:
         return "no usage signals: nothing to train on"
     row = store.latest_row(session, "churn")
-    if row is not None and (data.day - row.data_through).days < 7:
+    if row is not None and (data.day - row.data_through).days < rules.alerts.model_retrain_days:
         return f"model v{row.version} is current (data through {row.data_through.isoformat()})"
     try:
         done = train_models(

@@ -108,6 +108,34 @@ def test_hard_rules_raise_and_count_in_the_budget() -> None:
     assert [f.account_id for f in got] == [1]  # over the budget, the hard rule still raises
 
 
+def test_while_the_rules_decide_the_budget_holds_worst_first_hard_rules_always() -> None:
+    rules = _rules(4, churn=50)  # 100 accounts: 2 churn alerts a week
+    idle = Finding(1, CHURN, "high", 30, [{"code": "inactive", "params": {"days": 20}}])
+    red = Finding(2, CHURN, "high", 20, [{"code": "health_red", "params": {}}])
+    drop = Finding(3, CHURN, "medium", 40, [{"code": "usage_drop", "params": {}}])
+    worse_drop = Finding(4, CHURN, "medium", 25, [{"code": "usage_drop", "params": {}}])
+    kw = {"blocked": set(), "open_ids": set(), "rules": rules}
+    got, cut = budget.select_by_rules([drop, idle, worse_drop, red], CHURN, accounts=100, used=0, **kw)
+    assert sorted(f.account_id for f in got) == [1, 2] and cut == 2  # the hard rule, the worst soft one
+    got, cut = budget.select_by_rules([drop, worse_drop], CHURN, accounts=100, used=0, **kw)
+    assert [f.account_id for f in got] == [4, 3] and cut == 0
+    got, cut = budget.select_by_rules([idle, drop], CHURN, accounts=100, used=2, **kw)
+    assert [f.account_id for f in got] == [1] and cut == 1  # the week is full: only the hard rule
+    got, _ = budget.select_by_rules([drop], CHURN, accounts=100, used=2, **{**kw, "open_ids": {3}})
+    assert [f.account_id for f in got] == [3]  # an open alert is updated without a slot
+    grow = Finding(7, UPSELL, "medium", 90, [{"code": "usage_growth", "params": {}}])
+    grow_sick = Finding(8, UPSELL, "medium", 50, [{"code": "usage_growth", "params": {}}])
+    got, _ = budget.select_by_rules([grow_sick, grow], UPSELL, accounts=100, used=1, **kw)
+    assert [f.account_id for f in got] == [7]  # upsell: the healthiest account first
+
+
+def test_a_small_book_still_gets_one_alert_a_week_per_kind() -> None:
+    rules = _rules(2)
+    assert budget.cap(40, rules, CHURN) == 1 and budget.cap(40, rules, UPSELL) == 1
+    assert budget.cap(600, rules, CHURN) == 9 and budget.cap(600, rules, UPSELL) == 3
+    assert budget.cap(0, rules, CHURN) == 0 and budget.cap(40, _rules(2, churn=100), UPSELL) == 0
+
+
 def test_an_open_alert_keeps_its_place_without_a_new_slot() -> None:
     scored = {3: _scored(0.9), 4: _scored(0.8)}
     got, cut = budget.select_findings(

@@ -19,7 +19,10 @@ from storage.models import Account, Alert, Outbox, UpsellOpportunity
 from tests.alerts.factory import AS_OF, accounts, daily
 from tests.clocks import FakeClock
 
-RULES = Rules.load(None)
+# the rules themselves, with a budget that binds nothing on a 4-account book (the cap is tested in
+# tests/alerts/test_budget.py)
+_DEFAULT = Rules.load(None)
+RULES = replace(_DEFAULT, alerts=replace(_DEFAULT.alerts, budget_per_100_accounts_week=100))
 
 
 def _scan(db: Database, clock: FakeClock, as_of=AS_OF, rules: Rules = RULES) -> service.ScanResult:

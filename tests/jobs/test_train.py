@@ -62,3 +62,19 @@ def test_a_current_model_is_kept_and_a_stale_one_retrained(db: Database) -> None
         and retrained.startswith("trained churn v2")
     )
     assert sorted(versions) == [1, 2]
+
+
+def test_the_retrain_age_is_the_teams_setting(db: Database) -> None:
+    from dataclasses import replace
+
+    book = build(db)
+    base = SETTINGS.rules
+    monthly = replace(base, alerts=replace(base.alerts, model_retrain_days=28))
+    with db.session() as s:
+        assert train_if_stale(s, book.end - timedelta(days=7), monthly, now=NOW, backtest=False).startswith(
+            "trained"
+        )
+        s.commit()
+    with db.session() as s:
+        assert "current" in train_if_stale(s, book.end, monthly, now=NOW, backtest=False)  # 7 < 28 days
+        assert train_if_stale(s, book.end, base, now=NOW, backtest=False).startswith("trained churn v2")
