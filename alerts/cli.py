@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from tqdm import tqdm
 
+from accounts.health import DataThrough, data_through, health_all
 from alerts import budget
-from alerts.health import DataThrough, data_through, health_all
 from alerts.rules import CHURN
 from alerts.service import ScanResult, scan
 from bot.i18n import Translator

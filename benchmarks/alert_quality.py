@@ -85,7 +85,7 @@ def replay_baton(
     rules_path: Path | None,
     model_args: dict[str, Any] | None = None,
 ) -> dict:
-    from alerts.health import health_all
+    from accounts.health import health_all
     from alerts.rules import CHURN
     from alerts.service import resolve, scan
     from ingest import ingest_accounts, ingest_signals

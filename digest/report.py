@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from alerts import budget
-from alerts.health import health_all
+from accounts.health import health_all
 from digest import funnel
 from digest.chart import trend
 from digest.kpi import MONTHLY, WEEKLY, Money, compute, last_full_month, month, week
 from handoff.checklist import Item, missing_items
+from model import decisions
 from settings import Rules
 from storage.models import Account, Alert, Handoff
 
@@ -121,7 +121,7 @@ def build(
         report[key]["previous"] = part(session, as_of - timedelta(days=7))
         step()
     report["funnel"] = funnel.week(session, as_of)
-    report["model"] = budget.digest_part(session)  # who decides the alerts, and the last backtest
+    report["model"] = decisions.digest_part(session)  # who decides the alerts, and the last backtest
     step()
 
     day, week_ago = as_of - timedelta(days=1), as_of - timedelta(days=8)

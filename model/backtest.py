@@ -19,8 +19,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts.health import data_through, score, usage_by_account
-from alerts.rules import CHURN
+from accounts.health import data_through, score, usage_by_account
+from accounts.kinds import CHURN
 from model.features import History
 from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
 from model.metrics import alert_figures, caught_ahead
