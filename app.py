@@ -13,14 +13,18 @@ import logging
 import os
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cli import EPILOGS, as_of_date, budget, day, encoding_name, progress_bar, reporter, words
 from clock import local_date, utcnow
 from settings import ConfigError, Settings
 from storage import Database
+
+if TYPE_CHECKING:
+    from bot.i18n import Translator
 
 # The demo seeds sample customers: they go to a file of their own, never next to a team's real accounts.
 DEMO_DATABASE_NAME = "baton-demo.db"  # in BATON_DATA_DIR: next to app.py, or the image's /data volume
@@ -193,86 +197,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="app.py", description="Baton: sales-to-CS handoff in Slack")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
-        """A subcommand whose --help says what it does, what it prints and an example (cli.EPILOGS)."""
-        kw.setdefault("epilog", EPILOGS.get(name))
-        return subparsers.add_parser(
-            name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter, **kw
-        )
-
-    command("serve", help="run the Slack app (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)")
-    demo = command("demo", help="seed sample data and print the cards Baton would post")
-    demo.add_argument("--locale", choices=["en", "ja"], help="language of the cards (default BATON_LOCALE)")
-    demo.add_argument(
-        "--db",
-        type=Path,
-        help=f"the demo's own SQLite file, never your DATABASE_URL (default {DEMO_DATABASE_NAME} in "
-        "BATON_DATA_DIR)",
-    )
-    demo.add_argument(
-        "--keep", action="store_true", help="reuse the demo data of the last run instead of starting over"
-    )
-    command("migrate", help="apply database migrations")
-    ingest = command(
-        "ingest",
-        help="load accounts, usage signals, company metrics or touches from a CSV or JSON-lines file",
-        epilog=_ingest_epilog(),
-    )
-    ingest.add_argument("kind", choices=["accounts", "signals", "metrics", "touches"])
-    ingest.add_argument("file", type=Path)
-    ingest.add_argument("--as-of", type=as_of_date, help="the date an accounts file describes (YYYY-MM-DD)")
-    ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
-    ingest.add_argument(
-        "--encoding", type=encoding_name, help="the file's text encoding, e.g. cp932 (default: detected)"
-    )
-    scan = command("scan", help="run one churn-risk / upsell scan")
-    as_of_help = "score with data up to this day (default: yesterday in the team's timezone)"
-    scan.add_argument("--as-of", type=as_of_date, help=as_of_help)
-    scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
-    scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
-    command("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
-    digest = command("digest", help="the shared KPIs for the week (churn, retention, GRR, NRR, upsell)")
-    digest.add_argument(
-        "--as-of",
-        type=as_of_date,
-        help="report the week ending the day before this day, health scored with data up to then "
-        "(default: today in the team's timezone)",
-    )
-    digest.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    digest.add_argument("--dry-run", action="store_true", help="print it and write the chart; do not post")
-    digest.add_argument(
-        "--chart", help="with --dry-run: where to write the chart (default baton-digest-DATE.png)"
-    )
-    remind = command("remind", help="queue today's touch, QBR and renewal reminders (the daily job)")
-    remind.add_argument(
-        "--as-of",
-        type=as_of_date,
-        help="queue the reminders due on this day (default: today in the team's timezone)",
-    )
-    remind.add_argument("--json", action="store_true", help="print the reminders as a JSON array")
-    remind.add_argument("--dry-run", action="store_true", help="record and send nothing; show what would go")
-    health = command("health", help="print every active account's health score")
-    health.add_argument("--as-of", type=as_of_date, help=as_of_help)
-    health.add_argument("--json", action="store_true", help="print the scores as a JSON array")
-    model = command("model", help="train, backtest or explain the churn and upsell models")
-    model.add_argument("action", choices=["train", "backtest", "explain"])
-    model.add_argument("account", nargs="?", help="explain: the account's account_id or name")
-    model.add_argument("--as-of", type=as_of_date, help=as_of_help)
-    model.add_argument("--from", dest="start", type=as_of_date, help="backtest: the first Monday to score")
-    model.add_argument("--budget", type=budget, help="alerts per 100 accounts per week (default 2)")
-    model.add_argument("--gradient-boosting", action="store_true", help="backtest: also gradient boosting")
-    model.add_argument("--json", action="store_true", help="print the result as JSON")
-    model.add_argument("--png", help="backtest: where to write the chart (default baton-backtest.png)")
-    args = parser.parse_args(argv)
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    # waitress warns on every queued request under a burst; that is load, not an error, and floods logs
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    args = _parser().parse_args(argv)
+    _quiet_logs()
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -294,6 +220,113 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _quiet_logs() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    # waitress warns on every queued request under a burst; that is load, not an error, and floods logs
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+AS_OF_HELP = "score with data up to this day (default: yesterday in the team's timezone)"
+
+
+def _parser() -> _Parser:
+    """Every subcommand with its options; each --help says what it does, prints and an example."""
+    parser = _Parser(prog="app.py", description="Baton: sales-to-CS handoff in Slack")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
+        """A subcommand whose --help says what it does, what it prints and an example (cli.EPILOGS)."""
+        kw.setdefault("epilog", EPILOGS.get(name))
+        return subparsers.add_parser(
+            name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter, **kw
+        )
+
+    command("serve", help="run the Slack app (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)")
+    _demo_options(command("demo", help="seed sample data and print the cards Baton would post"))
+    command("migrate", help="apply database migrations")
+    _ingest_options(
+        command(
+            "ingest",
+            help="load accounts, usage signals, company metrics or touches from a CSV or JSON-lines file",
+            epilog=_ingest_epilog(),
+        )
+    )
+    scan = command("scan", help="run one churn-risk / upsell scan")
+    scan.add_argument("--as-of", type=as_of_date, help=AS_OF_HELP)
+    scan.add_argument("--json", action="store_true", help="print the alerts raised as a JSON array")
+    scan.add_argument("--dry-run", action="store_true", help="store nothing; show what would be raised")
+    command("pull", help="pull usage signals once from the HTTP source configured in baton.yml")
+    _digest_options(
+        command("digest", help="the shared KPIs for the week (churn, retention, GRR, NRR, upsell)")
+    )
+    _remind_options(command("remind", help="queue today's touch, QBR and renewal reminders (the daily job)"))
+    health = command("health", help="print every active account's health score")
+    health.add_argument("--as-of", type=as_of_date, help=AS_OF_HELP)
+    health.add_argument("--json", action="store_true", help="print the scores as a JSON array")
+    _model_options(command("model", help="train, backtest or explain the churn and upsell models"))
+    return parser
+
+
+def _demo_options(demo: argparse.ArgumentParser) -> None:
+    demo.add_argument("--locale", choices=["en", "ja"], help="language of the cards (default BATON_LOCALE)")
+    demo.add_argument(
+        "--db",
+        type=Path,
+        help=f"the demo's own SQLite file, never your DATABASE_URL (default {DEMO_DATABASE_NAME} in "
+        "BATON_DATA_DIR)",
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="reuse the demo data of the last run instead of starting over"
+    )
+
+
+def _ingest_options(ingest: argparse.ArgumentParser) -> None:
+    ingest.add_argument("kind", choices=["accounts", "signals", "metrics", "touches"])
+    ingest.add_argument("file", type=Path)
+    ingest.add_argument("--as-of", type=as_of_date, help="the date an accounts file describes (YYYY-MM-DD)")
+    ingest.add_argument("--format", choices=["csv", "json"], help="default: from the file name")
+    ingest.add_argument(
+        "--encoding", type=encoding_name, help="the file's text encoding, e.g. cp932 (default: detected)"
+    )
+
+
+def _digest_options(digest: argparse.ArgumentParser) -> None:
+    digest.add_argument(
+        "--as-of",
+        type=as_of_date,
+        help="report the week ending the day before this day, health scored with data up to then "
+        "(default: today in the team's timezone)",
+    )
+    digest.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    digest.add_argument("--dry-run", action="store_true", help="print it and write the chart; do not post")
+    digest.add_argument(
+        "--chart", help="with --dry-run: where to write the chart (default baton-digest-DATE.png)"
+    )
+
+
+def _remind_options(remind: argparse.ArgumentParser) -> None:
+    remind.add_argument(
+        "--as-of",
+        type=as_of_date,
+        help="queue the reminders due on this day (default: today in the team's timezone)",
+    )
+    remind.add_argument("--json", action="store_true", help="print the reminders as a JSON array")
+    remind.add_argument("--dry-run", action="store_true", help="record and send nothing; show what would go")
+
+
+def _model_options(model: argparse.ArgumentParser) -> None:
+    model.add_argument("action", choices=["train", "backtest", "explain"])
+    model.add_argument("account", nargs="?", help="explain: the account's account_id or name")
+    model.add_argument("--as-of", type=as_of_date, help=AS_OF_HELP)
+    model.add_argument("--from", dest="start", type=as_of_date, help="backtest: the first Monday to score")
+    model.add_argument("--budget", type=budget, help="alerts per 100 accounts per week (default 2)")
+    model.add_argument("--gradient-boosting", action="store_true", help="backtest: also gradient boosting")
+    model.add_argument("--json", action="store_true", help="print the result as JSON")
+    model.add_argument("--png", help="backtest: where to write the chart (default baton-backtest.png)")
+
+
 def _one_line(exc: Exception, settings: Settings) -> str:
     """A failure in words, one line, no traceback (BATON_DEBUG=1 shows it): what went wrong and the fix."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -312,125 +345,153 @@ def _one_line(exc: Exception, settings: Settings) -> str:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
-        from bot.demo import run_demo
-
-        path: Path = args.db or settings.data_dir / DEMO_DATABASE_NAME
-        if not args.keep:  # the same story every time, whatever an earlier run left
-            path.unlink(missing_ok=True)
-        demo_db = Database(f"sqlite:///{path.resolve()}")
-        demo_db.upgrade()
-        return run_demo(settings, demo_db, locale=args.locale or settings.locale, out=sys.stdout)
+        return _demo(args, settings)
     db = Database(settings.database_url)
     if args.command == "serve":
         return _serve(settings, db)
-    tr = words(settings.locale)
-    if args.command == "migrate":
-        db.upgrade()
-        print(tr.t("cli.migrate.done"))
+    return COMMANDS[args.command](args, settings, db, words(settings.locale))
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    path: Path = args.db or settings.data_dir / DEMO_DATABASE_NAME
+    if not args.keep:  # the same story every time, whatever an earlier run left
+        path.unlink(missing_ok=True)
+    demo_db = Database(f"sqlite:///{path.resolve()}")
+    demo_db.upgrade()
+    return run_demo(settings, demo_db, locale=args.locale or settings.locale, out=sys.stdout)
+
+
+def _migrate(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
+    db.upgrade()
+    print(tr.t("cli.migrate.done"))
+    return 0
+
+
+def _ingest(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
+    from alerts.cli import ingest_file
+
+    db.upgrade()
+    as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
+    code = ingest_file(
+        db,
+        args.kind,
+        args.file,
+        as_of=as_of,
+        fmt=args.format,
+        clock=utcnow,
+        timezone=settings.rules.schedule.timezone,
+        encoding=args.encoding,
+        tr=tr,
+    )
+    if code == 0 and args.kind == "accounts" and settings.slack_bot_token:
+        _resolve_csm_emails(settings, db)
+    return code
+
+
+def _pull(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
+    from ingest import IngestError
+    from ingest.pull import PullError, pull
+
+    db.upgrade()
+    try:
+        with db.session() as session:
+            today = local_date(utcnow, settings.rules.schedule.timezone)
+            result = pull(session, settings.rules.pull, today=today)
+    except PullError as exc:
+        print(tr.t("cli.pull.failed", error=exc), file=sys.stderr)
+        return 1
+    except IngestError as exc:
+        print(f"{tr.t('cli.pull.refused', bad=exc.bad)}\n{exc.report()}", file=sys.stderr)
+        return 1
+    print(tr.t("cli.pull.done", rows=result.rows))
+    return 0
+
+
+def _digest(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
+    import json
+
+    from bot.i18n import translator
+    from bot.render_text import render_blocks
+    from bot.views.digest import chart_labels, digest_blocks
+    from digest.report import STEPS, build
+
+    db.upgrade()
+    as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
+    with db.session() as session, progress_bar(tr.t("cli.progress.steps"), total=STEPS) as bar:
+        report = build(session, as_of, settings.rules, progress=reporter(bar))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
-    if args.command == "ingest":
-        from alerts.cli import ingest_file
+    print(render_blocks(digest_blocks(translator(settings.locale), report)))
+    if args.dry_run:
+        from digest.chart import render
 
-        db.upgrade()
-        as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
-        code = ingest_file(
-            db,
-            args.kind,
-            args.file,
-            as_of=as_of,
-            fmt=args.format,
-            clock=utcnow,
-            timezone=settings.rules.schedule.timezone,
-            encoding=args.encoding,
-            tr=tr,
-        )
-        if code == 0 and args.kind == "accounts" and settings.slack_bot_token:
-            _resolve_csm_emails(settings, db)
-        return code
-    if args.command == "pull":
-        from ingest import IngestError
-        from ingest.pull import PullError, pull
+        chart = Path(args.chart or f"baton-digest-{as_of.isoformat()}.png")
+        chart.write_bytes(render(report["trend"], chart_labels(translator(settings.locale))))
+        print(tr.t("cli.digest.chart", path=chart))
+    if settings.slack_bot_token and not args.dry_run:
+        from storage.outbox import enqueue
 
-        db.upgrade()
-        try:
-            with db.session() as session:
-                today = local_date(utcnow, settings.rules.schedule.timezone)
-                result = pull(session, settings.rules.pull, today=today)
-        except PullError as exc:
-            print(tr.t("cli.pull.failed", error=exc), file=sys.stderr)
-            return 1
-        except IngestError as exc:
-            print(f"{tr.t('cli.pull.refused', bad=exc.bad)}\n{exc.report()}", file=sys.stderr)
-            return 1
-        print(tr.t("cli.pull.done", rows=result.rows))
-        return 0
-    if args.command == "digest":
-        import json
+        with db.session() as session:
+            row = enqueue(session, None, "digest", utcnow(), report=report)
+            session.flush()
+            enqueue(session, None, "digest_chart", utcnow(), digest_row=row.id)
+        _deliver(settings, db)
+    return 0
 
-        from bot.i18n import translator
-        from bot.render_text import render_blocks
-        from bot.views.digest import chart_labels, digest_blocks
-        from digest.report import STEPS, build
 
-        db.upgrade()
-        as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone)
-        with db.session() as session, progress_bar(tr.t("cli.progress.steps"), total=STEPS) as bar:
-            report = build(session, as_of, settings.rules, progress=reporter(bar))
-        if args.json:
-            print(json.dumps(report, ensure_ascii=False, indent=2))
-            return 0
-        print(render_blocks(digest_blocks(translator(settings.locale), report)))
-        if args.dry_run:
-            from digest.chart import render
+def _remind_command(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
+    return _remind(settings, db, args.as_of, as_json=args.json, dry_run=args.dry_run)
 
-            chart = Path(args.chart or f"baton-digest-{as_of.isoformat()}.png")
-            chart.write_bytes(render(report["trend"], chart_labels(translator(settings.locale))))
-            print(tr.t("cli.digest.chart", path=chart))
-        if settings.slack_bot_token and not args.dry_run:
-            from storage.outbox import enqueue
 
-            with db.session() as session:
-                row = enqueue(session, None, "digest", utcnow(), report=report)
-                session.flush()
-                enqueue(session, None, "digest_chart", utcnow(), digest_row=row.id)
-            _deliver(settings, db)
-        return 0
-    if args.command == "remind":
-        return _remind(settings, db, args.as_of, as_json=args.json, dry_run=args.dry_run)
-    if args.command in ("scan", "health"):
-        from alerts.cli import print_health, run_scan
+def _scan(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
+    """``scan`` and ``health``: like the daily scan, complete days only, up to yesterday in the team's
+    timezone."""
+    from alerts.cli import print_health, run_scan
 
-        db.upgrade()
-        # like the daily scan: complete days only, up to yesterday in the team's timezone
-        as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone, days_ago=1)
-        if args.command == "health":
-            return print_health(db, settings.rules, as_of=as_of, as_json=args.json, tr=tr)
-        run_scan(
-            db, settings.rules, as_of=as_of, clock=utcnow, as_json=args.json, dry_run=args.dry_run, tr=tr
-        )
-        if settings.slack_bot_token and not args.dry_run:  # without Slack the alerts wait in the outbox
-            _deliver(settings, db)
-        return 0
-    if args.command == "model":
-        from model.cli import run_model
+    db.upgrade()
+    as_of = args.as_of or local_date(utcnow, settings.rules.schedule.timezone, days_ago=1)
+    if args.command == "health":
+        return print_health(db, settings.rules, as_of=as_of, as_json=args.json, tr=tr)
+    run_scan(db, settings.rules, as_of=as_of, clock=utcnow, as_json=args.json, dry_run=args.dry_run, tr=tr)
+    if settings.slack_bot_token and not args.dry_run:  # without Slack the alerts wait in the outbox
+        _deliver(settings, db)
+    return 0
 
-        db.upgrade()
-        return run_model(
-            db,
-            settings.rules,
-            args.action,
-            as_of=args.as_of or local_date(utcnow, settings.rules.schedule.timezone, days_ago=1),
-            clock=utcnow,
-            account=args.account,
-            start=args.start,
-            budget=args.budget,
-            as_json=args.json,
-            gradient_boosting=args.gradient_boosting,
-            locale=settings.locale,
-            png=args.png,
-        )
-    raise AssertionError(f"unhandled command {args.command}")
 
+def _model(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
+    from model.cli import run_model
+
+    db.upgrade()
+    return run_model(
+        db,
+        settings.rules,
+        args.action,
+        as_of=args.as_of or local_date(utcnow, settings.rules.schedule.timezone, days_ago=1),
+        clock=utcnow,
+        account=args.account,
+        start=args.start,
+        budget=args.budget,
+        as_json=args.json,
+        gradient_boosting=args.gradient_boosting,
+        locale=settings.locale,
+        png=args.png,
+    )
+
+
+# Each subcommand but serve and demo (which need no translator or own their database): its handler.
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, Database, Translator], int]] = {
+    "migrate": _migrate,
+    "ingest": _ingest,
+    "pull": _pull,
+    "digest": _digest,
+    "remind": _remind_command,
+    "scan": _scan,
+    "health": _scan,
+    "model": _model,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

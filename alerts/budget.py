@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from alerts.rules import CHURN, SEVERITY_RANK, UPSELL, Finding
 from model import store
+from model.decisions import announced, digest_part  # noqa: F401  (moved: the digest reads them too)
 from model.features import History
 from model.labels import CHURN_HORIZON
 from model.train import LinearModel, drivers
@@ -249,36 +250,3 @@ def select_by_rules(
             left -= 1
         out.append(f)
     return out, cut
-
-
-_BACKTEST_KEYS = ("churn_recall_7_90d", "churn_alerts_per_100_week", "churn_lift_90d", "auc_30d")
-
-
-def digest_part(session: Session) -> dict[str, Any]:
-    """For the weekly digest: the switches not yet announced, and one line's worth of the last
-    backtest (the stored churn model's, rules and model on the same weeks)."""
-    switches = session.scalars(
-        select(ModelDecision).where(ModelDecision.announced_at.is_(None)).order_by(ModelDecision.id)
-    ).all()
-    part: dict[str, Any] = {
-        "switches": [
-            {"id": d.id, "kind": d.kind, "by": d.decided_by, "why": d.why, "params": d.params}
-            for d in switches
-        ]
-    }
-    row = store.latest_row(session, "churn")
-    bt = (row.backtest or {}) if row is not None else {}
-    if bt.get("model") and bt.get("rules") and bt.get("weeks"):
-        part["backtest"] = {
-            "first": bt["weeks"]["first"],
-            "last": bt["weeks"]["last"],
-            **{f"model_{k}": bt["model"].get(k) for k in _BACKTEST_KEYS},
-            **{f"rules_{k}": bt["rules"].get(k) for k in _BACKTEST_KEYS},
-        }
-    return part
-
-
-def announced(session: Session, ids: Iterable[int], now: datetime) -> None:
-    """Mark switches as told, in the digest's own transaction: each is announced once."""
-    for d in session.scalars(select(ModelDecision).where(ModelDecision.id.in_(list(ids)))):
-        d.announced_at = now

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
@@ -15,15 +16,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from tqdm import tqdm
 
+from accounts.health import DataThrough, data_through, health_all
 from alerts import budget
-from alerts.health import DataThrough, data_through, health_all
 from alerts.rules import CHURN
 from alerts.service import ScanResult, scan
 from bot.i18n import Translator
 from bot.views.alert_card import reason_text
 from cli import day, progress_bar, reporter, words
 from clock import Clock
-from ingest import Batch, IngestError, detect_format, ingest, records, text_stream
+from ingest import Batch, IngestError, Result, detect_format, ingest, records, text_stream
 from ingest.textfile import UnreadableText, first_bad_line
 from settings import HealthRules, Rules
 from storage import Database
@@ -89,7 +90,27 @@ def ingest_file(
     except OSError as exc:
         print(f"{path}: cannot be read ({exc.strerror}); check its permissions", file=sys.stderr)
         return 2
-    with raw, _progress(path.stat().st_size) as bar:
+    with raw:
+        batch = Batch(clock, timezone, as_of)
+        result = _ingest_stream(db, kind, path, raw, batch, fmt, encoding, tr)
+    if isinstance(result, int):
+        return result
+    _print_ingested(tr, kind, path, result, as_of, timezone)
+    return 0
+
+
+def _ingest_stream(
+    db: Database,
+    kind: str,
+    path: Path,
+    raw: IO[bytes],
+    batch: Batch,
+    fmt: str,
+    encoding: str | None,
+    tr: Translator,
+) -> Result | int:
+    """The file's rows ingested in one batch, with a bar of the bytes read; an exit code when refused."""
+    with _progress(path.stat().st_size) as bar:
 
         def progress(rows: int) -> None:
             bar.update(raw.tell() - bar.n)
@@ -97,8 +118,7 @@ def ingest_file(
 
         try:
             rows = records(text_stream(raw, encoding), fmt)
-            batch = Batch(clock, timezone, as_of, progress=progress)
-            result = ingest(db, kind, rows, batch)
+            result = ingest(db, kind, rows, replace(batch, progress=progress))
         except ImportBusy as exc:
             bar.close()
             print(f"{path}: {exc}. Nothing was written.", file=sys.stderr)
@@ -112,6 +132,13 @@ def ingest_file(
             print(f"{_fix(path, exc, encoding)}. Nothing was written.", file=sys.stderr)
             return 2
         bar.update(bar.total - bar.n)
+    return result
+
+
+def _print_ingested(
+    tr: Translator, kind: str, path: Path, result: Result, as_of: date, timezone: str
+) -> None:
+    """What was stored, and any earlier import found unfinished and rolled back."""
     for r in result.details.get("recovered", ()):
         started = r.started_at.astimezone(ZoneInfo(timezone)).date()
         print(tr.t("cli.ingest.recovered", rows=r.rows, started=day(tr, started)))
@@ -131,7 +158,6 @@ def ingest_file(
         )
     else:
         print(tr.t(f"cli.ingest.{kind}", path=path, rows=result.rows))
-    return 0
 
 
 def through(tr: Translator, data: DataThrough) -> str:
@@ -192,6 +218,21 @@ def run_scan(
         if data.age_days != 0:  # the array stays the alerts; what a person must know goes to stderr
             print(data_line(tr, data, rules.health), file=err)
         return result
+    _print_scan(tr, result, data, rules, as_of=as_of, dry_run=dry_run, out=out)
+    return result
+
+
+def _print_scan(
+    tr: Translator,
+    result: ScanResult,
+    data: DataThrough,
+    rules: Rules,
+    *,
+    as_of: date,
+    dry_run: bool,
+    out: IO[str],
+) -> None:
+    """The scan's summary line, how far the data went when not complete, and each alert with its reasons."""
     quiet = tr.t("cli.sep").join(tr.t(f"cli.scan.quiet.{k}", n=n) for k, n in sorted(result.quiet.items()))
     print(
         tr.t(
@@ -220,7 +261,6 @@ def run_scan(
         print(line, file=out)
         for reason in r.finding.reasons:
             print(tr.t("cli.scan.reason", text=reason_text(tr, reason, names)), file=out)
-    return result
 
 
 def model_fields(scored: budget.Scored | None) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from alerts.health import Health, _num
+from accounts.health import Health, num
+from accounts.kinds import CHURN, UPSELL
 from settings import AlertRules, HealthRules
 
-CHURN, UPSELL = "churn_risk", "upsell"
 SEVERITY_RANK = {"medium": 1, "high": 2}
 
 
@@ -44,8 +44,8 @@ def churn(h: Health, as_of: date, rules: AlertRules, health_rules: HealthRules) 
                 _reason(
                     "usage_drop",
                     metric=metric,
-                    recent=_num(round(now, 1)),
-                    baseline=_num(round(base, 1)),
+                    recent=num(round(now, 1)),
+                    baseline=num(round(base, 1)),
                     pct=round((1 - now / base) * 100),
                     recent_days=health_rules.recent_days,
                 )
@@ -80,7 +80,7 @@ def upsell(h: Health, rules: AlertRules, health_rules: HealthRules) -> Finding |
     if h.seats and active is not None and active / h.seats * 100 >= rules.utilization_pct:
         reasons.append(
             _reason(
-                "seats_full", active=_num(round(active, 1)), seats=h.seats, pct=round(active / h.seats * 100)
+                "seats_full", active=num(round(active, 1)), seats=h.seats, pct=round(active / h.seats * 100)
             )
         )
     for metric in health_rules.usage_metrics:
@@ -90,8 +90,8 @@ def upsell(h: Health, rules: AlertRules, health_rules: HealthRules) -> Finding |
                 _reason(
                     "usage_growth",
                     metric=metric,
-                    recent=_num(round(now, 1)),
-                    baseline=_num(round(base, 1)),
+                    recent=num(round(now, 1)),
+                    baseline=num(round(base, 1)),
                     pct=round((now / base - 1) * 100),
                     recent_days=health_rules.recent_days,
                 )
@@ -100,7 +100,7 @@ def upsell(h: Health, rules: AlertRules, health_rules: HealthRules) -> Finding |
         peak = h.usage.recent_max.get(metric)
         if peak is not None and limit and peak >= limit * rules.limit_pct / 100:
             reasons.append(
-                _reason("plan_limit", metric=metric, value=_num(peak), limit=_num(limit), plan=h.plan)
+                _reason("plan_limit", metric=metric, value=num(peak), limit=num(limit), plan=h.plan)
             )
     if not reasons:
         return None

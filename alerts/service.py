@@ -16,9 +16,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from accounts.health import DataThrough, Health, data_through, health_all
+from accounts.reasons import describe
 from alerts import budget
 from alerts import rules as alert_rules
-from alerts.health import DataThrough, Health, data_through, describe, health_all
 from alerts.rules import SEVERITY_RANK, Finding
 from clock import Clock, local_day
 from settings import Rules

@@ -95,8 +95,8 @@ def replay_baton(
 
     from sqlalchemy import select
 
+    from accounts.health import health_all
     from alerts import budget
-    from alerts.health import health_all
     from alerts.rules import CHURN
     from alerts.service import resolve, scan
     from ingest import ingest_accounts, ingest_signals

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from sqlalchemy import select
 
+from accounts.lookup import find_account
 from alerts.service import scan
 from bot.i18n import translator
 from bot.render_text import render_blocks
@@ -90,7 +91,7 @@ def seed(settings: Settings, db: Database, clock: Clock = utcnow) -> list[int]:
     ids: list[int] = []
     for form in SEED:
         with db.session() as s:
-            existing = service.find_account(s, form.account_name or "")
+            existing = find_account(s, form.account_name or "")
             if existing is not None and existing.handoffs:
                 ids.append(existing.handoffs[-1].id)
                 continue

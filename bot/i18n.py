@@ -1,6 +1,7 @@
 """English and Japanese UI. Each language is one template set: ``strings.yml`` for short labels,
-Jinja2 templates for message text and ``cli.yml`` for what the command line prints. Template variables
-are escaped for mrkdwn unless already ``Mrkdwn``."""
+Jinja2 templates for message text and ``cli.yml`` for what the command line prints; the reasons an
+account needs attention come from accounts/texts (one wording for the cards and the CLI). Template
+variables are escaped for mrkdwn unless already ``Mrkdwn``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from accounts import reasons
 from bot.text import Mrkdwn, escape
 from settings import SUPPORTED_LOCALES
 
@@ -36,6 +38,7 @@ class Translator:
         self._strings: dict[str, str] = {}
         for catalog in CATALOGS:
             self._strings.update(yaml.safe_load((TEMPLATES / locale / catalog).read_text(encoding="utf-8")))
+        self._strings.update(reasons.catalog(locale))  # the reasons' wording, shared with the CLI
         self._env = Environment(
             loader=FileSystemLoader(TEMPLATES / locale),
             undefined=StrictUndefined,

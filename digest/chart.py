@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.health import health_all
+from accounts.health import health_all
 from digest.kpi import Book, Money, nrr_at
 from settings import Rules
 from storage.models import HealthDay

@@ -118,11 +118,6 @@ class Book:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        first_any = (
-            select(AccountSnapshot.account_id, func.min(AccountSnapshot.as_of).label("as_of"))
-            .group_by(AccountSnapshot.account_id)
-            .subquery()
-        )
         first_active = dict(
             session.execute(
                 select(AccountSnapshot.account_id, func.min(AccountSnapshot.as_of))
@@ -130,53 +125,12 @@ class Book:
                 .group_by(AccountSnapshot.account_id)
             ).all()
         )
-        rows = session.execute(
-            select(
-                Account.id,
-                Account.contract_start,
-                Account.status,
-                Account.churned_on,
-                Account.csm_email,
-                Account.segment,
-                AccountSnapshot.status,
-                AccountSnapshot.mrr,
-                AccountSnapshot.currency,
-                first_any.c.as_of,
-            )
-            .join(first_any, first_any.c.account_id == Account.id)
-            .join(
-                AccountSnapshot,
-                (AccountSnapshot.account_id == Account.id) & (AccountSnapshot.as_of == first_any.c.as_of),
-            )
-        )
         files = sorted(
             d for d in (_day(v) for v in session.scalars(select(AccountSnapshot.as_of).distinct())) if d
         )
-        self.lives: dict[int, Life] = {}
-        for aid, contract_start, status, churned_on, csm, segment, s_status, s_mrr, s_cur, listed in rows:
-            seen = _day(first_active.get(aid))
-            # contract_start closes the gap between files: it moves the start back to the day after the
-            # last file that did not list the account, never further (that file knew better). An account
-            # first listed already churned was a customer from its contract_start to its churned_on.
-            first_listed = _day(listed)
-            earlier = files[: bisect_left(files, first_listed)] if first_listed else files
-            ended = churned_on if status == "churned" else None
-            if (
-                contract_start is not None
-                and (contract_start < seen if seen else ended is not None and contract_start <= ended)
-                and (not earlier or contract_start > earlier[-1])
-            ):
-                started, source = contract_start, "contract_start"
-            else:
-                started, source = seen, "snapshots"
-            self.lives[aid] = Life(
-                started=started,
-                start_from=source,
-                churned_on=churned_on if status == "churned" else None,
-                first=Snap(s_status, s_mrr, s_cur),
-                csm=csm,
-                segment=segment,
-            )
+        self.lives: dict[int, Life] = {
+            row[0]: _life(row, _day(first_active.get(row[0])), files) for row in _first_listings(session)
+        }
 
     def at(self, day: date) -> dict[int, Snap]:
         """Every account on ``day``: its snapshot then, with its status set by its dates."""
@@ -210,6 +164,62 @@ class Book:
             )
             > 0
         )
+
+
+def _first_listings(session: Session) -> Any:
+    """Each account's own dates and its first snapshot (the earliest file that listed it)."""
+    first_any = (
+        select(AccountSnapshot.account_id, func.min(AccountSnapshot.as_of).label("as_of"))
+        .group_by(AccountSnapshot.account_id)
+        .subquery()
+    )
+    return session.execute(
+        select(
+            Account.id,
+            Account.contract_start,
+            Account.status,
+            Account.churned_on,
+            Account.csm_email,
+            Account.segment,
+            AccountSnapshot.status,
+            AccountSnapshot.mrr,
+            AccountSnapshot.currency,
+            first_any.c.as_of,
+        )
+        .join(first_any, first_any.c.account_id == Account.id)
+        .join(
+            AccountSnapshot,
+            (AccountSnapshot.account_id == Account.id) & (AccountSnapshot.as_of == first_any.c.as_of),
+        )
+    )
+
+
+def _life(row: Any, seen: date | None, files: list[date]) -> Life:
+    """One account's life from its first listing, ``seen`` (its first file listing it active) and the
+    days of every accounts file."""
+    _, contract_start, status, churned_on, csm, segment, s_status, s_mrr, s_cur, listed = row
+    # contract_start closes the gap between files: it moves the start back to the day after the
+    # last file that did not list the account, never further (that file knew better). An account
+    # first listed already churned was a customer from its contract_start to its churned_on.
+    first_listed = _day(listed)
+    earlier = files[: bisect_left(files, first_listed)] if first_listed else files
+    ended = churned_on if status == "churned" else None
+    if (
+        contract_start is not None
+        and (contract_start < seen if seen else ended is not None and contract_start <= ended)
+        and (not earlier or contract_start > earlier[-1])
+    ):
+        started, source = contract_start, "contract_start"
+    else:
+        started, source = seen, "snapshots"
+    return Life(
+        started=started,
+        start_from=source,
+        churned_on=churned_on if status == "churned" else None,
+        first=Snap(s_status, s_mrr, s_cur),
+        csm=csm,
+        segment=segment,
+    )
 
 
 def _day(value: Any) -> date | None:
@@ -312,6 +322,34 @@ def _basis(counts: Counter[str]) -> str | None:
     return None if not used else used[0] if len(used) == 1 else "mixed"
 
 
+@dataclass(frozen=True)
+class _Month:
+    """What every figure of one month reads: the book at the day before it and at its last day."""
+
+    book: Book
+    money: Money
+    period: Period
+    before: date  # the day before the month: "at the start"
+    start: dict[int, Snap]
+    end: dict[int, Snap]
+    at_start: set[int]
+    at_end: set[int]
+    enough: bool  # who the customers were: files or contract_start
+    money_known: bool  # what they paid then: an accounts file as of then
+
+    @property
+    def ym(self) -> str:
+        return f"{self.period.start:%Y-%m}"
+
+    @property
+    def churned(self) -> set[int]:
+        return self.at_start - self.at_end
+
+    @property
+    def acquired(self) -> set[int]:
+        return self.at_end - self.at_start
+
+
 def month(
     session: Session,
     period: Period,
@@ -324,14 +362,36 @@ def month(
     """One calendar month's figures, with their denominators in words and as data."""
     book = book or Book(session)
     before = period.start - timedelta(days=1)
-    ym = f"{period.start:%Y-%m}"
-    out: dict[str, Any] = {"denominators": {}, "denominator_facts": {}}
-    words, facts = out["denominators"], out["denominator_facts"]
-    enough = book.has_history(before, dated=True)  # who the customers were: files or contract_start
-    money_known = book.has_history(before)  # what they paid then: an accounts file as of then
     start, end = book.at(before), book.at(period.end)
-    at_start, at_end = _active(start), _active(end)
-    churned, acquired = at_start - at_end, at_end - at_start
+    m = _Month(
+        book,
+        money,
+        period,
+        before,
+        start,
+        end,
+        _active(start),
+        _active(end),
+        enough=book.has_history(before, dated=True),
+        money_known=book.has_history(before),
+    )
+    out: dict[str, Any] = {"denominators": {}, "denominator_facts": {}}
+    _customers(m, out)
+    _retained_money(m, out)
+    _onboarding(session, m, cadence, out)
+    _revenue(m, gross_margin_pct, out)
+    _nps(session, m, out)
+    churned = m.churned
+    out["by_csm"] = _rows(book, money, "csm", m.at_start, m.at_end, churned, start, end, m.enough)
+    out["by_segment"] = _rows(book, money, "segment", m.at_start, m.at_end, churned, start, end, m.enough)
+    return out
+
+
+def _customers(m: _Month, out: dict[str, Any]) -> None:
+    """Customers at the start and end, churned and new; churn and retention rates, and where their
+    dates came from (the accounts' own dates or the snapshots)."""
+    book, period, at_start, at_end, enough = m.book, m.period, m.at_start, m.at_end, m.enough
+    churned, acquired = m.churned, m.acquired
     churn_from = Counter(
         "churned_on" if (d := book.lives[a].churned_on) and period.start <= d <= period.end else "snapshots"
         for a in churned
@@ -356,7 +416,16 @@ def month(
     )
     out["churn_rate"] = _pct(len(churned), len(at_start)) if enough else None
     out["customer_retention_rate"] = _pct(len(at_end) - len(acquired), len(at_start)) if enough else None
-    if enough:
+    _customer_words(m, churn_from, start_from, out)
+
+
+def _customer_words(
+    m: _Month, churn_from: Counter[str], start_from: Counter[str], out: dict[str, Any]
+) -> None:
+    """The churn and retention rates' denominators, in words and as data."""
+    at_start, ym = m.at_start, m.ym
+    words, facts = out["denominators"], out["denominator_facts"]
+    if m.enough:
         basis = _basis(churn_from)
         words["churn_rate"] = f"customers at the start of {ym} ({len(at_start)})" + (
             {
@@ -390,24 +459,29 @@ def month(
         words["churn_rate"] = words["customer_retention_rate"] = "not enough data"
         facts["churn_rate"] = facts["customer_retention_rate"] = {
             "code": "no_history",
-            "date": before.isoformat(),
+            "date": m.before.isoformat(),
         }
 
-    base_mrr, _, kept = _mrr(money, at_start, start, end)
-    out["grr"] = _pct(kept, base_mrr) if money_known else None
+
+def _retained_money(m: _Month, out: dict[str, Any]) -> None:
+    """GRR over the month and NRR over the year to its end."""
+    money, ym, at_start = m.money, m.ym, m.at_start
+    words, facts = out["denominators"], out["denominator_facts"]
+    base_mrr, _, kept = _mrr(money, at_start, m.start, m.end)
+    out["grr"] = _pct(kept, base_mrr) if m.money_known else None
     words["grr"] = (
         f"MRR at the start of {ym} of its {len(at_start)} customers ({base_mrr:,.0f} {money.base})"
-        if money_known
+        if m.money_known
         else "not enough data"
     )
     facts["grr"] = (
         {"code": "mrr_at_start", "month": ym, "count": len(at_start), "amount": float(base_mrr)}
         | {"currency": money.base}
-        if money_known
-        else {"code": "no_history", "date": before.isoformat()}
+        if m.money_known
+        else {"code": "no_history", "date": m.before.isoformat()}
     )
 
-    value, year_ago, cohort, then_mrr = nrr_at(book, money, period.end)
+    value, year_ago, cohort, then_mrr = nrr_at(m.book, money, m.period.end)
     out["nrr"] = value
     if value is None and not cohort:
         words["nrr"] = f"not enough data: no account history on or before {year_ago}"
@@ -424,27 +498,35 @@ def month(
             "currency": money.base,
         }
 
-    done, onboarded = onboarding_completion(session, period.start, period.end, cadence)
+
+def _onboarding(session: Session, m: _Month, cadence: CadenceRules | None, out: dict[str, Any]) -> None:
+    """The share of onboardings that ended in the month with every milestone touched."""
+    ym = m.ym
+    done, onboarded = onboarding_completion(session, m.period.start, m.period.end, cadence)
     out["onboarding_completion_rate"] = _pct(done, onboarded)
-    words["onboarding_completion_rate"] = (
+    out["denominators"]["onboarding_completion_rate"] = (
         f"companies whose {(cadence or CadenceRules()).onboarding_days}-day onboarding ended in "
         f"{ym} ({onboarded})"
         if onboarded
         else f"not enough data: no onboarding ended in {ym}"
     )
-    facts["onboarding_completion_rate"] = (
+    out["denominator_facts"]["onboarding_completion_rate"] = (
         {"code": "onboardings_ended", "month": ym, "count": onboarded}
         if onboarded
         else {"code": "no_onboarding_ended", "month": ym}
     )
 
-    # MRR and ARR as the month closed; churned MRR: what the month's churned customers paid at its start
-    mrr, paying = _total(money, at_end, end)
-    lost, _ = _total(money, churned, start)
+
+def _revenue(m: _Month, gross_margin_pct: float | None, out: dict[str, Any]) -> None:
+    """MRR and ARR as the month closed, churned MRR (what the month's churned customers paid at its
+    start), ARPA and LTV."""
+    money, ym = m.money, m.ym
+    mrr, paying = _total(money, m.at_end, m.end)
+    lost, _ = _total(money, m.churned, m.start)
     # a month-end MRR needs an accounts file by then, or one within a week after (a weekly export)
-    known_end = book.has_history(period.end + timedelta(days=7))
+    known_end = m.book.has_history(m.period.end + timedelta(days=7))
     out["mrr"], out["arr"] = (float(mrr), float(mrr * 12)) if known_end else (None, None)
-    out["churned_mrr"] = float(lost) if money_known else None
+    out["churned_mrr"] = float(lost) if m.money_known else None
     out["arpa"] = float(round(mrr / paying)) if paying else None
 
     # LTV = ARPA x gross margin / monthly churn rate; undefined (None, with why) when churn is 0
@@ -463,7 +545,7 @@ def month(
     out["ltv"] = (
         None if why else round(float(mrr / paying * Decimal(str(gross_margin_pct)) / Decimal(str(churn))))
     )
-    words["ltv"] = (
+    out["denominators"]["ltv"] = (
         f"ARPA {out['arpa']:,.0f} {money.base} x gross margin {gross_margin_pct:g}% / churn rate {churn}%"
         if not why
         else {
@@ -473,7 +555,7 @@ def month(
             "no_churn": f"undefined: no customer churned in {ym} (division by a churn rate of 0)",
         }[why]
     )
-    facts["ltv"] = (
+    out["denominator_facts"]["ltv"] = (
         {
             "code": "ltv",
             "arpa": out["arpa"],
@@ -485,23 +567,23 @@ def month(
         else {"code": f"ltv_{why}", "month": ym}
     )
 
-    score, answers, promoters, detractors = nps(session, period)
+
+def _nps(session: Session, m: _Month, out: dict[str, Any]) -> None:
+    """The month's NPS with its answers, promoters and detractors."""
+    ym = m.ym
+    score, answers, promoters, detractors = nps(session, m.period)
     out.update(nps=score, nps_answers=answers, nps_promoters=promoters, nps_detractors=detractors)
-    words["nps"] = (
+    out["denominators"]["nps"] = (
         f"{answers} NPS answers in {ym} ({promoters} promoters, {detractors} detractors)"
         if answers
         else f"not enough data: no NPS answers in {ym}"
     )
-    facts["nps"] = (
+    out["denominator_facts"]["nps"] = (
         {"code": "nps_answers", "month": ym, "count": answers}
         | {"promoters": promoters, "detractors": detractors}
         if answers
         else {"code": "no_nps", "month": ym}
     )
-
-    out["by_csm"] = _rows(book, money, "csm", at_start, at_end, churned, start, end, enough)
-    out["by_segment"] = _rows(book, money, "segment", at_start, at_end, churned, start, end, enough)
-    return out
 
 
 def _rows(

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from alerts import budget
-from alerts.health import health_all
+from accounts.health import health_all
 from digest import funnel
 from digest.chart import trend
 from digest.kpi import MONTHLY, WEEKLY, Money, compute, last_full_month, month, week
 from handoff.checklist import Item, missing_items
+from model import decisions
 from settings import Rules
 from storage.models import Account, Alert, Handoff
 
@@ -93,6 +93,24 @@ def build(
         if progress:
             progress(steps)
 
+    report = _kpis(session, as_of, rules, step)
+    for key, part in (("handoffs", _handoffs), ("alerts", _alerts)):
+        report[key] = part(session, as_of)
+        report[key]["previous"] = part(session, as_of - timedelta(days=7))
+        step()
+    report["funnel"] = funnel.week(session, as_of)
+    report["model"] = decisions.digest_part(session)  # who decides the alerts, and the last backtest
+    step()
+    report["health"] = _health(session, as_of, rules, step)
+    report["renewals"] = _renewals(session, as_of)
+    step()
+    report["trend"] = trend(session, as_of - timedelta(days=1), rules)
+    step()
+    return report
+
+
+def _kpis(session: Session, as_of: date, rules: Rules, step: Callable[[], None]) -> dict[str, Any]:
+    """The KPIs now, with the month before's monthly figures and the week before's weekly ones."""
     d = rules.digest
     now = compute(
         session,
@@ -111,19 +129,15 @@ def build(
     step()
     last_week = week(session, as_of - timedelta(days=7), money=money)
     step()
-    report: dict[str, Any] = {
+    return {
         **now,
         "previous": {**{k: before.get(k) for k in MONTHLY}, **{k: last_week.get(k) for k in WEEKLY}},
         "previous_period": last_month.json(),
     }
-    for key, part in (("handoffs", _handoffs), ("alerts", _alerts)):
-        report[key] = part(session, as_of)
-        report[key]["previous"] = part(session, as_of - timedelta(days=7))
-        step()
-    report["funnel"] = funnel.week(session, as_of)
-    report["model"] = budget.digest_part(session)  # who decides the alerts, and the last backtest
-    step()
 
+
+def _health(session: Session, as_of: date, rules: Rules, step: Callable[[], None]) -> dict[str, Any]:
+    """The health bands yesterday and a week before, and the accounts that changed band (worst first)."""
     day, week_ago = as_of - timedelta(days=1), as_of - timedelta(days=8)
     bands_now = {h.account_id: (h.name, h.band, h.score) for h in health_all(session, day, rules.health)}
     step()
@@ -142,14 +156,12 @@ def build(
     before = {b: 0 for b in counts}
     for band in bands_then.values():
         before[band] += 1
-    report["health"] = {
-        "bands": counts,
-        "previous": before,
-        "movers": movers[:10],
-        "movers_total": len(movers),
-    }
+    return {"bands": counts, "previous": before, "movers": movers[:10], "movers_total": len(movers)}
 
-    report["renewals"] = {
+
+def _renewals(session: Session, as_of: date) -> dict[str, int]:
+    """Active accounts renewing in the next 30, 60 and 90 days."""
+    return {
         f"next_{n}_days": session.scalar(
             select(func.count())
             .select_from(Account)
@@ -162,7 +174,3 @@ def build(
         or 0
         for n in (30, 60, 90)
     }
-    step()
-    report["trend"] = trend(session, as_of - timedelta(days=1), rules)
-    step()
-    return report

@@ -14,9 +14,11 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accounts.lookup import find_account, similar_account_names
+from accounts.tiers import Tier, tier_of
 from clock import Clock, local_day
 from handoff import service
-from handoff.checklist import FieldError, Tier
+from handoff.checklist import FieldError
 from handoff.service import Actor, EventKind
 from settings import CadenceRules
 from storage.directory import email_key, owner
@@ -120,10 +122,10 @@ def find_touch_account(
         if account is None:
             raise service.NotFound(account=str(account_id), suggestions=[])
         return account
-    account = service.find_account(session, account_name or "")
+    account = find_account(session, account_name or "")
     if account is None:
         name = account_name or ""
-        raise service.NotFound(account=name, suggestions=service.similar_account_names(session, name))
+        raise service.NotFound(account=name, suggestions=similar_account_names(session, name))
     return account
 
 
@@ -203,15 +205,13 @@ def set_tier(session: Session, *, account_name: str, tier: str, actor: Actor, cl
         raise service.NotAllowed(action="tier")
     if tier not in set(Tier):
         raise service.Invalid([FieldError("touch_tier", "unknown_tier")])
-    account = service.find_account(session, account_name)
+    account = find_account(session, account_name)
     if account is None:
-        raise service.NotFound(
-            account=account_name, suggestions=service.similar_account_names(session, account_name)
-        )
+        raise service.NotFound(account=account_name, suggestions=similar_account_names(session, account_name))
     h = latest_handoff(session, account.id)
     if h is None:
         raise service.NotFound(account=account_name, suggestions=[], no_handoff=True)
-    before = tier_of(h)
+    before = tier_of(h.account, h)
     account.touch_tier = tier
     account.updated_at = clock()
     summary = f"touch tier {before} -> {tier}"
@@ -227,18 +227,13 @@ def latest_handoff(session: Session, account_id: int) -> Handoff | None:
     ).first()
 
 
-def tier_of(h: Handoff) -> str:
-    """The account's tier wins over the handoff's: it is where a later override is kept."""
-    return h.account.touch_tier or h.touch_tier
-
-
 def milestones_for(session: Session, h: Handoff, rules: CadenceRules | None = None) -> list[Milestone]:
     rows = session.execute(
         select(Touch.kind, Touch.occurred_at).where(Touch.account_id == h.account_id)
     ).all()
     tz = (rules or CadenceRules()).timezone
     days = [(k, local_day(at, tz)) for k, at in rows]
-    return plan(tier_of(h), local_day(h.created_at, tz), days, rules)
+    return plan(tier_of(h.account, h), local_day(h.created_at, tz), days, rules)
 
 
 def onboarding_completion(

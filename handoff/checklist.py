@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from settings import TierThresholds
-from storage.limits import max_length, text_problem
-from storage.models import Account, Handoff, Stakeholder
+from accounts.names import name_problems
+from accounts.tiers import BillingPeriod, Tier
+from storage.limits import text_problem
+from storage.models import Handoff, Stakeholder
 
 CURRENCIES = ("JPY", "USD", "EUR")
 TEXT_MAX = 2000  # per free-text answer; keeps every rendered field inside Slack's 3000-char section limit
-NAME_MAX: int = max_length(Account.name) or 200  # the modal's limit for one-line answers
-
-
-class BillingPeriod(StrEnum):
-    MONTHLY = "monthly"
-    ANNUAL = "annual"
-
-
-class Tier(StrEnum):
-    HIGH = "high"
-    MID = "mid"
-    TECH = "tech"
 
 
 @dataclass(frozen=True)
@@ -95,32 +83,6 @@ _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _SPLIT = re.compile(r"\s*[|\t｜]\s*")
 SEATS_MAX = 1_000_000
 AMOUNT_MAX = Decimal(10) ** 12
-
-
-def strip_format(text: str) -> str:
-    """``text`` without format characters (Unicode category Cf: zero-width spaces and joiners,
-    right-to-left overrides, the BOM): invisible, so `Zw\u200bCorp` would otherwise be a second ZwCorp."""
-    if text.isascii():
-        return text
-    return "".join(c for c in text if unicodedata.category(c) != "Cf")
-
-
-def clean_name(name: str) -> str:
-    """An account name as stored and shown: no format characters, single-spaced."""
-    return " ".join(strip_format(name).split())
-
-
-def normalize_name(name: str) -> str:
-    """The lookup key of an account name: width-folded (NFKC), case-folded, without format characters,
-    single-spaced. Handoffs and ingest both key accounts by it."""
-    return " ".join(strip_format(unicodedata.normalize("NFKC", name)).casefold().split())
-
-
-def name_problems(name: str) -> tuple[str, dict[str, int]] | None:
-    """Why an account name cannot be stored: its own column and its key's (NFKC can turn 12 characters
-    into 216: `ﷺ` is 18), with one code for both since the person can only shorten the name."""
-    cleaned = clean_name(name)
-    return text_problem(cleaned, Account.name) or text_problem(normalize_name(cleaned), Account.name_key)
 
 
 def parse_external_stakeholders(text: str | None) -> tuple[list[ExternalStakeholder], list[FieldError]]:
@@ -237,25 +199,6 @@ TEXT_FIELDS = (
     "concerns",
     "open_questions",
 )
-
-
-def annual_value(amount: Decimal, billing_period: str) -> Decimal:
-    return amount * 12 if billing_period == BillingPeriod.MONTHLY else amount
-
-
-def suggest_tier(
-    amount: Decimal, currency: str, billing_period: str, thresholds: dict[str, TierThresholds]
-) -> Tier:
-    """High / mid / tech touch from the annual contract value, against per-currency thresholds."""
-    t = thresholds.get(currency)
-    if t is None:
-        return Tier.MID  # no rule for this currency: the middle tier is the safe default
-    arr = annual_value(amount, billing_period)
-    if arr >= t.high:
-        return Tier.HIGH
-    if arr >= t.mid:
-        return Tier.MID
-    return Tier.TECH
 
 
 class Item(StrEnum):

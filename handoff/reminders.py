@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from accounts.tiers import tier_of
 from clock import local_day
 from handoff.cadence import Kind, latest_handoff, plan
-from handoff.checklist import BillingPeriod, suggest_tier
 from settings import CadenceRules, Rules
 from storage.directory import mapped_users, owner
 from storage.models import Account, Handoff, ReminderSent, Touch
@@ -111,7 +111,7 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
     out: list[Reminder] = []
     for a in session.scalars(select(Account).where(Account.status == "active").order_by(Account.name)):
         h = handoffs.get(a.id)
-        tier = tier_for(a, h, rules)
+        tier = tier_of(a, h, rules.touch_tiers)
         recipient = owner(a, h, mapped)
         start = local_day(h.created_at, c.timezone) if h else a.contract_start
 
@@ -154,14 +154,6 @@ def due(session: Session, today: date, rules: Rules) -> list[Reminder]:
     return out
 
 
-def tier_for(account: Account, h: Handoff | None, rules: Rules) -> str:
-    """The account's own tier (an override), else its handoff's, else suggested from its MRR."""
-    tier = account.touch_tier or (h.touch_tier if h else None)
-    if tier is None and account.mrr is not None:
-        tier = suggest_tier(account.mrr, account.currency or "", BillingPeriod.MONTHLY, rules.touch_tiers)
-    return tier or "tech"
-
-
 def next_qbr(start: date, touches: list[tuple[str, date]], today: date, rules: Rules) -> date:
     """``qbr_every_days`` after the last QBR logged (or the start). A missed quarter shows as overdue
     while it is chased, then rolls on to the next: the rhythm goes on even when nobody logged one."""
@@ -185,7 +177,7 @@ def next_touch(
     start = local_day(h.created_at, c.timezone) if h else account.contract_start
     if start is None:
         return None
-    tier = tier_for(account, h, rules)
+    tier = tier_of(account, h, rules.touch_tiers)
     if h is not None and (today - start).days <= c.onboarding_days + c.catch_up_days:
         pending = next((m for m in plan(tier, start, touches, c) if m.done_on is None), None)
         if pending is not None:

@@ -3,7 +3,6 @@ change and its audit event land in one transaction or not at all."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,16 +14,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from accounts.lookup import find_account, similar_account_names
+from accounts.names import clean_name, normalize_name
+from accounts.tiers import suggest_tier
 from clock import Clock
-from handoff.checklist import (
-    FieldError,
-    HandoffForm,
-    clean_name,
-    normalize_name,
-    parse_external_stakeholders,
-    suggest_tier,
-    validate,
-)
+from handoff.checklist import FieldError, HandoffForm, parse_external_stakeholders, validate
 from settings import Rules
 from storage import outbox
 from storage.models import Account, Handoff, HandoffEvent, Outbox, Stakeholder
@@ -146,10 +140,6 @@ def add_event(
     )
 
 
-def find_account(session: Session, name: str) -> Account | None:
-    return session.scalars(select(Account).where(Account.name_key == normalize_name(name))).one_or_none()
-
-
 def open_handoff_account(session: Session, name: str) -> str | None:
     """The stored name of the account if it has an open handoff; one indexed query, since
     `/handoff Name` asks it inside Slack's 3-second window."""
@@ -159,16 +149,6 @@ def open_handoff_account(session: Session, name: str) -> str | None:
         .where(Account.name_key == normalize_name(name), Handoff.status == Status.OPEN)
         .limit(1)
     )
-
-
-def similar_account_names(session: Session, name: str, limit: int = 3) -> list[str]:
-    """Names close to what was typed, for "did you mean" answers."""
-    key = normalize_name(name)
-    rows = session.execute(select(Account.name, Account.name_key)).all()
-    by_key = {k: n for n, k in rows}
-    contains = [n for n, k in rows if key and key in k]
-    close = [by_key[k] for k in difflib.get_close_matches(key, list(by_key), n=limit, cutoff=0.6)]
-    return list(dict.fromkeys(contains + close))[:limit]
 
 
 def latest_for_account(session: Session, name: str) -> Handoff:

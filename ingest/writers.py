@@ -21,10 +21,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from accounts.names import NAME_MAX, clean_name, name_problems, normalize_name
 from clock import Clock, local_date
 from digest.funnel import METRICS as COMPANY_METRICS
 from handoff.cadence import ALIASES, log_touch
-from handoff.checklist import AMOUNT_MAX, NAME_MAX, clean_name, name_problems, normalize_name
+from handoff.checklist import AMOUNT_MAX
 from handoff.service import Actor
 from ingest.readers import (
     ACCOUNT_OPTIONAL,

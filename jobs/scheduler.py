@@ -21,11 +21,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from alerts import budget
 from alerts.service import scan
 from clock import Clock
 from digest.report import build as build_digest
 from handoff import reminders
+from model import decisions
 from model.service import needs_training, train_if_stale
 from settings import Settings
 from storage import Database
@@ -133,7 +133,7 @@ class Jobs:
         def work(session: Session) -> str:
             report = build_digest(session, as_of, self.settings.rules)
             switches = [d["id"] for d in report.get("model", {}).get("switches", [])]
-            budget.announced(session, switches, self.clock())  # told once, in this digest
+            decisions.announced(session, switches, self.clock())  # told once, in this digest
             row = enqueue(session, None, "digest", self.clock(), report=report)
             session.flush()
             enqueue(session, None, "digest_chart", self.clock(), digest_row=row.id)

@@ -3,7 +3,7 @@
 At each scored week (the Sunday a Monday scan scores up to) the model is the one trained on the
 weeks before it whose outcome was known by then (model/train.py), its threshold the one that met the
 alert budget on those training weeks; an account alerted is not alerted again for 28 days. Beside it,
-the rules: the health score (alerts/health.py) on the same account-weeks, and the alerts the rules'
+the rules: the health score (accounts/health.py) on the same account-weeks, and the alerts the rules'
 scans stored. Figures are those of /work/shared/docs/alert-quality.md (model/metrics.py), counted on
 the weeks whose 90-day outcome is known."""
 
@@ -19,8 +19,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts.health import data_through, score, usage_by_account
-from alerts.rules import CHURN
+from accounts.health import data_through, score, usage_by_account
+from accounts.kinds import CHURN
 from model.features import History
 from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
 from model.metrics import alert_figures, caught_ahead

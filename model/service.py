@@ -15,8 +15,8 @@ import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from alerts.health import data_through
-from handoff.checklist import normalize_name
+from accounts.health import data_through
+from accounts.names import normalize_name
 from model import store
 from model.backtest import DEFAULT_BUDGET, UPSELL_SHARE, history_weeks, needed_weeks, run
 from model.features import History

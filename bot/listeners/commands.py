@@ -10,6 +10,8 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from accounts.lookup import find_account, similar_account_names
+from accounts.names import NAME_MAX
 from bot.deps import Deps
 from bot.i18n import Translator
 from bot.listeners.common import ephemeral, open_edit, open_new
@@ -20,7 +22,6 @@ from bot.views.touches import logged_text, touch_modal
 from clock import local_date
 from handoff import cadence, reminders, service
 from handoff.cadence import Kind
-from handoff.checklist import NAME_MAX
 from storage import repeats
 from storage.models import Account
 
@@ -81,7 +82,7 @@ def parse(text: str, is_account: Callable[[str], bool]) -> tuple[str, str]:
 def register(app: App, deps: Deps) -> None:
     def is_account(name: str) -> bool:
         with deps.db.session() as s:
-            return service.find_account(s, name) is not None
+            return find_account(s, name) is not None
 
     @app.command("/handoff")
     def handoff_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -151,7 +152,7 @@ def register(app: App, deps: Deps) -> None:
             today = local_date(deps.clock, rules.schedule.timezone)
             view = None
             with deps.db.session() as s:
-                account = service.find_account(s, text)
+                account = find_account(s, text)
                 if account is not None and not cadence.may_log_touch(s, account, deps.actor(user_id)):
                     respond(**ephemeral(tr.t("touch.refuse", account=account.name)))
                     return
@@ -163,7 +164,7 @@ def register(app: App, deps: Deps) -> None:
                     )
             if view is None:  # no kind and no known account: which account was meant, and how
                 with deps.db.session() as s:
-                    close = service.similar_account_names(s, text)
+                    close = similar_account_names(s, text)
                 if close:
                     _not_found(respond, tr, text, "touch", service.NotFound(account=text, suggestions=close))
                 else:

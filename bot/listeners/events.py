@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, select
 
-from alerts.health import health_all
+from accounts.health import health_all
 from bot.deps import Deps
 from bot.views.home import AccountLine, home_view
 from clock import local_date

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from accounts.tiers import annual_value
 from bot.i18n import Translator
 from bot.ids import Action, Block, Callback
 from bot.text import Mrkdwn, escape, link, mention, slack_date
@@ -19,7 +20,7 @@ from bot.views.fields import (
     section,
     text_obj,
 )
-from handoff.checklist import Item, annual_value, missing_items
+from handoff.checklist import Item, missing_items
 from handoff.service import Status
 from storage.models import Handoff
 

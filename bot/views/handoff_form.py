@@ -9,6 +9,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from accounts.names import NAME_MAX
+from accounts.tiers import BillingPeriod, Tier
 from bot.i18n import Translator
 from bot.ids import Callback
 from bot.text import Mrkdwn
@@ -16,14 +18,11 @@ from bot.views.fields import header, input_block, modal, option, section, text_o
 from handoff.checklist import (
     AMOUNT_MAX,
     CURRENCIES,
-    NAME_MAX,
     REQUIRED,
     SEATS_MAX,
     TEXT_MAX,
-    BillingPeriod,
     FieldError,
     HandoffForm,
-    Tier,
 )
 
 

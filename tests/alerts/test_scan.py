@@ -55,7 +55,7 @@ def test_each_rule_raises_its_alert_with_reasons_in_numbers(db: Database) -> Non
     assert {
         "code": "usage_drop",
         "params": {"metric": "active_users", "recent": 12, "baseline": 40, "pct": 70, "recent_days": 7},
-        "text": "active users averaged 12/day over the last 7 days vs 40/day before (-70%)",
+        "text": "active users averaged 12/day over the last 7 days vs 40/day before (−70%)",
     } in drop["reasons"]
     idle = got[("IDLE", "churn_risk")].finding
     assert {"code": "inactive", "params": {"days": 20}} in idle.reasons and idle.severity == "high"
@@ -140,7 +140,7 @@ def test_actions_record_events_and_queue_card_updates(db: Database) -> None:
 
 
 def test_plan_limit_and_renewal_rules() -> None:
-    from alerts.health import Health, Usage
+    from accounts.health import Health, Usage
     from alerts.rules import churn, upsell
     from settings import HealthRules
 
@@ -190,7 +190,7 @@ def test_cli_json_and_dry_run(db: Database) -> None:
 
 
 def test_the_scan_keeps_the_days_band_counts_for_the_digest_trend(db: Database) -> None:
-    from alerts.health import health_all
+    from accounts.health import health_all
     from digest.chart import trend
     from storage.models import HealthDay
 
@@ -244,7 +244,7 @@ def _dry(db: Database, as_of: date) -> tuple[service.ScanResult, dict[tuple[str,
 
 
 def test_days_the_export_has_not_delivered_are_not_scored_as_zero_use(db: Database) -> None:
-    from alerts.health import health_all
+    from accounts.health import health_all
 
     _late_book(db)
     with db.session() as s:
@@ -271,7 +271,7 @@ def test_days_the_export_has_not_delivered_are_not_scored_as_zero_use(db: Databa
 def test_late_usage_is_not_hidden_by_other_feeds_and_renewals_count_from_the_day_asked(db: Database) -> None:
     """A daily NPS or ticket feed that keeps arriving while usage is late does not move data-through:
     otherwise the missing usage days read as zero use again."""
-    from alerts.health import data_through, health_all
+    from accounts.health import data_through, health_all
     from alerts.rules import churn
 
     _late_book(db)
@@ -288,7 +288,7 @@ def test_late_usage_is_not_hidden_by_other_feeds_and_renewals_count_from_the_day
 
 
 def test_an_account_whose_own_feed_stopped_while_the_others_continue_is_inactive(db: Database) -> None:
-    from alerts.health import health_all
+    from accounts.health import health_all
 
     _late_book(db)
     with db.session() as s:

@@ -4,17 +4,14 @@ from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
 
+from accounts.names import normalize_name
 from handoff.checklist import (
     HandoffForm,
     Item,
-    Tier,
     missing_items,
-    normalize_name,
     parse_external_stakeholders,
-    suggest_tier,
     validate,
 )
-from settings import Rules
 
 
 def valid_form(**overrides: object) -> HandoffForm:
@@ -100,22 +97,6 @@ def test_earlier_parse_problems_are_reported_with_the_rest() -> None:
 
     errors = validate(valid_form(seats=None, plan=None), [FieldError("seats", "not_a_whole_number")])
     assert {e.field: e.code for e in errors} == {"seats": "not_a_whole_number", "plan": "required"}
-
-
-def test_tier_comes_from_annual_value_against_per_currency_thresholds() -> None:
-    tiers = Rules.load(None).touch_tiers
-    assert suggest_tier(Decimal(500_000), "JPY", "monthly", tiers) == Tier.HIGH  # ARR 6,000,000
-    assert suggest_tier(Decimal(499_999), "JPY", "monthly", tiers) == Tier.MID
-    assert suggest_tier(Decimal(1_199_999), "JPY", "annual", tiers) == Tier.TECH
-    assert suggest_tier(Decimal(10_000), "USD", "annual", tiers) == Tier.MID
-    assert suggest_tier(Decimal(10), "XYZ", "annual", tiers) == Tier.MID  # no rule: middle tier
-
-
-def test_tier_thresholds_come_from_the_rules_file(tmp_path) -> None:
-    path = tmp_path / "rules.yml"
-    path.write_text("touch_tiers:\n  USD: {high: 1000, mid: 100}\n")
-    tiers = Rules.load(path).touch_tiers
-    assert suggest_tier(Decimal(100), "USD", "monthly", tiers) == Tier.HIGH
 
 
 def test_completeness_counts_twelve_items() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.lookup import find_account
+from accounts.names import clean_name, normalize_name
 from handoff import service
-from handoff.checklist import clean_name, normalize_name, validate
+from handoff.checklist import validate
 from handoff.service import Actor, Invalid
 from settings import Rules
 from storage import Database
@@ -79,5 +81,5 @@ def test_zero_width_and_bidi_characters_do_not_make_a_look_alike_account(db: Dat
     with db.session() as s:
         (account,) = s.query(Account).all()
         assert account.name == "ZwCorp"
-        assert service.find_account(s, "ZwCorp") is account
-        assert service.find_account(s, "Zw\u2060Corp") is account
+        assert find_account(s, "ZwCorp") is account
+        assert find_account(s, "Zw\u2060Corp") is account

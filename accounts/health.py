@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from settings import HealthRules, MetricNames, metric_name
+from accounts.reasons import describe
+from settings import HealthRules, MetricNames
 from storage.models import Account, Signal
 
 LOOKBACK_DAYS = 90  # how far back "last activity" is looked for; older reads as "90+ days"
@@ -139,36 +140,8 @@ class Health:
         }
 
 
-def describe(code: str, p: dict[str, Any], names: MetricNames | None = None) -> str:
-    """Plain-English reason, for the CLI and logs; Slack renders the same codes from its templates.
-    Metrics appear by their display names (``health.metric_names``), not their raw keys."""
-    texts = {
-        "usage_drop": "{metric} averaged {recent}/day over the last {recent_days} days "
-        "vs {baseline}/day before (-{pct}%)",
-        "inactive": "no activity for {days} days",
-        "inactive_long": "no activity in the last {days}+ days",
-        "low_utilization": "{active} of {seats} seats in use ({pct}%)",
-        "renewal_near": "renews in {days} days ({date})",
-        "nps_low": "latest NPS answer {score}",
-        "support_load": "{recent} support tickets in {recent_days} days vs {usual} usually",
-        "health_red": "health score {score} (red)",
-        "renewal_risk": "renews in {days} days ({date}) while health is {band}",
-        "seats_full": "{active} active users on {seats} seats ({pct}%)",
-        "usage_growth": "{metric} averaged {recent}/day recently vs {baseline}/day before (+{pct}%)",
-        "plan_limit": "{metric} reached {value} of the {plan} plan's limit {limit}",
-        "model_churn": "churn probability {pct}% ({risk}); drivers: {drivers}",
-        "model_upsell": "upgrade probability {pct}% ({risk}); drivers: {drivers}",
-        "rules_decide": "The rules decide until the history holds {churns} churns over {weeks} weeks "
-        "(now {have_churns} over {have_weeks})",
-    }
-    if isinstance(p.get("drivers"), list):
-        p = {**p, "drivers": "; ".join(str(d.get("text", "")) for d in p["drivers"])}
-    if "metric" in p:
-        p = {**p, "metric": metric_name(str(p["metric"]), "en", names)}
-    return texts.get(code, code).format(**p)
-
-
-def _num(x: float) -> float | int:
+def num(x: float) -> float | int:
+    """A figure as people read it: 12, not 12.0; 12.3, not 12.3456."""
     return int(x) if float(x).is_integer() else round(x, 1)
 
 
@@ -310,8 +283,8 @@ def score(
                 "usage_drop",
                 {
                     "metric": metric,
-                    "recent": _num(round(now, 1)),
-                    "baseline": _num(round(base, 1)),
+                    "recent": num(round(now, 1)),
+                    "baseline": num(round(base, 1)),
                     "pct": round(drop * 100),
                     "recent_days": rules.recent_days,
                 },
@@ -340,14 +313,14 @@ def score(
                     "seat_utilization",
                     points,
                     "low_utilization",
-                    {"active": _num(round(active, 1)), "seats": seats, "pct": round(util * 100)},
+                    {"active": num(round(active, 1)), "seats": seats, "pct": round(util * 100)},
                 )
             )
 
     nps = usage.latest.get("nps")
     if nps is not None and nps <= 8:
         points = w.get("nps", 0) * (1.0 if nps <= 6 else 0.5)
-        drivers.append(Driver("nps", points, "nps_low", {"score": _num(nps)}))
+        drivers.append(Driver("nps", points, "nps_low", {"score": num(nps)}))
 
     tickets_now = usage.recent.get("support_tickets", 0.0) * rules.recent_days
     usual = usage.baseline.get("support_tickets", 0.0) * rules.recent_days
@@ -359,8 +332,8 @@ def score(
                 points,
                 "support_load",
                 {
-                    "recent": _num(tickets_now),
-                    "usual": _num(round(usual, 1)),
+                    "recent": num(tickets_now),
+                    "usual": num(round(usual, 1)),
                     "recent_days": rules.recent_days,
                 },
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from alerts.health import Usage, health_all, score
+from accounts.health import Usage, health_all, score
 from settings import HealthRules
 from storage import Database
 from tests.alerts.factory import AS_OF, accounts, daily
