@@ -266,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     model.add_argument("--gradient-boosting", action="store_true", help="backtest: also gradient boosting")
     model.add_argument("--json", action="store_true", help="print the result as JSON")
     model.add_argument("--png", help="backtest: where to write the chart (default baton-backtest.png)")
+    crm = command("crm", help="one pass over the CRMs: won deals (once each) and the accounts sync")
+    crm.add_argument("action", choices=["sync"])
+    crm.add_argument("--dry-run", action="store_true", help="record nothing; show what would be taken")
+    crm.add_argument("--json", action="store_true", help="print what was done as one JSON object")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -429,6 +433,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             locale=settings.locale,
             png=args.png,
         )
+    if args.command == "crm":
+        from crm.cli import run_sync
+
+        db.upgrade()
+        return run_sync(settings, db, clock=utcnow, dry_run=args.dry_run, as_json=args.json)
     raise AssertionError(f"unhandled command {args.command}")
 
 
