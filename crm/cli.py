@@ -82,7 +82,7 @@ def run_sync(
         try:
             with db.session() as session:
                 since = sync.watermark(session, src.name, clock=clock, backfill_days=rules.backfill_days)
-            fetched = sync.fetch(src, since)
+            fetched = sync.fetch(src, since, clock=clock)
             with db.session() as session:
                 done = sync.record(session, fetched, clock=clock, on_won=on_won, dry_run=dry_run)
                 if dry_run:

@@ -28,6 +28,10 @@ from storage.limits import describe, text_problem
 from storage.models import CrmCursor, CrmDeal
 
 WON_DEALS = "won_deals"  # the crm_cursors stream of the won-deal poll
+# Each poll reads again from this long before the watermark: HubSpot's search index lags writes, offset
+# paging over a set that changes meanwhile can step over a row, and a long Salesforce transaction
+# commits with an earlier SystemModstamp than rows already seen. The stored ids make the overlap free.
+OVERLAP = timedelta(minutes=10)
 # The outbox action bot/ registers for the deal owner's "Start handoff" DM (Outbox.action is 16 long).
 WON_DEAL_DM = "crm_won_deal"
 
@@ -47,6 +51,7 @@ class Fetched:
     crm: str
     since: datetime
     deals: list[tuple[WonDeal, datetime]]
+    started: datetime | None = None  # when the read began: the watermark never passes it
 
 
 @dataclass
@@ -78,16 +83,17 @@ class DealPass:
 
 
 def watermark(session: Session, crm: str, *, clock: Clock, backfill_days: int) -> datetime:
-    """Where the next poll starts: the stored watermark, or ``backfill_days`` ago on the first pass
-    (connecting a CRM must not DM every deal it ever won)."""
+    """Where the next poll starts: OVERLAP before the stored watermark, or ``backfill_days`` ago on the
+    first pass (connecting a CRM must not DM every deal it ever won)."""
     cursor = session.get(CrmCursor, (crm, WON_DEALS))
     if cursor is None:
         return clock() - timedelta(days=backfill_days)
-    return datetime.fromisoformat(cursor.watermark)
+    return datetime.fromisoformat(cursor.watermark) - OVERLAP
 
 
-def fetch(source: DealSource, since: datetime) -> Fetched:
-    return Fetched(source.name, since, list(source.won_deals(since)))
+def fetch(source: DealSource, since: datetime, *, clock: Clock) -> Fetched:
+    started = clock()
+    return Fetched(source.name, since, list(source.won_deals(since)), started)
 
 
 def record(
@@ -110,7 +116,8 @@ def record(
     )
     now = clock()
     for deal, modified in fetched.deals:
-        out.watermark = max(out.watermark or modified, modified)
+        seen = min(modified, fetched.started) if fetched.started else modified  # a CRM clock ahead of ours
+        out.watermark = max(out.watermark or seen, seen)
         if deal.deal_id in known:
             out.already += 1
             continue

@@ -103,7 +103,8 @@ def test_a_won_deal_is_taken_once_and_the_watermark_moves(db: Database, hubspot:
     assert len(deals(db)) == 1
     search = [r for r in hubspot.requests if r.path.endswith("/deals/search")][-1]
     gte = next(f for f in search.body["filterGroups"][0]["filters"] if f["operator"] == "GTE")
-    assert gte["value"] == str(int(datetime(2026, 11, 28, 10, tzinfo=UTC).timestamp() * 1000))
+    again_from = datetime(2026, 11, 28, 10, tzinfo=UTC) - sync.OVERLAP  # read again a little before
+    assert gte["value"] == str(int(again_from.timestamp() * 1000))
 
 
 def test_the_first_pass_looks_back_backfill_days_only(db: Database, hubspot: FakeHubSpot) -> None:
@@ -177,7 +178,7 @@ def test_two_passes_at_once_take_each_deal_once(db: Database, hubspot: FakeHubSp
     for i in range(3):
         seed_hubspot_deal(hubspot, name=f"D{i}", modified=f"2026-11-2{i}T00:00:00Z")
     hs = HubSpot(hubspot.base_url, hubspot.token, HubSpotRules(), sleep=sleeps)
-    fetched = sync.fetch(hs, datetime(2026, 11, 1, tzinfo=UTC))
+    fetched = sync.fetch(hs, datetime(2026, 11, 1, tzinfo=UTC), clock=FakeClock(NOW))
     start, counts, errors = threading.Barrier(2), [], []
 
     def one() -> None:
@@ -309,3 +310,30 @@ def test_either_crm_is_on_when_its_credentials_are_set() -> None:
     assert [type(s) for s in sources(Settings.from_env({"SALESFORCE_CLIENT_ID": "a"}))] == []  # no secret
     both = {"HUBSPOT_ACCESS_TOKEN": "x", "SALESFORCE_CLIENT_ID": "a", "SALESFORCE_CLIENT_SECRET": "b"}
     assert [type(s) for s in sources(Settings.from_env(both))] == [HubSpot, Salesforce]
+
+
+def test_the_summary_is_in_the_team_language(db: Database, hubspot: FakeHubSpot) -> None:
+    seed_hubspot_deal(hubspot)
+    code, out, _ = run(settings_for(hubspot, BATON_LOCALE="ja"), db, FakeClock(NOW))
+    assert code == 0
+    assert "hubspot：受注した商談1件を取り込みました（取り込み済み0件）。" in out
+    assert "hubspot：顧客1社を同期しました（新規1社、更新0社）。" in out
+
+
+def test_a_deal_committed_late_inside_the_overlap_is_still_taken(db: Database, hubspot: FakeHubSpot) -> None:
+    """A deal whose change lands in the search index after a later one was seen: the next poll reads
+    from OVERLAP before the watermark, so it is found; the one seen already is not taken twice."""
+    first = seed_hubspot_deal(hubspot, name="First", modified="2026-11-30T10:00:00Z")
+    settings, clock = settings_for(hubspot), FakeClock(NOW)
+    run(settings, db, clock)
+    late = seed_hubspot_deal(hubspot, name="Late", modified="2026-11-30T09:55:00Z")  # indexed only now
+    code, out, _ = run(settings, db, clock)
+    assert code == 0 and "1 won deal(s) taken, 1 seen before" in out
+    assert [r.deal_id for r in deals(db)] == [first.deal_id, late.deal_id]
+
+
+def test_the_watermark_never_passes_the_time_the_read_began(db: Database, hubspot: FakeHubSpot) -> None:
+    seed_hubspot_deal(hubspot, modified="2026-12-01T03:00:00Z")  # the CRM's clock is two hours ahead
+    run(settings_for(hubspot), db, FakeClock(NOW))
+    with db.session() as s:
+        assert s.get(CrmCursor, ("hubspot", sync.WON_DEALS)).watermark == NOW.isoformat()  # type: ignore[union-attr]
