@@ -26,6 +26,7 @@ COPY jobs ./jobs
 COPY digest ./digest
 COPY storage ./storage
 COPY model ./model
+COPY crm ./crm
 USER baton
 VOLUME ["/data"]
 EXPOSE 3000

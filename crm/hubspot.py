@@ -288,7 +288,7 @@ class HubSpot:
             activities.sort(key=lambda a: a.when.isoformat() if a.when else "", reverse=True)
             close = day_of(p.get("closedate"))
             explicit = day_of(p.get(self.rules.renewal_property)) if self.rules.renewal_property else None
-            modified = datetime.fromisoformat(str(p.get("hs_lastmodifieddate")).replace("Z", "+00:00"))
+            modified = _modified(p.get("hs_lastmodifieddate"))
             yield (
                 WonDeal(
                     crm=NAME,
@@ -305,7 +305,7 @@ class HubSpot:
                     contacts=people,
                     activities=tuple(activities),
                 ),
-                modified.astimezone(UTC),
+                modified,
             )
 
     def account_rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -322,6 +322,14 @@ class HubSpot:
         }
         for r in self.search("companies", body):
             yield str(r["id"]), {**(r.get("properties") or {}), "hs_object_id": str(r["id"])}
+
+
+def _modified(raw: Any) -> datetime:
+    """``hs_lastmodifieddate``; a deal without one (never seen, but not trusted) moves no watermark."""
+    try:
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return datetime.fromtimestamp(0, UTC)
 
 
 def _line_item(p: dict[str, Any]) -> LineItem:
