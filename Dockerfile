@@ -26,6 +26,8 @@ COPY jobs ./jobs
 COPY digest ./digest
 COPY storage ./storage
 COPY model ./model
+COPY crm ./crm
+COPY accounts ./accounts
 USER baton
 VOLUME ["/data"]
 EXPOSE 3000

@@ -266,6 +266,10 @@ def _parser() -> _Parser:
     health.add_argument("--as-of", type=as_of_date, help=AS_OF_HELP)
     health.add_argument("--json", action="store_true", help="print the scores as a JSON array")
     _model_options(command("model", help="train, backtest or explain the churn and upsell models"))
+    crm = command("crm", help="one pass over the CRMs: won deals (once each) and the accounts sync")
+    crm.add_argument("action", choices=["sync"])
+    crm.add_argument("--dry-run", action="store_true", help="record nothing; show what would be taken")
+    crm.add_argument("--json", action="store_true", help="print what was done as one JSON object")
     return parser
 
 
@@ -461,6 +465,13 @@ def _scan(args: argparse.Namespace, settings: Settings, db: Database, tr: Transl
     return 0
 
 
+def _crm(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
+    from crm.cli import run_sync
+
+    db.upgrade()
+    return run_sync(settings, db, clock=utcnow, dry_run=args.dry_run, as_json=args.json)
+
+
 def _model(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
     from model.cli import run_model
 
@@ -491,6 +502,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, Database, Translator
     "scan": _scan,
     "health": _scan,
     "model": _model,
+    "crm": _crm,
 }
 
 if __name__ == "__main__":

@@ -119,6 +119,16 @@ prints: the number of signal values stored
 
 example:
   python app.py pull""",
+    "crm": """\
+One pass over each CRM whose credentials are set (HUBSPOT_ACCESS_TOKEN; SALESFORCE_CLIENT_ID and
+SALESFORCE_CLIENT_SECRET): deals won since the last pass are taken once each (a deal seen again is
+skipped), then the CRM's accounts go through the same ingest as an accounts file (crm: in baton.yml
+maps their fields). A CRM that fails is reported in one line; the others still run.
+
+prints: per CRM, the won deals taken and the accounts synced (--json: one object)
+
+example:
+  python app.py crm sync --dry-run""",
     "scan": """\
 Scores every active account and raises churn-risk and upsell alerts, as the daily job does; their Slack
 cards wait in the outbox and are sent when SLACK_BOT_TOKEN is set. Shows a progress bar of the accounts

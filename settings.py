@@ -6,6 +6,7 @@ Secrets are kept out of ``repr`` so a settings object can be logged safely.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
@@ -182,6 +183,145 @@ class DigestRules:
             raise ValueError(f"gross_margin_pct {m!r}: use a percentage above 0 and at most 100, e.g. 80")
 
 
+# What each ingest column of an accounts file is called in the CRM: `app.py crm sync` maps companies
+# (HubSpot) or Accounts (Salesforce) through it into the same ingest as files. A dotted path reads a
+# related field (Salesforce `Owner.Email`); a column left out is left empty.
+HUBSPOT_ACCOUNT_FIELDS = {
+    "account_id": "hs_object_id",
+    "name": "name",
+    "plan": "baton_plan",
+    "mrr": "baton_mrr",
+    "seats": "baton_seats",
+    "contract_start": "baton_contract_start",
+    "renewal_date": "baton_renewal_date",
+    "csm_email": "baton_csm_email",
+    "currency": "baton_currency",
+}
+SALESFORCE_ACCOUNT_FIELDS = {
+    "account_id": "Id",
+    "name": "Name",
+    "plan": "Plan__c",
+    "mrr": "MRR__c",
+    "seats": "Seats__c",
+    "contract_start": "Contract_Start__c",
+    "renewal_date": "Renewal_Date__c",
+    "csm_email": "CSM_Email__c",
+}
+ACCOUNT_COLUMNS = (
+    "account_id", "name", "plan", "mrr", "seats", "contract_start", "renewal_date",
+    "csm_email", "segment", "currency", "status", "churned_on", "touch_tier",
+)  # fmt: skip
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _account_fields(raw: Any, default: dict[str, str], where: str) -> dict[str, str]:
+    """``{ingest column: CRM field}``; account_id and name are needed to key the accounts."""
+    if raw is None:
+        return dict(default)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: map each accounts column to a CRM field, e.g. {{mrr: MRR__c}}")
+    out = {str(k): str(v) for k, v in raw.items() if v not in (None, "")}
+    if bad := sorted(set(out) - set(ACCOUNT_COLUMNS)):
+        raise ValueError(f"{where}: unknown column(s) {', '.join(bad)} (use {', '.join(ACCOUNT_COLUMNS)})")
+    if missing := [c for c in ("account_id", "name") if c not in out]:
+        raise ValueError(f"{where}: {' and '.join(missing)} must be mapped")
+    if bad := sorted(v for v in out.values() if not _FIELD_NAME.match(v)):
+        raise ValueError(f"{where}: {', '.join(bad)}: not a field name (letters, digits, _ and dots)")
+    return out
+
+
+@dataclass(frozen=True)
+class HubSpotRules:
+    api_version: str = "2026-03"  # date-versioned paths: /crm/objects/2026-03/...; /crm/v3 is retired
+    won_stages: tuple[str, ...] = ("closedwon",)  # dealstage ids that mean won, in every pipeline
+    renewal_property: str = ""  # a deal property with the term's end; empty: close date + term
+    term_months: int = 12  # when neither the property nor the line items give a term
+    sync_accounts: bool = True
+    account_filter: dict[str, str] = field(default_factory=lambda: {"lifecyclestage": "customer"})
+    account_fields: dict[str, str] = field(default_factory=lambda: dict(HUBSPOT_ACCOUNT_FIELDS))
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\d{4}-\d{2}(-beta)?", str(self.api_version)):
+            raise ValueError(f"api_version {self.api_version!r}: a HubSpot API date, e.g. 2026-03")
+        _check_common(self)
+        object.__setattr__(
+            self,
+            "account_fields",
+            _account_fields(self.account_fields, HUBSPOT_ACCOUNT_FIELDS, "account_fields"),
+        )
+
+
+@dataclass(frozen=True)
+class SalesforceRules:
+    api_version: str = "v62.0"
+    won_where: str = "IsWon = true"  # a SOQL condition: which opportunities are won
+    renewal_field: str = ""  # an Opportunity field with the term's end; empty: close date + term
+    currency_field: str = ""  # CurrencyIsoCode in multi-currency orgs; empty: `currency`
+    currency: str = "JPY"
+    term_months: int = 12
+    sync_accounts: bool = True
+    account_where: str = "Type = 'Customer'"
+    account_fields: dict[str, str] = field(default_factory=lambda: dict(SALESFORCE_ACCOUNT_FIELDS))
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"v\d{2,3}\.0", str(self.api_version)):
+            raise ValueError(f"api_version {self.api_version!r}: a Salesforce API version, e.g. v62.0")
+        if not re.fullmatch(r"[A-Z]{3}", str(self.currency)):
+            raise ValueError(f"currency {self.currency!r}: a 3-letter code, e.g. JPY")
+        _check_common(self)
+        for name in ("renewal_field", "currency_field"):
+            v = getattr(self, name)
+            if v and not _FIELD_NAME.match(v):
+                raise ValueError(f"{name} {v!r}: not a field name")
+        object.__setattr__(
+            self,
+            "account_fields",
+            _account_fields(self.account_fields, SALESFORCE_ACCOUNT_FIELDS, "account_fields"),
+        )
+
+
+def _check_common(rules: Any) -> None:
+    t = rules.term_months
+    if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 120:
+        raise ValueError(f"term_months {t!r}: a whole number of months from 1 to 120, e.g. 12")
+    if not isinstance(rules.sync_accounts, bool):
+        raise ValueError(f"sync_accounts {rules.sync_accounts!r}: true or false")
+
+
+@dataclass(frozen=True)
+class CrmRules:
+    """`crm:` in baton.yml. Either CRM is on when its credentials are in the environment."""
+
+    poll_minutes: int = 15  # the scheduled `crm sync`
+    backfill_days: int = 7  # the first pass takes deals won this far back, not the CRM's whole history
+    hubspot: HubSpotRules = field(default_factory=HubSpotRules)
+    salesforce: SalesforceRules = field(default_factory=SalesforceRules)
+
+    def __post_init__(self) -> None:
+        p = self.poll_minutes
+        if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 1440:
+            raise ValueError(f"poll_minutes {p!r}: a whole number of minutes from 1 to 1440, e.g. 15")
+        b = self.backfill_days
+        if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= 365:
+            raise ValueError(f"backfill_days {b!r}: a whole number of days from 0 to 365, e.g. 7")
+
+    @classmethod
+    def load(cls, raw: Any, where: str) -> CrmRules:
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(f"{where}: write it as a mapping (poll_minutes, hubspot, salesforce)")
+        data = dict(raw or {})
+        for name, rules in (("hubspot", HubSpotRules), ("salesforce", SalesforceRules)):
+            section = dict(data.get(name) or {})
+            if "won_stages" in section:
+                section["won_stages"] = tuple(str(s) for s in section["won_stages"] or ())
+            if "account_filter" in section:
+                section["account_filter"] = {
+                    str(k): str(v) for k, v in (section["account_filter"] or {}).items()
+                }
+            data[name] = _section(rules, section, f"{where}.{name}")
+        return _section(cls, data, where)
+
+
 TOUCH_KINDS = ("kickoff", "check_in", "qbr", "welcome", "usage_check")
 TIERS = ("high", "mid", "tech")
 Plan = tuple[tuple[str, int], ...]  # (touch kind, due this many days after the handoff)
@@ -281,6 +421,7 @@ class Rules:
     pull: PullRules = field(default_factory=PullRules)
     digest: DigestRules = field(default_factory=DigestRules)
     cadence: CadenceRules = field(default_factory=CadenceRules)
+    crm: CrmRules = field(default_factory=CrmRules)
 
     @classmethod
     def load(cls, path: Path | None) -> Rules:
@@ -334,6 +475,7 @@ class Rules:
             pull=_section(PullRules, data.get("pull"), f"{path}: pull"),
             digest=_section(DigestRules, data.get("digest"), f"{path}: digest"),
             cadence=_section(CadenceRules, cadence, f"{path}: cadence"),
+            crm=CrmRules.load(data.get("crm"), f"{path}: crm"),
         )
 
 
@@ -383,6 +525,21 @@ class Settings:
     slack_bot_token: str = field(default="", repr=False)
     slack_signing_secret: str = field(default="", repr=False)
     slack_app_token: str = field(default="", repr=False)
+    # The CRMs (crm/): on when their credentials are set; the rules are `crm:` in baton.yml
+    hubspot_access_token: str = field(default="", repr=False)
+    hubspot_client_secret: str = field(default="", repr=False)  # verifies signed webhooks
+    hubspot_api_url: str = "https://api.hubapi.com"
+    salesforce_client_id: str = field(default="", repr=False)
+    salesforce_client_secret: str = field(default="", repr=False)
+    salesforce_login_url: str = "https://login.salesforce.com"
+
+    @property
+    def hubspot_on(self) -> bool:
+        return bool(self.hubspot_access_token)
+
+    @property
+    def salesforce_on(self) -> bool:
+        return bool(self.salesforce_client_id and self.salesforce_client_secret)
 
     def __repr__(self) -> str:
         shown = "".join(f", {f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
@@ -426,4 +583,18 @@ class Settings:
             slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+            hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN", ""),
+            hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET", ""),
+            hubspot_api_url=_base_url(env, "HUBSPOT_API_URL", "https://api.hubapi.com"),
+            salesforce_client_id=env.get("SALESFORCE_CLIENT_ID", ""),
+            salesforce_client_secret=env.get("SALESFORCE_CLIENT_SECRET", ""),
+            salesforce_login_url=_base_url(env, "SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
         )
+
+
+def _base_url(env: dict[str, str], name: str, default: str) -> str:
+    """An http(s) base URL without its trailing slash; anything else is a configuration error."""
+    url = env.get(name, default).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"{name}={url!r}: an http(s) URL, e.g. {default}")
+    return url

@@ -437,3 +437,35 @@ class ModelDecision(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     decided_at: Mapped[datetime]
     announced_at: Mapped[datetime | None]
+
+
+class CrmDeal(Base):
+    """A won deal Baton has taken from a CRM, once: the CRM's own id is the key, so a deal seen again (a
+    second poll, a repeated webhook) is never processed twice. ``deal`` is the neutral WonDeal
+    (crm/model.py) the prefilled handoff modal is opened from; ``announced_at`` is set when the owner's
+    "Start handoff" DM is queued (bot/)."""
+
+    __tablename__ = "crm_deals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    crm: Mapped[str] = mapped_column(String(16))  # hubspot | salesforce
+    deal_id: Mapped[str] = mapped_column(String(64))
+    company_id: Mapped[str | None] = mapped_column(String(64))
+    owner_email: Mapped[str | None] = mapped_column(String(320))
+    deal: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id", ondelete="SET NULL"))
+    found_at: Mapped[datetime]
+    announced_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("crm", "deal_id", name="uq_crm_deals_crm_deal"),)
+
+
+class CrmCursor(Base):
+    """Where the last poll of a CRM stopped (its watermark), per CRM and stream: ``won_deals``."""
+
+    __tablename__ = "crm_cursors"
+
+    crm: Mapped[str] = mapped_column(String(16), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(32), primary_key=True)
+    watermark: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]

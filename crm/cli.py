@@ -1,0 +1,149 @@
+"""`app.py crm sync [--dry-run] [--json]`: by hand, what the scheduled job does. For each CRM that
+has credentials: one pass over won deals (each taken once; the owner's DM is queued by ``on_won``,
+bot/'s seam) and the accounts sync, then what it did, one line each (or one JSON object)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+import httpx
+
+from cli import words
+from clock import Clock, local_date
+from crm import sync
+from crm.http import CrmError
+from crm.hubspot import HubSpot
+from crm.salesforce import Salesforce
+from ingest import IngestError
+from settings import Settings
+from storage import Database
+
+
+def sources(
+    settings: Settings, *, client: httpx.Client | None = None, sleep: Callable[[float], None] = time.sleep
+) -> list[HubSpot | Salesforce]:
+    """The CRMs whose credentials are set, HubSpot first."""
+    crm = settings.rules.crm
+    out: list[HubSpot | Salesforce] = []
+    if settings.hubspot_on:
+        out.append(
+            HubSpot(
+                settings.hubspot_api_url,
+                settings.hubspot_access_token,
+                crm.hubspot,
+                client=client,
+                sleep=sleep,
+            )
+        )
+    if settings.salesforce_on:
+        out.append(
+            Salesforce(
+                settings.salesforce_login_url,
+                settings.salesforce_client_id,
+                settings.salesforce_client_secret,
+                crm.salesforce,
+                client=client,
+                sleep=sleep,
+            )
+        )
+    return out
+
+
+def run_sync(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock,
+    dry_run: bool = False,
+    as_json: bool = False,
+    crms: list[HubSpot | Salesforce] | None = None,
+    on_won: sync.OnWon | None = None,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> int:
+    """One pass per CRM; a CRM that fails (refused token, rate limit, a refused accounts batch) is
+    reported in one line and the others still run. 0 when every CRM went through, 1 if one failed,
+    2 when no CRM is configured."""
+    out, err = out or sys.stdout, err or sys.stderr
+    tr = words(settings.locale)
+    crms = sources(settings) if crms is None else crms
+    if not crms:
+        print(tr.t("cli.crm.none"), file=err)
+        return 2
+    rules, tz = settings.rules.crm, settings.rules.schedule.timezone
+    report: dict[str, Any] = {}
+    code = 0
+    for src in crms:
+        entry: dict[str, Any] = report.setdefault(src.name, {"dry_run": dry_run})
+        try:
+            with db.session() as session:
+                since = sync.watermark(session, src.name, clock=clock, backfill_days=rules.backfill_days)
+            fetched = sync.fetch(src, since, clock=clock)
+            with db.session() as session:
+                done = sync.record(session, fetched, clock=clock, on_won=on_won, dry_run=dry_run)
+                if dry_run:
+                    session.rollback()
+            entry["won_deals"] = done.as_json()
+            if not as_json:
+                title = "cli.crm.deals_dry" if dry_run else "cli.crm.deals"
+                print(tr.t(title, crm=src.name, new=len(done.new), already=done.already), file=out)
+                for d in done.new:
+                    print(
+                        tr.t(
+                            "cli.crm.deal",
+                            id=d.deal_id,
+                            name=d.name,
+                            account=d.account_name or "—",
+                            owner=d.owner_email or "—",
+                        ),
+                        file=out,
+                    )
+            src_rules = rules.hubspot if src.name == "hubspot" else rules.salesforce
+            if src_rules.sync_accounts:
+                result = sync.sync_accounts(
+                    db,
+                    src.name,
+                    src.account_rows(),
+                    src_rules.account_fields,
+                    clock=clock,
+                    timezone=tz,
+                    as_of=local_date(clock, tz),
+                    dry_run=dry_run,
+                )
+                entry["accounts"] = {
+                    "rows": result.rows,
+                    "created": result.created,
+                    "updated": result.updated,
+                }
+                if not as_json:
+                    title = "cli.crm.accounts_dry" if dry_run else "cli.crm.accounts"
+                    print(
+                        tr.t(
+                            title,
+                            crm=src.name,
+                            rows=result.rows,
+                            created=result.created,
+                            updated=result.updated,
+                        ),
+                        file=out,
+                    )
+        except IngestError as exc:
+            code = 1
+            entry["error"] = {"refused": exc.bad, "problems": [p.message for p in exc.problems]}
+            print(f"{tr.t('cli.crm.refused', crm=src.name, bad=exc.bad)}\n{exc.report()}", file=err)
+        except CrmError as exc:
+            code = 1
+            entry["error"] = str(exc)
+            print(tr.t("cli.crm.failed", crm=src.name, error=exc), file=err)
+        finally:
+            entry["api_calls"] = src.calls
+            if isinstance(src, Salesforce) and src.limit_info:
+                entry["limit_info"] = src.limit_info
+            src.close()
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=2), file=out)
+    return code

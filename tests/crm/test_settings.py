@@ -1,0 +1,93 @@
+"""`crm:` in baton.yml and the CRM environment variables: defaults, and one clear error per mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from settings import ROOT, ConfigError, Rules, Settings
+
+
+def load(tmp_path: Path, text: str) -> Rules:
+    path = tmp_path / "baton.yml"
+    path.write_text(text, encoding="utf-8")
+    return Rules.load(path)
+
+
+def test_the_shipped_baton_yml_has_the_defaults() -> None:
+    crm = Rules.load(ROOT / "baton.yml").crm
+    assert crm.poll_minutes == 15 and crm.backfill_days == 7
+    assert crm.hubspot.api_version == "2026-03" and crm.hubspot.won_stages == ("closedwon",)
+    assert crm.salesforce.account_fields["mrr"] == "MRR__c"
+
+
+def test_a_mapping_replaces_the_default_one(tmp_path: Path) -> None:
+    rules = load(
+        tmp_path,
+        "crm:\n  hubspot:\n    won_stages: [closedwon, '1234567']\n"
+        "    account_fields: {account_id: hs_object_id, name: name, mrr: arr_monthly}\n"
+        "  salesforce:\n    account_fields: {account_id: Id, name: Name, csm_email: Owner.Email}\n",
+    )
+    assert rules.crm.hubspot.won_stages == ("closedwon", "1234567")
+    assert rules.crm.hubspot.account_fields == {
+        "account_id": "hs_object_id",
+        "name": "name",
+        "mrr": "arr_monthly",
+    }
+    assert rules.crm.salesforce.account_fields["csm_email"] == "Owner.Email"
+
+
+@pytest.mark.parametrize(
+    ("yaml", "message"),
+    [
+        ("crm:\n  pol_minutes: 5\n", "crm: unknown setting.*pol_minutes"),
+        ("crm:\n  poll_minutes: 0\n", "poll_minutes 0"),
+        ("crm:\n  hubspot:\n    api_version: v3\n", "crm.hubspot: api_version 'v3'"),
+        ("crm:\n  hubspot:\n    account_fields: {mrr: x}\n", "account_id and name must be mapped"),
+        ("crm:\n  hubspot:\n    account_fields: {account_id: a, name: b, arr: c}\n", "unknown column.*arr"),
+        (
+            "crm:\n  salesforce:\n    account_fields: {account_id: Id, name: 'Name; DROP'}\n",
+            "not a field name",
+        ),
+        ("crm:\n  salesforce:\n    term_months: 0\n", "term_months 0"),
+        ("crm:\n  salesforce:\n    api_version: '62'\n", "a Salesforce API version"),
+        ("crm: [hubspot]\n", "write it as a mapping"),
+    ],
+)
+def test_a_wrong_crm_setting_is_one_clear_error(tmp_path: Path, yaml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, yaml)
+
+
+def test_the_crm_variables_are_read_and_their_secrets_never_shown() -> None:
+    s = Settings.from_env(
+        {
+            "HUBSPOT_ACCESS_TOKEN": "pat-na1-secret",
+            "HUBSPOT_CLIENT_SECRET": "hs-client-secret",
+            "HUBSPOT_API_URL": "http://127.0.0.1:9/",
+            "SALESFORCE_CLIENT_ID": "3MVG9-id",
+            "SALESFORCE_CLIENT_SECRET": "sf-secret",
+            "SALESFORCE_LOGIN_URL": "https://acme.my.salesforce.com",
+        }
+    )
+    assert s.hubspot_on and s.salesforce_on
+    assert s.hubspot_api_url == "http://127.0.0.1:9"
+    assert s.salesforce_login_url == "https://acme.my.salesforce.com"
+    assert not any(
+        secret in repr(s) for secret in ("pat-na1-secret", "hs-client-secret", "3MVG9-id", "sf-secret")
+    )
+
+
+def test_the_defaults_are_the_public_hosts_and_both_crms_off() -> None:
+    s = Settings.from_env({})
+    assert (s.hubspot_api_url, s.salesforce_login_url) == (
+        "https://api.hubapi.com",
+        "https://login.salesforce.com",
+    )
+    assert not s.hubspot_on and not s.salesforce_on
+
+
+def test_a_base_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(ConfigError, match="SALESFORCE_LOGIN_URL"):
+        Settings.from_env({"SALESFORCE_LOGIN_URL": "login.salesforce.com"})
