@@ -20,7 +20,7 @@ from model import store
 from model.decisions import announced, digest_part  # noqa: F401  (moved: the digest reads them too)
 from model.features import History
 from model.labels import CHURN_HORIZON
-from model.train import LinearModel, drivers
+from model.train import REST_WEEKS, LinearModel, drivers
 from settings import Rules
 from storage.models import Alert, ChurnModel, ModelDecision
 
@@ -175,6 +175,20 @@ def used_this_week(session: Session, now: datetime, kind: str) -> int:
     )
 
 
+def rested(session: Session, now: datetime, kind: str) -> set[int]:
+    """Accounts whose alert of ``kind`` was raised in the last 13 weeks and has been resolved: the
+    model does not alert them again inside the 90 days its alert spoke for (model/train.REST_WEEKS).
+    Hard rules still raise for them."""
+    since = now - timedelta(weeks=REST_WEEKS)
+    return set(
+        session.scalars(
+            select(Alert.account_id).where(
+                Alert.kind == kind, Alert.state == "resolved", Alert.raised_at > since
+            )
+        ).all()
+    )
+
+
 def select_findings(
     findings: Iterable[Finding],
     scored: dict[int, Scored],
@@ -185,11 +199,13 @@ def select_findings(
     blocked: set[int],
     open_ids: set[int],
     rules: Rules,
+    rested: set[int] | None = None,
 ) -> tuple[list[Finding], int]:
     """The week's findings of ``kind`` under the budget: hard-rule findings always (counted first), then
     the model's highest-ranked accounts at or above its threshold while the cap allows. An account
     with an open alert keeps being updated without a new slot; one in cooldown or snoozed
-    (``blocked``) takes none. Returns the findings and how many of them were cut by the cap."""
+    (``blocked``) takes none; one the model alerted in the last 13 weeks (``rested``) gets no model
+    finding. Returns the findings and how many of them were cut by the cap."""
     hard = _hard(findings, kind)
     left = cap(accounts, rules, kind) - used - sum(1 for a in hard if a not in open_ids and a not in blocked)
     out = dict(hard)
@@ -199,6 +215,8 @@ def select_findings(
         if s.threshold is None or s.probability < s.threshold:
             break
         prior = out.get(account_id)
+        if rested and account_id in rested and account_id not in open_ids:
+            continue
         if prior is None and account_id not in open_ids and account_id not in blocked:
             if left <= 0:
                 cut += 1

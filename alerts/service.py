@@ -268,7 +268,11 @@ def _budgeted(
         else:
             result.decided_by[kind] = "model"
             chosen, cut = budget.select_findings(
-                mine, {a: s for a, s in scored[kind].items() if a in readings}, kind, **slots
+                mine,
+                {a: s for a, s in scored[kind].items() if a in readings},
+                kind,
+                rested=budget.rested(session, now, kind),
+                **slots,
             )
             chosen = [replace(f, score=readings[f.account_id].score) for f in chosen]
         if cut:

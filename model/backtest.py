@@ -2,7 +2,8 @@
 
 At each scored week (the Sunday a Monday scan scores up to) the model is the one trained on the
 weeks before it whose outcome was known by then (model/train.py), its threshold the one that met the
-alert budget on those training weeks; an account alerted is not alerted again for 28 days. Beside it,
+alert budget on those training weeks; each week the highest-ranked accounts at or above it up to the
+budget's share, none alerted in the 13 weeks before (the scan's rule). Beside it,
 the rules: the health score (accounts/health.py) on the same account-weeks, and the alerts the rules'
 scans stored. Figures are those of /work/shared/docs/alert-quality.md (model/metrics.py), counted on
 the weeks whose 90-day outcome is known."""
@@ -25,9 +26,9 @@ from model.features import History
 from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
 from model.metrics import alert_figures, caught_ahead
 from model.train import (
-    COOLDOWN_WEEKS,
     MIN_EVENTS,
     MIN_WEEKS,
+    REST_WEEKS,
     LinearModel,
     NotEnoughHistory,
     rows_for,
@@ -39,6 +40,13 @@ from storage.models import Alert, Signal
 DEFAULT_BUDGET = 2.0  # alerts per 100 accounts per week, churn and upsell together
 UPSELL_SHARE = 0.25  # the upsell model's share of the budget
 REFIT_WEEKS = 4  # the backtest retrains every 4 weeks (the live scan retrains when a week older)
+
+
+def weekly_cap(accounts: int, per_100_week: float) -> int:
+    """A week's alerts for one kind: its share of the budget, rounded down, at least one (as the scan's
+    alerts/budget.cap)."""
+    n = int(accounts * per_100_week / 100 + 1e-9)
+    return max(n, 1) if per_100_week > 0 and accounts > 0 else n
 
 
 def last_sunday(day: date) -> date:
@@ -129,14 +137,19 @@ def walk_forward(
                     out.gb_scores += [
                         (int(a), day, float(v)) for a, v in zip(frame.account_ids, g, strict=True)
                     ]
-            for a, v in zip(frame.account_ids, p, strict=True):
-                if model.threshold is None or v < model.threshold:
+            # as the scan does: the week's highest-ranked accounts at or above the threshold, up to
+            # the kind's share of the budget, none alerted in the last REST_WEEKS weeks
+            room = weekly_cap(len(frame.account_ids), share[kind])
+            for i in np.argsort(-p, kind="stable"):
+                a, v = int(frame.account_ids[i]), float(p[i])
+                if room <= 0 or model.threshold is None or v < model.threshold:
+                    break
+                prev = last_alert.get((a, kind))
+                if prev is not None and (day - prev).days < 7 * REST_WEEKS:
                     continue
-                prev = last_alert.get((int(a), kind))
-                if prev is not None and (day - prev).days < 7 * COOLDOWN_WEEKS:
-                    continue
-                last_alert[(int(a), kind)] = day
-                out.alerts.append((int(a), day, kind))
+                last_alert[(a, kind)] = day
+                out.alerts.append((a, day, kind))
+                room -= 1
     out.seconds = {"features": t1 - t0, "training": fit_seconds, "total": timer.perf_counter() - t0}
     return out
 
@@ -167,9 +180,10 @@ def tradeoff(
     points: int = 14,
 ) -> list[dict[str, float]]:
     """Churns caught 7-90 days ahead against alerts per 100 accounts per week, one point per
-    threshold (from the top 0.2 % of account-weeks to the top 40 %), alerting as the product does:
-    at or above the threshold, then not again for 28 days. The curve the backtest PNG draws: a
-    method whose curve lies higher catches more churns for the same number of alerts."""
+    threshold (from the top 0.2 % of account-weeks to the top 40 %): at or above the threshold, then
+    not again for 13 weeks (the scan's rest; no weekly cap, so the curve shows the threshold alone).
+    The curve the backtest PNG draws: a method whose curve lies higher catches more churns for the
+    same number of alerts."""
     rows = sorted((a, d, s) for a, d, s in scores if first <= d <= last)
     if not rows:
         return []
@@ -184,7 +198,7 @@ def tradeoff(
         for a, d, s in rows:
             if s < threshold:
                 continue
-            if prev[0] == a and prev[1] is not None and (d - prev[1]).days < 7 * COOLDOWN_WEEKS:
+            if prev[0] == a and prev[1] is not None and (d - prev[1]).days < 7 * REST_WEEKS:
                 continue
             alerts.setdefault(a, []).append(d)
             n, prev = n + 1, (a, d)

@@ -144,6 +144,52 @@ def test_an_open_alert_keeps_its_place_without_a_new_slot() -> None:
     assert [f.account_id for f in got] == [3] and cut == 1
 
 
+def test_an_account_alerted_in_the_last_13_weeks_takes_no_model_slot() -> None:
+    rules = _rules(4, churn=50)  # 100 accounts: 2 churn alerts a week
+    idle = Finding(3, CHURN, "high", 30, [{"code": "inactive", "params": {"days": 20}}])
+    scored = {3: _scored(0.95), 4: _scored(0.9), 5: _scored(0.8), 6: _scored(0.7)}
+    kw = {"accounts": 100, "used": 0, "blocked": set(), "open_ids": set(), "rules": rules}
+    got, _ = budget.select_findings([], scored, CHURN, rested={3, 4}, **kw)
+    assert [f.account_id for f in got] == [5, 6]  # the slots go to accounts the team has not seen
+    got, _ = budget.select_findings([idle], scored, CHURN, rested={3, 4}, **kw)
+    assert [f.account_id for f in got] == [3, 5]  # a hard rule still raises for a rested account
+
+
+def test_rested_counts_resolved_alerts_raised_in_the_last_13_weeks(db: Database) -> None:
+    from storage.models import Account, Alert
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    with db.session() as s:
+        ids = []
+        for n in range(4):
+            a = Account(name=f"R{n}", name_key=f"r{n}", external_id=f"R{n}", created_at=now, updated_at=now)
+            s.add(a)
+            s.flush()
+            ids.append(a.id)
+        for account_id, state, days_ago, kind in (
+            (ids[0], "resolved", 30, CHURN),  # rested
+            (ids[1], "resolved", 100, CHURN),  # 14+ weeks ago: free again
+            (ids[2], "open", 30, CHURN),  # open: updated in place, not rested
+            (ids[3], "resolved", 30, UPSELL),  # the other kind
+        ):
+            at = now - timedelta(days=days_ago)
+            s.add(
+                Alert(
+                    account_id=account_id,
+                    kind=kind,
+                    state=state,
+                    severity="medium",
+                    reasons=[],
+                    as_of=at.date(),
+                    raised_at=at,
+                    updated_at=at,
+                )
+            )
+        s.flush()
+        assert budget.rested(s, now, CHURN) == {ids[0]}
+        assert budget.rested(s, now, UPSELL) == {ids[3]}
+
+
 @pytest.mark.parametrize(
     "alerts",
     [

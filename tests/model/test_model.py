@@ -64,6 +64,15 @@ def test_training_never_sees_the_scored_week_or_outcomes_after_it(db: Database) 
     assert replay.fits and all(
         date.fromisoformat(f["last_week"]) + timedelta(days=CHURN_HORIZON) <= f["cutoff"] for f in replay.fits
     )
+    # and alerts as the scan does: at most the week's share of the budget, no account twice in 13 weeks
+    per_week: dict[date, int] = {}
+    for _, d, kind in replay.alerts:
+        if kind == "churn":
+            per_week[d] = per_week.get(d, 0) + 1
+    counts = {d: sum(1 for _, w, _ in replay.scores if w == d) for d in per_week}
+    assert per_week and all(n <= max(1, int(counts[d] * 1.5 / 100)) for d, n in per_week.items())
+    churn_alerts = [(a, d) for a, d, k in replay.alerts if k == "churn"]
+    assert len({a for a, _ in churn_alerts}) == len(churn_alerts)  # 7 weeks < 13: once each
 
 
 def test_the_threshold_meets_the_budget_on_the_training_weeks(db: Database) -> None:
@@ -80,12 +89,12 @@ def test_the_threshold_meets_the_budget_on_the_training_weeks(db: Database) -> N
     assert alerts_at(p, week, rows.account, lower) > allowed
 
 
-def test_alerts_at_a_threshold_rest_four_weeks_per_account() -> None:
-    scores = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.1])
-    week = np.array([0, 1, 3, 4, 8, 0])
-    account = np.array([1, 1, 1, 1, 1, 2])
-    assert alerts_at(scores, week, account, 0.5) == 3  # weeks 0, 4, 8
-    assert threshold_for_budget(scores, week, account, 100 * 1 / 6) > 0.9  # one alert allowed: none fits
+def test_alerts_at_a_threshold_rest_thirteen_weeks_per_account() -> None:
+    scores = np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1])
+    week = np.array([0, 1, 4, 12, 13, 20, 0])
+    account = np.array([1, 1, 1, 1, 1, 1, 2])
+    assert alerts_at(scores, week, account, 0.5) == 2  # weeks 0 and 13: the 90 days an alert speaks for
+    assert threshold_for_budget(scores, week, account, 100 * 1 / 7) > 0.9  # one alert allowed: none fits
 
 
 def test_the_stored_model_survives_a_restart(db: Database) -> None:
