@@ -140,7 +140,7 @@ class HubSpot:
             if resp.status_code == 403:
                 raise CrmAuthError(
                     f"HubSpot refused {method} {path} ({error_text(resp)}): give the private app the scopes "
-                    "README-crm.md lists"
+                    "the README lists"
                 )
             if resp.status_code == 404:
                 return None
