@@ -550,6 +550,9 @@ class Settings:
     salesforce_client_id: str = field(default="", repr=False)
     salesforce_client_secret: str = field(default="", repr=False)
     salesforce_login_url: str = "https://login.salesforce.com"
+    # the server's public base URL, as HubSpot calls it (webhook signatures cover the full URL); empty:
+    # https:// and the request's Host header
+    public_url: str = ""
 
     @property
     def hubspot_on(self) -> bool:
@@ -607,6 +610,9 @@ class Settings:
             salesforce_client_id=env.get("SALESFORCE_CLIENT_ID", ""),
             salesforce_client_secret=env.get("SALESFORCE_CLIENT_SECRET", ""),
             salesforce_login_url=_base_url(env, "SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
+            public_url=_base_url(env, "BATON_PUBLIC_URL", "https://baton.example.com")
+            if env.get("BATON_PUBLIC_URL")
+            else "",
         )
 
 

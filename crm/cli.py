@@ -161,19 +161,7 @@ def scheduled_pass(
 ) -> str:
     """What the scheduled job runs every ``crm.poll_minutes``: the deals HubSpot webhooks named, then
     the same pass as `app.py crm sync`. Returns one line for the job ledger and the log."""
-    from crm import inbox
-
-    parts: list[str] = []
-    if settings.hubspot_on:
-        hs = next(s for s in sources(settings, sleep=sleep) if isinstance(s, HubSpot))
-        try:
-            done = inbox.take(db, hs, clock=clock, on_won=on_won)
-            if done is not None:
-                parts.append(f"webhook: {len(done.new)} won deal(s) taken, {done.already} seen before")
-        except CrmError as exc:
-            parts.append(f"webhook: {exc}")
-        finally:
-            hs.close()
+    parts = [line] if (line := webhook_pass(settings, db, clock=clock, on_won=on_won, sleep=sleep)) else []
     out, err = io.StringIO(), io.StringIO()
     code = run_sync(settings, db, clock=clock, as_json=True, crms=crms, on_won=on_won, out=out, err=err)
     for name, entry in (json.loads(out.getvalue() or "{}") or {}).items():
@@ -187,3 +175,27 @@ def scheduled_pass(
     if code == 2:
         parts.append("no CRM is configured")
     return "; ".join(parts)
+
+
+def webhook_pass(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock,
+    on_won: sync.OnWon | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """The deals HubSpot webhooks named since the last pass (crm/inbox.py); the webhook route starts
+    one in the background, and every scheduled pass runs one first. Returns one line, empty if idle."""
+    from crm import inbox
+
+    if not settings.hubspot_on:
+        return ""
+    hs = next(s for s in sources(settings, sleep=sleep) if isinstance(s, HubSpot))
+    try:
+        done = inbox.take(db, hs, clock=clock, on_won=on_won)
+    except CrmError as exc:
+        return f"webhook: {exc}"
+    finally:
+        hs.close()
+    return f"webhook: {len(done.new)} won deal(s) taken, {done.already} seen before" if done else ""
