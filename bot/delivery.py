@@ -600,7 +600,9 @@ Recorder = Callable[[Session, Job, str], None]
 def _crm_writeback(d: Delivery, job: Job) -> None:
     """The handoff into the CRM (crm/writeback.py writes it; delivery only dispatches and retries)."""
     try:
-        writeback.send(d, job.handoff_id, job.payload, created=job.created, email_of=d.directory.email)
+        writeback.send(
+            d, job.handoff_id, job.payload, created=job.created, words=d.tr, email_of=d.directory.email
+        )
     except writeback.Later as exc:
         raise Retry(exc.after, exc.reason) from exc
     except writeback.Failed as exc:

@@ -27,7 +27,6 @@ from typing import Any, Protocol
 import httpx
 from sqlalchemy import select
 
-from cli import words
 from clock import Clock
 from crm.http import CrmAuthError, CrmError, CrmRefused, RateLimited
 from crm.hubspot import HubSpot
@@ -88,6 +87,14 @@ def _no_sleep(seconds: float) -> None:
     raise _Pause(seconds)
 
 
+class Words(Protocol):
+    """The team's words (bot/i18n.py's Translator in BATON_LOCALE, passed in by the caller)."""
+
+    def t(self, key: str, **params: Any) -> str: ...
+
+    def money(self, amount: Any, currency: str | None) -> str: ...
+
+
 class Env(Protocol):
     """What the sender needs from its caller (bot/delivery.py's Delivery has these)."""
 
@@ -122,7 +129,7 @@ def marker(handoff_id: int) -> str:
     return f"[baton-handoff-{handoff_id}]"
 
 
-def _value(tr: Any, h: Handoff, name: str) -> str | None:
+def _value(tr: Words, h: Handoff, name: str) -> str | None:
     v = getattr(h, name)
     if v is None or v == "":
         return None
@@ -135,18 +142,17 @@ def _value(tr: Any, h: Handoff, name: str) -> str | None:
     return str(v).strip()
 
 
-def content(env: Env, h: Handoff, csm_email: str | None) -> Content:
-    tr = words(env.settings.locale)
+def content(env: Env, tr: Words, h: Handoff, csm_email: str | None) -> Content:
     milestones = cadence.milestones_for(_session_of(h), h, env.settings.rules.cadence)
     kickoff = next((m.due for m in milestones if m.kind == cadence.Kind.KICKOFF), None)
-    head = [tr.t("crm.note.title", account=h.account.name)]
+    head = [tr.t("cli.crm.note.title", account=h.account.name)]
     if h.permalink:
-        head.append(tr.t("crm.note.card", url=h.permalink))
-    head.append(tr.t("crm.note.status_" + ("accepted" if h.status == "accepted" else "open")))
+        head.append(tr.t("cli.crm.note.card", url=h.permalink))
+    head.append(tr.t("cli.crm.note.status_" + ("accepted" if h.status == "accepted" else "open")))
     if csm_email:
-        head.append(tr.t("crm.note.csm", email=csm_email))
+        head.append(tr.t("cli.crm.note.csm", email=csm_email))
     if kickoff:
-        head.append(tr.t("crm.note.kickoff", day=kickoff.isoformat()))
+        head.append(tr.t("cli.crm.note.kickoff", day=kickoff.isoformat()))
     body = [f"{tr.t('field.' + n)}: {v}" for n in _NOTE_FIELDS if (v := _value(tr, h, n)) is not None]
     people = [" | ".join(x for x in (p.name, p.role, p.email) if x) for p in h.stakeholders if p.name]
     if people:
@@ -155,12 +161,12 @@ def content(env: Env, h: Handoff, csm_email: str | None) -> Content:
     return Content(
         handoff_id=h.id,
         account=h.account.name,
-        title=tr.t("crm.note.title", account=h.account.name),
+        title=tr.t("cli.crm.note.title", account=h.account.name),
         lines=[*head, "", *body],
         marker=mark,
         csm_email=csm_email,
         kickoff=kickoff,
-        task_subject=f"{tr.t('crm.task.subject', account=h.account.name)} {mark}",
+        task_subject=f"{tr.t('cli.crm.task.subject', account=h.account.name)} {mark}",
         task_body="\n".join([*head, "", mark]),
     )
 
@@ -406,6 +412,7 @@ def send(
     payload: dict[str, Any],
     *,
     created: datetime,
+    words: Words,
     email_of: Callable[[str], str | None] | None = None,
     client: httpx.Client | None = None,
 ) -> dict[str, Any]:
@@ -428,7 +435,7 @@ def send(
         h = handoffs.get(s, handoff_id)
         if not h.permalink and first_post_pending(s, handoff_id=h.id) and now - created < CARD_WAIT:
             raise Later(timedelta(seconds=10), "waiting for the handoff card's link")
-        c = content(env, h, _csm_email(env, h, email_of))
+        c = content(env, words, h, _csm_email(env, h, email_of))
     ledger = Ledger(env.db, env.clock, handoff_id, crm)
     api: HubSpot | Salesforce
     writer: HubSpotWriter | SalesforceWriter

@@ -18,8 +18,8 @@ from accounts.lookup import find_account, similar_account_names
 from accounts.names import clean_name, normalize_name
 from accounts.tiers import suggest_tier
 from clock import Clock
-from crm.link import queue_writeback
 from handoff.checklist import FieldError, HandoffForm, parse_external_stakeholders, validate
+from handoff.crm_link import queue_writeback
 from settings import Rules
 from storage import outbox
 from storage.models import Account, Handoff, HandoffEvent, Outbox, Stakeholder

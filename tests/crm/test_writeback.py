@@ -13,10 +13,11 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bot.delivery import Delivery
+from bot.i18n import translator
 from clock import local_day
 from crm import writeback
-from crm.link import WRITEBACK
 from handoff import service
+from handoff.crm_link import WRITEBACK
 from handoff.service import Actor
 from settings import Settings
 from storage import Database
@@ -280,9 +281,17 @@ def test_the_write_back_waits_for_the_cards_link_then_goes_without_it(
         service.queue_card(s, h, "C1", clock())
     (row,) = writeback_rows(db)
     with pytest.raises(writeback.Later, match="card"):
-        writeback.send(Env(db, settings, clock), row.handoff_id, row.payload, created=row.created_at)
+        writeback.send(
+            Env(db, settings, clock),
+            row.handoff_id,
+            row.payload,
+            created=row.created_at,
+            words=translator("en"),
+        )
     clock.advance(minutes=11)
-    writeback.send(Env(db, settings, clock), row.handoff_id, row.payload, created=row.created_at)
+    writeback.send(
+        Env(db, settings, clock), row.handoff_id, row.payload, created=row.created_at, words=translator("en")
+    )
     (note,) = baton_notes(hubspot).values()
     assert "Slack card" not in note["hs_note_body"]
 

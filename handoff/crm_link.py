@@ -1,9 +1,9 @@
 """Which CRM deal a handoff belongs to, and queueing its write-back in the change's own transaction.
 
-Kept apart from ``crm.writeback`` (the sender, which reads the touch plan) so that ``handoff.service``
-can call it without an import cycle. A handoff belongs to a deal when the deal's row names it (opened
-from the "Start handoff" DM) or, failing that, when its account carries the deal's CRM company id and
-the deal has no handoff yet: that deal is linked to it here."""
+It lives in handoff/ and reads only storage, so the handoff use cases queue it without importing
+crm/ (which imports handoff/); ``crm.writeback`` is the sender. A handoff belongs to a deal when
+the deal's row names it (opened from the "Start handoff" DM) or, failing that, when its account
+carries the deal's CRM company id and the deal has no handoff yet: that deal is linked to it here."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from storage import outbox
 from storage.models import CrmDeal, Handoff, Outbox
 
-WRITEBACK = "crm_writeback"  # the outbox action (bot/delivery.py SENDERS dispatches it to crm.writeback)
+WRITEBACK = "crm_writeback"  # the outbox action: bot/delivery.py SENDERS dispatches it to crm.writeback
 
 
 def deal_for(session: Session, h: Handoff) -> CrmDeal | None:
