@@ -50,10 +50,14 @@ def _serve(settings: Settings, db: Database) -> int:
             file=sys.stderr,
         )
         return 2
+    import threading
+
+    from api.crm_webhook import HubSpotWebhookAPI, Routes
     from api.ingest import IngestAPI
     from bot.app import SlackReadiness, slack_check
     from bot.delivery import Delivery
     from bot.directory import resolve_csm_emails
+    from crm.cli import scheduled_pass, webhook_pass
     from ingest.pull import pull
     from jobs.scheduler import Jobs, build_scheduler
 
@@ -73,7 +77,23 @@ def _serve(settings: Settings, db: Database) -> int:
         print(f"rolled back signals import {undone.import_id} (unfinished since {since})")
     app = create_app(settings, db, verify_token=False)  # checked above: Bolt's own check would exit
     tz = settings.rules.schedule.timezone
-    api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=tz)
+    ingest_api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=tz)
+    crm_on = settings.hubspot_on or settings.salesforce_on
+    hook = (
+        HubSpotWebhookAPI(
+            db,
+            secret=settings.hubspot_client_secret,
+            won_stages=settings.rules.crm.hubspot.won_stages,
+            clock=utcnow,
+            kick=lambda: threading.Thread(
+                target=webhook_pass, args=(settings, db), kwargs={"clock": utcnow}, daemon=True
+            ).start(),
+            public_url=settings.public_url,
+        )
+        if settings.hubspot_on
+        else None
+    )
+    api = Routes(ingest_api, hook)
     jobs = Jobs(
         db,
         settings,
@@ -83,6 +103,7 @@ def _serve(settings: Settings, db: Database) -> int:
         pull=(lambda session: pull(session, settings.rules.pull, today=local_date(utcnow, tz)))
         if settings.rules.pull.url
         else None,
+        crm_sync=(lambda: scheduled_pass(settings, db, clock=utcnow)) if crm_on else None,
     )
     build_scheduler(jobs, settings).start()
     if settings.slack_app_token:

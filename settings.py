@@ -239,11 +239,16 @@ class HubSpotRules:
     sync_accounts: bool = True
     account_filter: dict[str, str] = field(default_factory=lambda: {"lifecyclestage": "customer"})
     account_fields: dict[str, str] = field(default_factory=lambda: dict(HUBSPOT_ACCOUNT_FIELDS))
+    writeback: bool = True  # the handoff back into HubSpot: note, CSM property, kickoff task
+    # the company property that takes the CSM: an owner property (hubspot_owner_id, or any *_owner_id)
+    # takes the CSM's HubSpot owner id, found by email; any other property takes the email itself
+    csm_property: str = "hubspot_owner_id"
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"\d{4}-\d{2}(-beta)?", str(self.api_version)):
             raise ValueError(f"api_version {self.api_version!r}: a HubSpot API date, e.g. 2026-03")
         _check_common(self)
+        _check_writeback(self, "csm_property")
         object.__setattr__(
             self,
             "account_fields",
@@ -262,8 +267,13 @@ class SalesforceRules:
     sync_accounts: bool = True
     account_where: str = "Type = 'Customer'"
     account_fields: dict[str, str] = field(default_factory=lambda: dict(SALESFORCE_ACCOUNT_FIELDS))
+    writeback: bool = True  # the handoff back into Salesforce: notes, the CSM field, kickoff task
+    # the Account field that takes the CSM: a User lookup (OwnerId, or any field ending in Id) takes the
+    # CSM's active User id, found by email; any other field takes the email itself
+    csm_field: str = "OwnerId"
 
     def __post_init__(self) -> None:
+        _check_writeback(self, "csm_field")
         if not re.fullmatch(r"v\d{2,3}\.0", str(self.api_version)):
             raise ValueError(f"api_version {self.api_version!r}: a Salesforce API version, e.g. v62.0")
         if not re.fullmatch(r"[A-Z]{3}", str(self.currency)):
@@ -278,6 +288,14 @@ class SalesforceRules:
             "account_fields",
             _account_fields(self.account_fields, SALESFORCE_ACCOUNT_FIELDS, "account_fields"),
         )
+
+
+def _check_writeback(rules: Any, csm: str) -> None:
+    if not isinstance(rules.writeback, bool):
+        raise ValueError(f"writeback {rules.writeback!r}: true or false")
+    v = getattr(rules, csm)
+    if v and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,99}", str(v)):
+        raise ValueError(f"{csm} {v!r}: not a field name (letters, digits and _); empty writes no CSM")
 
 
 def _check_common(rules: Any) -> None:
@@ -532,6 +550,9 @@ class Settings:
     salesforce_client_id: str = field(default="", repr=False)
     salesforce_client_secret: str = field(default="", repr=False)
     salesforce_login_url: str = "https://login.salesforce.com"
+    # the server's public base URL, as HubSpot calls it (webhook signatures cover the full URL); empty:
+    # https:// and the request's Host header
+    public_url: str = ""
 
     @property
     def hubspot_on(self) -> bool:
@@ -589,6 +610,9 @@ class Settings:
             salesforce_client_id=env.get("SALESFORCE_CLIENT_ID", ""),
             salesforce_client_secret=env.get("SALESFORCE_CLIENT_SECRET", ""),
             salesforce_login_url=_base_url(env, "SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
+            public_url=_base_url(env, "BATON_PUBLIC_URL", "https://baton.example.com")
+            if env.get("BATON_PUBLIC_URL")
+            else "",
         )
 
 

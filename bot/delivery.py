@@ -36,6 +36,7 @@ from bot.views.digest import chart_labels, digest_blocks, digest_text
 from bot.views.handoff_card import assigned_dm, card, card_text, nudge
 from bot.views.touches import reminder_blocks, reminder_text, unknown_csm_blocks, unknown_csm_text
 from clock import Clock
+from crm import writeback
 from digest.chart import render as render_chart
 from handoff import service as handoffs
 from settings import Settings
@@ -596,6 +597,18 @@ Sender = Callable[[Delivery, Job], "str | None"]
 Recorder = Callable[[Session, Job, str], None]
 
 
+def _crm_writeback(d: Delivery, job: Job) -> None:
+    """The handoff into the CRM (crm/writeback.py writes it; delivery only dispatches and retries)."""
+    try:
+        writeback.send(
+            d, job.handoff_id, job.payload, created=job.created, words=d.tr, email_of=d.directory.email
+        )
+    except writeback.Later as exc:
+        raise Retry(exc.after, exc.reason) from exc
+    except writeback.Failed as exc:
+        raise Fatal(str(exc)) from exc
+
+
 def _record_alert_post(s: Session, job: Job, ts: str) -> None:
     alert = s.get(Alert, job.alert.id) if job.alert else None
     if alert is not None and job.payload.get("_channel"):
@@ -644,6 +657,7 @@ SENDERS: dict[str, Kind] = {
     "csm_unknown": Kind(Delivery.send_csm_unknown),
     "digest": Kind(Delivery.send_digest),
     "digest_chart": Kind(Delivery.send_digest_chart),
+    "crm_writeback": Kind(_crm_writeback),  # not Slack: the handoff written back into HubSpot / Salesforce
 }
 
 

@@ -4,6 +4,7 @@ bot/'s seam) and the accounts sync, then what it did, one line each (or one JSON
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -147,3 +148,54 @@ def run_sync(
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=2), file=out)
     return code
+
+
+def scheduled_pass(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock,
+    on_won: sync.OnWon | None = None,
+    crms: list[HubSpot | Salesforce] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """What the scheduled job runs every ``crm.poll_minutes``: the deals HubSpot webhooks named, then
+    the same pass as `app.py crm sync`. Returns one line for the job ledger and the log."""
+    parts = [line] if (line := webhook_pass(settings, db, clock=clock, on_won=on_won, sleep=sleep)) else []
+    out, err = io.StringIO(), io.StringIO()
+    code = run_sync(settings, db, clock=clock, as_json=True, crms=crms, on_won=on_won, out=out, err=err)
+    for name, entry in (json.loads(out.getvalue() or "{}") or {}).items():
+        deals, accounts = entry.get("won_deals") or {}, entry.get("accounts") or {}
+        line = f"{name}: {len(deals.get('new') or [])} new, {deals.get('already_taken', 0)} seen before"
+        if accounts:
+            line += f", {accounts.get('rows', 0)} accounts"
+        if entry.get("error"):
+            line += f", failed: {entry['error']}"
+        parts.append(line)
+    if code == 2:
+        parts.append("no CRM is configured")
+    return "; ".join(parts)
+
+
+def webhook_pass(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock,
+    on_won: sync.OnWon | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """The deals HubSpot webhooks named since the last pass (crm/inbox.py); the webhook route starts
+    one in the background, and every scheduled pass runs one first. Returns one line, empty if idle."""
+    from crm import inbox
+
+    if not settings.hubspot_on:
+        return ""
+    hs = next(s for s in sources(settings, sleep=sleep) if isinstance(s, HubSpot))
+    try:
+        done = inbox.take(db, hs, clock=clock, on_won=on_won)
+    except CrmError as exc:
+        return f"webhook: {exc}"
+    finally:
+        hs.close()
+    return f"webhook: {len(done.new)} won deal(s) taken, {done.already} seen before" if done else ""

@@ -22,6 +22,14 @@ class CrmAuthError(CrmError):
     """The CRM refused the credentials."""
 
 
+class CrmRefused(CrmError):
+    """The CRM answered a 4xx that is not about credentials or limits; ``status`` says which."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class RateLimited(CrmError):
     """Still rate limited after every retry (or asked to wait longer than MAX_WAIT)."""
 

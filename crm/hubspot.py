@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from crm.http import CrmAuthError, CrmError, error_text, request_json, retry_after
+from crm.http import CrmAuthError, CrmError, CrmRefused, error_text, request_json, retry_after
 from crm.model import Activity, DealContact, LineItem, WonDeal, day_of, decimal_of, term_end
 from settings import HubSpotRules
 
@@ -145,7 +145,10 @@ class HubSpot:
             if resp.status_code == 404:
                 return None
             if resp.status_code >= 400:
-                raise CrmError(f"HubSpot answered {resp.status_code} to {method} {path}: {error_text(resp)}")
+                raise CrmRefused(
+                    f"HubSpot answered {resp.status_code} to {method} {path}: {error_text(resp)}",
+                    resp.status_code,
+                )
             try:
                 return resp.json() if resp.content else {}
             except ValueError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from crm.http import CrmAuthError, CrmError, RateLimited, error_text, request_json, retry_after
+from crm.http import CrmAuthError, CrmError, CrmRefused, RateLimited, error_text, request_json, retry_after
 from crm.model import Activity, DealContact, LineItem, WonDeal, day_of, decimal_of, term_end
 from settings import SalesforceRules
 
@@ -114,19 +114,24 @@ class Salesforce:
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET ``path`` on the instance; a 401 (expired session) logs in again, once."""
+        return self.call("GET", path, params=params) or {}
+
+    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None) -> Any:
+        """One REST call on the instance (a 204 answers None); a 401 logs in again, once."""
         if self.token is None:
             self.login()
         for renewed in (False, True):
             self.calls += 1
             resp = request_json(
                 self.client,
-                "GET",
+                method,
                 self.instance_url + path,
                 name="Salesforce",
                 headers={"Authorization": f"Bearer {self.token}"},
                 sleep=self.sleep,
                 rate_wait=rate_wait,
                 params=params,
+                json=json,
             )
             self.limit_info = resp.headers.get("Sforce-Limit-Info", self.limit_info)
             if resp.status_code == 401 and not renewed:
@@ -143,7 +148,11 @@ class Salesforce:
                     "the pass stops and the next one resumes from the same watermark"
                 )
             if resp.status_code >= 400:
-                raise CrmError(f"Salesforce answered {resp.status_code}: {error_text(resp)}")
+                raise CrmRefused(
+                    f"Salesforce answered {resp.status_code}: {error_text(resp)}", resp.status_code
+                )
+            if not resp.content:
+                return None
             try:
                 return resp.json()
             except ValueError as exc:

@@ -97,11 +97,19 @@ def fetch(source: DealSource, since: datetime, *, clock: Clock) -> Fetched:
 
 
 def record(
-    session: Session, fetched: Fetched, *, clock: Clock, on_won: OnWon | None = None, dry_run: bool = False
+    session: Session,
+    fetched: Fetched,
+    *,
+    clock: Clock,
+    on_won: OnWon | None = None,
+    dry_run: bool = False,
+    move_watermark: bool = True,
 ) -> DealPass:
     """Record the deals not taken before and move the watermark, in the caller's unit of work.
     ``on_won`` (bot/: queue the owner's DM in the outbox) runs for each new deal, and marks it
-    announced; without it the rows wait with ``announced_at`` empty (``unannounced``)."""
+    announced; without it the rows wait with ``announced_at`` empty (``unannounced``). Deals a webhook
+    named are recorded with ``move_watermark=False``: their change times say nothing about what the
+    poll has read, and moving the watermark past them would skip deals changed in between."""
     out = DealPass(fetched.crm, fetched.since)
     for deal, _ in fetched.deals:
         if problem := text_problem(deal.deal_id, CrmDeal.deal_id):
@@ -138,7 +146,7 @@ def record(
             session.flush()
             on_won(session, row)
             row.announced_at = now
-    if dry_run or out.watermark is None:
+    if dry_run or out.watermark is None or not move_watermark:
         return out
     cursor = session.get(CrmCursor, (fetched.crm, WON_DEALS))
     stamp = out.watermark.astimezone(UTC).isoformat()

@@ -19,6 +19,7 @@ from accounts.names import clean_name, normalize_name
 from accounts.tiers import suggest_tier
 from clock import Clock
 from handoff.checklist import FieldError, HandoffForm, parse_external_stakeholders, validate
+from handoff.crm_link import queue_writeback
 from settings import Rules
 from storage import outbox
 from storage.models import Account, Handoff, HandoffEvent, Outbox, Stakeholder
@@ -411,7 +412,9 @@ def queue_card(session: Session, h: Handoff, channel: str | None, at: datetime) 
     """The card, unless it is posted or already queued. None when there is no channel to post it in."""
     if not channel or h.message_ts or outbox.first_post_pending(session, handoff_id=h.id):
         return None
-    return outbox.enqueue(session, None, "card", at, handoff_id=h.id, channel=channel)
+    row = outbox.enqueue(session, None, "card", at, handoff_id=h.id, channel=channel)
+    queue_writeback(session, h, at)  # a handoff from a CRM deal goes back to the CRM (after the card)
+    return row
 
 
 def queue_change(session: Session, h: Handoff, at: datetime, note: str | None = None) -> None:
@@ -421,6 +424,7 @@ def queue_change(session: Session, h: Handoff, at: datetime, note: str | None = 
         outbox.enqueue(session, None, "card_update", at, handoff_id=h.id)
     if note:
         outbox.enqueue(session, None, "card_note", at, handoff_id=h.id, text=note)
+    queue_writeback(session, h, at)  # the CRM's note, CSM and kickoff task follow the change
 
 
 def queue_question(session: Session, h: Handoff, text: str, at: datetime) -> Outbox:

@@ -35,6 +35,7 @@ from storage.outbox import enqueue
 log = logging.getLogger(__name__)
 SCAN, PULL, OUTBOX, DIGEST = "baton.scan", "baton.pull", "baton.outbox", "baton.digest"
 CADENCE, DIRECTORY, TRAIN = "baton.cadence", "baton.directory", "baton.train"
+CRM = "baton.crm"
 
 
 class Jobs:
@@ -49,9 +50,11 @@ class Jobs:
         resolve: Callable[[], Any] | None = None,
         instance: str | None = None,
         train_backtest: bool = True,
+        crm_sync: Callable[[], str] | None = None,
     ) -> None:
         self.db, self.settings, self.clock = db, settings, clock
         self.deliver, self.pull, self.resolve = deliver, pull, resolve
+        self.crm_sync = crm_sync  # one CRM pass (crm.cli.scheduled_pass): the line it returns is logged
         self.train_backtest = train_backtest  # store backtest figures with each model trained
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
         self.tz = ZoneInfo(settings.rules.schedule.timezone)
@@ -181,6 +184,50 @@ class Jobs:
             ran = (local >= due and job()) or ran
         return ran
 
+    def _claim(self, job_id: str, slot: datetime) -> bool:
+        """Take (job, slot) in a transaction of its own, for work that makes its own units of work and
+        slow calls (a CRM pass must not hold SQLite's write lock while it waits on the CRM)."""
+
+        def attempt(session: Session) -> bool:
+            session.add(
+                JobRun(job_id=job_id, scheduled_for=slot, instance=self.instance, started_at=self.clock())
+            )
+            try:
+                session.flush()
+            except (IntegrityError, OperationalError):
+                session.rollback()
+                log.info("%s for %s already done or running elsewhere", job_id, slot.isoformat())
+                return False
+            return True
+
+        return self.db.run(attempt)
+
+    def crm_job(self) -> bool:
+        """The CRM pass, once per ``crm.poll_minutes`` slot across instances. The slot is claimed before
+        the pass (which commits as it goes), so a pass that crashes midway is retried at the next slot,
+        minutes later, not in this one; what it recorded stays recorded and is skipped by its ids."""
+        if self.crm_sync is None:
+            return False
+        minutes = self.settings.rules.crm.poll_minutes
+        now = self.clock()
+        epoch = int(now.timestamp()) // 60
+        slot = datetime.fromtimestamp((epoch - epoch % minutes) * 60, now.tzinfo)
+        if not self._claim(CRM, slot):
+            return False
+        try:
+            outcome = self.crm_sync()
+        except Exception as exc:  # logged with the ledger row; the next slot tries again
+            log.warning("%s failed", CRM, exc_info=True)
+            outcome = f"failed: {exc}"
+        with self.db.session() as session:
+            run = session.get(JobRun, (CRM, slot))
+            if run is not None:
+                run.finished_at, run.outcome = self.clock(), outcome[:2000]
+        log.info("%s %s: %s", CRM, slot.isoformat(), outcome)
+        if self.deliver:
+            self.deliver()
+        return True
+
     def outbox_job(self) -> None:
         if self.deliver:
             self.deliver()
@@ -222,6 +269,14 @@ def build_scheduler(jobs: Jobs, settings: Settings) -> BackgroundScheduler:
             IntervalTrigger(hours=1, timezone=jobs.tz),
             id=DIRECTORY,
             name="csm email lookups",
+            replace_existing=True,
+        )
+    if jobs.crm_sync is not None:
+        sched.add_job(
+            jobs.crm_job,
+            IntervalTrigger(minutes=settings.rules.crm.poll_minutes, timezone=jobs.tz),
+            id=CRM,
+            name="CRM pass (won deals, webhook deals, accounts)",
             replace_existing=True,
         )
     if jobs.deliver is not None:

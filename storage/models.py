@@ -469,3 +469,36 @@ class CrmCursor(Base):
     stream: Mapped[str] = mapped_column(String(32), primary_key=True)
     watermark: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+
+
+class CrmWriteback(Base):
+    """What Baton wrote into a CRM for a handoff, one row per (handoff, CRM, kind): the CRM's own id of
+    the note or task, so an edit updates it and a retry never makes a second one. ``attempted_at`` is set
+    (and committed) before a create is sent: a row with it and no ``object_id`` means the answer was
+    lost, and the next attempt looks the object up before creating again."""
+
+    __tablename__ = "crm_writebacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    crm: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # note | deal_note | company_note | task
+    target_id: Mapped[str] = mapped_column(String(64))  # the deal or company it hangs on
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    attempted_at: Mapped[datetime | None]
+    written_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("handoff_id", "crm", "kind", name="uq_crm_writebacks_kind"),)
+
+
+class CrmInbox(Base):
+    """Deal ids a signed HubSpot webhook named, kept until the next CRM pass reads them: the webhook
+    answers at once and makes no CRM call. Repeated deliveries add nothing (one pending row a deal)."""
+
+    __tablename__ = "crm_inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    crm: Mapped[str] = mapped_column(String(16))
+    deal_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+    done_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -60,6 +60,9 @@ class _Server:
             def do_POST(self) -> None:
                 self._do("POST")
 
+            def do_PATCH(self) -> None:
+                self._do("PATCH")
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
@@ -95,6 +98,8 @@ class FakeHubSpot(_Server):
         self.assoc_page_size = 500
         # answers to give before the real one, per path prefix: (status, headers, body)
         self.throttle: list[tuple[str, int, dict[str, str], Any]] = []
+        # (method, path prefix, status): do the write, then answer this status (a lost answer)
+        self.lose: list[tuple[str, str, int]] = []
         self._ids = itertools.count(1000)
 
     # --- building the account -------------------------------------------------------------------
@@ -140,6 +145,17 @@ class FakeHubSpot(_Server):
             )
         limits = {"X-HubSpot-RateLimit-Max": "190", "X-HubSpot-RateLimit-Remaining": "189",
                   "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}  # fmt: skip
+        if method in ("POST", "PATCH") and (write := self._write(method, path, body)) is not None:
+            with self.lock:
+                for i, (m, prefix, status) in enumerate(self.lose):
+                    if m == method and path.startswith(prefix):
+                        del self.lose[i]
+                        return status, {}, {"status": "error", "message": "internal error"}
+            return write
+        if path == f"/crm/owners/{V}":
+            email = (query.get("email") or [""])[0]
+            found = [{"id": k, "email": v, "type": "PERSON"} for k, v in self.owners.items() if v == email]
+            return 200, limits, {"results": found}
         if m := re.fullmatch(rf"/crm/objects/{V}/(\w+)/search", path):
             return 200, limits, self._search(m.group(1), body)
         if m := re.fullmatch(rf"/crm/objects/{V}/(\w+)/batch/read", path):
@@ -163,6 +179,29 @@ class FakeHubSpot(_Server):
                 )
             return 200, limits, {"id": m.group(1), "email": email, "type": "PERSON"}
         return 404, {}, {"status": "error", "message": f"no such path {path}"}
+
+    def _write(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        """Creating a note or task (with its associations) and updating any object, as HubSpot does."""
+        if method == "POST" and (m := re.fullmatch(rf"/crm/objects/{V}/(notes|tasks)", path)):
+            kind = m.group(1)
+            oid = self.add(kind, dict(body.get("properties") or {}))
+            for a in body.get("associations") or ():
+                to = str(a["to"]["id"])
+                for from_type in ("deals", "companies"):
+                    if to in self.objects.get(from_type, {}):
+                        self.link(from_type, to, kind, oid)
+            return 201, {}, {"id": oid, "properties": self.objects[kind][oid]}
+        if method == "PATCH" and (m := re.fullmatch(rf"/crm/objects/{V}/(\w+)/(\w+)", path)):
+            store = self.objects.get(m.group(1), {})
+            if m.group(2) not in store:
+                return (
+                    404,
+                    {},
+                    {"status": "error", "message": "resource not found", "category": "OBJECT_NOT_FOUND"},
+                )
+            store[m.group(2)].update(body.get("properties") or {})
+            return 200, {}, {"id": m.group(2), "properties": store[m.group(2)]}
+        return None
 
     def _search(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
         rows = list(self.objects.get(object_type, {}).items())
@@ -243,7 +282,10 @@ class FakeSalesforce(_Server):
         self.limit_exceeded = False
         self.accept_sessions = True
         self.queries: list[str] = []
+        self.sobjects: dict[str, dict[str, dict[str, Any]]] = {}  # type -> id -> fields (Note, Task, User...)
+        self.lose: list[tuple[str, str, int]] = []  # (method, path prefix, status) after doing the write
         self._tokens = itertools.count(1)
+        self._sf_ids = itertools.count(1)
         self._cursors: dict[str, list[dict[str, Any]]] = {}
 
     def expire_sessions(self) -> None:
@@ -288,6 +330,15 @@ class FakeSalesforce(_Server):
                 limit,
                 [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
             )
+        objects = f"/services/data/{self.version}/sobjects/"
+        if path.startswith(objects) and method in ("POST", "PATCH"):
+            answer = self._write(method, path[len(objects) :], json.loads(raw or b"{}"))
+            with self.lock:
+                for i, (m, prefix, status) in enumerate(self.lose):
+                    if m == method and path.startswith(prefix):
+                        del self.lose[i]
+                        return status, limit, [{"message": "internal", "errorCode": "UNKNOWN_EXCEPTION"}]
+            return answer[0], {**limit, **answer[1]}, answer[2]
         base = f"/services/data/{self.version}/query"
         if path == base:
             soql = query["q"][0]
@@ -304,7 +355,40 @@ class FakeSalesforce(_Server):
             return 200, limit, self._page(rows, base)
         return 404, limit, [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
 
+    def add_sobject(self, sobject: str, fields: dict[str, Any]) -> str:
+        prefix = {"Note": "002", "Task": "00T", "User": "005", "Account": "001", "Opportunity": "006"}
+        oid = f"{prefix.get(sobject, 'a00')}{next(self._sf_ids):015d}"
+        self.sobjects.setdefault(sobject, {})[oid] = {**fields, "Id": oid}
+        return oid
+
+    def _write(self, method: str, rest: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        parts = rest.split("/")
+        if method == "POST" and len(parts) == 1:
+            oid = self.add_sobject(parts[0], body)
+            return 201, {}, {"id": oid, "success": True, "errors": []}
+        if method == "PATCH" and len(parts) == 2:
+            store = self.sobjects.get(parts[0], {})
+            if parts[1] not in store:
+                return 404, {}, [{"message": "entity is deleted", "errorCode": "ENTITY_IS_DELETED"}]
+            store[parts[1]].update(body)
+            return 204, {}, None
+        return 404, {}, [{"message": "not found", "errorCode": "NOT_FOUND"}]
+
     def _select(self, soql: str) -> list[dict[str, Any]]:
+        if m := re.fullmatch(
+            r"SELECT Id FROM (Note|Task|User) WHERE (.+?)( ORDER BY \w+)?( LIMIT \d+)?", soql
+        ):
+            rows = list(self.sobjects.get(m.group(1), {}).values())
+            for cond in m.group(2).split(" AND "):
+                if c := re.fullmatch(r"(\w+) = '(.*)'", cond):
+                    rows = [r for r in rows if str(r.get(c.group(1))) == c.group(2).replace("\\'", "'")]
+                elif c := re.fullmatch(r"(\w+) LIKE '%(.*)%'", cond):
+                    rows = [r for r in rows if c.group(2) in str(r.get(c.group(1)) or "")]
+                elif c := re.fullmatch(r"(\w+) = (true|false)", cond):
+                    rows = [r for r in rows if bool(r.get(c.group(1))) == (c.group(2) == "true")]
+                else:
+                    raise AssertionError(f"condition not faked: {cond}")
+            return [{"Id": r["Id"]} for r in rows]
         if " FROM Opportunity " in soql:
             assert "IsWon = true" in soql
             m = re.search(r"SystemModstamp >= (\S+)", soql)

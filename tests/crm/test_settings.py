@@ -91,3 +91,24 @@ def test_the_defaults_are_the_public_hosts_and_both_crms_off() -> None:
 def test_a_base_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ConfigError, match="SALESFORCE_LOGIN_URL"):
         Settings.from_env({"SALESFORCE_LOGIN_URL": "login.salesforce.com"})
+
+
+def test_the_write_back_settings_have_defaults_and_refuse_what_is_not_a_field(tmp_path: Path) -> None:
+    crm = Rules.load(ROOT / "baton.yml").crm
+    assert crm.hubspot.writeback is True and crm.hubspot.csm_property == "hubspot_owner_id"
+    assert crm.salesforce.writeback is True and crm.salesforce.csm_field == "OwnerId"
+    rules = load(tmp_path, "crm:\n  hubspot: {csm_property: csm_email}\n  salesforce: {csm_field: ''}\n")
+    assert rules.crm.hubspot.csm_property == "csm_email" and rules.crm.salesforce.csm_field == ""
+    with pytest.raises(ConfigError, match="csm_field 'Owner; DROP'"):
+        load(tmp_path, "crm:\n  salesforce: {csm_field: 'Owner; DROP'}\n")
+    with pytest.raises(ConfigError, match="writeback 'yes': true or false"):
+        load(tmp_path, "crm:\n  hubspot: {writeback: 'yes'}\n")
+
+
+def test_the_public_url_is_optional_and_must_be_a_url() -> None:
+    assert Settings.from_env({}).public_url == ""
+    assert Settings.from_env({"BATON_PUBLIC_URL": "https://baton.example.com/"}).public_url == (
+        "https://baton.example.com"
+    )
+    with pytest.raises(ConfigError, match="BATON_PUBLIC_URL"):
+        Settings.from_env({"BATON_PUBLIC_URL": "baton.example.com"})
