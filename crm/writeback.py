@@ -11,7 +11,7 @@ the search index; Salesforce: SOQL on ParentId / WhatId). The clients never retr
 (their sleep raises): every retry goes back through the outbox and through that check.
 
 HubSpot: one note associated with the deal and its company. Salesforce: a classic Note on the
-Opportunity and one on the Account (a Note has one parent; see README-crm2.md for why not ContentNote).
+Opportunity and one on the Account (a Note has one parent; see the README, "CRM", for why not ContentNote).
 """
 
 from __future__ import annotations
