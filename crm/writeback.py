@@ -33,6 +33,7 @@ from crm.hubspot import HubSpot
 from crm.salesforce import Salesforce
 from handoff import cadence
 from handoff import service as handoffs
+from handoff.service import CHECKLIST_FIELDS
 from settings import Settings
 from storage import Database
 from storage.models import CrmWriteback, Handoff, SlackUserEmail
@@ -43,26 +44,9 @@ CARD_WAIT = timedelta(minutes=10)  # how long a write-back waits for the card's 
 # HubSpot-defined association type ids (v4): note to deal / company, task to deal / company
 NOTE_TO_DEAL, NOTE_TO_COMPANY, TASK_TO_DEAL, TASK_TO_COMPANY = 214, 190, 216, 192
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
-_NOTE_FIELDS = (
-    "why_bought",
-    "problem",
-    "success_criteria",
-    "plan",
-    "seats",
-    "price_amount",
-    "billing_period",
-    "contract_start",
-    "renewal_date",
-    "addons",
-    "decision_process",
-    "decision_maker",
-    "competitors",
-    "why_won",
-    "discussion",
-    "meetings",
-    "concerns",
-    "open_questions",
-)
+# the checklist's answers as the note shows them (the currency is shown with the amount, the submitter
+# in the note's heading)
+_NOTE_FIELDS = tuple(f for f in CHECKLIST_FIELDS if f not in ("currency", "handed_off_by"))
 
 
 class Later(Exception):

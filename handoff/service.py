@@ -79,7 +79,7 @@ class Invalid(HandoffError):
         self.errors = errors
 
 
-_CHECKLIST_FIELDS = (
+CHECKLIST_FIELDS = (  # the form's answers, in the modal's order
     "why_bought",
     "problem",
     "success_criteria",
@@ -171,7 +171,7 @@ def _open_handoff_for(session: Session, account: Account) -> Handoff | None:
 
 
 def _apply(h: Handoff, form: HandoffForm, rules: Rules) -> None:
-    for name in _CHECKLIST_FIELDS:
+    for name in CHECKLIST_FIELDS:
         value = getattr(form, name)
         setattr(h, name, value.strip() if isinstance(value, str) else value)
     assert form.price_amount is not None and form.currency and form.billing_period  # validated
@@ -263,7 +263,7 @@ def can_edit(h: Handoff, actor: Actor) -> bool:
 
 
 def _comparable(h: Handoff) -> dict[str, object]:
-    snap: dict[str, object] = {n: getattr(h, n) for n in _CHECKLIST_FIELDS}
+    snap: dict[str, object] = {n: getattr(h, n) for n in CHECKLIST_FIELDS}
     snap["touch_tier"] = h.touch_tier
     snap["csm_user_id"] = h.csm_user_id
     snap["stakeholders"] = [(p.slack_user_id, p.name, p.role, p.email) for p in h.stakeholders]
@@ -477,7 +477,7 @@ def form_from(h: Handoff) -> HandoffForm:
     """The form that reproduces a stored handoff, to prefill the edit modal."""
     externals = [p for p in h.stakeholders if p.slack_user_id is None]
     lines = [" | ".join(x for x in (p.name, p.role, p.email) if x) for p in externals]
-    values: dict[str, Any] = {n: getattr(h, n) for n in _CHECKLIST_FIELDS}
+    values: dict[str, Any] = {n: getattr(h, n) for n in CHECKLIST_FIELDS}
     return HandoffForm(
         account_name=h.account.name,
         stakeholder_users=[p.slack_user_id for p in h.stakeholders if p.slack_user_id],

@@ -65,14 +65,7 @@ class Jobs:
         for a retry; on PostgreSQL a second instance waits on the first's row, then finds it taken."""
 
         def attempt(session: Session) -> bool:
-            session.add(
-                JobRun(job_id=job_id, scheduled_for=slot, instance=self.instance, started_at=self.clock())
-            )
-            try:
-                session.flush()
-            except (IntegrityError, OperationalError):
-                session.rollback()
-                log.info("%s for %s already done or running elsewhere", job_id, slot.isoformat())
+            if not self._take(session, job_id, slot):
                 return False
             outcome = work(session)
             run = session.get(JobRun, (job_id, slot))
@@ -188,19 +181,19 @@ class Jobs:
         """Take (job, slot) in a transaction of its own, for work that makes its own units of work and
         slow calls (a CRM pass must not hold SQLite's write lock while it waits on the CRM)."""
 
-        def attempt(session: Session) -> bool:
-            session.add(
-                JobRun(job_id=job_id, scheduled_for=slot, instance=self.instance, started_at=self.clock())
-            )
-            try:
-                session.flush()
-            except (IntegrityError, OperationalError):
-                session.rollback()
-                log.info("%s for %s already done or running elsewhere", job_id, slot.isoformat())
-                return False
-            return True
+        return self.db.run(lambda session: self._take(session, job_id, slot))
 
-        return self.db.run(attempt)
+    def _take(self, session: Session, job_id: str, slot: datetime) -> bool:
+        """Write the ledger row for (job, slot); False when another instance has it (done or running)."""
+        run = JobRun(job_id=job_id, scheduled_for=slot, instance=self.instance, started_at=self.clock())
+        session.add(run)
+        try:
+            session.flush()
+        except (IntegrityError, OperationalError):
+            session.rollback()
+            log.info("%s for %s already done or running elsewhere", job_id, slot.isoformat())
+            return False
+        return True
 
     def crm_job(self) -> bool:
         """The CRM pass, once per ``crm.poll_minutes`` slot across instances. The slot is claimed before
