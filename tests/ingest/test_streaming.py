@@ -42,7 +42,7 @@ def accounts_file(n: int, start: int = 0) -> str:
 
 
 def test_an_accounts_file_is_written_in_batches_that_leave_the_session(db: Database, monkeypatch) -> None:
-    monkeypatch.setattr("ingest.writers.ACCOUNT_BATCH", 50)
+    monkeypatch.setattr("ingest.accounts.ACCOUNT_BATCH", 50)
     with db.session() as s:
         result = ingest_accounts(s, records(io.StringIO(accounts_file(600)), "csv"), as_of=date(2026, 11, 1),
                                  now=FakeClock()())  # fmt: skip
@@ -58,7 +58,7 @@ def test_an_accounts_file_is_written_in_batches_that_leave_the_session(db: Datab
 def test_a_name_taken_in_an_earlier_batch_refuses_the_file_and_leaves_nothing(
     db: Database, monkeypatch
 ) -> None:
-    monkeypatch.setattr("ingest.writers.ACCOUNT_BATCH", 10)
+    monkeypatch.setattr("ingest.accounts.ACCOUNT_BATCH", 10)
     text = accounts_file(30) + "Y1,Customer 3,Pro,100,5,2026-01-01,2027-01-01\n"
     with pytest.raises(IngestError) as err, db.session() as s:
         ingest_accounts(s, records(io.StringIO(text), "csv"), as_of=date(2026, 11, 1), now=FakeClock()())
