@@ -134,65 +134,30 @@ def _read_signals(
     ids: dict[str, int] = {
         ext: aid for ext, aid in conn.execute(select(Account.external_id, Account.id)) if ext is not None
     }
-    iso = conn.dialect.name == "sqlite"  # sqlite3 gets ISO text (its date adapter is deprecated)
-    if isinstance(rows, Records):
-        tuples: Iterable[Row] = rows.columns(SIGNAL_FIELDS)
-    else:
-        tuples = (
-            (n, tuple(r.get(f) for f in SIGNAL_FIELDS) if r is not None else None, e) for n, r, e in rows
-        )
+    check = _SignalCheck(today, iso=conn.dialect.name == "sqlite")
     bad = Collector()
     unknown: dict[str, list[int]] = {}
-    days: dict[Any, Any] = {}
-    ordinals: dict[Any, int] = {}
-    window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=1)
-    metrics: dict[str, tuple[int, float, float]] = {}  # metric -> (index in keys, lowest, highest)
     keys, lines = array("q"), array("I")
     in_batch: dict[int, int] = {}
     batch: list[tuple[Any, ...]] = []
-    append = batch.append
     result = Result()
-    for line, vals, error in tuples:
+    for line, vals, error in _signal_tuples(rows):
         if error or vals is None:
             bad.add(line, error or "unreadable")
             continue
-        ext, day_raw, metric, value_raw = vals
-        day = days.get(day_raw)
         try:
-            if day is None:
-                if day_raw is None or str(day_raw).strip() == "":
-                    raise ValueError("missing date")
-                parsed = check_window(date_of(str(day_raw).strip(), "date"), window, "date")
-                day = days[day_raw] = parsed.isoformat() if iso else parsed
-                ordinals[day_raw] = parsed.toordinal() - _ORDINAL_BASE
-            bounds = metrics.get(metric)  # type: ignore[arg-type]
-            if bounds is None:
-                if metric is None or not _METRIC.match(str(metric)):
-                    raise ValueError(f"metric {metric!r}: letters, digits and _ . : - only, 1 to 64")
-                if len(metrics) >= 1 << _METRIC_BITS:
-                    raise ValueError(f"more than {1 << _METRIC_BITS:,} distinct metrics in one file")
-                bounds = metrics[metric] = (len(metrics), *RANGES.get(metric, (0.0, VALUE_MAX)))
-            if type(value_raw) is bool:  # JSON true would otherwise be stored as 1.0
-                raise ValueError(f"value {value_raw!r} is not a number")
-            try:
-                value = float(value_raw)  # type: ignore[arg-type]
-            except (TypeError, ValueError, OverflowError):
-                value = number_of(value_raw)  # `1,200`, `¥12,000`: off the hot path, only when float() fails
-            if not bounds[1] <= value <= bounds[2]:
-                if not math.isfinite(value):
-                    raise ValueError(f"value {value_raw!r} is not a finite number")
-                raise ValueError(f"value {value_raw!r}: {metric} {value_problem(metric, value)}")
+            day, key, value = check(vals)
         except ValueError as exc:
             bad.add(line, str(exc))
             continue
-        account_id = ids.get(ext)  # type: ignore[arg-type]
+        ext, metric = vals[0], vals[2]
+        account_id = ids.get(ext)
         if account_id is None:
-            key = "" if ext is None else str(ext).strip()
-            account_id = ids.get(key)
+            account_id = ids.get("" if ext is None else str(ext).strip())
             if account_id is None:
-                unknown.setdefault(key, []).append(line)
+                unknown.setdefault("" if ext is None else str(ext).strip(), []).append(line)
                 continue
-        key = (ordinals[day_raw] << (_METRIC_BITS + 32)) | (bounds[0] << 32) | account_id
+        key |= account_id
         first = in_batch.get(key)
         if first is not None:  # caught here too: PostgreSQL refuses one upsert touching a row twice
             bad.add(line, f"{metric} for account {ext!r} on {day} appears again (first on line {first})")
@@ -202,14 +167,87 @@ def _read_signals(
         lines.append(line)
         if bad.bad or unknown:
             continue  # the batch is lost already: keep reading only to report every bad line
-        append((day, account_id, metric, value))
+        batch.append((day, account_id, metric, value))
         if len(batch) >= BATCH:
             in_batch.clear()
-            write(batch)
-            result.rows += len(batch)
-            batch.clear()
-            if progress:
-                progress(result.rows)
+            _flush(batch, write, result, progress)
+    _report_unknown(unknown, bad)
+    if not bad.bad:
+        report_repeats(keys, lines, bad, _again)
+    bad.raise_if_any()
+    if batch:
+        _flush(batch, write, result, None)
+    if progress:
+        progress(result.rows)
+    return result
+
+
+def _signal_tuples(rows: Records | Iterable[Row]) -> Iterable[Row]:
+    """(line, (account_id, date, metric, value), error): a file's columns, or a source's records'."""
+    if isinstance(rows, Records):
+        return rows.columns(SIGNAL_FIELDS)
+    return ((n, tuple(r.get(f) for f in SIGNAL_FIELDS) if r is not None else None, e) for n, r, e in rows)
+
+
+class _SignalCheck:
+    """One row's date, metric and value checked, each distinct date and metric once: returns the day
+    as the driver takes it, the row's packed key without its account (day and metric bits), and the
+    value. ValueError with the reason otherwise."""
+
+    def __init__(self, today: date | None, *, iso: bool) -> None:
+        self.iso = iso  # sqlite3 gets ISO text (its date adapter is deprecated)
+        self.window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=1)
+        self.days: dict[Any, tuple[Any, int]] = {}  # raw date -> (day, its bits of the key)
+        self.metrics: dict[Any, tuple[int, float, float]] = {}  # metric -> (its bits, lowest, highest)
+
+    def __call__(self, vals: tuple[Any, ...]) -> tuple[Any, int, float]:
+        _, day_raw, metric, value_raw = vals
+        day = self.days.get(day_raw) or self._day(day_raw)
+        bounds = self.metrics.get(metric) or self._metric(metric)
+        if type(value_raw) is bool:  # JSON true would otherwise be stored as 1.0
+            raise ValueError(f"value {value_raw!r} is not a number")
+        try:
+            value = float(value_raw)
+        except (TypeError, ValueError, OverflowError):
+            value = number_of(value_raw)  # `1,200`, `¥12,000`: off the hot path, only when float() fails
+        if not bounds[1] <= value <= bounds[2]:
+            if not math.isfinite(value):
+                raise ValueError(f"value {value_raw!r} is not a finite number")
+            raise ValueError(f"value {value_raw!r}: {metric} {value_problem(metric, value)}")
+        return day[0], day[1] | bounds[0], value
+
+    def _day(self, raw: Any) -> tuple[Any, int]:
+        if raw is None or str(raw).strip() == "":
+            raise ValueError("missing date")
+        parsed = check_window(date_of(str(raw).strip(), "date"), self.window, "date")
+        bits = (parsed.toordinal() - _ORDINAL_BASE) << (_METRIC_BITS + 32)
+        self.days[raw] = day = (parsed.isoformat() if self.iso else parsed, bits)
+        return day
+
+    def _metric(self, metric: Any) -> tuple[int, float, float]:
+        if metric is None or not _METRIC.match(str(metric)):
+            raise ValueError(f"metric {metric!r}: letters, digits and _ . : - only, 1 to 64")
+        if len(self.metrics) >= 1 << _METRIC_BITS:
+            raise ValueError(f"more than {1 << _METRIC_BITS:,} distinct metrics in one file")
+        bounds = self.metrics[metric] = (len(self.metrics) << 32, *RANGES.get(metric, (0.0, VALUE_MAX)))
+        return bounds
+
+
+def _flush(
+    batch: list[tuple[Any, ...]],
+    write: Callable[[list[tuple[Any, ...]]], Any],
+    result: Result,
+    progress: Callable[[int], None] | None,
+) -> None:
+    write(batch)
+    result.rows += len(batch)
+    batch.clear()
+    if progress:
+        progress(result.rows)
+
+
+def _report_unknown(unknown: dict[str, list[int]], bad: Collector) -> None:
+    """One bad line per unknown account_id, naming its first lines: a file for the wrong book has many."""
     for ext, lines in unknown.items():
         shown = ", ".join(str(n) for n in lines[:5]) + (
             f" and {len(lines) - 5} more" if len(lines) > 5 else ""
@@ -219,15 +257,6 @@ def _read_signals(
             lines[0],
             f"{what} (line {shown}); ingest it with the accounts first" if ext else f"{what} (line {shown})",
         )
-    if not bad.bad:
-        report_repeats(keys, lines, bad, _again)
-    bad.raise_if_any()
-    if batch:
-        write(batch)
-        result.rows += len(batch)
-    if progress:
-        progress(result.rows)
-    return result
 
 
 def _again(first: int) -> str:
@@ -304,13 +333,45 @@ def ingest_touches(
     job): ``account_id`` (or ``account``, the name), ``date``, ``kind`` and an optional ``note``. The
     same kind on the same day for the same account is recorded once, so a file can be sent again;
     ``result.details["skipped"]`` counts those."""
-    ids = {ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext}
+    if isinstance(rows, Records):
+        rows = rows.expecting(("account_id", "account", *TOUCH_FIELDS, "note"))
     today = clock().astimezone(ZoneInfo(timezone)).date()
+    parsed = _parse(rows, TOUCH_FIELDS, _touch_parser(session, today))
+    serialize(session, "touches")  # a retried request waits here, then finds the first one's touches
+    seen = {
+        (aid, kind, at.astimezone(ZoneInfo(timezone)).date())
+        for aid, kind, at in session.execute(select(Touch.account_id, Touch.kind, Touch.occurred_at))
+    }
+    result = Result(details={"skipped": 0})
+    for _, (aid, kind, day, note) in parsed:
+        if (aid, kind, day) in seen:
+            result.details["skipped"] += 1
+            continue
+        seen.add((aid, kind, day))
+        when = datetime.combine(day, time(12), ZoneInfo(timezone))  # noon: the same day in any nearby zone
+        log_touch(
+            session,
+            account_id=aid,
+            kind=kind,
+            note=note,
+            actor=Actor(source),
+            clock=clock,
+            occurred_at=min(when, clock()),
+        )
+        result.rows += 1
+    return result
+
+
+_TouchRow = tuple[int, Any, date, str]  # account id, kind, day, note
+
+
+def _touch_parser(session: Session, today: date) -> Callable[[int, dict[str, Any]], _TouchRow]:
+    """A touch line as (account id, kind, day, note), its account found by account_id or by name."""
+    ids = {ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext}
+    names = {key: aid for key, aid in session.execute(select(Account.name_key, Account.id))}
     window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=0)
 
-    names = {key: aid for key, aid in session.execute(select(Account.name_key, Account.id))}
-
-    def parse(_: int, rec: dict[str, Any]) -> tuple[int, Any, date, str]:
+    def parse(_: int, rec: dict[str, Any]) -> _TouchRow:
         ext, name = text_of(rec, "account_id"), text_of(rec, "account")
         if not ext and not name:
             raise ValueError("missing account_id (or account, the account's name)")
@@ -335,32 +396,7 @@ def ingest_touches(
             raise ValueError(f"note {describe(problem)}")
         return aid, kind, day, note
 
-    if isinstance(rows, Records):
-        rows = rows.expecting(("account_id", "account", *TOUCH_FIELDS, "note"))
-    parsed = _parse(rows, TOUCH_FIELDS, parse)
-    serialize(session, "touches")  # a retried request waits here, then finds the first one's touches
-    seen = {
-        (aid, kind, at.astimezone(ZoneInfo(timezone)).date())
-        for aid, kind, at in session.execute(select(Touch.account_id, Touch.kind, Touch.occurred_at))
-    }
-    result = Result(details={"skipped": 0})
-    for _, (aid, kind, day, note) in parsed:
-        if (aid, kind, day) in seen:
-            result.details["skipped"] += 1
-            continue
-        seen.add((aid, kind, day))
-        when = datetime.combine(day, time(12), ZoneInfo(timezone))  # noon: the same day in any nearby zone
-        log_touch(
-            session,
-            account_id=aid,
-            kind=kind,
-            note=note,
-            actor=Actor(source),
-            clock=clock,
-            occurred_at=min(when, clock()),
-        )
-        result.rows += 1
-    return result
+    return parse
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,10 @@ STAGE = "signal_stage"
 ACCOUNT_STAGE = "account_stage"
 _LOCK = "data_imports"  # one import applies at a time, whatever its kind
 
-# Applies staged rows ``lo < seq <= hi`` in the connection's open transaction, saving what they
-# overwrite as undo rows of ``import_id`` in that same transaction.
+# Applies staged rows ``lo < seq <= hi`` in the connection's transaction, saving what they overwrite as
+# undo rows of ``import_id`` in that same transaction. One that reads before it writes takes the write
+# lock (storage.db.serialize) after its reads and before its first write: on SQLite it then holds the
+# lock only while it writes, and never writes over a snapshot another writer made stale.
 ApplyChunk = Callable[[Connection, int, int, int], None]
 
 
@@ -139,10 +141,8 @@ def apply_stage(
     try:
         for lo in range(0, rows, size):
             started = time.perf_counter()
-            # The heartbeat first: on SQLite that write takes the lock at once, so what ``apply`` reads
-            # is what it writes over (a read first could find the snapshot stale once it writes).
-            conn.execute(update(DataImport).where(DataImport.id == import_id).values(heartbeat_at=clock()))
             apply(conn, import_id, lo, lo + size)
+            conn.execute(update(DataImport).where(DataImport.id == import_id).values(heartbeat_at=clock()))
             conn.commit()
             if one_writer:
                 # SQLite's busy handler retries on a timer: back-to-back chunks would starve a waiting
@@ -285,7 +285,7 @@ def from_json(table: Table, data: dict[str, Any]) -> dict[str, Any]:
     for column in table.columns:
         value = data.get(column.key)
         if value is not None and isinstance(value, str):
-            kind = column.type.python_type
+            kind = getattr(column.type, "impl", column.type).python_type  # a TypeDecorator: its impl's
             if kind is datetime:
                 value = datetime.fromisoformat(value)
             elif kind is date:
