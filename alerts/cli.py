@@ -114,7 +114,8 @@ def ingest_file(
         bar.update(bar.total - bar.n)
     for r in result.details.get("recovered", ()):
         started = r.started_at.astimezone(ZoneInfo(timezone)).date()
-        print(tr.t("cli.ingest.recovered", rows=r.rows, started=day(tr, started)))
+        key = "cli.ingest.recovered" if r.kind == "signals" else "cli.ingest.recovered_accounts"
+        print(tr.t(key, rows=r.rows, started=day(tr, started)))
     if kind == "touches":
         print(tr.t("cli.ingest.touches", path=path, rows=result.rows, skipped=result.details["skipped"]))
     elif kind == "accounts":

@@ -99,8 +99,8 @@ def _wide_accounts(n: int, start: int = 0) -> bytes:
 
 def _signals_json(n: int) -> bytes:
     items = (
-        {"account_id": f"W{i % 40:06d}", "date": f"2026-11-{i // 4000 + 1:02d}", "metric": f"m{i % 100}",
-         "value": i % 7, "note": "x" * 60}
+        {"account_id": f"W{i % 40:06d}", "date": f"2026-11-{i // 4000 + 1:02d}",
+         "metric": f"m{i // 40 % 100}", "value": i % 7, "note": "x" * 60}
         for i in range(n)
     )  # fmt: skip
     return ("[" + ",".join(json.dumps(i) for i in items) + "]").encode()
