@@ -1,11 +1,12 @@
-"""Getting accounts and usage signals in: one code path for files, the HTTP API and the scheduled pull.
+"""Getting usage signals, company metrics and touches in (accounts: ingest/accounts.py): one code path
+for files, the HTTP API and the scheduled pull, and ``ingest``, the one table of kinds.
 
 A batch is all or nothing: any bad line (malformed, or naming an unknown account) makes the whole batch
 fail with every bad line and its reason, and nothing is written. Files from the CLI and the API go in
-through ``ingest``: signals (the big ones) are checked into a private stage and applied in short
-transactions (storage/imports.py), so a 200 MB file never holds the write lock that Slack's writes
-wait on; the other kinds are one unit of work each. Memory stays flat: rows are read one at a time and
-written in fixed-size batches; only the account-id map is held."""
+through ``ingest``: on SQLite signals and accounts (the big ones) are checked into a private stage and
+applied in short transactions (storage/imports.py), so a 200 MB file never holds the write lock that
+Slack's writes wait on; the other kinds are one unit of work each. Memory stays flat: rows are read one
+at a time and written in fixed-size batches; only the account-id map is held."""
 
 from __future__ import annotations
 
