@@ -253,6 +253,7 @@ def _restore_signals(session: Session, chunk: Sequence[Any]) -> None:
 def _restore_accounts(session: Session, chunk: Sequence[Any]) -> None:
     """Each account as it was, last row first (a name one row freed and a later one took goes back in
     order): its snapshot of that day back (or gone), then the account back (or gone if it was new)."""
+    kept = _referenced(session, [r.account_id for r in chunk if r.created])
     for r in chunk:
         session.execute(
             delete(AccountSnapshot).where(
@@ -262,11 +263,29 @@ def _restore_accounts(session: Session, chunk: Sequence[Any]) -> None:
         if r.old_snapshot is not None:
             snapshot = from_json(AccountSnapshot.__table__, r.old_snapshot)
             session.execute(insert(AccountSnapshot).values(snapshot))
-        if r.created:
+        if r.created and r.account_id in kept:
+            # Something came to point at it meanwhile (a handoff linked by name, a pulled signal): keep
+            # the account for it, as if that had created it, without the file's account_id.
+            session.execute(update(Account).where(Account.id == r.account_id).values(external_id=None))
+        elif r.created:
             session.execute(delete(Account).where(Account.id == r.account_id))
         elif r.old_account is not None:
             values = from_json(Account.__table__, r.old_account)
             session.execute(update(Account).where(Account.id == r.account_id).values(values))
+
+
+def _referenced(session: Session, ids: list[int]) -> set[int]:
+    """Which of the accounts ``ids`` a row of another table points at (snapshots aside: they go with it)."""
+    found: set[int] = set()
+    if not ids:
+        return found
+    for table in Account.metadata.sorted_tables:
+        if table is AccountSnapshot.__table__:
+            continue
+        for fk in table.foreign_keys:
+            if fk.column is Account.__table__.c.id:
+                found.update(session.scalars(select(fk.parent).where(fk.parent.in_(ids)).distinct()))
+    return found
 
 
 def to_json(table: Table, values: Any) -> dict[str, Any]:

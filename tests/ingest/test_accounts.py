@@ -259,3 +259,26 @@ def test_the_cli_says_it_rolled_back_an_accounts_import_a_crash_left(
     assert "途中で止まっていた取り込み（顧客80社分）を取り消しました。" in capsys.readouterr().out
     assert ingest_file(book, "accounts", path, as_of=AS_OF, fmt=None, clock=clock, tr=words("en")) == 0
     assert "rolled back" not in capsys.readouterr().out  # once only
+
+
+def test_an_account_the_dead_import_created_is_kept_if_a_handoff_came_to_use_it(
+    book: Database, monkeypatch
+) -> None:
+    """Deleting it would break the handoff (and stop every later recovery on the foreign key): it stays,
+    as if the handoff had created it, without the file's account_id."""
+    before = state(book)
+    clock = FakeClock()
+    _die_after(book, 7, clock, monkeypatch)  # X60 to X69 were created
+    with book.session() as s:
+        form = valid_form(account_name="Customer 65")
+        service.create(s, form=form, actor=Actor("U1"), clock=clock, rules=Rules.load(None))
+    clock.advance(minutes=3)
+    assert len(imports.recover(book, clock)) == 1
+    accounts, snapshots = state(book)
+    kept = [a for a in accounts if a not in before[0]]
+    assert len(kept) == 1 and kept[0][1] == "Customer 65"
+    with book.session() as s:
+        account = s.scalars(select(Account).where(Account.name == "Customer 65")).one()
+        assert account.external_id is None and len(account.handoffs) == 1
+        assert s.scalars(select(DataImport.state)).all() == ["rolled_back"]
+    assert snapshots == before[1] and count(book, Account) == len(before[0]) + 1
