@@ -141,7 +141,8 @@ def _print_ingested(
     """What was stored, and any earlier import found unfinished and rolled back."""
     for r in result.details.get("recovered", ()):
         started = r.started_at.astimezone(ZoneInfo(timezone)).date()
-        print(tr.t("cli.ingest.recovered", rows=r.rows, started=day(tr, started)))
+        key = "cli.ingest.recovered" if r.kind == "signals" else "cli.ingest.recovered_accounts"
+        print(tr.t(key, rows=r.rows, started=day(tr, started)))
     if kind == "touches":
         print(tr.t("cli.ingest.touches", path=path, rows=result.rows, skipped=result.details["skipped"]))
     elif kind == "accounts":

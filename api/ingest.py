@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from clock import Clock, local_date
-from ingest import Batch, IngestError, ingest, records
+from ingest import Batch, IngestError, Result, ingest, records
 from ingest.textfile import UnreadableText, codec_for, text_stream
 from storage import Database
 from storage.imports import ImportBusy
@@ -58,6 +58,23 @@ class _Body(io.RawIOBase):
         return len(data)
 
 
+_FORMATS = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/json": "json",
+    "application/x-ndjson": "json",
+    "application/jsonl": "json",
+    "application/json-lines": "json",
+}
+
+
+class _Refused(Exception):
+    """A request answered before its body is read: status, body and extra headers."""
+
+    def __init__(self, status: str, error: str, **headers: str) -> None:
+        self.status, self.error, self.headers = status, error, headers
+
+
 class IngestAPI:
     def __init__(self, db: Database, *, token: str, clock: Clock, timezone: str = "Asia/Tokyo") -> None:
         self.db, self.token, self.clock, self.timezone = db, token, clock, timezone
@@ -67,58 +84,12 @@ class IngestAPI:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         kind = ROUTES[environ.get("PATH_INFO", "")]
-        if environ.get("REQUEST_METHOD") != "POST":
-            return _json(start_response, "405 Method Not Allowed", {"error": "use POST"}, Allow="POST")
-        if not self.token:
-            return _json(
-                start_response,
-                "401 Unauthorized",
-                {"error": "the ingest API is disabled: set BATON_INGEST_TOKEN on the server"},
-            )
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        given = auth[7:] if auth.lower().startswith("bearer ") else ""
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            return _json(
-                start_response,
-                "401 Unauthorized",
-                {"error": "missing or wrong bearer token"},
-                WWW_Authenticate='Bearer realm="baton"',
-            )
-        header = Message()
-        header["Content-Type"] = environ.get("CONTENT_TYPE") or ""
-        ctype, charset = header.get_content_type(), header.get_param("charset")
-        if not environ.get("CONTENT_TYPE"):
-            ctype = ""  # Message reads a missing Content-Type as text/plain
-        if ctype in ("text/csv", "application/csv"):
-            fmt = "csv"
-        elif ctype in (
-            "application/json",
-            "application/x-ndjson",
-            "application/jsonl",
-            "application/json-lines",
-        ):
-            fmt = "json"
-        else:
-            return _json(
-                start_response,
-                "415 Unsupported Media Type",
-                {"error": "send text/csv, application/json or application/x-ndjson"},
-            )
-        query = parse_qs(environ.get("QUERY_STRING", ""))
-        as_of = local_date(self.clock, self.timezone)
-        if kind == "accounts" and query.get("as_of"):
-            try:
-                as_of = date.fromisoformat(query["as_of"][0])
-            except ValueError:
-                return _json(start_response, "400 Bad Request", {"error": "as_of must be a date, YYYY-MM-DD"})
         try:
-            encoding = codec_for(str(charset)) if charset else None
-        except LookupError:
-            return _json(
-                start_response,
-                "415 Unsupported Media Type",
-                {"error": f"charset {charset!r} is not an encoding Baton knows: send UTF-8 or shift_jis"},
-            )
+            self._authorize(environ)
+            fmt, encoding = _body_format(environ)
+            as_of = self._as_of(kind, environ)
+        except _Refused as exc:
+            return _json(start_response, exc.status, {"error": exc.error}, **exc.headers)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
             rows = records(text_stream(_Body(environ["wsgi.input"], length), encoding), fmt)
@@ -144,13 +115,61 @@ class IngestAPI:
                     "Content-Type: text/csv; charset=shift_jis",
                 },
             )
-        body: dict[str, Any] = {"rows": result.rows}
-        if result.details.get("recovered"):  # an import a crashed process left half-applied, undone first
-            body["rolled_back_imports"] = [r.import_id for r in result.details["recovered"]]
-        if kind == "touches":
-            body["skipped"] = result.details["skipped"]
-        if kind == "accounts":
-            body.update(
-                as_of=as_of.isoformat(), created=result.created, updated=result.updated, linked=result.linked
+        return _json(start_response, "200 OK", _answer(kind, result, as_of))
+
+    def _authorize(self, environ: dict[str, Any]) -> None:
+        """POST with the bearer token, checked before a byte of the body is read."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise _Refused("405 Method Not Allowed", "use POST", Allow="POST")
+        if not self.token:
+            raise _Refused(
+                "401 Unauthorized", "the ingest API is disabled: set BATON_INGEST_TOKEN on the server"
             )
-        return _json(start_response, "200 OK", body)
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        given = auth[7:] if auth.lower().startswith("bearer ") else ""
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            raise _Refused(
+                "401 Unauthorized", "missing or wrong bearer token", WWW_Authenticate='Bearer realm="baton"'
+            )
+
+    def _as_of(self, kind: str, environ: dict[str, Any]) -> date:
+        """The accounts file's day: ``?as_of=``, or the team's today."""
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if kind == "accounts" and query.get("as_of"):
+            try:
+                return date.fromisoformat(query["as_of"][0])
+            except ValueError:
+                raise _Refused("400 Bad Request", "as_of must be a date, YYYY-MM-DD") from None
+        return local_date(self.clock, self.timezone)
+
+
+def _body_format(environ: dict[str, Any]) -> tuple[str, str | None]:
+    """csv or json, and the Python codec of the Content-Type's charset (None: detect it)."""
+    header = Message()
+    header["Content-Type"] = environ.get("CONTENT_TYPE") or ""
+    ctype, charset = header.get_content_type(), header.get_param("charset")
+    fmt = _FORMATS.get(ctype) if environ.get("CONTENT_TYPE") else None  # Message reads none as text/plain
+    if fmt is None:
+        raise _Refused(
+            "415 Unsupported Media Type", "send text/csv, application/json or application/x-ndjson"
+        )
+    try:
+        return fmt, codec_for(str(charset)) if charset else None
+    except LookupError:
+        raise _Refused(
+            "415 Unsupported Media Type",
+            f"charset {charset!r} is not an encoding Baton knows: send UTF-8 or shift_jis",
+        ) from None
+
+
+def _answer(kind: str, result: Result, as_of: date) -> dict[str, Any]:
+    body: dict[str, Any] = {"rows": result.rows}
+    if result.details.get("recovered"):  # an import a crashed process left half-applied, undone first
+        body["rolled_back_imports"] = [r.import_id for r in result.details["recovered"]]
+    if kind == "touches":
+        body["skipped"] = result.details["skipped"]
+    if kind == "accounts":
+        body.update(
+            as_of=as_of.isoformat(), created=result.created, updated=result.updated, linked=result.linked
+        )
+    return body

@@ -3,6 +3,7 @@ path. ``readers`` turns a byte stream into records (encodings in ``textfile``, v
 ``writers`` checks and stores each kind, and ``ingest`` is the one table of kinds the CLI and the API
 call; ``pull`` fetches from a source on a schedule."""
 
+from ingest.accounts import import_accounts, ingest_accounts
 from ingest.readers import (
     IngestError,
     Layout,
@@ -21,7 +22,6 @@ from ingest.writers import (
     Batch,
     import_signals,
     ingest,
-    ingest_accounts,
     ingest_metrics,
     ingest_signals,
     ingest_touches,
@@ -39,6 +39,7 @@ __all__ = [
     "Row",
     "UnreadableText",
     "detect_format",
+    "import_accounts",
     "import_signals",
     "ingest",
     "ingest_accounts",

@@ -7,7 +7,8 @@ import csv
 import json
 import operator
 import re
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
@@ -353,6 +354,25 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.bad:
             raise IngestError(sorted(self.problems, key=lambda p: p.line), self.bad)
+
+
+def report_repeats(
+    keys: array[int], lines: array[int], bad: Collector, message: Callable[[int], str]
+) -> None:
+    """Keys seen twice in a file, from packed keys and their lines (a few bytes a row, not the rows),
+    sorted once at the end; ``message`` says it, given the first line."""
+    import numpy as np
+
+    packed = np.frombuffer(keys, dtype=np.int64)
+    ordered = np.sort(packed)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return
+    order = np.argsort(packed, kind="stable")
+    ordered, at = packed[order], np.frombuffer(lines, dtype=np.uint32)[order]
+    repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
+    for i in repeats[:MAX_REPORTED]:
+        bad.add(int(at[i + 1]), message(int(at[i])))
+    bad.bad += max(0, len(repeats) - MAX_REPORTED)  # counted, not listed
 
 
 def text_of(rec: dict[str, Any], key: str) -> str:

@@ -1,11 +1,12 @@
-"""Getting accounts and usage signals in: one code path for files, the HTTP API and the scheduled pull.
+"""Getting usage signals, company metrics and touches in (accounts: ingest/accounts.py): one code path
+for files, the HTTP API and the scheduled pull, and ``ingest``, the one table of kinds.
 
 A batch is all or nothing: any bad line (malformed, or naming an unknown account) makes the whole batch
 fail with every bad line and its reason, and nothing is written. Files from the CLI and the API go in
-through ``ingest``: signals (the big ones) are checked into a private stage and applied in short
-transactions (storage/imports.py), so a 200 MB file never holds the write lock that Slack's writes
-wait on; the other kinds are one unit of work each. Memory stays flat: rows are read one at a time and
-written in fixed-size batches; only the account-id map is held."""
+through ``ingest``: on SQLite signals and accounts (the big ones) are checked into a private stage and
+applied in short transactions (storage/imports.py), so a 200 MB file never holds the write lock that
+Slack's writes wait on; the other kinds are one unit of work each. Memory stays flat: rows are read one
+at a time and written in fixed-size batches; only the account-id map is held."""
 
 from __future__ import annotations
 
@@ -18,64 +19,46 @@ from datetime import date, datetime, time
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from accounts.names import NAME_MAX, clean_name, name_problems, normalize_name
+from accounts.names import normalize_name
 from clock import Clock, local_date
 from digest.funnel import METRICS as COMPANY_METRICS
 from handoff.cadence import ALIASES, log_touch
-from handoff.checklist import AMOUNT_MAX
 from handoff.service import Actor
+from ingest.accounts import import_accounts
 from ingest.readers import (
-    ACCOUNT_OPTIONAL,
-    ACCOUNT_REQUIRED,
-    MAX_REPORTED,
     METRIC_FIELDS,
     SIGNAL_FIELDS,
     TOUCH_FIELDS,
     Collector,
-    IngestError,
-    Problem,
     Records,
     Result,
     Row,
     date_of,
     number_of,
+    report_repeats,
     text_of,
 )
 from ingest.values import (
     RANGES,
     VALUE_MAX,
     check_window,
-    currencies_for,
     date_window,
-    parse_amount,
-    parse_count,
     value_problem,
 )
 from storage import imports
 from storage.db import Database, serialize
-from storage.limits import describe, int_range, text_problem
-from storage.models import Account, AccountSnapshot, CompanyMetric, Handoff, Touch
+from storage.limits import describe, text_problem
+from storage.models import Account, CompanyMetric, Touch
 
 T = TypeVar("T")
-TIERS = ("high", "mid", "tech")
 BATCH = 5000
-SIGNAL_PAST_YEARS = 20
-ACCOUNT_BATCH = 2000  # rows per batch: each batch looks its accounts up with IN lists of this size
-AS_OF_PAST_YEARS, AS_OF_FUTURE_DAYS = (
-    10,
-    31,
-)  # a far-future as_of would stay "latest" and freeze every account
-CONTRACT_PAST_YEARS, CONTRACT_FUTURE_DAYS = 50, 20 * 366
-SEATS_MAX = min(
-    int_range(Account.seats)[1], int_range(AccountSnapshot.seats)[1]
-)  # older usage data is a typo (year 1) rather than history
+SIGNAL_PAST_YEARS = 20  # older usage data is a typo (year 1) rather than history
 _ORDINAL_BASE = date(1900, 1, 1).toordinal()  # packed duplicate keys: 20 bits of day, 11 of metric, 32 of id
 _METRIC_BITS = 11
 _METRIC = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
 def _upsert_sql(dialect: str) -> str:
@@ -152,65 +135,30 @@ def _read_signals(
     ids: dict[str, int] = {
         ext: aid for ext, aid in conn.execute(select(Account.external_id, Account.id)) if ext is not None
     }
-    iso = conn.dialect.name == "sqlite"  # sqlite3 gets ISO text (its date adapter is deprecated)
-    if isinstance(rows, Records):
-        tuples: Iterable[Row] = rows.columns(SIGNAL_FIELDS)
-    else:
-        tuples = (
-            (n, tuple(r.get(f) for f in SIGNAL_FIELDS) if r is not None else None, e) for n, r, e in rows
-        )
+    check = _SignalCheck(today, iso=conn.dialect.name == "sqlite")
     bad = Collector()
     unknown: dict[str, list[int]] = {}
-    days: dict[Any, Any] = {}
-    ordinals: dict[Any, int] = {}
-    window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=1)
-    metrics: dict[str, tuple[int, float, float]] = {}  # metric -> (index in keys, lowest, highest)
     keys, lines = array("q"), array("I")
     in_batch: dict[int, int] = {}
     batch: list[tuple[Any, ...]] = []
-    append = batch.append
     result = Result()
-    for line, vals, error in tuples:
+    for line, vals, error in _signal_tuples(rows):
         if error or vals is None:
             bad.add(line, error or "unreadable")
             continue
-        ext, day_raw, metric, value_raw = vals
-        day = days.get(day_raw)
         try:
-            if day is None:
-                if day_raw is None or str(day_raw).strip() == "":
-                    raise ValueError("missing date")
-                parsed = check_window(date_of(str(day_raw).strip(), "date"), window, "date")
-                day = days[day_raw] = parsed.isoformat() if iso else parsed
-                ordinals[day_raw] = parsed.toordinal() - _ORDINAL_BASE
-            bounds = metrics.get(metric)  # type: ignore[arg-type]
-            if bounds is None:
-                if metric is None or not _METRIC.match(str(metric)):
-                    raise ValueError(f"metric {metric!r}: letters, digits and _ . : - only, 1 to 64")
-                if len(metrics) >= 1 << _METRIC_BITS:
-                    raise ValueError(f"more than {1 << _METRIC_BITS:,} distinct metrics in one file")
-                bounds = metrics[metric] = (len(metrics), *RANGES.get(metric, (0.0, VALUE_MAX)))
-            if type(value_raw) is bool:  # JSON true would otherwise be stored as 1.0
-                raise ValueError(f"value {value_raw!r} is not a number")
-            try:
-                value = float(value_raw)  # type: ignore[arg-type]
-            except (TypeError, ValueError, OverflowError):
-                value = number_of(value_raw)  # `1,200`, `¥12,000`: off the hot path, only when float() fails
-            if not bounds[1] <= value <= bounds[2]:
-                if not math.isfinite(value):
-                    raise ValueError(f"value {value_raw!r} is not a finite number")
-                raise ValueError(f"value {value_raw!r}: {metric} {value_problem(metric, value)}")
+            day, key, value = check(vals)
         except ValueError as exc:
             bad.add(line, str(exc))
             continue
-        account_id = ids.get(ext)  # type: ignore[arg-type]
+        ext, metric = vals[0], vals[2]
+        account_id = ids.get(ext)
         if account_id is None:
-            key = "" if ext is None else str(ext).strip()
-            account_id = ids.get(key)
+            account_id = ids.get("" if ext is None else str(ext).strip())
             if account_id is None:
-                unknown.setdefault(key, []).append(line)
+                unknown.setdefault("" if ext is None else str(ext).strip(), []).append(line)
                 continue
-        key = (ordinals[day_raw] << (_METRIC_BITS + 32)) | (bounds[0] << 32) | account_id
+        key |= account_id
         first = in_batch.get(key)
         if first is not None:  # caught here too: PostgreSQL refuses one upsert touching a row twice
             bad.add(line, f"{metric} for account {ext!r} on {day} appears again (first on line {first})")
@@ -220,14 +168,87 @@ def _read_signals(
         lines.append(line)
         if bad.bad or unknown:
             continue  # the batch is lost already: keep reading only to report every bad line
-        append((day, account_id, metric, value))
+        batch.append((day, account_id, metric, value))
         if len(batch) >= BATCH:
             in_batch.clear()
-            write(batch)
-            result.rows += len(batch)
-            batch.clear()
-            if progress:
-                progress(result.rows)
+            _flush(batch, write, result, progress)
+    _report_unknown(unknown, bad)
+    if not bad.bad:
+        report_repeats(keys, lines, bad, _again)
+    bad.raise_if_any()
+    if batch:
+        _flush(batch, write, result, None)
+    if progress:
+        progress(result.rows)
+    return result
+
+
+def _signal_tuples(rows: Records | Iterable[Row]) -> Iterable[Row]:
+    """(line, (account_id, date, metric, value), error): a file's columns, or a source's records'."""
+    if isinstance(rows, Records):
+        return rows.columns(SIGNAL_FIELDS)
+    return ((n, tuple(r.get(f) for f in SIGNAL_FIELDS) if r is not None else None, e) for n, r, e in rows)
+
+
+class _SignalCheck:
+    """One row's date, metric and value checked, each distinct date and metric once: returns the day
+    as the driver takes it, the row's packed key without its account (day and metric bits), and the
+    value. ValueError with the reason otherwise."""
+
+    def __init__(self, today: date | None, *, iso: bool) -> None:
+        self.iso = iso  # sqlite3 gets ISO text (its date adapter is deprecated)
+        self.window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=1)
+        self.days: dict[Any, tuple[Any, int]] = {}  # raw date -> (day, its bits of the key)
+        self.metrics: dict[Any, tuple[int, float, float]] = {}  # metric -> (its bits, lowest, highest)
+
+    def __call__(self, vals: tuple[Any, ...]) -> tuple[Any, int, float]:
+        _, day_raw, metric, value_raw = vals
+        day = self.days.get(day_raw) or self._day(day_raw)
+        bounds = self.metrics.get(metric) or self._metric(metric)
+        if type(value_raw) is bool:  # JSON true would otherwise be stored as 1.0
+            raise ValueError(f"value {value_raw!r} is not a number")
+        try:
+            value = float(value_raw)
+        except (TypeError, ValueError, OverflowError):
+            value = number_of(value_raw)  # `1,200`, `¥12,000`: off the hot path, only when float() fails
+        if not bounds[1] <= value <= bounds[2]:
+            if not math.isfinite(value):
+                raise ValueError(f"value {value_raw!r} is not a finite number")
+            raise ValueError(f"value {value_raw!r}: {metric} {value_problem(metric, value)}")
+        return day[0], day[1] | bounds[0], value
+
+    def _day(self, raw: Any) -> tuple[Any, int]:
+        if raw is None or str(raw).strip() == "":
+            raise ValueError("missing date")
+        parsed = check_window(date_of(str(raw).strip(), "date"), self.window, "date")
+        bits = (parsed.toordinal() - _ORDINAL_BASE) << (_METRIC_BITS + 32)
+        self.days[raw] = day = (parsed.isoformat() if self.iso else parsed, bits)
+        return day
+
+    def _metric(self, metric: Any) -> tuple[int, float, float]:
+        if metric is None or not _METRIC.match(str(metric)):
+            raise ValueError(f"metric {metric!r}: letters, digits and _ . : - only, 1 to 64")
+        if len(self.metrics) >= 1 << _METRIC_BITS:
+            raise ValueError(f"more than {1 << _METRIC_BITS:,} distinct metrics in one file")
+        bounds = self.metrics[metric] = (len(self.metrics) << 32, *RANGES.get(metric, (0.0, VALUE_MAX)))
+        return bounds
+
+
+def _flush(
+    batch: list[tuple[Any, ...]],
+    write: Callable[[list[tuple[Any, ...]]], Any],
+    result: Result,
+    progress: Callable[[int], None] | None,
+) -> None:
+    write(batch)
+    result.rows += len(batch)
+    batch.clear()
+    if progress:
+        progress(result.rows)
+
+
+def _report_unknown(unknown: dict[str, list[int]], bad: Collector) -> None:
+    """One bad line per unknown account_id, naming its first lines: a file for the wrong book has many."""
     for ext, lines in unknown.items():
         shown = ", ".join(str(n) for n in lines[:5]) + (
             f" and {len(lines) - 5} more" if len(lines) > 5 else ""
@@ -237,31 +258,10 @@ def _read_signals(
             lines[0],
             f"{what} (line {shown}); ingest it with the accounts first" if ext else f"{what} (line {shown})",
         )
-    if not bad.bad:
-        _report_repeats(keys, lines, bad)
-    bad.raise_if_any()
-    if batch:
-        write(batch)
-        result.rows += len(batch)
-    if progress:
-        progress(result.rows)
-    return result
 
 
-def _report_repeats(keys: array[int], lines: array[int], bad: Collector) -> None:
-    """Keys seen twice across batches (within one batch they were caught as they came)."""
-    import numpy as np
-
-    packed = np.frombuffer(keys, dtype=np.int64)
-    ordered = np.sort(packed)
-    if not (ordered[1:] == ordered[:-1]).any():
-        return
-    order = np.argsort(packed, kind="stable")
-    ordered, at = packed[order], np.frombuffer(lines, dtype=np.uint32)[order]
-    repeats = np.flatnonzero(ordered[1:] == ordered[:-1])
-    for i in repeats[:MAX_REPORTED]:
-        bad.add(int(at[i + 1]), f"the same account, date and metric appears again (first on line {at[i]})")
-    bad.bad += max(0, len(repeats) - MAX_REPORTED)  # counted, not listed
+def _again(first: int) -> str:
+    return f"the same account, date and metric appears again (first on line {first})"
 
 
 def _parse(
@@ -334,40 +334,10 @@ def ingest_touches(
     job): ``account_id`` (or ``account``, the name), ``date``, ``kind`` and an optional ``note``. The
     same kind on the same day for the same account is recorded once, so a file can be sent again;
     ``result.details["skipped"]`` counts those."""
-    ids = {ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext}
-    today = clock().astimezone(ZoneInfo(timezone)).date()
-    window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=0)
-
-    names = {key: aid for key, aid in session.execute(select(Account.name_key, Account.id))}
-
-    def parse(_: int, rec: dict[str, Any]) -> tuple[int, Any, date, str]:
-        ext, name = text_of(rec, "account_id"), text_of(rec, "account")
-        if not ext and not name:
-            raise ValueError("missing account_id (or account, the account's name)")
-        aid = ids.get(ext) if ext else names.get(normalize_name(name))
-        if aid is None:
-            raise ValueError(
-                f"unknown account_id {ext!r}; ingest it with the accounts first"
-                if ext
-                else f"unknown account {name!r}"
-            )
-        kind = ALIASES.get(text_of(rec, "kind").lower())
-        if kind is None:
-            raise ValueError(
-                f"kind {text_of(rec, 'kind')!r}: use kickoff, check-in, qbr, welcome or usage-check"
-            )
-        day = date_of(text_of(rec, "date"), "date")
-        if day > today:
-            raise ValueError(f"date {day} is in the future")
-        check_window(day, window, "date")
-        note = text_of(rec, "note")
-        if problem := text_problem(note, Touch.note):
-            raise ValueError(f"note {describe(problem)}")
-        return aid, kind, day, note
-
     if isinstance(rows, Records):
         rows = rows.expecting(("account_id", "account", *TOUCH_FIELDS, "note"))
-    parsed = _parse(rows, TOUCH_FIELDS, parse)
+    today = clock().astimezone(ZoneInfo(timezone)).date()
+    parsed = _parse(rows, TOUCH_FIELDS, _touch_parser(session, today))
     serialize(session, "touches")  # a retried request waits here, then finds the first one's touches
     seen = {
         (aid, kind, at.astimezone(ZoneInfo(timezone)).date())
@@ -393,218 +363,41 @@ def ingest_touches(
     return result
 
 
-def _account_row(rec: dict[str, Any], window: tuple[date, date]) -> dict[str, Any]:
-    missing = [f for f in ACCOUNT_REQUIRED if text_of(rec, f) == ""]
-    if missing:
-        raise ValueError(f"missing {', '.join(missing)}")
-    try:
-        mrr, symbol = parse_amount(text_of(rec, "mrr"))
-        if mrr < 0 or mrr >= AMOUNT_MAX or mrr.as_tuple().exponent < -2:  # type: ignore[operator]
-            raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"mrr {rec['mrr']!r} is not an amount >= 0 with at most 2 decimals (120000, ¥120,000, 120,000円)"
-        ) from None
-    try:
-        seats = parse_count(text_of(rec, "seats"))
-        if not 0 <= seats <= SEATS_MAX:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"seats {rec['seats']!r} is not a whole number from 0 to {SEATS_MAX:,}") from None
-    start = check_window(date_of(text_of(rec, "contract_start"), "contract_start"), window, "contract_start")
-    renewal = check_window(date_of(text_of(rec, "renewal_date"), "renewal_date"), window, "renewal_date")
-    if renewal <= start:
-        raise ValueError("renewal_date must be after contract_start")
-    status = (text_of(rec, "status") or "active").lower()
-    if status not in ("active", "churned"):
-        raise ValueError(f"status {status!r}: use active or churned")
-    churned = text_of(rec, "churned_on")
-    churned_on = check_window(date_of(churned, "churned_on"), window, "churned_on") if churned else None
-    currency = text_of(rec, "currency").upper() or (currencies_for(symbol)[0] if symbol else "JPY")
-    if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise ValueError(f"currency {currency!r} is not a 3-letter code")
-    if symbol and currency not in currencies_for(symbol):
-        raise ValueError(f"mrr {rec['mrr']!r} is not in {currency}, the row's currency")
-    email = text_of(rec, "csm_email") or None
-    if email and not _EMAIL.match(email):
-        raise ValueError(f"csm_email {email!r} is not an email address")
-    name = clean_name(text_of(rec, "name"))
-    problems = [
-        f"{what} {describe(problem)}"
-        for what, value, attr in (
-            ("account_id", text_of(rec, "account_id"), Account.external_id),
-            ("plan", text_of(rec, "plan"), Account.plan),
-            ("segment", text_of(rec, "segment"), Account.segment),
-            ("csm_email", email or "", Account.csm_email),
-        )
-        if (problem := text_problem(value, attr))
-    ]
-    if problem := name_problems(name):
-        problems.insert(0, f"name {describe(problem)}{' once normalized' if len(name) <= NAME_MAX else ''}")
-    if problems:  # cutting them would merge two accounts (account_id) or change them without a word
-        raise ValueError("; ".join(problems))
-    tier = text_of(rec, "touch_tier").lower()
-    if tier and tier not in TIERS:
-        raise ValueError(f"touch_tier {tier!r}: use high, mid or tech (or leave it empty)")
-    return {
-        **({"touch_tier": tier} if tier else {}),  # empty: keep the current tier
-        "external_id": text_of(rec, "account_id"),
-        "name": name,
-        "plan": text_of(rec, "plan"),
-        "mrr": mrr,
-        "seats": seats,
-        "contract_start": start,
-        "renewal_date": renewal,
-        "status": status,
-        "churned_on": churned_on if status == "churned" else None,
-        "currency": currency,
-        "segment": text_of(rec, "segment") or None,
-        "csm_email": email,
-    }
+_TouchRow = tuple[int, Any, date, str]  # account id, kind, day, note
 
 
-def ingest_accounts(
-    session: Session,
-    rows: Iterable[tuple[int, dict[str, Any] | None, str | None]],
-    *,
-    as_of: date,
-    now: datetime,
-    today: date | None = None,
-) -> Result:
-    """Upsert accounts by account_id and record how each stood on ``as_of`` (history for churn and NRR).
-    ``today`` is the team's day (schedule.timezone) that bounds the dates; without it, ``now``'s UTC day.
+def _touch_parser(session: Session, today: date) -> Callable[[int, dict[str, Any]], _TouchRow]:
+    """A touch line as (account id, kind, day, note), its account found by account_id or by name."""
+    ids = {ext: aid for ext, aid in session.execute(select(Account.external_id, Account.id)) if ext}
+    names = {key: aid for key, aid in session.execute(select(Account.name_key, Account.id))}
+    window = date_window(today, past_years=SIGNAL_PAST_YEARS, future_days=0)
 
-    An account Baton already knows from a handoff (same name, no account_id yet) is linked, not duplicated.
-    Rows are written in batches of ACCOUNT_BATCH as they stream in (the accounts each batch touched leave
-    the session once flushed); any bad line refuses the file, and the caller's rollback undoes the batches.
-    """
-    today = today or now.date()
-    try:
-        check_window(
-            as_of, date_window(today, past_years=AS_OF_PAST_YEARS, future_days=AS_OF_FUTURE_DAYS), "as_of"
-        )
-    except ValueError as exc:
-        raise IngestError([Problem(0, str(exc))], 1) from None
-    window = date_window(today, past_years=CONTRACT_PAST_YEARS, future_days=CONTRACT_FUTURE_DAYS)
-    if isinstance(rows, Records):
-        rows = rows.expecting(ACCOUNT_REQUIRED + ACCOUNT_OPTIONAL)
-    bad = Collector()
-    seen: dict[str, int] = {}  # account_id -> its line: the one thing held for the whole file
-    chunk: list[tuple[int, dict[str, Any]]] = []
-    result = Result()
-    for line, rec, error in rows:
-        if error or rec is None:
-            bad.add(line, error or "unreadable")
-            continue
-        try:
-            row = _account_row(rec, window)
-        except ValueError as exc:
-            bad.add(line, str(exc))
-            continue
-        if row["external_id"] in seen:
-            bad.add(
-                line,
-                f"account_id {row['external_id']!r} appears again (first on line {seen[row['external_id']]})",
+    def parse(_: int, rec: dict[str, Any]) -> _TouchRow:
+        ext, name = text_of(rec, "account_id"), text_of(rec, "account")
+        if not ext and not name:
+            raise ValueError("missing account_id (or account, the account's name)")
+        aid = ids.get(ext) if ext else names.get(normalize_name(name))
+        if aid is None:
+            raise ValueError(
+                f"unknown account_id {ext!r}; ingest it with the accounts first"
+                if ext
+                else f"unknown account {name!r}"
             )
-            continue
-        seen[row["external_id"]] = line
-        if bad.bad:
-            continue  # the file is lost already: keep reading only to report every bad line
-        chunk.append((line, row))
-        if len(chunk) >= ACCOUNT_BATCH:
-            _write_accounts(session, chunk, as_of=as_of, now=now, bad=bad, result=result)
-            chunk.clear()
-    if chunk and not bad.bad:
-        _write_accounts(session, chunk, as_of=as_of, now=now, bad=bad, result=result)
-    bad.raise_if_any()
-    return result
-
-
-def _write_accounts(
-    session: Session,
-    chunk: list[tuple[int, dict[str, Any]]],
-    *,
-    as_of: date,
-    now: datetime,
-    bad: Collector,
-    result: Result,
-) -> None:
-    """One batch of account rows: only the accounts it names are loaded, and they leave the session
-    once written, so memory holds one batch however long the file is. Earlier batches are flushed,
-    so a name taken by one is seen by the next."""
-    keys = [normalize_name(row["name"]) for _, row in chunk]
-    exts = [row["external_id"] for _, row in chunk]
-    by_ext = {a.external_id: a for a in session.scalars(select(Account).where(Account.external_id.in_(exts)))}
-    by_key = {a.name_key: a for a in session.scalars(select(Account).where(Account.name_key.in_(set(keys))))}
-    ids = {a.id for a in (*by_ext.values(), *by_key.values())}
-    with_handoff = set(
-        session.scalars(select(Handoff.account_id).where(Handoff.account_id.in_(ids)).distinct())
-    )
-    latest = dict(
-        session.execute(
-            select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of))
-            .where(AccountSnapshot.account_id.in_(ids))
-            .group_by(AccountSnapshot.account_id)
-        ).all()
-    )
-    for (line, row), key in zip(chunk, keys, strict=True):
-        current = by_ext.get(row["external_id"])
-        if current is not None and current.id in latest and _as_date(latest[current.id]) > as_of:
-            result.rows += 1  # back-filling history: record the snapshot, keep today's account as it is
-            result.updated += 1
-            continue
-        account = current
-        holder = by_key.get(key)
-        if account is None and holder is not None and holder.external_id is None:
-            account, result.linked = holder, result.linked + 1
-        if holder is not None and account is not None and holder.id != account.id:
-            bad.add(
-                line, f"name {row['name']!r} is already used by account {holder.external_id or holder.name!r}"
+        kind = ALIASES.get(text_of(rec, "kind").lower())
+        if kind is None:
+            raise ValueError(
+                f"kind {text_of(rec, 'kind')!r}: use kickoff, check-in, qbr, welcome or usage-check"
             )
-            continue
-        if account is None and holder is not None:
-            bad.add(line, f"name {row['name']!r} is already used by account {holder.external_id!r}")
-            continue
-        if account is None:
-            account = Account(created_at=now, name_key=key, **{k: row[k] for k in ("name", "external_id")})
-            session.add(account)
-            result.created += 1
-        else:
-            result.updated += 1
-            if account.name_key != key:
-                by_key.pop(account.name_key, None)
-        for k, v in row.items():
-            if k == "touch_tier" and account.id in with_handoff:
-                continue  # the handoff (and `/handoff tier`) decide tiers of accounts Baton onboarded
-            setattr(account, k, v)
-        account.name_key, account.updated_at = key, now
-        by_ext[row["external_id"]], by_key[key] = account, account
-        result.rows += 1
-    if bad.bad:
-        return
-    session.flush()
-    written = [by_ext[row["external_id"]] for _, row in chunk]
-    session.execute(
-        delete(AccountSnapshot).where(
-            AccountSnapshot.account_id.in_([a.id for a in written]), AccountSnapshot.as_of == as_of
-        )
-    )
-    session.execute(
-        insert(AccountSnapshot),
-        [
-            {"account_id": a.id, "as_of": as_of, **{k: row.get(k) for k in _SNAPSHOT}}
-            for a, (_, row) in zip(written, chunk, strict=True)
-        ],
-    )
-    for account in {id(a): a for a in (*by_ext.values(), *by_key.values())}.values():
-        session.expunge(account)
+        day = date_of(text_of(rec, "date"), "date")
+        if day > today:
+            raise ValueError(f"date {day} is in the future")
+        check_window(day, window, "date")
+        note = text_of(rec, "note")
+        if problem := text_problem(note, Touch.note):
+            raise ValueError(f"note {describe(problem)}")
+        return aid, kind, day, note
 
-
-_SNAPSHOT = ("plan", "mrr", "seats", "currency", "status", "renewal_date")  # renewal: the model's history
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+    return parse
 
 
 @dataclass(frozen=True)
@@ -627,15 +420,16 @@ _IN_ONE_UNIT: dict[str, Callable[[Session, Records, Batch], Result]] = {
     "touches": lambda s, rows, b: ingest_touches(
         s, rows, clock=b.clock, timezone=b.timezone, source=b.source
     ),
-    "accounts": lambda s, rows, b: ingest_accounts(s, rows, as_of=b.as_of, now=b.clock(), today=b.today),
 }
-KINDS = ("signals", *_IN_ONE_UNIT)
+KINDS = ("signals", "accounts", *_IN_ONE_UNIT)
 
 
 def ingest(db: Database, kind: str, rows: Records, batch: Batch) -> Result:
-    """The one way a file of any kind goes in, for the CLI and the API alike: signals (the big ones)
-    through ``import_signals``'s short transactions, the others in one unit of work of their own."""
+    """The one way a file of any kind goes in, for the CLI and the API alike: signals and accounts (the
+    big ones) through short transactions on SQLite, the others in one unit of work of their own."""
     if kind == "signals":
         return import_signals(db, rows, clock=batch.clock, progress=batch.progress, today=batch.today)
+    if kind == "accounts":
+        return import_accounts(db, rows, as_of=batch.as_of, clock=batch.clock, today=batch.today)
     with db.session() as session:
         return _IN_ONE_UNIT[kind](session, rows, batch)

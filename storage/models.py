@@ -421,6 +421,23 @@ class SignalUndo(Base):
     old_value: Mapped[float | None]
 
 
+class AccountUndo(Base):
+    """What an accounts import overwrote, a row per file line: the account as it was (``created``: the
+    import made it) and its snapshot of ``as_of`` as it was (None: there was none)."""
+
+    __tablename__ = "account_undo"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("data_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)  # the row's line in the file, for chunked undo
+    account_id: Mapped[int]
+    as_of: Mapped[date] = mapped_column(Date)
+    created: Mapped[bool]
+    old_account: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    old_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 class ModelDecision(Base):
     """Who decides a kind of alert (the model or the rules) from when, and why: a row each time that
     changes, written in the scan's transaction; the digest announces each once (``announced_at``)."""

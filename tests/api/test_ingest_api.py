@@ -193,3 +193,21 @@ def test_signals_while_another_import_applies_are_409_and_nothing_is_written(api
     assert "another signals import" in resp.json()["error"] and "nothing was written" in resp.json()["error"]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Signal)) == 0
+
+
+def test_accounts_while_another_import_applies_are_409_and_nothing_is_written(api) -> None:
+    """Accounts files are staged like signals on SQLite, and one import applies at a time, whatever
+    its kind (undoing accounts deletes the ones it created, which signals could be written to)."""
+    client, db = api
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL imports accounts in one transaction, which blocks no one: nothing waits")
+    now = FakeClock()()
+    with db.session() as s:  # another instance's signals import, its heartbeat fresh
+        s.add(DataImport(kind="signals", state="applying", rows=10, started_at=now, heartbeat_at=now))
+    resp = client.post(
+        "/api/v1/accounts?as_of=2026-11-01", content=ACCOUNTS, headers={**AUTH, "Content-Type": "text/csv"}
+    )
+    assert resp.status_code == 409
+    assert "another signals import" in resp.json()["error"] and "nothing was written" in resp.json()["error"]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Account)) == 0
