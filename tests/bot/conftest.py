@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -267,7 +268,10 @@ def running(db: Database, slack: FakeSlack, settings: Settings, *, served: bool 
 def baton(
     request: pytest.FixtureRequest, db: Database, slack: FakeSlack, settings: Settings
 ) -> Iterator[Baton]:
-    """In-process signed dispatch; over waitress for tests marked ``served``."""
-    served = request.node.get_closest_marker("served") is not None
+    """In-process signed dispatch; over waitress for tests marked ``served``, or for every test when
+    BATON_TEST_SERVED=1 (to check that dispatching in-process hides nothing the socket would show)."""
+    served = (
+        request.node.get_closest_marker("served") is not None or os.environ.get("BATON_TEST_SERVED") == "1"
+    )
     with running(db, slack, settings, served=served) as baton:
         yield baton
