@@ -235,10 +235,17 @@ def slack() -> Iterator[FakeSlack]:
     assert not fake.problems, "\n".join(fake.problems)
 
 
+@pytest.fixture(scope="session")
+def _defaults() -> Settings:
+    """The settings an empty environment gives, read once: parsing the rules file per test cost more
+    than many of the tests (Settings and Rules are frozen, so sharing them is safe)."""
+    return Settings.from_env({})
+
+
 @pytest.fixture
-def settings(slack: FakeSlack) -> Settings:
+def settings(slack: FakeSlack, _defaults: Settings) -> Settings:
     return replace(
-        Settings.from_env({}),
+        _defaults,
         slack_bot_token=slack.token,
         slack_signing_secret=SECRET,
         slack_api_url=slack.base_url,
