@@ -8,6 +8,7 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +19,10 @@ from tests.blockkit import check_blocks, check_view
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
 _MESSAGE_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
 _VIEW_METHODS = {"views.open", "views.update", "views.push", "views.publish"}
+
+
+Failure = tuple[int, dict[str, str], dict[str, Any]]  # HTTP status, headers, JSON body
+LOST = "lost"
 
 
 @dataclass
@@ -38,6 +43,9 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.auth: dict[str, Any] = {"team_id": "T1"}  # the workspace (and grid org) auth.test names
         self.fail: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
+        # consulted for calls ``fail`` has nothing queued for: a failure to answer with, LOST (carry the
+        # call out, never answer it) or None (answer normally). Storms that pick by message use it.
+        self.failer: Callable[[str, dict[str, Any]], Failure | str | None] | None = None
         self.drop_answer: dict[str, int] = {}  # method -> how many calls to carry out but never answer
         # method -> an event: calls are carried out, then their answer waits until it is set (a client
         # killed meanwhile never hears that its message landed)
@@ -251,8 +259,11 @@ class FakeSlack:
                     return
                 with fake._cond:
                     queued = fake.fail.get(method)
-                    failure = queued.pop(0) if queued else None
-                if failure:
+                    failure: Failure | str | None = queued.pop(0) if queued else None
+                    if failure is None and fake.failer is not None:
+                        failure = fake.failer(method, args)
+                lost = failure == LOST
+                if isinstance(failure, tuple):
                     fake._record(method, {**args, "_failed": failure[0]})
                     status, headers, body = failure
                     self._send(status, body, headers)
@@ -266,7 +277,7 @@ class FakeSlack:
                     drop = fake.drop_answer.get(method, 0)
                     if drop:
                         fake.drop_answer[method] = drop - 1
-                if drop:  # done, but the answer is lost: the client sees the connection close
+                if drop or lost:  # done, but the answer is lost: the client sees the connection close
                     self.close_connection = True
                     return
                 self._send(200, answer)

@@ -1,11 +1,19 @@
-"""Baton served for real (waitress on loopback), talking to the fake Slack Web API; requests into it are
-signed the way Slack signs them."""
+"""Baton talking to the fake Slack Web API (a real HTTP server: the real slack_sdk client calls it);
+requests into Baton are signed the way Slack signs them.
+
+By default they are dispatched in-process, as bolt-python's own tests do, but through the whole WSGI
+app (``bot.server.create_wsgi``): the body cap, Bolt's signature check, the workspace guard, the error
+handler, ack and the listener executor all run, only the socket is skipped. Tests marked
+``@pytest.mark.served`` get the same ``Baton`` over the production server (waitress on loopback)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.app import create_app
-from bot.server import create_wsgi
+from bot.server import StartResponse, create_wsgi
 from settings import Settings
 from storage import Database
 from tests.clocks import FakeClock
@@ -31,6 +39,12 @@ REP = "UREP0001"
 OTHER = "UOTHER01"
 HANDOFF_CHANNEL = "CHANDOFF1"
 ALERT_CHANNEL = "CALERTS01"
+IN_PROCESS_URL = "http://baton.test"
+WSGI = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "served: the baton fixture serves the app with waitress on loopback")
 
 
 def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
@@ -41,6 +55,34 @@ def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> dict[
         "X-Slack-Signature": sig,
         "Content-Type": "application/x-www-form-urlencoded",
     }
+
+
+def as_served(wsgi: WSGI) -> WSGI:
+    """What the server adds around the app in-process: an exception the app lets out is a logged 500,
+    as waitress answers it, not an exception in the test's ``post``."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return list(wsgi(environ, start_response))
+        except Exception:
+            logging.getLogger("waitress").exception("Exception while serving %s", environ.get("PATH_INFO"))
+            body = b"Internal Server Error"
+            start_response("500 Internal Server Error", [("Content-Length", str(len(body)))], None)
+            return [body]
+
+    return app
+
+
+@contextmanager
+def transport(wsgi: WSGI, *, served: bool) -> Iterator[tuple[str, httpx.Client]]:
+    """A base URL and an HTTP client that reach ``wsgi``: over loopback through waitress when
+    ``served``, else by calling it in this process (no socket, no server threads to stop)."""
+    if served:
+        with serving(wsgi) as url, httpx.Client(timeout=10) as http:
+            yield url, http
+        return
+    with httpx.Client(transport=httpx.WSGITransport(app=as_served(wsgi)), timeout=10) as http:
+        yield IN_PROCESS_URL, http
 
 
 @dataclass
@@ -193,10 +235,17 @@ def slack() -> Iterator[FakeSlack]:
     assert not fake.problems, "\n".join(fake.problems)
 
 
+@pytest.fixture(scope="session")
+def _defaults() -> Settings:
+    """The settings an empty environment gives, read once: parsing the rules file per test cost more
+    than many of the tests (Settings and Rules are frozen, so sharing them is safe)."""
+    return Settings.from_env({})
+
+
 @pytest.fixture
-def settings(slack: FakeSlack) -> Settings:
+def settings(slack: FakeSlack, _defaults: Settings) -> Settings:
     return replace(
-        Settings.from_env({}),
+        _defaults,
         slack_bot_token=slack.token,
         slack_signing_secret=SECRET,
         slack_api_url=slack.base_url,
@@ -206,14 +255,30 @@ def settings(slack: FakeSlack) -> Settings:
     )
 
 
-@pytest.fixture
-def baton(db: Database, slack: FakeSlack, settings: Settings) -> Iterator[Baton]:
+@contextmanager
+def running(db: Database, slack: FakeSlack, settings: Settings, *, served: bool = False) -> Iterator[Baton]:
+    """One Baton app on ``db``; several may share a database (two instances)."""
     clock = FakeClock()
     client = WebClient(token=slack.token, base_url=slack.base_url)
     listeners = TrackingExecutor()
     app = create_app(settings, db, clock=clock, client=client, listener_executor=listeners)
-    with serving(create_wsgi(app, db)) as url, httpx.Client(timeout=10) as http:
-        baton = Baton(url, slack, db, clock, http, listeners)
+    try:
+        with transport(create_wsgi(app, db), served=served) as (url, http):
+            baton = Baton(url, slack, db, clock, http, listeners)
+            yield baton
+            baton.wait_idle()  # let listeners still running after their ack finish before Slack goes away
+    finally:
+        listeners.shutdown(wait=True)
+
+
+@pytest.fixture
+def baton(
+    request: pytest.FixtureRequest, db: Database, slack: FakeSlack, settings: Settings
+) -> Iterator[Baton]:
+    """In-process signed dispatch; over waitress for tests marked ``served``, or for every test when
+    BATON_TEST_SERVED=1 (to check that dispatching in-process hides nothing the socket would show)."""
+    served = (
+        request.node.get_closest_marker("served") is not None or os.environ.get("BATON_TEST_SERVED") == "1"
+    )
+    with running(db, slack, settings, served=served) as baton:
         yield baton
-        baton.wait_idle()  # let listeners still running after their ack finish before Slack goes away
-    listeners.shutdown(wait=True)

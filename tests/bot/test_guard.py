@@ -63,6 +63,7 @@ def test_a_body_without_a_length_is_read_only_to_the_cap(events: Any) -> None:
     assert stream.read_bytes == MAX_SLACK_BODY + 1
 
 
+@pytest.mark.served
 def test_over_http_a_big_unsigned_body_is_413_and_a_normal_one_still_works(baton: Baton) -> None:
     big = "payload=" + "x" * (MAX_SLACK_BODY + 10)
     assert baton.post(big, sign(big)).status_code == 413

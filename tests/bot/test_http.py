@@ -14,6 +14,7 @@ import pytest
 
 from tests.bot.conftest import Baton, sign
 
+pytestmark = pytest.mark.served  # the socket itself: Slack's requests over the production server
 ROOT = Path(__file__).resolve().parents[2]
 BODY = urlencode(
     {
