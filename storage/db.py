@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -41,6 +44,129 @@ def serialize(session: Session, name: str) -> None:
         session.execute(text("UPDATE accounts SET id = id WHERE 0"))
 
 
+WAIT_MAX_SECONDS = 10.0  # a writer waits this long for its turn, then lets SQLite's own lock decide
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN")
+_thread = threading.local()
+
+
+def writes_first(on: bool) -> None:
+    """Mark this thread's SQLite writes as ones a person is waiting on (a Slack request not yet
+    acknowledged): they take the next turn before writes nobody waits on (deliveries, jobs)."""
+    _thread.urgent = on
+
+
+class WriteTurns:
+    """SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy
+    handler in naps of up to 100 ms: 50 handoff submissions at once convoyed for 2 s while the lock sat
+    free most of the time (profiled: 80% of each submission's time was spent in those naps). Writers in
+    this process take turns here instead and are woken the moment the last one ends its transaction;
+    ``writes_first`` writers go ahead of the rest. This only schedules: after ``WAIT_MAX_SECONDS`` a
+    writer goes on anyway and SQLite's lock and busy timeout decide, as they do against other
+    processes (an import from the CLI)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._holder: int | None = None
+        self._urgent = 0  # urgent writers waiting
+        self.waiting = 0  # all writers waiting
+
+    def take(self) -> bool:
+        """Wait for this thread's turn; False when it did not take one (it holds it already on another
+        connection, or waited too long), so there is nothing to give back."""
+        me, urgent = threading.get_ident(), getattr(_thread, "urgent", False)
+        deadline = time.monotonic() + WAIT_MAX_SECONDS
+        with self._cond:
+            if self._holder == me:
+                return False
+            self._urgent += urgent
+            self.waiting += 1
+            try:
+                while self._holder is not None or (not urgent and self._urgent):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
+            finally:
+                self._urgent -= urgent
+                self.waiting -= 1
+            self._holder = me
+            return True
+
+    def give_back(self) -> None:
+        with self._cond:
+            self._holder = None
+            self._cond.notify_all()
+
+
+class _TurnCursor(sqlite3.Cursor):
+    connection: _TurnConnection
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _TurnCursor:
+        self.connection._before(sql)
+        try:
+            return super().execute(sql, parameters)
+        finally:
+            self.connection._after()
+
+    def executemany(self, sql: str, seq: Any, /) -> _TurnCursor:
+        self.connection._before(sql)
+        try:
+            return super().executemany(sql, seq)
+        finally:
+            self.connection._after()
+
+
+class _TurnConnection(sqlite3.Connection):
+    """A SQLite connection that takes a turn from its ``WriteTurns`` before the statement that opens a
+    write transaction and gives it back when the transaction ends (commit, rollback or autocommit)."""
+
+    turns: WriteTurns
+    _holds = False
+
+    def cursor(self, factory: Any = None) -> Any:  # type: ignore[override]
+        return super().cursor(factory or _TurnCursor)
+
+    def _before(self, sql: str) -> None:
+        if not self._holds and sql.lstrip()[:7].upper().startswith(_WRITES):
+            self._holds = self.turns.take()
+
+    def _after(self) -> None:
+        if self._holds and not self.in_transaction:
+            self._holds = False
+            self.turns.give_back()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._after()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._after()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._holds:
+                self._holds = False
+                self.turns.give_back()
+
+
+_turns: dict[str, WriteTurns] = {}
+_turns_lock = threading.Lock()
+
+
+def _connection_class(url: str) -> type[_TurnConnection]:
+    """One ``WriteTurns`` per database file in this process, however many engines open it."""
+    with _turns_lock:
+        turns = _turns.setdefault(url, WriteTurns())
+    return type("TurnConnection", (_TurnConnection,), {"turns": turns})
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -54,7 +180,7 @@ class Database:
             "hide_parameters": True,
         }
         if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False}
+            kwargs["connect_args"] = {"check_same_thread": False, "factory": _connection_class(url)}
         else:
             kwargs["pool_pre_ping"] = True  # a file cannot drop a connection; a server can
         self.engine: Engine = create_engine(url, **kwargs)
