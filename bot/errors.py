@@ -63,8 +63,11 @@ def _watch_commits() -> None:
 
 # Listeners past their ack that may run at once. A burst of 50 submissions otherwise had 50 threads
 # delivering cards (3x the work of the ack itself) while the rest of the burst waited for the GIL and
-# the database to ack: work after the ack queues here instead, and acks go first.
+# the database to ack: work after the ack queues here instead, and acks go first. Only scheduling:
+# a listener that waited AFTER_ACK_WAIT_SECONDS goes on anyway, so a modal still opens well inside its
+# trigger's 3 seconds when the slots are held by deliveries waiting out a Slack 429.
 AFTER_ACK_SLOTS = 4
+AFTER_ACK_WAIT_SECONDS = 1.0
 
 
 class RequestExecutor(Executor):
@@ -94,8 +97,7 @@ class RequestExecutor(Executor):
 
     def _acked(self) -> None:
         writes_first(False)
-        self._slots.acquire()
-        _work.slot = True
+        _work.slot = self._slots.acquire(timeout=AFTER_ACK_WAIT_SECONDS)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)

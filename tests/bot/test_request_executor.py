@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from bot.errors import KeptAck, RequestExecutor
 
 
@@ -35,4 +37,30 @@ def test_a_listener_past_its_ack_waits_for_a_slot_and_its_ack_is_sent_meanwhile(
     done_first.result(5)
     done_second.result(5)
     assert after == ["first", "second"]
+    executor.shutdown()
+
+
+def test_a_listener_waits_for_a_slot_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A modal must still open inside its trigger's 3 seconds when every slot is held (deliveries
+    waiting out a Slack 429)."""
+    import bot.errors
+
+    monkeypatch.setattr(bot.errors, "AFTER_ACK_WAIT_SECONDS", 0.05)
+    executor = RequestExecutor(ThreadPoolExecutor(max_workers=2), after_ack_slots=1)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def holder(ack: KeptAck) -> None:
+        ack()
+        release.wait(5)
+
+    def opener(ack: KeptAck) -> None:
+        ack()
+        ran.append("views.open")
+
+    held = executor.submit(holder, KeptAck())
+    executor.submit(opener, KeptAck()).result(2)  # went on without the slot
+    assert ran == ["views.open"]
+    release.set()
+    held.result(5)
     executor.shutdown()
