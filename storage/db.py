@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -29,7 +30,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
 
 
@@ -44,8 +45,15 @@ def serialize(session: Session, name: str) -> None:
         session.execute(text("UPDATE accounts SET id = id WHERE 0"))
 
 
+BUSY_TIMEOUT_MS = 5000  # how long a write waits for SQLite's lock before "database is locked"
+POLL_SECONDS = 0.002  # how often the writer whose turn it is asks for a lock another process holds
 WAIT_MAX_SECONDS = 10.0  # a writer waits this long for its turn, then lets SQLite's own lock decide
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN")
+# the table a write goes to, and a TEMP table created (writes to it take no lock on the database file)
+_TARGET = re.compile(
+    r"^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+[\"`]?(\w+)", re.I
+)
+_TEMP = re.compile(r"^\s*CREATE\s+TEMP(?:ORARY)?\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[\"`]?(\w+)", re.I)
 _thread = threading.local()
 
 
@@ -102,18 +110,39 @@ class _TurnCursor(sqlite3.Cursor):
     connection: _TurnConnection
 
     def execute(self, sql: str, parameters: Any = (), /) -> _TurnCursor:
-        self.connection._before(sql)
+        return self._run(super().execute, sql, parameters)
+
+    def executemany(self, sql: str, seq: Any, /) -> _TurnCursor:
+        return self._run(super().executemany, sql, seq)
+
+    def _run(self, run: Callable[[str, Any], Any], sql: str, parameters: Any) -> Any:
         try:
-            return super().execute(sql, parameters)
+            if not self.connection._before(sql):
+                return run(sql, parameters)
+            return self._first_write(run, sql, parameters)
         finally:
             self.connection._after()
 
-    def executemany(self, sql: str, seq: Any, /) -> _TurnCursor:
-        self.connection._before(sql)
+    def _first_write(self, run: Callable[[str, Any], Any], sql: str, parameters: Any) -> Any:
+        """The statement that opens this turn's write transaction. Another process (an import from the
+        CLI) may hold SQLite's lock: ask every POLL_SECONDS, not on the busy handler's timer (naps of up
+        to 100 ms, longer than an import's pause between chunks), for the same BUSY_TIMEOUT_MS. Retrying
+        is safe: a statement refused the lock has written nothing and holds no snapshot."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        # a plain cursor: not this one, whose results (RETURNING rows) must stay, nor one that takes turns
+        busy = sqlite3.Cursor(self.connection)
+        busy.execute("PRAGMA busy_timeout=0")
         try:
-            return super().executemany(sql, seq)
+            while True:
+                try:
+                    return run(sql, parameters)
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(POLL_SECONDS)
         finally:
-            self.connection._after()
+            busy.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            busy.close()
 
 
 class _TurnConnection(sqlite3.Connection):
@@ -126,9 +155,18 @@ class _TurnConnection(sqlite3.Connection):
     def cursor(self, factory: Any = None) -> Any:  # type: ignore[override]
         return super().cursor(factory or _TurnCursor)
 
-    def _before(self, sql: str) -> None:
-        if not self._holds and sql.lstrip()[:7].upper().startswith(_WRITES):
-            self._holds = self.turns.take()
+    def _before(self, sql: str) -> bool:
+        """Take a turn if ``sql`` opens a write transaction; True when it did. Writes to this
+        connection's own TEMP tables (an import's staging) take none: they lock nothing shared."""
+        if self._holds or not sql.lstrip()[:7].upper().startswith(_WRITES):
+            if temp := _TEMP.match(sql):
+                self._temp = {*getattr(self, "_temp", ()), temp.group(1).lower()}
+            return False
+        target = _TARGET.match(sql)
+        if target and target.group(1).lower() in getattr(self, "_temp", ()):
+            return False
+        self._holds = self.turns.take()
+        return self._holds
 
     def _after(self) -> None:
         if self._holds and not self.in_transaction:

@@ -7,7 +7,9 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from storage import Database
 from storage.db import WriteTurns, _turns, writes_first
@@ -80,3 +82,74 @@ def test_a_thread_that_holds_the_turn_is_not_made_to_wait_for_itself() -> None:
     assert turns.take() is False  # a second connection on the same thread: SQLite decides, as before
     turns.give_back()
     assert turns._holder is None
+
+
+def _other_process_holds_the_lock(path: Path, seconds: float) -> threading.Thread:
+    """A plain sqlite3 connection (as the CLI's import would have) holding the write lock a while."""
+    import sqlite3
+
+    held = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        threading.Event().wait(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    return thread
+
+
+def test_the_writer_whose_turn_it_is_gets_the_lock_once_another_process_lets_go(tmp_path: Path) -> None:
+    path = tmp_path / "held.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    holder = _other_process_holds_the_lock(path, 0.2)
+    with db.session() as s:
+        account = _account("Acme")
+        s.add(account)
+        s.flush()  # waits for the lock, then inserts: the id comes back (RETURNING rows kept)
+        assert account.id is not None
+        timeout = s.execute(text("PRAGMA busy_timeout")).scalar()
+    holder.join(5)
+    assert timeout == 5000  # put back for every other statement
+    with db.session() as s:
+        assert s.get(Account, account.id) is not None
+    db.dispose()
+
+
+def test_a_lock_held_past_the_busy_timeout_still_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage.db
+
+    monkeypatch.setattr(storage.db, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "held.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    holder = _other_process_holds_the_lock(path, 1.0)
+    with pytest.raises(OperationalError, match="locked"), db.session() as s:
+        s.add(_account("Acme"))
+        s.flush()
+    holder.join(5)
+    db.dispose()
+
+
+def test_writes_to_a_connections_own_temp_table_take_no_turn(tmp_path: Path) -> None:
+    """An import stages the file in a TEMP table: that locks nothing a Slack request needs."""
+    url = f"sqlite:///{tmp_path / 'temp.db'}"
+    db = Database(url)
+    db.upgrade()
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TEMP TABLE staged (x INTEGER)")
+        conn.exec_driver_sql("INSERT INTO staged (x) VALUES (1)")
+        assert _turns[url]._holder is None
+        conn.exec_driver_sql("UPDATE accounts SET id = id WHERE 0")  # the database file: a turn
+        assert _turns[url]._holder == threading.get_ident()
+        conn.commit()
+    assert _turns[url]._holder is None
+    db.dispose()
