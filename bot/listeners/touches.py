@@ -27,27 +27,32 @@ from storage.outbox import enqueue
 
 
 def open_log(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    """ "Log touch" on a reminder or the Home tab: the modal, or a DM saying why not. Decided in one
+    read; the DM (a write of its own, through the outbox) and the modal come after it."""
     ack()
     user_id = body["user"]["id"]
     tr = deps.tr_for(user_id)
     value = json.loads(body["actions"][0]["value"])
     tz = deps.settings.rules.schedule.timezone
+    view, refusal = None, None
     with deps.db.session() as s:
         account = s.get(Account, int(value["a"]))
         if account is None:
-            Publisher(client, deps).notice(user_id, tr.t("touch.error.gone"))
-            return
-        if not cadence.may_log_touch(s, account, deps.actor(user_id)):
-            Publisher(client, deps).notice(user_id, tr.t("touch.refuse", account=account.name))
-            return
-        view = touch_modal(
-            tr,
-            account_id=account.id,
-            account=account.name,
-            kind=str(value.get("k") or "check_in"),
-            today=local_date(deps.clock, tz),
-        )
-    client.views_open(trigger_id=body["trigger_id"], view=view)
+            refusal = tr.t("touch.error.gone")
+        elif not cadence.may_log_touch(s, account, deps.actor(user_id)):
+            refusal = tr.t("touch.refuse", account=account.name)
+        else:
+            view = touch_modal(
+                tr,
+                account_id=account.id,
+                account=account.name,
+                kind=str(value.get("k") or "check_in"),
+                today=local_date(deps.clock, tz),
+            )
+    if refusal is not None:
+        Publisher(client, deps).notice(user_id, refusal)
+    else:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def submit_log(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
