@@ -19,6 +19,8 @@ from storage import repeats
 
 
 def submit_new(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    """Validated and stored in one unit of work before the ack (its errors are shown inline, so they
+    must be known by then), with the card, nudge and DM queued in it; delivered after the ack."""
     user_id = body["user"]["id"]
     meta = handoff_form.Metadata.load(view.get("private_metadata", ""))
     tr = translator(meta.locale)
@@ -53,6 +55,8 @@ def submit_new(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: Web
 
 
 def submit_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    """The edit checked against the revision the form was opened on, stored with its card update and
+    thread note in one unit of work before the ack; delivered after it."""
     user_id = body["user"]["id"]
     meta = handoff_form.Metadata.load(view.get("private_metadata", ""))
     tr = translator(meta.locale)
@@ -107,6 +111,8 @@ def submit_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: We
 def submit_question(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps
 ) -> None:
+    """The question recorded and queued for the card's thread before the ack; after it, delivered and
+    the asker told where it went."""
     user_id = body["user"]["id"]
     tr = deps.tr_for(user_id)
     text = ((view["state"]["values"].get(Block.QUESTION) or {}).get(Block.QUESTION) or {}).get("value") or ""
