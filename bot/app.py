@@ -13,9 +13,10 @@ from bot.deps import Deps
 from bot.directory import Directory
 from bot.errors import RequestExecutor, install_error_handler
 from bot.guard import quiet_request_verification, same_workspace
+from bot.i18n import translator
 from bot.listeners import register_listeners
 from clock import Clock, utcnow
-from settings import Settings
+from settings import SUPPORTED_LOCALES, Settings
 from storage import Database
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ def create_app(
         ),
     )
     quiet_request_verification()
+    for locale in SUPPORTED_LOCALES:  # parsed once now, not by a whole first burst at once
+        translator(locale)
     directory = Directory(client, default_locale=settings.locale, cs_members=settings.cs_users)
     deps = Deps(db=db, settings=settings, clock=clock, directory=directory)
     install_error_handler(app, deps)  # what listeners raise is answered there

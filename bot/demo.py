@@ -6,13 +6,13 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import select
 
 from accounts.lookup import find_account
 from alerts.service import scan
-from bot.i18n import translator
+from bot.i18n import Translator, translator
 from bot.render_text import render_blocks
 from bot.text import mention
 from bot.views.alert_card import alert_card
@@ -144,6 +144,19 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
         f"{rule}\n{tr.t('cli.demo.title', locale=locale, path=path)}\n{tr.t('cli.demo.no_slack')}\n{rule}",
         file=out,
     )
+    _print_handoffs(settings, db, tr, ids, out)
+    seed_usage(settings, db, today, clock)
+    _print_alerts(settings, db, tr, out)
+    _print_reminders(settings, db, tr, today + timedelta(days=6), out)  # kickoffs due, a renewal 54 days out
+    print(
+        f"\n{rule}\n{tr.t('cli.demo.look_around', path=path)}\n{tr.t('cli.demo.in_slack')}",
+        file=out,
+    )
+    return 0
+
+
+def _print_handoffs(settings: Settings, db: Database, tr: Translator, ids: list[int], out: TextIO) -> None:
+    """The cards as posted, the assigned CSM's DM and the submitter's nudge."""
     channel = settings.handoff_channel or "#cs-handoffs"
     with db.session() as s:
         handoffs = [service.get(s, i) for i in ids]
@@ -153,31 +166,19 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
     first, second = handoffs[0], handoffs[1]
     print(f"\n▶ {tr.t('cli.demo.csm_dm', user=first.csm_user_id)}", file=out)
     intro = tr.render("assigned_dm.j2", assigner=mention(CS_LEAD), account=first.account.name)
-    print(
-        render_blocks(
-            [{"type": "section", "text": {"type": "mrkdwn", "text": intro}}, *checklist_blocks(tr, first)]
-        ),
-        file=out,
-    )
+    print(render_blocks([_mrkdwn(intro), *checklist_blocks(tr, first)]), file=out)
     missing = [tr.t(f"item.{i.value}") for i in missing_items(second)]
     print(f"\n▶ {tr.t('cli.demo.nudge', account=second.account.name)}", file=out)
-    print(
-        render_blocks(
-            [
-                {
-                    "type": "section",
-                    "text": {
-                        "type": "mrkdwn",
-                        "text": tr.render(
-                            "nudge.j2", account=second.account.name, missing=missing, posted=True
-                        ),
-                    },
-                }
-            ]
-        ),
-        file=out,
-    )
-    seed_usage(settings, db, today, clock)
+    nudge = tr.render("nudge.j2", account=second.account.name, missing=missing, posted=True)
+    print(render_blocks([_mrkdwn(nudge)]), file=out)
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _print_alerts(settings: Settings, db: Database, tr: Translator, out: TextIO) -> None:
+    """The open alerts' cards, each in the channel it goes to."""
     with db.session() as s:
         alerts = s.scalars(select(Alert).where(Alert.state != "resolved").order_by(Alert.id)).all()
         for alert in alerts:
@@ -186,11 +187,11 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
             if alert.kind == "upsell":
                 channel = settings.rules.alerts.upsell_channel or settings.handoff_channel or "#cs-handoffs"
             print(f"\n▶ {tr.t('cli.demo.alert', channel=channel)}", file=out)
-            print(
-                render_blocks(alert_card(tr, alert, account, rules=settings.rules)),
-                file=out,
-            )
-    day = today + timedelta(days=6)  # six days on: kickoffs are due, a renewal is 54 days out
+            print(render_blocks(alert_card(tr, alert, account, rules=settings.rules)), file=out)
+
+
+def _print_reminders(settings: Settings, db: Database, tr: Translator, day: date, out: TextIO) -> None:
+    """The cadence reminders due on ``day``, one message per recipient."""
     with db.session() as s:
         due = reminders.due(s, day, settings.rules)
     for recipient in sorted({r.recipient or "" for r in due}):
@@ -205,8 +206,3 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
         print(
             render_blocks(reminder_blocks(tr, {"recipient": recipient or None, "reminders": items})), file=out
         )
-    print(
-        f"\n{rule}\n{tr.t('cli.demo.look_around', path=path)}\n{tr.t('cli.demo.in_slack')}",
-        file=out,
-    )
-    return 0

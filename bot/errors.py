@@ -33,6 +33,7 @@ from bot.publish import Publisher
 from bot.text import escape
 from bot.views.fields import modal, section
 from handoff import service as handoffs
+from storage.db import writes_first
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +61,43 @@ def _watch_commits() -> None:
         event.listen(Session, "after_rollback", _rolled_back)
 
 
+# Listeners past their ack that may run at once. A burst of 50 submissions otherwise had 50 threads
+# delivering cards (3x the work of the ack itself) while the rest of the burst waited for the GIL and
+# the database to ack: work after the ack queues here instead, and acks go first. Only scheduling:
+# a listener that waited AFTER_ACK_WAIT_SECONDS goes on anyway, so a modal still opens well inside its
+# trigger's 3 seconds when the slots are held by deliveries waiting out a Slack 429.
+AFTER_ACK_SLOTS = 4
+AFTER_ACK_WAIT_SECONDS = 1.0
+
+
 class RequestExecutor(Executor):
     """Runs each listener with a fresh record of what it wrote (a request is one unit of work to the
-    person who sent it); the work itself goes to ``inner``."""
+    person who sent it); the work itself goes to ``inner``. Until its ack is sent a listener's SQLite
+    writes go first (``storage.db.writes_first``); once it is sent, the rest of the listener waits
+    for one of ``after_ack_slots`` turns, so a burst's acks are not held up by the work after them."""
 
-    def __init__(self, inner: Executor) -> None:
+    def __init__(self, inner: Executor, after_ack_slots: int = AFTER_ACK_SLOTS) -> None:
         self.inner = inner
+        self._slots = threading.BoundedSemaphore(after_ack_slots)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         def fresh() -> Any:
-            _work.saved = False
-            return fn(*args, **kwargs)
+            _work.saved, _work.on_ack, _work.slot = False, self._acked, False
+            writes_first(True)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                writes_first(False)
+                _work.on_ack = None
+                if _work.slot:
+                    _work.slot = False
+                    self._slots.release()
 
         return self.inner.submit(fresh)
+
+    def _acked(self) -> None:
+        writes_first(False)
+        _work.slot = self._slots.acquire(timeout=AFTER_ACK_WAIT_SECONDS)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
@@ -80,7 +105,8 @@ class RequestExecutor(Executor):
 
 class KeptAck(Ack):
     """An ack that stays sent. Bolt resets ``ack.response`` to None when a listener raises after acking;
-    if that lands before its 10 ms poll saw the ack, Slack got a 404 three seconds later."""
+    if that lands before its 10 ms poll saw the ack, Slack got a 404 three seconds later. Sending it
+    tells the listener's ``RequestExecutor`` (on the listener's own thread) that the ack is out."""
 
     _sent: BoltResponse | None = None
 
@@ -91,7 +117,12 @@ class KeptAck(Ack):
     @response.setter
     def response(self, value: BoltResponse | None) -> None:
         if value is not None or self._sent is None:
+            first = self._sent is None and value is not None
             self._sent = value
+            hook = getattr(_work, "on_ack", None)
+            if first and hook is not None:
+                _work.on_ack = None
+                hook()
 
 
 _PAYLOAD_READERS = (

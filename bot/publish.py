@@ -8,6 +8,7 @@ import logging
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
 
 from bot.delivery import Delivery, Stats
 from bot.deps import Deps
@@ -49,14 +50,13 @@ class Publisher:
         elif state[0] != "sent":
             self.notice(user_id, tr.t("notice.post_failed", error=state[1] or state[0]))
 
-    def question_outcome(self, row_id: int) -> str:
+    def question_outcome(self, s: Session, row_id: int) -> str:
         """The notice key that says where a question went: the thread, a DM, or still queued."""
-        with self.deps.db.session() as s:
-            row = s.get(Outbox, row_id)
-            h = s.get(Handoff, row.handoff_id) if row and row.handoff_id else None
-            if row is None or row.state != "sent":
-                return "notice.question_queued"
-            return "notice.question_sent" if h and h.message_ts else "notice.question_dm"
+        row = s.get(Outbox, row_id)
+        h = s.get(Handoff, row.handoff_id) if row and row.handoff_id else None
+        if row is None or row.state != "sent":
+            return "notice.question_queued"
+        return "notice.question_sent" if h and h.message_ts else "notice.question_dm"
 
     def ephemeral(self, h: Handoff, user_id: str, text: str) -> None:
         """A note only ``user_id`` sees, under the card; a DM when there is no card. An answer to what

@@ -1,4 +1,8 @@
-"""The one place where listeners are registered."""
+"""The one place where listeners are registered. Listeners are plain module-level functions; what
+every one needs (``Deps``) reaches them as the ``deps`` argument, set on each request's context."""
+
+from collections.abc import Callable
+from typing import Any
 
 from slack_bolt import App
 
@@ -7,9 +11,10 @@ from bot.listeners import actions, alerts, commands, events, touches, views
 
 
 def register_listeners(app: App, deps: Deps) -> None:
-    commands.register(app, deps)
-    actions.register(app, deps)
-    views.register(app, deps)
-    events.register(app, deps)
-    alerts.register(app, deps)
-    touches.register(app, deps)
+    def with_deps(context: dict[str, Any], next: Callable[[], None]) -> None:
+        context["deps"] = deps
+        next()
+
+    app.use(with_deps)
+    for module in (commands, actions, views, events, alerts, touches):
+        module.register(app)

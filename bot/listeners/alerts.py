@@ -24,58 +24,73 @@ def _alert_id(body: dict[str, Any]) -> int:
     return int(action["block_id"].rsplit(":", 1)[1])
 
 
-def register(app: App, deps: Deps) -> None:
-    def act(body: dict[str, Any], client: WebClient, work: Callable[[Session, int, str], object]) -> None:
-        user_id, alert_id = body["user"]["id"], _alert_id(body)
-        is_cs = deps.directory.is_cs(user_id)  # BATON_CS_USERS: users and user groups
+def act(
+    deps: Deps, body: dict[str, Any], client: WebClient, work: Callable[[Session, int, str], object]
+) -> None:
+    """The one path of every alert button: may this person act, then the change in one unit of work,
+    then its card update delivered."""
+    user_id, alert_id = body["user"]["id"], _alert_id(body)
+    is_cs = deps.directory.is_cs(user_id)  # BATON_CS_USERS: users and user groups
 
-        def checked(s: Session) -> object:
-            service.ensure_may_act(s, alert_id=alert_id, user_id=user_id, is_cs=is_cs)
-            return work(s, alert_id, user_id)
+    def checked(s: Session) -> object:
+        service.ensure_may_act(s, alert_id=alert_id, user_id=user_id, is_cs=is_cs)
+        return work(s, alert_id, user_id)
 
-        deps.db.run(checked)  # NotFound, NotAllowed, AlreadyResolved: answered by bot/errors.py
-        Delivery(deps.db, client, deps.settings, deps.clock).run(alert_id=alert_id)
+    deps.db.run(checked)  # NotFound, NotAllowed, AlreadyResolved: answered by bot/errors.py
+    Delivery(deps.db, client, deps.settings, deps.clock).run(alert_id=alert_id)
 
-    @app.action(Action.ALERT_ACK)
-    def acknowledge(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+
+def acknowledge(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    ack()
+    act(
+        deps,
+        body,
+        client,
+        lambda s, a, u: service.acknowledge(s, alert_id=a, actor=u, clock=deps.clock),
+    )
+
+
+def assign(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    ack()
+    owner = body["actions"][0].get("selected_user")
+    if owner:
         act(
+            deps,
             body,
             client,
-            lambda s, a, u: service.acknowledge(s, alert_id=a, actor=u, clock=deps.clock),
+            lambda s, a, u: service.assign_owner(s, alert_id=a, owner=owner, actor=u, clock=deps.clock),
         )
 
-    @app.action(Action.ALERT_ASSIGN)
-    def assign(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        owner = body["actions"][0].get("selected_user")
-        if owner:
-            act(
-                body,
-                client,
-                lambda s, a, u: service.assign_owner(s, alert_id=a, owner=owner, actor=u, clock=deps.clock),
-            )
 
-    @app.action(Action.ALERT_SNOOZE)
-    def snooze(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        days, tz = deps.settings.rules.alerts.snooze_days, deps.settings.rules.schedule.timezone
-        act(
-            body,
-            client,
-            lambda s, a, u: service.snooze(s, alert_id=a, actor=u, clock=deps.clock, days=days, timezone=tz),
-        )
+def snooze(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    ack()
+    days, tz = deps.settings.rules.alerts.snooze_days, deps.settings.rules.schedule.timezone
+    act(
+        deps,
+        body,
+        client,
+        lambda s, a, u: service.snooze(s, alert_id=a, actor=u, clock=deps.clock, days=days, timezone=tz),
+    )
 
-    @app.action(Action.ALERT_RESOLVE)
-    def resolve(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        act(body, client, lambda s, a, u: service.resolve(s, alert_id=a, actor=u, clock=deps.clock))
 
-    @app.action(Action.ALERT_HAND_TO_IS)
-    def hand_to_is(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        act(
-            body,
-            client,
-            lambda s, a, u: service.hand_to_inside_sales(s, alert_id=a, actor=u, clock=deps.clock),
-        )
+def resolve(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    ack()
+    act(deps, body, client, lambda s, a, u: service.resolve(s, alert_id=a, actor=u, clock=deps.clock))
+
+
+def hand_to_is(ack: Ack, body: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    ack()
+    act(
+        deps,
+        body,
+        client,
+        lambda s, a, u: service.hand_to_inside_sales(s, alert_id=a, actor=u, clock=deps.clock),
+    )
+
+
+def register(app: App) -> None:
+    app.action(Action.ALERT_ACK)(acknowledge)
+    app.action(Action.ALERT_ASSIGN)(assign)
+    app.action(Action.ALERT_SNOOZE)(snooze)
+    app.action(Action.ALERT_RESOLVE)(resolve)
+    app.action(Action.ALERT_HAND_TO_IS)(hand_to_is)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
 from accounts.lookup import find_account, similar_account_names
 from accounts.names import NAME_MAX
 from bot.deps import Deps
 from bot.i18n import Translator
-from bot.listeners.common import ephemeral, open_edit, open_new
-from bot.listeners.events import publish_home
+from bot.listeners.common import edit_view, ephemeral, new_view
+from bot.listeners.home import publish_home
 from bot.views.fields import section
 from bot.views.handoff_card import card, list_blocks
 from bot.views.touches import logged_text, touch_modal
@@ -25,7 +27,6 @@ from handoff.cadence import Kind
 from storage import repeats
 from storage.models import Account
 
-SUBCOMMANDS = ("help", "list", "show", "edit", "new", "touch", "tier")
 TIER_WORDS = {
     **{t: t for t in ("high", "mid", "tech")},
     **{f"{t}-touch": t for t in ("high", "mid", "tech")},
@@ -79,172 +80,208 @@ def parse(text: str, is_account: Callable[[str], bool]) -> tuple[str, str]:
     return "new", text
 
 
-def register(app: App, deps: Deps) -> None:
-    def is_account(name: str) -> bool:
-        with deps.db.session() as s:
-            return find_account(s, name) is not None
+@dataclass
+class Call:
+    """One `/handoff` request as its subcommand sees it. ``s`` is the request's unit of work, owned by
+    ``handoff_command``; Slack is answered (``Reply``) only after it is committed."""
 
-    @app.command("/handoff")
-    def handoff_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
-        user_id = command["user_id"]
-        raw = command.get("text") or ""
-        sub, arg = parse(raw, is_account)
-        tr = deps.tr_for(user_id)
+    deps: Deps
+    s: Session
+    user_id: str
+    arg: str
+    raw: str
+    command: dict[str, Any]
+    tr: Translator
 
-        if sub == "help":
-            respond(**ephemeral(tr.t("help.title"), [section(tr.render("help.j2"))]))
-        elif sub == "list":
-            with deps.db.session() as s:
-                rows, total = service.open_for(s, user_id)
-                blocks = list_blocks(tr, rows, total)
-            respond(**ephemeral(tr.t("list.title"), blocks))
-        elif sub == "unknown":
-            msg = tr.render("unknown_subcommand.j2", word=raw.strip(), suggestion=arg)
-            respond(**ephemeral(msg, [section(msg)]))
-        elif sub == "touch":
-            _touch(arg, user_id, respond, tr, client, command["trigger_id"])
-            publish_home(client, deps, user_id)
-        elif sub == "tier":
-            _tier(arg, user_id, respond, tr)
-        elif sub in ("show", "edit"):
-            _show_or_edit(sub, arg, user_id, command["trigger_id"], client, respond, tr)
-        else:
-            _start(arg, user_id, command, client, respond, tr)
 
-    def _show_or_edit(
-        sub: str,
-        name: str,
-        user_id: str,
-        trigger_id: str,
-        client: WebClient,
-        respond: Respond,
-        tr: Translator,
-    ) -> None:
-        if not name:
-            msg = tr.render("not_found.j2", account="", sub=sub, suggestions=[])
-            respond(**ephemeral(msg, [section(msg)]))
-            return
-        try:
-            with deps.db.session() as s:
-                h = service.latest_for_account(s, name)
-                blocks = card(tr, h, timezone=deps.settings.rules.schedule.timezone)
-        except service.NotFound as exc:
-            _not_found(respond, tr, name, sub, exc)
-            return
-        if sub == "show":
-            respond(**ephemeral(h.account.name, blocks))
-            return
-        refusal = open_edit(client, deps, trigger_id=trigger_id, handoff_id=h.id, user_id=user_id, tr=tr)
-        if refusal:
-            respond(**ephemeral(refusal))
+@dataclass
+class Reply:
+    """What the command answers once its unit of work is committed: a private message, a modal to open,
+    and whether the person's Home tab changed."""
 
-    def _not_found(respond: Respond, tr: Translator, name: str, sub: str, exc: service.NotFound) -> None:
-        msg = tr.render("not_found.j2", account=name, sub=sub, suggestions=exc.params.get("suggestions", []))
-        respond(**ephemeral(msg, [section(msg)]))
+    message: dict[str, Any] | None = None
+    view: dict[str, Any] | None = None
+    home: bool = False
 
-    def _touch(
-        text: str, user_id: str, respond: Respond, tr: Translator, client: WebClient, trigger_id: str
-    ) -> None:
-        parsed = cadence.parse_touch(text)
-        if parsed is None:
-            rules = deps.settings.rules
-            today = local_date(deps.clock, rules.schedule.timezone)
-            view = None
-            with deps.db.session() as s:
-                account = find_account(s, text)
-                if account is not None and not cadence.may_log_touch(s, account, deps.actor(user_id)):
-                    respond(**ephemeral(tr.t("touch.refuse", account=account.name)))
-                    return
-                if account is not None:  # the modal starts on the touch that is due next
-                    nxt = reminders.next_touch(s, account, today, rules)
-                    kind = nxt[0] if nxt else Kind.CHECK_IN
-                    view = touch_modal(
-                        tr, account_id=account.id, account=account.name, kind=kind, today=today
-                    )
-            if view is None:  # no kind and no known account: which account was meant, and how
-                with deps.db.session() as s:
-                    close = similar_account_names(s, text)
-                if close:
-                    _not_found(respond, tr, text, "touch", service.NotFound(account=text, suggestions=close))
-                else:
-                    respond(**ephemeral(tr.t("touch.usage")))
-            else:  # `/handoff touch Acme Corp`: the same modal as the reminder's button
-                client.views_open(trigger_id=trigger_id, view=view)
-            return
-        name, kind, note = parsed
-        key = f"touch:{trigger_id}"  # the same command sent again (a retry, a replay) logs nothing more
-        try:
-            with deps.db.session() as s:
-                repeats.claim(s, key, deps.clock())
-                touch, milestones = cadence.log_person_touch(
-                    s,
-                    account_name=name,
-                    kind=kind,
-                    note=note,
-                    actor=deps.actor(user_id),
-                    clock=deps.clock,
-                    rules=deps.settings.rules.cadence,
-                )
-                stored = s.get(Account, touch.account_id)
-                name = stored.name if stored else name
-                today = local_date(deps.clock, deps.settings.rules.schedule.timezone)
-                answer = logged_text(tr, name, kind, milestones, today)
-                repeats.remember(s, key, answer=answer)
-        except service.NotFound as exc:
-            _not_found(respond, tr, name, "touch", exc)
-            return
-        except service.NotAllowed as exc:
-            respond(**ephemeral(tr.t("touch.refuse", account=exc.params.get("account", name))))
-            return
-        except repeats.Repeated as exc:
-            if not exc.result:  # both copies arrived at once: the first has committed by now
-                with deps.db.session() as s:
-                    exc.result.update(repeats.result_of(s, key))
-            answer = str(exc.result.get("answer") or "")
-            if answer:
-                respond(**ephemeral(answer))
-            return
-        respond(**ephemeral(answer))
 
-    def _tier(text: str, user_id: str, respond: Respond, tr: Translator) -> None:
-        name, _, word = text.rpartition(" ")
-        tier = TIER_WORDS.get(word.lower())
-        if not name or tier is None:
-            respond(**ephemeral(tr.t("tier.usage")))
-            return
-        try:
-            with deps.db.session() as s:
-                account = cadence.set_tier(
-                    s, account_name=name, tier=tier, actor=deps.actor(user_id), clock=deps.clock
-                )
-                name = account.name
-        except service.NotAllowed:
-            respond(**ephemeral(tr.t("tier.refused")))
-            return
-        except service.NotFound as exc:
-            if exc.params.get("no_handoff"):
-                respond(**ephemeral(tr.t("tier.no_handoff", account=name)))
-            else:
-                _not_found(respond, tr, name, "tier", exc)
-            return
-        respond(**ephemeral(tr.t("tier.changed", account=name, tier=tr.t(f"tier.{tier}"))))
+def _say(text: str, blocks: list[dict[str, Any]] | None = None) -> Reply:
+    return Reply(message=ephemeral(text, blocks))
 
-    def _start(
-        name: str, user_id: str, command: dict[str, Any], client: WebClient, respond: Respond, tr: Translator
-    ) -> None:
-        if name:
-            with deps.db.session() as s:
-                already = service.open_handoff_account(s, name)
-            if already:
-                respond(**ephemeral(tr.t("error.already_open", account=already)))
-                return
-        open_new(
-            client,
-            deps,
-            trigger_id=command["trigger_id"],
-            user_id=user_id,
-            channel_id=command.get("channel_id"),
-            account_name=name[:NAME_MAX],
-            tr=tr,
+
+def _said(msg: str) -> Reply:
+    """A rendered message shown as its own section too (mrkdwn: links and bold)."""
+    return _say(msg, [section(msg)])
+
+
+def _not_found(tr: Translator, name: str, sub: str, exc: service.NotFound) -> Reply:
+    suggestions = exc.params.get("suggestions", [])
+    return _said(tr.render("not_found.j2", account=name, sub=sub, suggestions=suggestions))
+
+
+def help_text(tr: Translator) -> str:
+    """The help, one line per subcommand, from the table below."""
+    return tr.render("help.j2", lines=[tr.t(sub.help_key) for sub in TABLE])
+
+
+def _help(c: Call) -> Reply:
+    return _say(c.tr.t("help.title"), [section(help_text(c.tr))])
+
+
+def _list(c: Call) -> Reply:
+    rows, total = service.open_for(c.s, c.user_id)
+    return _say(c.tr.t("list.title"), list_blocks(c.tr, rows, total))
+
+
+def _unknown(c: Call) -> Reply:
+    return _said(c.tr.render("unknown_subcommand.j2", word=c.raw.strip(), suggestion=c.arg))
+
+
+def _show(c: Call) -> Reply:
+    return _show_or_edit(c, "show")
+
+
+def _edit(c: Call) -> Reply:
+    return _show_or_edit(c, "edit")
+
+
+def _show_or_edit(c: Call, sub: str) -> Reply:
+    if not c.arg:
+        return _said(c.tr.render("not_found.j2", account="", sub=sub, suggestions=[]))
+    try:
+        h = service.latest_for_account(c.s, c.arg)
+    except service.NotFound as exc:
+        return _not_found(c.tr, c.arg, sub, exc)
+    if sub == "show":
+        return _say(h.account.name, card(c.tr, h, timezone=c.deps.settings.rules.schedule.timezone))
+    view, refusal = edit_view(c.s, c.deps, handoff_id=h.id, user_id=c.user_id, tr=c.tr)
+    return Reply(view=view) if view else _say(refusal or "")
+
+
+def _touch(c: Call) -> Reply:
+    parsed = cadence.parse_touch(c.arg)
+    reply = _touch_form(c) if parsed is None else _touch_logged(c, *parsed)
+    reply.home = True
+    return reply
+
+
+def _touch_form(c: Call) -> Reply:
+    """`/handoff touch Acme Corp`: the same modal as the reminder's button, on the touch due next."""
+    rules = c.deps.settings.rules
+    account = find_account(c.s, c.arg)
+    if account is None:  # no kind and no known account: which account was meant, and how
+        close = similar_account_names(c.s, c.arg)
+        if close:
+            return _not_found(c.tr, c.arg, "touch", service.NotFound(account=c.arg, suggestions=close))
+        return _say(c.tr.t("touch.usage"))
+    if not cadence.may_log_touch(c.s, account, c.deps.actor(c.user_id)):
+        return _say(c.tr.t("touch.refuse", account=account.name))
+    today = local_date(c.deps.clock, rules.schedule.timezone)
+    nxt = reminders.next_touch(c.s, account, today, rules)
+    kind = nxt[0] if nxt else Kind.CHECK_IN
+    return Reply(view=touch_modal(c.tr, account_id=account.id, account=account.name, kind=kind, today=today))
+
+
+def _touch_logged(c: Call, name: str, kind: Kind, note: str | None) -> Reply:
+    deps, s = c.deps, c.s
+    # the same command sent again (a retry, a replay) logs nothing more
+    key = f"touch:{c.command['trigger_id']}"
+    try:
+        repeats.claim(s, key, deps.clock())
+        touch, milestones = cadence.log_person_touch(
+            s,
+            account_name=name,
+            kind=kind,
+            note=note,
+            actor=deps.actor(c.user_id),
+            clock=deps.clock,
+            rules=deps.settings.rules.cadence,
         )
+    except service.NotFound as exc:
+        s.rollback()  # nothing of a refused touch is kept, not even its key
+        return _not_found(c.tr, name, "touch", exc)
+    except service.NotAllowed as exc:
+        s.rollback()
+        return _say(c.tr.t("touch.refuse", account=exc.params.get("account", name)))
+    except repeats.Repeated as exc:
+        s.rollback()
+        answer = str(exc.result.get("answer") or "")
+        if not exc.result:  # both copies arrived at once: the first has committed by now
+            answer = str(repeats.result_of(s, key).get("answer") or "")
+        return _say(answer) if answer else Reply()
+    stored = s.get(Account, touch.account_id)
+    today = local_date(deps.clock, deps.settings.rules.schedule.timezone)
+    answer = logged_text(c.tr, stored.name if stored else name, kind, milestones, today)
+    repeats.remember(s, key, answer=answer)
+    return _say(answer)
+
+
+def _tier(c: Call) -> Reply:
+    name, _, word = c.arg.rpartition(" ")
+    tier = TIER_WORDS.get(word.lower())
+    if not name or tier is None:
+        return _say(c.tr.t("tier.usage"))
+    try:
+        account = cadence.set_tier(
+            c.s, account_name=name, tier=tier, actor=c.deps.actor(c.user_id), clock=c.deps.clock
+        )
+    except service.NotAllowed:
+        c.s.rollback()
+        return _say(c.tr.t("tier.refused"))
+    except service.NotFound as exc:
+        c.s.rollback()
+        if exc.params.get("no_handoff"):
+            return _say(c.tr.t("tier.no_handoff", account=name))
+        return _not_found(c.tr, name, "tier", exc)
+    return _say(c.tr.t("tier.changed", account=account.name, tier=c.tr.t(f"tier.{tier}")))
+
+
+def _new(c: Call) -> Reply:
+    name = c.arg
+    if name and (already := service.open_handoff_account(c.s, name)):
+        return _say(c.tr.t("error.already_open", account=already))
+    channel = c.command.get("channel_id")
+    return Reply(view=new_view(user_id=c.user_id, channel_id=channel, account_name=name[:NAME_MAX], tr=c.tr))
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    run: Callable[[Call], Reply]
+    help_key: str  # its line in the help (strings.yml)
+
+
+# Every `/handoff` subcommand: what runs it and its line in the help, in the help's order.
+TABLE = (
+    Subcommand("new", _new, "help.new"),
+    Subcommand("edit", _edit, "help.edit"),
+    Subcommand("list", _list, "help.list"),
+    Subcommand("show", _show, "help.show"),
+    Subcommand("touch", _touch, "help.touch"),
+    Subcommand("tier", _tier, "help.tier"),
+    Subcommand("help", _help, "help.help"),
+)
+SUBCOMMANDS = tuple(sub.name for sub in TABLE)
+_RUN = {sub.name: sub.run for sub in TABLE} | {"unknown": _unknown}
+
+
+def handoff_command(
+    ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond, deps: Deps
+) -> None:
+    """`/handoff ...`: acknowledged first; one unit of work reads (and for a touch or a tier, writes)
+    what the subcommand needs; then Slack is answered."""
+    ack()
+    user_id, raw = command["user_id"], command.get("text") or ""
+    tr = deps.tr_for(user_id)
+    with deps.db.session() as s:
+        sub, arg = parse(raw, lambda name: find_account(s, name) is not None)
+        reply = _RUN[sub](Call(deps, s, user_id, arg, raw, command, tr))
+    if reply.view is not None:
+        client.views_open(trigger_id=command["trigger_id"], view=reply.view)
+    if reply.message is not None:
+        respond(**reply.message)
+    if reply.home:
+        publish_home(client, deps, user_id, help_text)
+
+
+def register(app: App) -> None:
+    app.command("/handoff")(handoff_command)

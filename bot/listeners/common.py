@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
 from bot.deps import Deps
 from bot.i18n import Translator
@@ -14,35 +14,27 @@ from handoff import service
 from handoff.checklist import HandoffForm
 
 
-def open_new(
-    client: WebClient,
-    deps: Deps,
-    *,
-    trigger_id: str,
-    user_id: str,
-    channel_id: str | None,
-    account_name: str | None,
-    tr: Translator,
-) -> None:
+def new_view(
+    *, user_id: str, channel_id: str | None, account_name: str | None, tr: Translator
+) -> dict[str, Any]:
+    """The handoff modal for a new handoff, the account name prefilled."""
     form = HandoffForm(account_name=account_name or None, handed_off_by=user_id)
     meta = handoff_form.Metadata(mode="new", locale=tr.locale, channel_id=channel_id)
-    client.views_open(trigger_id=trigger_id, view=handoff_form.build(tr, form, meta))
+    return handoff_form.build(tr, form, meta)
 
 
-def open_edit(
-    client: WebClient, deps: Deps, *, trigger_id: str, handoff_id: int, user_id: str, tr: Translator
-) -> str | None:
-    """Open the edit modal; returns a refusal text instead when the user may not edit."""
-    with deps.db.session() as s:
-        h = service.get(s, handoff_id)
-        if not service.can_edit(h, deps.actor(user_id)):
-            return tr.t("refuse.not_editor")
-        form = service.form_from(h)
-        meta = handoff_form.Metadata(
-            mode="edit", locale=tr.locale, handoff_id=h.id, revision=h.revision, channel_id=h.channel_id
-        )
-    client.views_open(trigger_id=trigger_id, view=handoff_form.build(tr, form, meta))
-    return None
+def edit_view(
+    s: Session, deps: Deps, *, handoff_id: int, user_id: str, tr: Translator
+) -> tuple[dict[str, Any] | None, str | None]:
+    """``(modal, None)`` to edit the handoff, or ``(None, refusal)`` when the user may not edit it.
+    Read in the request's unit of work; the caller opens the modal once it is closed."""
+    h = service.get(s, handoff_id)
+    if not service.can_edit(h, deps.actor(user_id)):
+        return None, tr.t("refuse.not_editor")
+    meta = handoff_form.Metadata(
+        mode="edit", locale=tr.locale, handoff_id=h.id, revision=h.revision, channel_id=h.channel_id
+    )
+    return handoff_form.build(tr, service.form_from(h), meta), None
 
 
 def request_key(kind: str, body: dict[str, Any]) -> str | None:

@@ -1,89 +1,22 @@
-"""Events API listeners, and the App Home tab they publish."""
+"""Events API listeners."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, select
 
-from accounts.health import health_all
 from bot.deps import Deps
-from bot.views.home import AccountLine, home_view
-from clock import local_date
-from handoff import cadence, reminders, service
-from storage.directory import learn, owned_by
-from storage.models import Account, Alert
-
-log = logging.getLogger(__name__)
+from bot.listeners.commands import help_text
+from bot.listeners.home import publish_home
 
 
-def register(app: App, deps: Deps) -> None:
-    @app.event("app_home_opened")
-    def home_opened(event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        publish_home(client, deps, event["user"])
+def home_opened(event: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    if event.get("tab", "home") != "home":
+        return
+    publish_home(client, deps, event["user"], help_text)
 
 
-def publish_home(client: WebClient, deps: Deps, user_id: str) -> bool:
-    """Build and publish ``user_id``'s Home tab: when they open it, and after they log a touch."""
-    tr = deps.tr_for(user_id)
-    rules = deps.settings.rules
-    today = local_date(deps.clock, rules.schedule.timezone)
-    email = deps.directory.email(user_id)  # the users.info call tr_for made: no extra lookup
-    with deps.db.session() as s:
-        learn(s, email, user_id, deps.clock())  # accounts whose csm_email is the viewer's are theirs
-        mine = s.scalars(
-            select(Account)
-            .where(owned_by(user_id), Account.status == "active")
-            .order_by(Account.name)
-            .limit(25)
-        )
-        accounts = {a.id: a for a in mine}
-        health = {h.account_id: h for h in health_all(s, today, rules.health, only=list(accounts))}
-        lines = []
-        for aid, account in accounts.items():
-            h = health.get(aid)
-            latest = cadence.latest_handoff(s, aid)
-            nxt = reminders.next_touch(s, account, today, rules, latest)
-            lines.append(
-                AccountLine(
-                    account.name,
-                    h.band if h else "unknown",
-                    h.score if h else None,
-                    nxt[0] if nxt else None,
-                    nxt[1] if nxt else None,
-                    account_id=aid,
-                    permalink=latest.permalink if latest else None,
-                )
-            )
-        alerts = s.execute(
-            select(Alert, Account.name)
-            .join(Account, Account.id == Alert.account_id)
-            .where(
-                Alert.state != "resolved",
-                or_(Alert.owner_user_id == user_id, Alert.account_id.in_(list(accounts))),
-            )
-            .order_by(Alert.raised_at.desc())
-            .limit(15)
-        ).all()
-        handoffs, total = service.open_for(s, user_id, limit=25)
-        view = home_view(
-            tr,
-            handoffs,
-            total,
-            today=today,
-            accounts=lines,
-            alerts=[(a, n) for a, n in alerts],
-            metric_names=rules.health.metric_names,
-        )
-    try:
-        client.views_publish(user_id=user_id, view=view)
-    except SlackApiError as exc:
-        log.warning("publishing the Home tab for %s failed: %s", user_id, exc.response.get("error"))
-        return False
-    return True
+def register(app: App) -> None:
+    app.event("app_home_opened")(home_opened)

@@ -100,47 +100,15 @@ def _inside_sales(tr: Translator, f: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The weekly digest: the month's KPIs, then the week's upsell, funnel, handoffs, alerts, health,
+    renewals and the model. Sections a digest stored before they existed are left out."""
     as_of = date.fromisoformat(report["as_of"])
     month_label = _month(tr, report["period"]["start"])
-    h, a, hl, r = report["handoffs"], report["alerts"], report["health"], report["renewals"]
     base = report["base_currency"]
     money: Fmt = lambda v: tr.money(Decimal(str(v)), base)  # noqa: E731
-    hours: Fmt = lambda v: tr.t("digest.hours", hours=f"{v:g}")  # noqa: E731
-    denominators = "\n".join(
-        tr.t("digest.den_item", label=tr.t(f"digest.{k}"), text=_denominator(tr, report, k))
-        for k in ("churn_rate", "grr", "nrr", "onboarding_completion_rate", "ltv", "nps")
-        if k in report["denominators"]
-    )
-    movers = "\n".join(
-        tr.t(
-            "digest.row_item",
-            name=escape(m["name"]),
-            text=tr.t("digest.paren", text=f"{_BAND_ICON[m['from']]} → {_BAND_ICON[m['to']]}", n=m["score"]),
-        )
-        for m in hl["movers"]
-    ) or escape(tr.t("digest.no_movers"))
-    bands = "  ".join(
-        f"{_BAND_ICON[b]} {escape(tr.t(f'alert.band.{b}'))} {n}"
-        + (
-            escape(tr.t("digest.paren", text="", n=d))
-            if (d := _delta(n, (hl.get("previous") or {}).get(b)))
-            else ""
-        )
-        for b, n in hl["bands"].items()
-    )
     return [
         header("📊 " + tr.t("digest.header", date=tr.day(as_of))),
-        section(Mrkdwn(f"*{escape(tr.t('digest.kpis', month=month_label))}*")),
-        fields_section(
-            [
-                _pct(tr, k, report)
-                for k in ("churn_rate", "customer_retention_rate", "grr", "nrr", "onboarding_completion_rate")
-            ]
-        ),
-        *([fields_section(_money_kpis(tr, report, money))] if "mrr" in report else []),  # pre-kpi digests
-        context(tr.m("digest.denominators", text=denominators)),
-        *_groups(tr, report, "csm", month_label, money),
-        *_groups(tr, report, "segment", month_label, money),
+        *_kpi_blocks(tr, report, month_label, money),
         divider(),
         section(
             Mrkdwn(f"*{escape(tr.t('digest.upsell'))}*"),
@@ -153,6 +121,46 @@ def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]
         *(_funnel(tr, report["funnel"]) if "funnel" in report else []),  # absent in pre-0005 digests
         *(_inside_sales(tr, report["funnel"]) if "funnel" in report else []),
         divider(),
+        *_week_blocks(tr, report),
+        *_health_blocks(tr, report["health"]),
+        section(
+            Mrkdwn(f"*{escape(tr.t('digest.renewals'))}*"),
+            fields=[
+                _field(tr.t("digest.days", days=n), str(report["renewals"][f"next_{n}_days"]))
+                for n in (30, 60, 90)
+            ],
+        ),
+        *_model(tr, report.get("model") or {}),  # absent in digests from before the model decided
+    ]
+
+
+def _kpi_blocks(tr: Translator, report: dict[str, Any], month_label: str, money: Fmt) -> list[dict[str, Any]]:
+    """The month's KPIs with what each is out of, then the same per CSM and per segment."""
+    denominators = "\n".join(
+        tr.t("digest.den_item", label=tr.t(f"digest.{k}"), text=_denominator(tr, report, k))
+        for k in ("churn_rate", "grr", "nrr", "onboarding_completion_rate", "ltv", "nps")
+        if k in report["denominators"]
+    )
+    return [
+        section(Mrkdwn(f"*{escape(tr.t('digest.kpis', month=month_label))}*")),
+        fields_section(
+            [
+                _pct(tr, k, report)
+                for k in ("churn_rate", "customer_retention_rate", "grr", "nrr", "onboarding_completion_rate")
+            ]
+        ),
+        *([fields_section(_money_kpis(tr, report, money))] if "mrr" in report else []),  # pre-kpi digests
+        context(tr.m("digest.denominators", text=denominators)),
+        *_groups(tr, report, "csm", month_label, money),
+        *_groups(tr, report, "segment", month_label, money),
+    ]
+
+
+def _week_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The week's handoffs and alerts."""
+    h, a = report["handoffs"], report["alerts"]
+    hours: Fmt = lambda v: tr.t("digest.hours", hours=f"{v:g}")  # noqa: E731
+    return [
         section(
             Mrkdwn(f"*{escape(tr.t('digest.handoffs'))}*"),
             fields=[
@@ -171,13 +179,31 @@ def digest_blocks(tr: Translator, report: dict[str, Any]) -> list[dict[str, Any]
                 _figure(tr, tr.t("digest.median_ack"), a, "median_hours_to_acknowledge", hours),
             ],
         ),
+    ]
+
+
+def _health_blocks(tr: Translator, hl: dict[str, Any]) -> list[dict[str, Any]]:
+    """Accounts per health band (with the change from last week) and the accounts that moved."""
+    movers = "\n".join(
+        tr.t(
+            "digest.row_item",
+            name=escape(m["name"]),
+            text=tr.t("digest.paren", text=f"{_BAND_ICON[m['from']]} → {_BAND_ICON[m['to']]}", n=m["score"]),
+        )
+        for m in hl["movers"]
+    ) or escape(tr.t("digest.no_movers"))
+    bands = "  ".join(
+        f"{_BAND_ICON[b]} {escape(tr.t(f'alert.band.{b}'))} {n}"
+        + (
+            escape(tr.t("digest.paren", text="", n=d))
+            if (d := _delta(n, (hl.get("previous") or {}).get(b)))
+            else ""
+        )
+        for b, n in hl["bands"].items()
+    )
+    return [
         section(Mrkdwn(f"*{escape(tr.t('digest.health'))}*  {bands}")),
         section(Mrkdwn(f"*{escape(tr.t('digest.movers'))}*\n{movers}")),
-        section(
-            Mrkdwn(f"*{escape(tr.t('digest.renewals'))}*"),
-            fields=[_field(tr.t("digest.days", days=n), str(r[f"next_{n}_days"])) for n in (30, 60, 90)],
-        ),
-        *_model(tr, report.get("model") or {}),  # absent in digests from before the model decided
     ]
 
 

@@ -41,7 +41,9 @@ def home_view(
     accounts: Sequence[AccountLine] = (),
     alerts: Sequence[tuple[Alert, str]] = (),
     metric_names: MetricNames | None = None,
+    help_text: Mrkdwn,
 ) -> dict[str, Any]:
+    """``help_text`` is `/handoff`'s help, rendered from the command's own table."""
     blocks: list[dict[str, Any]] = [header(tr.t("home.accounts"))]
     if not accounts:
         blocks.append(context(tr.m("home.no_accounts")))
@@ -72,5 +74,5 @@ def home_view(
                 )
             )
         )
-    blocks += [divider(), *list_blocks(tr, handoffs[:25], total), divider(), section(tr.render("help.j2"))]
+    blocks += [divider(), *list_blocks(tr, handoffs[:25], total), divider(), section(help_text)]
     return {"type": "home", "blocks": blocks[:100]}

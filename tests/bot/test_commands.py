@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.bot.conftest import CS_USER, REP, Baton
 from tests.bot.test_handoff_flow import create_handoff
 
@@ -107,3 +109,36 @@ def test_touch_logs_a_touch_and_says_what_is_next(baton: Baton) -> None:
     assert view["callback_id"] == "touch_log" and "*Acme Corp*" in str(view["blocks"])
     kind = next(b for b in view["blocks"] if b.get("block_id") == "touch_kind")
     assert kind["element"]["initial_option"]["value"] == "check_in"
+
+
+def test_the_help_is_made_from_the_subcommand_table_one_line_each_in_its_order() -> None:
+    from bot.i18n import translator
+    from bot.listeners.commands import SUBCOMMANDS, TABLE, help_text
+
+    assert tuple(sub.name for sub in TABLE) == SUBCOMMANDS
+    for locale in ("en", "ja"):
+        tr = translator(locale)
+        text = str(help_text(tr))
+        positions = [text.index(tr.t(sub.help_key)) for sub in TABLE]
+        assert positions == sorted(positions)
+        assert text.count("\n• ") == len(TABLE)
+        for sub in TABLE[1:]:  # "new" is also the bare `/handoff Name`
+            assert f"`/handoff {sub.name}" in tr.t(sub.help_key)
+
+
+def test_one_command_is_one_unit_of_work(baton: Baton, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing (is this an account?) and the subcommand share the request's session."""
+    create_handoff(baton)
+    db = baton.db
+    opened: list[int] = []
+    real = db.session
+
+    def counted():  # type: ignore[no-untyped-def]
+        opened.append(1)
+        return real()
+
+    monkeypatch.setattr(db, "session", counted)
+    answer = _answer(baton, "show acme corp")
+    baton.wait_idle()
+    assert "Acme Corp" in str(answer["blocks"])
+    assert len(opened) == 1
