@@ -3,7 +3,7 @@
 from slack_bolt import App
 
 from bot.deps import Deps
-from bot.listeners import actions, alerts, commands, events, touches, views
+from bot.listeners import actions, alerts, commands, crm, events, touches, views
 
 
 def register_listeners(app: App, deps: Deps) -> None:
@@ -13,3 +13,4 @@ def register_listeners(app: App, deps: Deps) -> None:
     events.register(app, deps)
     alerts.register(app, deps)
     touches.register(app, deps)
+    crm.register(app, deps)
