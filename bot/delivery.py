@@ -43,7 +43,7 @@ from digest.chart import render as render_chart
 from handoff import service as handoffs
 from settings import Settings
 from storage import Database
-from storage.directory import FOUND_TTL, NOT_FOUND, email_key, record_lookup
+from storage.directory import FOUND_TTL, MISS_TTL, NOT_FOUND, email_key, record_lookup
 from storage.models import Account, Alert, CrmDeal, Handoff, Outbox, SlackUserEmail
 from storage.outbox import first_post_pending
 
@@ -597,14 +597,16 @@ class Delivery:
 
     # --- senders: a won CRM deal (crm.sync.announce / queue_nudges) ---------------------------------
     def _slack_user(self, email: str | None) -> str | None:
-        """The Slack user of a deal owner's email: the cached mapping when fresh, else users.lookupByEmail
-        (its answer cached, so a retry asks the same user). None when Slack knows no such user."""
+        """The Slack user of a deal owner's email: the cached answer when fresh (a week found, a day
+        missed), else users.lookupByEmail, cached. So a retry after an unknown outcome goes to the same
+        place and finds its earlier post there. None when Slack knows no such user."""
         if not email:
             return None
         key, now = email_key(email), self.clock()
         with self.db.session() as s:
             row = s.get(SlackUserEmail, key)
-            if row is not None and row.user_id and now - row.looked_up_at < FOUND_TTL:
+            ttl = FOUND_TTL if row is not None and row.user_id else MISS_TTL
+            if row is not None and (row.user_id or row.error == NOT_FOUND) and now - row.looked_up_at < ttl:
                 return row.user_id
         try:
             user: str | None = self._call(self.client.users_lookupByEmail, email=key)["user"]["id"]

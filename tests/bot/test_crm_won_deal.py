@@ -174,7 +174,9 @@ def test_the_button_opens_the_modal_prefilled_and_the_submission_links_the_deal(
     assert view["callback_id"] == "handoff_crm"
     assert json.loads(view["private_metadata"])["d"] == deal.id
 
-    answer = baton.submit(view, {"problem": "Cut first-response time in half."}, user=REP)
+    # the rep names the account as CS knows it: a new account, which no CRM company id links to the deal
+    values = {"problem": "Cut first-response time in half.", "account_name": "Acme KK"}
+    answer = baton.submit(view, values, user=REP)
     assert answer.status_code == 200 and "errors" not in (answer.text or "")
     baton.wait_idle()
     with baton.db.session() as s:
@@ -183,7 +185,7 @@ def test_the_button_opens_the_modal_prefilled_and_the_submission_links_the_deal(
         hid = h.id
     [writeback] = outbox_rows(baton.db, WRITEBACK)
     assert writeback.handoff_id == hid and writeback.payload["deal_id"] == deal.deal_id
-    assert [p for p in posts_to(baton.slack, HANDOFF_CHANNEL) if "Acme Corp" in (p.get("text") or "")]
+    assert [p for p in posts_to(baton.slack, HANDOFF_CHANNEL) if "Acme KK" in (p.get("text") or "")]
 
     # the button again: the handoff is already started, said privately; no second modal
     baton.click(start_button(dm), REP, channel="DREP0001")
@@ -293,3 +295,21 @@ def test_the_japanese_dm(baton: Baton, settings: Settings, hubspot: FakeHubSpot)
     blocks = json.loads(dm["blocks"]) if isinstance(dm["blocks"], str) else dm["blocks"]
     assert blocks[-1]["elements"][0]["text"]["text"] == "引き継ぎを始める"
     assert "&lt;!channel&gt;" in blocks[0]["text"]["text"]
+
+
+def test_a_retry_goes_where_the_first_attempt_went(
+    baton: Baton, settings: Settings, hubspot: FakeHubSpot
+) -> None:
+    """The channel post's answer is lost; the owner joins Slack meanwhile. The retry still looks in
+    the handoff channel (the miss is cached for a day), finds its post there, and sends nothing new."""
+    baton.clock.now = NOW
+    baton.slack.drop_answer["chat.postMessage"] = 1
+    seed_hubspot_deal(hubspot, owner_email="late@example.com")
+    crm_pass(baton, settings)
+    baton.slack.emails["late@example.com"] = "ULATE001"
+    baton.clock.advance(minutes=2)
+    deliver(baton, settings)
+    assert len(baton.slack.messages[HANDOFF_CHANNEL]) == 1
+    assert posts_to(baton.slack, "ULATE001") == []
+    [row] = outbox_rows(baton.db, WON_DEAL_DM)
+    assert row.state == "sent"
