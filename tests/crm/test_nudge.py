@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from crm import sync
@@ -99,3 +101,24 @@ def test_two_passes_at_once_nudge_each_deal_once(db: Database) -> None:
         t.join(timeout=30)
     assert errors == [] and sum(counts) == 3
     assert sorted(steps(db)) == sorted((d, step) for d in ids for step in ("lead", "nudge"))
+
+
+def test_app_py_crm_sync_queues_the_owners_dm(
+    tmp_path: Any, hubspot: FakeHubSpot, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """By hand as on schedule: the DM is queued with the deal; without a Slack token it waits there."""
+    import app
+
+    seed_hubspot_deal(hubspot, modified=datetime.now(UTC).isoformat())
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    env = {"DATABASE_URL": url, "HUBSPOT_ACCESS_TOKEN": hubspot.token, "HUBSPOT_API_URL": hubspot.base_url}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for k in ("SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "BATON_CONFIG", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    assert app.main(["crm", "sync"]) == 0
+    assert app.main(["crm", "sync", "--dry-run"]) == 0
+    db = Database(url)
+    [(deal, step)] = steps(db)
+    with db.session() as s:
+        assert step == "dm" and s.get(CrmDeal, deal).announced_at is not None
