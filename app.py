@@ -58,6 +58,7 @@ def _serve(settings: Settings, db: Database) -> int:
     from bot.delivery import Delivery
     from bot.directory import resolve_csm_emails
     from crm.cli import scheduled_pass, webhook_pass
+    from crm.sync import announce
     from ingest.pull import pull
     from jobs.scheduler import Jobs, build_scheduler
 
@@ -86,7 +87,10 @@ def _serve(settings: Settings, db: Database) -> int:
             won_stages=settings.rules.crm.hubspot.won_stages,
             clock=utcnow,
             kick=lambda: threading.Thread(
-                target=webhook_pass, args=(settings, db), kwargs={"clock": utcnow}, daemon=True
+                target=webhook_pass,
+                args=(settings, db),
+                kwargs={"clock": utcnow, "on_won": announce},
+                daemon=True,
             ).start(),
             public_url=settings.public_url,
         )
@@ -103,7 +107,7 @@ def _serve(settings: Settings, db: Database) -> int:
         pull=(lambda session: pull(session, settings.rules.pull, today=local_date(utcnow, tz)))
         if settings.rules.pull.url
         else None,
-        crm_sync=(lambda: scheduled_pass(settings, db, clock=utcnow)) if crm_on else None,
+        crm_sync=(lambda: scheduled_pass(settings, db, clock=utcnow, on_won=announce)) if crm_on else None,
     )
     build_scheduler(jobs, settings).start()
     if settings.slack_app_token:
@@ -488,9 +492,13 @@ def _scan(args: argparse.Namespace, settings: Settings, db: Database, tr: Transl
 
 def _crm(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:
     from crm.cli import run_sync
+    from crm.sync import announce
 
     db.upgrade()
-    return run_sync(settings, db, clock=utcnow, dry_run=args.dry_run, as_json=args.json)
+    code = run_sync(settings, db, clock=utcnow, dry_run=args.dry_run, as_json=args.json, on_won=announce)
+    if settings.slack_bot_token and not args.dry_run:  # the owners' "Start handoff" DMs; else they wait
+        _deliver(settings, db)
+    return code
 
 
 def _model(args: argparse.Namespace, settings: Settings, db: Database, tr: Translator) -> int:

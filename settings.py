@@ -312,6 +312,10 @@ class CrmRules:
 
     poll_minutes: int = 15  # the scheduled `crm sync`
     backfill_days: int = 7  # the first pass takes deals won this far back, not the CRM's whole history
+    nudge_hours: int = 24  # a "Start handoff" DM unanswered this long: the owner is nudged, the lead told
+    # Who hears of a won deal whose owner has no Slack user, and of an unanswered DM: a Slack user id
+    # (U…/W…, a DM) or a channel id (C…/G…); empty: BATON_HANDOFF_CHANNEL
+    sales_lead: str = ""
     hubspot: HubSpotRules = field(default_factory=HubSpotRules)
     salesforce: SalesforceRules = field(default_factory=SalesforceRules)
 
@@ -322,6 +326,14 @@ class CrmRules:
         b = self.backfill_days
         if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= 365:
             raise ValueError(f"backfill_days {b!r}: a whole number of days from 0 to 365, e.g. 7")
+        n = self.nudge_hours
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 720:
+            raise ValueError(f"nudge_hours {n!r}: a whole number of hours from 1 to 720, e.g. 24")
+        lead = self.sales_lead
+        if not isinstance(lead, str) or (lead and not re.fullmatch(r"[UWCG][A-Z0-9]{2,30}", lead)):
+            raise ValueError(
+                f"sales_lead {lead!r}: a Slack user id (U0123ABCD) or channel id (C0123ABCD), or empty"
+            )
 
     @classmethod
     def load(cls, raw: Any, where: str) -> CrmRules:

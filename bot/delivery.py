@@ -32,16 +32,19 @@ from bot.directory import Directory
 from bot.i18n import Translator, translator
 from bot.text import escape
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
+from bot.views.crm import lead_note, nudge_dm, won_deal_dm
 from bot.views.digest import chart_labels, digest_blocks, digest_text
 from bot.views.handoff_card import assigned_dm, card, card_text, nudge
 from bot.views.touches import reminder_blocks, reminder_text, unknown_csm_blocks, unknown_csm_text
 from clock import Clock
 from crm import writeback
+from crm.model import WonDeal
 from digest.chart import render as render_chart
 from handoff import service as handoffs
 from settings import Settings
 from storage import Database
-from storage.models import Account, Alert, Handoff, Outbox
+from storage.directory import FOUND_TTL, MISS_TTL, NOT_FOUND, email_key, record_lookup
+from storage.models import Account, Alert, CrmDeal, Handoff, Outbox, SlackUserEmail
 from storage.outbox import first_post_pending
 
 log = logging.getLogger(__name__)
@@ -592,6 +595,69 @@ class Delivery:
     def send_notice(self, job: Job) -> str:
         return self._dm(job, job.payload["user"], text=escape(job.payload["text"]))
 
+    # --- senders: a won CRM deal (crm.sync.announce / queue_nudges) ---------------------------------
+    def _slack_user(self, email: str | None) -> str | None:
+        """The Slack user of a deal owner's email: the cached answer when fresh (a week found, a day
+        missed), else users.lookupByEmail, cached. So a retry after an unknown outcome goes to the same
+        place and finds its earlier post there. None when Slack knows no such user."""
+        if not email:
+            return None
+        key, now = email_key(email), self.clock()
+        with self.db.session() as s:
+            row = s.get(SlackUserEmail, key)
+            ttl = FOUND_TTL if row is not None and row.user_id else MISS_TTL
+            if row is not None and (row.user_id or row.error == NOT_FOUND) and now - row.looked_up_at < ttl:
+                return row.user_id
+        try:
+            user: str | None = self._call(self.client.users_lookupByEmail, email=key)["user"]["id"]
+        except Fatal as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, SlackApiError) and cause.response.get("error") == NOT_FOUND):
+                raise
+            user = None
+        with self.db.session() as s:
+            record_lookup(s, key, user, None if user else NOT_FOUND, now)
+        return user
+
+    def _to_lead(self, job: Job, **message: Any) -> str:
+        """The sales lead (``crm.sales_lead``: a user's DM or a channel), else the handoff channel."""
+        lead = self.settings.rules.crm.sales_lead
+        if lead[:1] in ("U", "W"):
+            return self._dm(job, lead, **message)
+        return self._to_channel(
+            job,
+            lead or self.settings.handoff_channel,
+            "won deals without a Slack owner need crm.sales_lead or BATON_HANDOFF_CHANNEL",
+            **message,
+        )
+
+    def send_won_deal(self, job: Job) -> str | None:
+        """The deal owner's "Start handoff" DM (``step`` dm), the one nudge, the word to the sales lead.
+        Rendered from ``crm_deals`` as it is now: once a handoff is started, nudges are dropped."""
+        with self.db.session() as s:
+            row = s.get(CrmDeal, job.payload.get("crm_deal"))
+            if row is None:
+                raise Fatal("the won deal no longer exists")
+            deal, row_id, started = WonDeal.from_json(row.deal), row.id, row.handoff_id is not None
+        step = job.payload.get("step", "dm")
+        if started and step != "dm":
+            return None
+        owner = self._slack_user(deal.owner_email)
+        tr, hours = self._tr_for(owner), self.settings.rules.crm.nudge_hours
+        if step == "nudge":
+            if owner is None:
+                return None  # nobody to remind: the sales lead hears of it (step lead)
+            text, blocks = nudge_dm(tr, deal, row_id, owner, hours)
+            return self._dm(job, owner, text=text, blocks=blocks)
+        if step == "lead":
+            text, blocks = lead_note(self.tr, deal, row_id, owner, hours)
+            return self._to_lead(job, text=text, blocks=blocks)
+        if owner is None:
+            text, blocks = won_deal_dm(self.tr, deal, row_id, None)
+            return self._to_lead(job, text=text, blocks=blocks)
+        text, blocks = won_deal_dm(tr, deal, row_id, owner)
+        return self._dm(job, owner, text=text, blocks=blocks)
+
 
 Sender = Callable[[Delivery, Job], "str | None"]
 Recorder = Callable[[Session, Job, str], None]
@@ -657,6 +723,7 @@ SENDERS: dict[str, Kind] = {
     "csm_unknown": Kind(Delivery.send_csm_unknown),
     "digest": Kind(Delivery.send_digest),
     "digest_chart": Kind(Delivery.send_digest_chart),
+    "crm_won_deal": Kind(Delivery.send_won_deal),  # the owner's "Start handoff" DM, its nudge, the lead
     "crm_writeback": Kind(_crm_writeback),  # not Slack: the handoff written back into HubSpot / Salesforce
 }
 

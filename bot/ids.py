@@ -9,6 +9,7 @@ class Callback(StrEnum):
     QUESTION = "handoff_question"
     CHECKLIST = "handoff_checklist"
     TOUCH = "touch_log"
+    HANDOFF_CRM = "handoff_crm"  # the modal opened from a won deal's "Start handoff" button
 
 
 class Action(StrEnum):
@@ -23,6 +24,7 @@ class Action(StrEnum):
     ALERT_RESOLVE = "alert_resolve"
     ALERT_HAND_TO_IS = "alert_hand_to_is"
     LOG_TOUCH = "touch_log_open"
+    CRM_START = "crm_start_handoff"
 
 
 class Block(StrEnum):

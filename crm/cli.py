@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import IO, Any
 
 import httpx
@@ -174,6 +175,11 @@ def scheduled_pass(
         parts.append(line)
     if code == 2:
         parts.append("no CRM is configured")
+    with db.session() as session:  # DMs left unanswered for crm.nudge_hours: owner nudged, lead told
+        hours = settings.rules.crm.nudge_hours
+        nudged = sync.queue_nudges(session, now=clock(), after=timedelta(hours=hours))
+    if nudged:
+        parts.append(f"{nudged} unanswered won deal(s) nudged")
     return "; ".join(parts)
 
 

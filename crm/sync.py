@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from clock import Clock
@@ -26,6 +26,7 @@ from ingest import Batch, IngestError, Problem, Records, Result, ingest, ingest_
 from storage.db import Database, serialize
 from storage.limits import describe, text_problem
 from storage.models import CrmCursor, CrmDeal
+from storage.outbox import enqueue
 
 WON_DEALS = "won_deals"  # the crm_cursors stream of the won-deal poll
 # Each poll reads again from this long before the watermark: HubSpot's search index lags writes, offset
@@ -160,6 +161,39 @@ def record(
 def _fits(value: str | None, column: Any) -> str | None:
     """An optional value the column can hold, else None (an owner email too long to be one)."""
     return value if value and text_problem(value, column) is None else None
+
+
+def announce(session: Session, row: CrmDeal) -> None:
+    """The ``on_won`` hook: the owner's "Start handoff" DM, queued with the deal's row (bot/ sends it)."""
+    enqueue(session, None, WON_DEAL_DM, row.found_at, crm_deal=row.id, step="dm")
+
+
+def queue_nudges(session: Session, *, now: datetime, after: timedelta) -> int:
+    """Deals announced at least ``after`` ago that still have no handoff: the owner nudged and the sales
+    lead told, once each. ``nudged_at`` is set by a conditional UPDATE, so two instances running the
+    pass at once queue one pair. Returns how many deals were nudged."""
+    due = session.scalars(
+        select(CrmDeal.id).where(
+            CrmDeal.handoff_id.is_(None),
+            CrmDeal.nudged_at.is_(None),
+            CrmDeal.announced_at.is_not(None),
+            CrmDeal.announced_at <= now - after,
+        )
+    ).all()
+    nudged = 0
+    for deal_id in due:
+        won = session.execute(
+            update(CrmDeal)
+            .where(CrmDeal.id == deal_id, CrmDeal.nudged_at.is_(None), CrmDeal.handoff_id.is_(None))
+            .values(nudged_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            continue
+        enqueue(session, None, WON_DEAL_DM, now, crm_deal=deal_id, step="nudge")
+        enqueue(session, None, WON_DEAL_DM, now, crm_deal=deal_id, step="lead")
+        nudged += 1
+    return nudged
 
 
 def unannounced(session: Session, crm: str | None = None) -> list[CrmDeal]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage import outbox
@@ -33,6 +33,19 @@ def deal_for(session: Session, h: Handoff) -> CrmDeal | None:
     if deal is not None:
         deal.handoff_id = h.id
     return deal
+
+
+def link_deal(session: Session, crm_deal_id: int, h: Handoff) -> bool:
+    """Name ``h`` on the deal it was started from (the "Start handoff" modal), before its card and
+    write-back are queued. A conditional UPDATE: False when the deal is gone or another handoff took
+    it first (two people submitting from the same DM), so the caller refuses instead of relinking."""
+    won = session.execute(
+        update(CrmDeal)
+        .where(CrmDeal.id == crm_deal_id, CrmDeal.handoff_id.is_(None))
+        .values(handoff_id=h.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return won == 1
 
 
 def queue_writeback(session: Session, h: Handoff, at: datetime) -> Outbox | None:

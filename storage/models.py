@@ -460,7 +460,7 @@ class CrmDeal(Base):
     """A won deal Baton has taken from a CRM, once: the CRM's own id is the key, so a deal seen again (a
     second poll, a repeated webhook) is never processed twice. ``deal`` is the neutral WonDeal
     (crm/model.py) the prefilled handoff modal is opened from; ``announced_at`` is set when the owner's
-    "Start handoff" DM is queued (bot/)."""
+    "Start handoff" DM is queued (bot/), ``nudged_at`` when it went unanswered for ``crm.nudge_hours``."""
 
     __tablename__ = "crm_deals"
 
@@ -473,6 +473,7 @@ class CrmDeal(Base):
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id", ondelete="SET NULL"))
     found_at: Mapped[datetime]
     announced_at: Mapped[datetime | None]
+    nudged_at: Mapped[datetime | None]  # the owner nudged and the sales lead told, once (crm.nudge_hours)
 
     __table_args__ = (UniqueConstraint("crm", "deal_id", name="uq_crm_deals_crm_deal"),)
 

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot.deps import Deps
-from bot.listeners import actions, alerts, commands, events, touches, views
+from bot.listeners import actions, alerts, commands, crm, events, touches, views
 
 
 def register_listeners(app: App, deps: Deps) -> None:
@@ -16,5 +16,5 @@ def register_listeners(app: App, deps: Deps) -> None:
         next()
 
     app.use(with_deps)
-    for module in (commands, actions, views, events, alerts, touches):
+    for module in (commands, actions, views, events, alerts, touches, crm):
         module.register(app)

@@ -69,16 +69,18 @@ _PLACEHOLDERS = {"stakeholders_external"}
 class Metadata:
     """What the submission needs to know beyond the fields; kept in ``private_metadata``."""
 
-    mode: str  # "new" | "edit"
+    mode: str  # "new" | "edit" | "crm" (new, started from a won deal)
     locale: str
     channel_id: str | None = None
     handoff_id: int | None = None
     revision: int | None = None
+    crm_deal: int | None = None  # crm_deals.id the handoff is started from: linked on submit
 
     def dump(self) -> str:
-        return json.dumps(
-            {"m": self.mode, "l": self.locale, "c": self.channel_id, "h": self.handoff_id, "v": self.revision}
-        )
+        d = {"m": self.mode, "l": self.locale, "c": self.channel_id, "h": self.handoff_id, "v": self.revision}
+        if self.crm_deal is not None:
+            d["d"] = self.crm_deal
+        return json.dumps(d)
 
     @classmethod
     def load(cls, raw: str) -> Metadata:
@@ -89,6 +91,7 @@ class Metadata:
             channel_id=d.get("c"),
             handoff_id=d.get("h"),
             revision=d.get("v"),
+            crm_deal=d.get("d"),
         )
 
 
@@ -164,8 +167,11 @@ def build(tr: Translator, form: HandoffForm, meta: Metadata) -> dict[str, Any]:
                 )
             )
     edit = meta.mode == "edit"
+    callback = {"edit": Callback.HANDOFF_EDIT, "crm": Callback.HANDOFF_CRM}.get(
+        meta.mode, Callback.HANDOFF_NEW
+    )
     return modal(
-        Callback.HANDOFF_EDIT if edit else Callback.HANDOFF_NEW,
+        callback,
         tr.t("modal.title.edit" if edit else "modal.title.new"),
         blocks,
         submit=tr.t("modal.save" if edit else "modal.submit"),

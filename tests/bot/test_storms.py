@@ -13,6 +13,8 @@ from sqlalchemy import select
 from alerts import service as alerts
 from bot.delivery import SENDERS, Delivery
 from clock import local_date
+from crm.model import WonDeal
+from crm.sync import announce
 from handoff import reminders
 from handoff import service as handoffs
 from handoff.service import Actor
@@ -20,7 +22,7 @@ from jobs.scheduler import Jobs
 from settings import Settings
 from storage import Database
 from storage.directory import NOT_FOUND, queue_unknown_reports
-from storage.models import Account, Alert, Outbox, SlackUserEmail
+from storage.models import Account, Alert, CrmDeal, Outbox, SlackUserEmail
 from storage.outbox import enqueue
 from tests.alerts.factory import AS_OF, accounts, daily
 from tests.bot.conftest import CS_USER, HANDOFF_CHANNEL, REP
@@ -86,7 +88,7 @@ def _landed(slack: FakeSlack) -> Counter[int]:
     return Counter(((m.get("metadata") or {}).get("event_payload") or {}).get("outbox_id") for m in msgs)
 
 
-def _first_wave(db: Database, settings: Settings, clock: FakeClock) -> int:
+def _first_wave(db: Database, settings: Settings, clock: FakeClock, slack: FakeSlack) -> int:
     """Alert cards, a handoff card and its DMs, a notice, reminders, an unknown-CSM report, the digest
     and its chart: everything that needs no card already in Slack. Returns the handoff id."""
     rules = settings.rules
@@ -114,8 +116,21 @@ def _first_wave(db: Database, settings: Settings, clock: FakeClock) -> int:
         s.flush()
         assert queue_unknown_reports(s, now) == 1
         assert len(alerts.scan(s, as_of=AS_OF, rules=rules, clock=clock).raised) == 2
+        _won_deal(s, slack, now)
     assert Jobs(db, settings, clock).digest_job()  # the digest and its chart, with their ledger row
     return hid
+
+
+def _won_deal(s: Any, slack: FakeSlack, now: Any) -> None:
+    """A deal won in the CRM: its owner's "Start handoff" DM (crm_won_deal)."""
+    slack.emails["closer@example.com"] = REP
+    deal = WonDeal("hubspot", "D-STORM", "Storm deal", "Storm Corp", None, None, None, None, None, None)
+    row = CrmDeal(
+        crm="hubspot", deal_id="D-STORM", owner_email="closer@example.com", deal=deal.as_json(), found_at=now
+    )
+    s.add(row)
+    s.flush()
+    announce(s, row)
 
 
 def _second_wave(db: Database, clock: FakeClock, hid: int) -> None:
@@ -138,7 +153,7 @@ def test_a_429_and_500_storm_on_every_message_kind_lands_each_message_once(
     clock = FakeClock()
     storm = slack.failer = Storm()
     delivery = Delivery(db, WebClient(token=slack.token, base_url=slack.base_url), settings, clock)
-    hid = _first_wave(db, settings, clock)
+    hid = _first_wave(db, settings, clock, slack)
     _drain(db, delivery, clock)
     _second_wave(db, clock, hid)
     _drain(db, delivery, clock)

@@ -18,6 +18,7 @@ def load(tmp_path: Path, text: str) -> Rules:
 def test_the_shipped_baton_yml_has_the_defaults() -> None:
     crm = Rules.load(ROOT / "baton.yml").crm
     assert crm.poll_minutes == 15 and crm.backfill_days == 7
+    assert crm.nudge_hours == 24 and crm.sales_lead == ""
     assert crm.hubspot.api_version == "2026-03" and crm.hubspot.won_stages == ("closedwon",)
     assert crm.salesforce.account_fields["mrr"] == "MRR__c"
 
@@ -53,11 +54,23 @@ def test_a_mapping_replaces_the_default_one(tmp_path: Path) -> None:
         ("crm:\n  salesforce:\n    term_months: 0\n", "term_months 0"),
         ("crm:\n  salesforce:\n    api_version: '62'\n", "a Salesforce API version"),
         ("crm: [hubspot]\n", "write it as a mapping"),
+        ("crm:\n  nudge_hours: 0\n", "nudge_hours 0: a whole number of hours from 1 to 720"),
+        ("crm:\n  nudge_hours: 1.5\n", "nudge_hours 1.5"),
+        ("crm:\n  nudge_hours: true\n", "nudge_hours True"),
+        ("crm:\n  nudge_hours: 721\n", "nudge_hours 721"),
+        ("crm:\n  sales_lead: '#sales'\n", "sales_lead '#sales': a Slack user id"),
+        ("crm:\n  sales_lead: 12\n", "sales_lead 12"),
     ],
 )
 def test_a_wrong_crm_setting_is_one_clear_error(tmp_path: Path, yaml: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, yaml)
+
+
+def test_the_nudge_and_the_sales_lead_can_be_set(tmp_path: Path) -> None:
+    crm = load(tmp_path, "crm:\n  nudge_hours: 48\n  sales_lead: C0SALES1\n").crm
+    assert crm.nudge_hours == 48 and crm.sales_lead == "C0SALES1"
+    assert load(tmp_path, "crm:\n  sales_lead: U0LEAD01\n").crm.sales_lead == "U0LEAD01"
 
 
 def test_the_crm_variables_are_read_and_their_secrets_never_shown() -> None:

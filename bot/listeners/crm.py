@@ -1,0 +1,92 @@
+"""A won CRM deal's "Start handoff" button and the modal it opens.
+
+The button opens the handoff modal prefilled from the deal as stored in ``crm_deals`` (no CRM call, so
+views.open makes Slack's 3-second trigger window); the deal's row id rides in ``private_metadata``.
+The submission is the new-handoff one (bot/listeners/views.py) plus one step: the deal is linked to the
+new handoff before its card is queued, so the CRM write-back is queued with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.deps import Deps
+from bot.i18n import translator
+from bot.ids import Action, Callback
+from bot.listeners.common import ephemeral, request_key
+from bot.publish import Publisher
+from bot.views import handoff_form
+from crm.model import WonDeal
+from crm.model import handoff_form as form_from_deal
+from handoff import service
+from handoff.checklist import FieldError
+from handoff.crm_link import link_deal, queue_writeback
+from storage import repeats
+from storage.models import CrmDeal
+
+
+def start(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, deps: Deps) -> None:
+    """Acked first; then one read of the stored deal, and views.open with the trigger."""
+    ack()
+    user_id = body["user"]["id"]
+    tr = deps.tr_for(user_id)
+    raw = str(body["actions"][0].get("value") or "")
+    with deps.db.session() as s:
+        row = s.get(CrmDeal, int(raw)) if raw.isdigit() else None
+        deal = WonDeal.from_json(row.deal) if row is not None else None
+        row_id, started = (row.id, row.handoff_id is not None) if row is not None else (None, False)
+    if deal is None or row_id is None:
+        respond(**ephemeral(tr.t("crm.deal_gone")))
+        return
+    if started:
+        respond(**ephemeral(tr.t("crm.already_started")))
+        return
+    form = form_from_deal(deal, handed_off_by=user_id)
+    meta = handoff_form.Metadata(mode="crm", locale=tr.locale, crm_deal=row_id)
+    client.views_open(trigger_id=body["trigger_id"], view=handoff_form.build(tr, form, meta))
+
+
+def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    """As a new handoff's submission, validated and stored before the ack, with the deal linked in
+    the same unit of work; a deal another submission took first is refused inline, nothing saved."""
+    user_id = body["user"]["id"]
+    meta = handoff_form.Metadata.load(view.get("private_metadata", ""))
+    tr = translator(meta.locale)
+    form, parse_errors = handoff_form.parse(view["state"]["values"])
+    key = request_key(Callback.HANDOFF_CRM, body)
+    try:
+        with deps.db.session() as s:
+            repeats.claim(s, key, deps.clock())
+            h = service.create(
+                s,
+                form=form,
+                actor=deps.actor(user_id),
+                clock=deps.clock,
+                rules=deps.settings.rules,
+                input_errors=parse_errors,
+            )
+            if not isinstance(meta.crm_deal, int) or not link_deal(s, meta.crm_deal, h):
+                raise service.Invalid([FieldError("account_name", "deal_taken")])
+            handoff_id, now = h.id, deps.clock()
+            service.queue_card(s, h, deps.settings.handoff_channel or meta.channel_id, now)
+            queue_writeback(s, h, now)  # queued by queue_card when there is a channel; else here
+            service.queue_nudge(s, h, now)
+            if h.csm_user_id:
+                service.queue_assigned_dm(s, h, h.csm_user_id, user_id, now)
+    except service.Invalid as exc:
+        ack(response_action="errors", errors=handoff_form.error_map(tr, exc.errors))
+        return
+    except repeats.Repeated:  # a retry or a double submit: the first one is saved and posted
+        ack()
+        return
+    ack()
+    pub = Publisher(client, deps)
+    pub.deliver(handoff_id=handoff_id)
+    pub.tell_card_state(handoff_id, user_id, tr)
+
+
+def register(app: App) -> None:
+    app.action(Action.CRM_START)(start)
+    app.view(Callback.HANDOFF_CRM)(submit)
