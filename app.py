@@ -389,6 +389,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         path.unlink(missing_ok=True)
     demo_db = Database(f"sqlite:///{path.resolve()}")
     demo_db.upgrade()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the fake HubSpot's calls are the demo's story
     return run_demo(settings, demo_db, locale=args.locale or settings.locale, out=sys.stdout)
 
 

@@ -3,12 +3,15 @@ Slack listeners use, then prints the cards and messages Baton would post."""
 
 from __future__ import annotations
 
+import html
 import io
-from datetime import date, timedelta
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from accounts.lookup import find_account
 from alerts.service import scan
@@ -16,16 +19,22 @@ from bot.i18n import Translator, translator
 from bot.render_text import render_blocks
 from bot.text import mention
 from bot.views.alert_card import alert_card
+from bot.views.crm import won_deal_dm
 from bot.views.handoff_card import card, checklist_blocks
 from bot.views.touches import reminder_blocks
 from clock import Clock, local_date, utcnow
+from crm import sync, writeback
+from crm.demo import BASE_URL, DEAL_ID, TOKEN, DemoHubSpot
+from crm.hubspot import HubSpot
+from crm.model import WonDeal, handoff_form
 from handoff import reminders, service
 from handoff.checklist import HandoffForm, missing_items
+from handoff.crm_link import WRITEBACK, link_deal, queue_writeback
 from handoff.service import Actor
 from ingest import ingest_accounts, ingest_signals, records
 from settings import Settings
 from storage import Database
-from storage.models import Account, Alert
+from storage.models import Account, Alert, CrmDeal, Outbox
 
 REP_IS, REP_FS, CS_LEAD, CSM = "U0DEMOIS1", "U0DEMOFS1", "U0DEMOCS1", "U0DEMOCSM"
 
@@ -133,11 +142,21 @@ def seed_usage(settings: Settings, db: Database, today: date, clock: Clock = utc
         scan(s, as_of=today, rules=settings.rules, clock=clock)
 
 
-def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, clock: Clock = utcnow) -> int:
+def run_demo(
+    settings: Settings,
+    db: Database,
+    *,
+    locale: str,
+    out: TextIO,
+    clock: Clock = utcnow,
+    crm: DemoHubSpot | None = None,
+) -> int:
     """Seed and print. Every day in it is the team's day (schedule.timezone), as the jobs count them:
-    at 16:00 UTC Tokyo is already on the next day, and a UTC date would hide the reminders."""
+    at 16:00 UTC Tokyo is already on the next day, and a UTC date would hide the reminders. ``crm`` is
+    the fake HubSpot the won deal comes from (a test passes its own to see the calls)."""
     tr = translator(locale)
     today = local_date(clock, settings.rules.schedule.timezone)
+    crm = crm or DemoHubSpot(now=clock(), today=today, locale=locale)
     ids = seed(settings, db, clock)
     rule, path = "━" * 78, db.engine.url.database
     print(
@@ -145,6 +164,7 @@ def run_demo(settings: Settings, db: Database, *, locale: str, out: TextIO, cloc
         file=out,
     )
     _print_handoffs(settings, db, tr, ids, out)
+    _print_won_deal(settings, db, tr, crm, out, clock)
     seed_usage(settings, db, today, clock)
     _print_alerts(settings, db, tr, out)
     _print_reminders(settings, db, tr, today + timedelta(days=6), out)  # kickoffs due, a renewal 54 days out
@@ -206,3 +226,173 @@ def _print_reminders(settings: Settings, db: Database, tr: Translator, day: date
         print(
             render_blocks(reminder_blocks(tr, {"recipient": recipient or None, "reminders": items})), file=out
         )
+
+
+# --- a won deal from the fake HubSpot, end to end ------------------------------------------------------
+DEMO_BACKFILL_DAYS = 7  # the demo's own, whatever baton.yml says: the deal was won yesterday
+MODAL_FIELDS = (
+    *("account_name", "plan", "seats", "price_amount", "billing_period", "contract_start", "renewal_date"),
+    *("addons", "decision_maker", "stakeholders_external", "discussion"),
+)
+DEMO_CARD_CHANNEL = "C0DEMOHND"  # where the demo says Slack posted the card
+REP_ADDS = {  # what the rep types into the prefilled form before submitting: what the CRM cannot know
+    "en": "Support tickets are answered in 3 days; they need first replies within a day by the busy season.",
+    "ja": "問い合わせの初回回答に3日かかっている。繁忙期までに1日以内にしたい。",
+}
+
+
+@dataclass
+class _Env:
+    """What crm.writeback.send needs of its caller (bot/delivery.py's Delivery, in Slack)."""
+
+    db: Database
+    settings: Settings
+    clock: Clock
+
+
+def _print_won_deal(
+    settings: Settings, db: Database, tr: Translator, crm: DemoHubSpot, out: TextIO, clock: Clock
+) -> None:
+    """The real pass, DM, form, handoff and write-back, with HubSpot answered in process: the pass
+    records the deal and queues the owner's DM (``on_won=announce``), the DM and the modal it opens are
+    printed, the handoff is created from that form with the deal linked before its card, and the
+    write-back sender writes the note to the fake, which keeps what was POSTed."""
+    hs_settings = replace(
+        settings,
+        hubspot_access_token=TOKEN,
+        hubspot_api_url=BASE_URL,
+        salesforce_client_id="",
+        salesforce_client_secret="",
+        rules=replace(settings.rules, crm=replace(settings.rules.crm, hubspot=crm.rules)),
+    )
+    with crm.client() as http:
+        hs = HubSpot(BASE_URL, TOKEN, crm.rules, client=http, sleep=lambda _: None)
+        with db.session() as s:
+            since = sync.watermark(s, hs.name, clock=clock, backfill_days=DEMO_BACKFILL_DAYS)
+        fetched = sync.fetch(hs, since, clock=clock)
+        with db.session() as s:
+            done = sync.record(s, fetched, clock=clock, on_won=sync.announce)
+        result = tr.t("cli.crm.deals", crm="HubSpot", new=len(done.new), already=done.already)
+        print(f"\n▶ {tr.t('cli.demo.crm_pass', result=result)}", file=out)
+        with db.session() as s:
+            row = s.scalars(select(CrmDeal).where(CrmDeal.crm == hs.name, CrmDeal.deal_id == DEAL_ID)).one()
+            deal, row_id, handoff_id = WonDeal.from_json(row.deal), row.id, row.handoff_id
+        _, blocks = won_deal_dm(tr, deal, row_id, REP_FS)  # the owner's email is REP_FS's in Slack
+        print(f"\n▶ {tr.t('cli.demo.won_dm', user=REP_FS)}", file=out)
+        print(render_blocks(blocks), file=out)
+        form = handoff_form(deal, handed_off_by=REP_FS)
+        print(f"\n▶ {tr.t('cli.demo.modal')}", file=out)
+        for name in MODAL_FIELDS:
+            if (value := _shown(tr, form, name)) is not None:
+                label = f"  {tr.t('field.' + name)}{_colon(tr)}"
+                lines = value.splitlines()
+                print(label + lines[0], *("      " + x for x in lines[1:]), sep="\n", file=out)
+        problem = REP_ADDS.get(tr.locale, REP_ADDS["en"])
+        print(
+            f"\n▶ {tr.t('cli.demo.rep_adds', user=REP_FS)}\n  {tr.t('field.problem')}{_colon(tr)}{problem}",
+            file=out,
+        )
+        form = replace(form, problem=problem)
+        handoff_id = handoff_id or _submit(settings, db, form, row_id, clock)
+        _post_card(settings, db, tr, handoff_id, out, clock)
+        _write_back(hs_settings, db, tr, crm, http, handoff_id, out, clock)
+
+
+def _colon(tr: Translator) -> str:
+    return "：" if tr.locale == "ja" else ": "
+
+
+def _shown(tr: Translator, form: HandoffForm, name: str) -> str | None:
+    value = getattr(form, name)
+    if value in (None, ""):
+        return None
+    if name == "price_amount":
+        return tr.money(value, form.currency)
+    if name == "billing_period":
+        return tr.t(f"billing.{value}")
+    if isinstance(value, date):
+        return tr.day(value)
+    return str(value)
+
+
+def _submit(settings: Settings, db: Database, form: HandoffForm, crm_deal: int, clock: Clock) -> int:
+    """The modal submitted unchanged, as bot/listeners/crm.py's ``submit`` stores it: the handoff, the
+    deal linked before its card (so the card queues the write-back), and the checklist nudge."""
+    with db.session() as s:
+        h = service.create(s, form=form, actor=Actor(REP_FS), clock=clock, rules=settings.rules)
+        if not link_deal(s, crm_deal, h):
+            raise RuntimeError(f"the demo deal {crm_deal} was taken by another handoff")
+        now = clock()
+        service.queue_card(s, h, settings.handoff_channel or "#cs-handoffs", now)
+        queue_writeback(s, h, now)
+        service.queue_nudge(s, h, now)
+        return h.id
+
+
+def _post_card(
+    settings: Settings, db: Database, tr: Translator, handoff_id: int, out: TextIO, clock: Clock
+) -> None:
+    """The new handoff's card, and Slack's answer recorded as delivery records it (the card's link is
+    what the CRM note points to)."""
+    channel = settings.handoff_channel or "#cs-handoffs"
+    with db.session() as s:
+        h = service.get(s, handoff_id)
+        if not h.message_ts:
+            ts = f"{int(clock().timestamp())}.{handoff_id:06d}"
+            link = f"https://baton-demo.slack.com/archives/{DEMO_CARD_CHANNEL}/p{ts.replace('.', '')}"
+            service.record_post(s, handoff_id=h.id, channel_id=DEMO_CARD_CHANNEL, ts=ts, permalink=link)
+            s.execute(
+                update(Outbox)
+                .where(Outbox.handoff_id == h.id, Outbox.action == "card", Outbox.state == "pending")
+                .values(state="sent", sent_at=clock(), result_ts=ts)
+            )
+            s.flush()
+            h = service.get(s, handoff_id)
+        print(f"\n▶ {tr.t('cli.demo.card', channel=channel)}", file=out)
+        print(render_blocks(card(tr, h, timezone=settings.rules.schedule.timezone)), file=out)
+
+
+def _write_back(
+    settings: Settings,
+    db: Database,
+    tr: Translator,
+    crm: DemoHubSpot,
+    http: Any,
+    handoff_id: int,
+    out: TextIO,
+    clock: Clock,
+) -> None:
+    """The queued ``crm_writeback`` rows sent by crm/writeback.py's sender (the one delivery calls),
+    then what it POSTed to HubSpot: the note on the deal and the company, and the kickoff task."""
+    with db.session() as s:
+        queue_writeback(s, service.get(s, handoff_id), clock())  # none pending: a --keep run writes again
+        jobs = s.execute(
+            select(Outbox.id, Outbox.payload, Outbox.created_at)
+            .where(Outbox.handoff_id == handoff_id, Outbox.action == WRITEBACK, Outbox.state == "pending")
+            .order_by(Outbox.id)
+        ).all()
+    before = len(crm.requests)
+    for job_id, payload, created in jobs:
+        writeback.send(_Env(db, settings, clock), handoff_id, payload, created=created, words=tr, client=http)
+        with db.session() as s:
+            s.execute(update(Outbox).where(Outbox.id == job_id).values(state="sent", sent_at=clock()))
+    for req in crm.written():
+        if crm.requests.index(req) < before:
+            continue
+        props = (req.body or {}).get("properties") or {}
+        print(f"\n▶ {tr.t('cli.demo.crm_write', crm='HubSpot', call=f'{req.method} {req.path}')}", file=out)
+        if "hs_note_body" in props:
+            for line in _html_text(str(props["hs_note_body"])):
+                print(f"  {line}", file=out)
+        if "hs_task_subject" in props:
+            due = datetime.fromisoformat(str(props["hs_timestamp"])).date()
+            print(f"  {props['hs_task_subject']} · {tr.t('cli.demo.task_due', day=tr.day(due))}", file=out)
+
+
+def _html_text(body: str) -> list[str]:
+    """A note's HTML as the CRM shows it: a line a paragraph, its breaks indented under it."""
+    lines: list[str] = []
+    for para in re.split(r"</p>\s*<p>", body):
+        parts = [html.unescape(re.sub(r"<[^>]+>", "", x)) for x in re.split(r"<br\s*/?>", para)]
+        lines.extend([parts[0], *("    " + x for x in parts[1:])])
+    return lines

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.demo import run_demo
 from bot.render_text import mrkdwn_to_text, render_blocks
+from crm.demo import DEAL_ID, TOKEN, DemoHubSpot
 from settings import Settings
 from storage import Database
+from storage.models import CrmDeal, CrmWriteback, Handoff, Outbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +37,7 @@ def test_demo_seeds_and_shows_cards_without_slack_and_can_run_again(tmp_path: Pa
     first = _demo(tmp_path)
     assert first.returncode == 0, first.stderr
     out = " ".join(first.stdout.split())  # wrapping aside
-    assert first.stdout.count("▶ card in #cs-handoffs") == 3
+    assert first.stdout.count("▶ card in #cs-handoffs") == 4  # three seeds and the won deal's
     assert "Handoff: 株式会社ミライ物流" in out and "Checklist 12/12 items" in out
     assert "[ Accept ]" in out and "ARR $21,600" in out and "Tech touch (suggested)" in out
     assert "assigned you as CSM" in out and "checklist items still missing" in out
@@ -44,7 +47,8 @@ def test_demo_seeds_and_shows_cards_without_slack_and_can_run_again(tmp_path: Pa
     assert "Northwind Analytics · renews" in out and "[ Log touch ]" in out
     again = _demo(tmp_path, "--locale", "ja", "--keep")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("へのカード") == 3  # reused, not duplicated; the framing in Japanese too
+    assert again.stdout.count("へのカード") == 4  # reused, not duplicated; the framing in Japanese too
+    assert "取り込み済み1件" in again.stdout  # the won deal too: taken once, its handoff reused
     assert again.stdout.count("へのアラート") == 2  # one alert per account and kind, however often it runs
     assert "引き継ぎ：Northwind Analytics" in again.stdout and "受理する" in again.stdout
     assert not (tmp_path / "team.db").exists() and f"its own database {tmp_path / 'demo.db'}" in out
@@ -86,3 +90,75 @@ def test_blocks_render_to_text() -> None:
         ]
     )
     assert text.splitlines() == ["Title", "══════════", "  Seats: 5", "[ Go ]"]
+
+
+WON = {  # what each language shows of the won deal: the DM, three prefilled fields, the note's heading
+    "en": (
+        "Congratulations on winning Aoba Manufacturing - Enterprise (¥9,300,000)!",
+        "[ Start handoff ]",
+        ("Seats: 60", "Price: ¥750,000", "Decision maker: Haruto Kobayashi"),
+        "Handoff: Aoba Manufacturing",
+    ),
+    "ja": (
+        "あおば製作所 - Enterprise（¥9,300,000）の受注、おめでとうございます！",
+        "[ 引き継ぎを始める ]",
+        ("席数（ユーザー数）：60", "金額：¥750,000", "決裁者："),
+        "引き継ぎ：株式会社あおば製作所",
+    ),
+}
+
+
+@pytest.mark.parametrize("locale", ["en", "ja"])
+def test_demo_runs_a_won_deal_from_the_fake_hubspot_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, locale: str
+) -> None:
+    def no_network(*_: object) -> None:
+        raise AssertionError("the demo opened a connection")
+
+    monkeypatch.setattr("socket.socket.connect", no_network)
+    monkeypatch.setattr("socket.getaddrinfo", no_network)
+    now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    db = Database(f"sqlite:///{tmp_path}/demo.db")
+    db.upgrade()
+    crm = DemoHubSpot(now=now, today=now.date(), locale=locale)
+    out = io.StringIO()
+    assert run_demo(Settings(), db, locale=locale, out=out, clock=lambda: now, crm=crm) == 0
+    text = " ".join(out.getvalue().split())
+    dm, button, fields, heading = WON[locale]
+    assert dm in text and button in text
+    assert all(f in text for f in fields)
+    # the real client read the deal and its records through the transport, with the token
+    calls = {(r.method, r.path.split("/2026-03/")[-1]) for r in crm.requests}
+    assert {("POST", "deals/search"), ("POST", "deals/contacts/batch/read"), ("GET", "301")} <= calls
+    assert all(r.status < 300 for r in crm.requests)
+    with db.session() as s:
+        deal = s.scalars(select(CrmDeal).where(CrmDeal.deal_id == DEAL_ID)).one()
+        h = s.get(Handoff, deal.handoff_id)
+        assert h is not None and h.submitted_by == "U0DEMOFS1" and h.seats == 60  # from the deal's form
+        actions = s.scalars(select(Outbox.action).where(Outbox.action.like("crm_%"))).all()
+        assert "crm_won_deal" in actions  # announce queued the owner's DM in the recording transaction
+        written = {w.kind: w.object_id for w in s.scalars(select(CrmWriteback))}
+        handoff_id, permalink = h.id, h.permalink
+    # the write-back sender POSTed one note on the deal and the company, and the kickoff task
+    notes = [r for r in crm.written() if r.path.endswith("/notes")]
+    assert len(notes) == 1
+    note = notes[0].body
+    assert {a["to"]["id"] for a in note["associations"]} == {DEAL_ID, "7001"}
+    assert heading in note["properties"]["hs_note_body"] and f"[baton-handoff-{handoff_id}]" in text
+    assert permalink and permalink in note["properties"]["hs_note_body"] and permalink in text
+    assert written["note"] in crm.objects["notes"] and written["task"] in crm.objects["tasks"]
+    assert heading in text and "POST /crm/objects/2026-03/notes" in text
+
+
+def test_the_demo_hubspot_refuses_a_wrong_token() -> None:
+    crm = DemoHubSpot(now=datetime(2026, 12, 1, tzinfo=UTC), today=datetime(2026, 12, 1).date())
+    with crm.client() as http:
+        bad = http.post("https://api.hubapi.demo/crm/objects/2026-03/deals/search", json={})
+        good = http.post(
+            "https://api.hubapi.demo/crm/objects/2026-03/deals/search",
+            json={"filterGroups": [{"filters": [{"propertyName": "dealstage", "operator": "IN",
+                                                 "values": ["closedwon"]}]}]},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )  # fmt: skip
+    assert bad.status_code == 401
+    assert [r["id"] for r in good.json()["results"]] == [DEAL_ID]
