@@ -13,17 +13,12 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.deps import Deps
-from bot.i18n import translator
 from bot.ids import Action, Callback
-from bot.listeners.common import ephemeral, request_key
-from bot.publish import Publisher
+from bot.listeners.common import ephemeral
+from bot.listeners.views import submit_handoff
 from bot.views import handoff_form
 from crm.model import WonDeal
 from crm.model import handoff_form as form_from_deal
-from handoff import service
-from handoff.checklist import FieldError
-from handoff.crm_link import link_deal, queue_writeback
-from storage import repeats
 from storage.models import CrmDeal
 
 
@@ -49,42 +44,9 @@ def start(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, d
 
 
 def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
-    """As a new handoff's submission, validated and stored before the ack, with the deal linked in
-    the same unit of work; a deal another submission took first is refused inline, nothing saved."""
-    user_id = body["user"]["id"]
-    meta = handoff_form.Metadata.load(view.get("private_metadata", ""))
-    tr = translator(meta.locale)
-    form, parse_errors = handoff_form.parse(view["state"]["values"])
-    key = request_key(Callback.HANDOFF_CRM, body)
-    try:
-        with deps.db.session() as s:
-            repeats.claim(s, key, deps.clock())
-            h = service.create(
-                s,
-                form=form,
-                actor=deps.actor(user_id),
-                clock=deps.clock,
-                rules=deps.settings.rules,
-                input_errors=parse_errors,
-            )
-            if not isinstance(meta.crm_deal, int) or not link_deal(s, meta.crm_deal, h):
-                raise service.Invalid([FieldError("account_name", "deal_taken")])
-            handoff_id, now = h.id, deps.clock()
-            service.queue_card(s, h, deps.settings.handoff_channel or meta.channel_id, now)
-            queue_writeback(s, h, now)  # queued by queue_card when there is a channel; else here
-            service.queue_nudge(s, h, now)
-            if h.csm_user_id:
-                service.queue_assigned_dm(s, h, h.csm_user_id, user_id, now)
-    except service.Invalid as exc:
-        ack(response_action="errors", errors=handoff_form.error_map(tr, exc.errors))
-        return
-    except repeats.Repeated:  # a retry or a double submit: the first one is saved and posted
-        ack()
-        return
-    ack()
-    pub = Publisher(client, deps)
-    pub.deliver(handoff_id=handoff_id)
-    pub.tell_card_state(handoff_id, user_id, tr)
+    """As a new handoff's submission, with the deal linked in the same unit of work (views.py's
+    ``submit_handoff``); a deal another submission took first is refused inline, nothing saved."""
+    submit_handoff(ack, body, view, client, deps, from_deal=True)
 
 
 def register(app: App) -> None:

@@ -15,17 +15,29 @@ from bot.publish import Publisher
 from bot.text import mention
 from bot.views import handoff_form
 from handoff import service
+from handoff.checklist import FieldError
+from handoff.crm_link import link_deal, queue_writeback
 from storage import repeats
 
 
 def submit_new(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
+    """A new handoff from /handoff's modal (see ``submit_handoff``)."""
+    submit_handoff(ack, body, view, client, deps, from_deal=False)
+
+
+def submit_handoff(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps, *, from_deal: bool
+) -> None:
     """Validated and stored in one unit of work before the ack (its errors are shown inline, so they
-    must be known by then), with the card, nudge and DM queued in it; delivered after the ack."""
+    must be known by then), with the card, nudge and DM queued in it; delivered after the ack.
+    ``from_deal`` (the won deal's modal, bot/listeners/crm.py): the deal in ``private_metadata`` is
+    linked before the card is queued, so the CRM write-back is queued with it; a deal another
+    submission took first is refused inline and nothing is saved."""
     user_id = body["user"]["id"]
     meta = handoff_form.Metadata.load(view.get("private_metadata", ""))
     tr = translator(meta.locale)
     form, parse_errors = handoff_form.parse(view["state"]["values"])
-    key = request_key(Callback.HANDOFF_NEW, body)
+    key = request_key(Callback.HANDOFF_CRM if from_deal else Callback.HANDOFF_NEW, body)
     try:
         with deps.db.session() as s:
             repeats.claim(s, key, deps.clock())
@@ -37,8 +49,12 @@ def submit_new(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: Web
                 rules=deps.settings.rules,
                 input_errors=parse_errors,
             )
+            if from_deal and (not isinstance(meta.crm_deal, int) or not link_deal(s, meta.crm_deal, h)):
+                raise service.Invalid([FieldError("account_name", "deal_taken")])
             handoff_id, now = h.id, deps.clock()
             service.queue_card(s, h, deps.settings.handoff_channel or meta.channel_id, now)
+            if from_deal:
+                queue_writeback(s, h, now)  # queued by queue_card when there is a channel; else here
             service.queue_nudge(s, h, now)
             if h.csm_user_id:
                 service.queue_assigned_dm(s, h, h.csm_user_id, user_id, now)
