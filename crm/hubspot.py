@@ -48,6 +48,10 @@ ACTIVITY_TYPES = {  # object type -> (kind, title property, body property)
 }
 _PERIODS = {"monthly": "monthly", "annually": "annual"}
 _TAG = re.compile(r"<[^>]+>")
+# tags that break a line (a space between words); any other tag (<b>, <a>) joins its text as it stands,
+# which in Japanese, written without spaces, must not gain one
+_BREAK = re.compile(r"<\s*/?\s*(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote)\b[^>]*>", re.I)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")  # kana and kanji
 
 
 def rate_wait(resp: httpx.Response) -> float | None:
@@ -76,7 +80,7 @@ def _ms(when: datetime) -> str:
 
 def _text(raw: str | None) -> str:
     """HubSpot note bodies are HTML: the words, for people."""
-    return " ".join(html.unescape(_TAG.sub(" ", raw or "")).split())
+    return " ".join(html.unescape(_TAG.sub("", _BREAK.sub(" ", raw or ""))).split())
 
 
 def _months(period: str | None) -> int | None:
@@ -347,7 +351,9 @@ def _line_item(p: dict[str, Any]) -> LineItem:
 
 
 def _contact(p: dict[str, Any], labels: list[str]) -> DealContact:
-    name = " ".join(x for x in (p.get("firstname"), p.get("lastname")) if x) or str(p.get("email") or "")
+    first, last = p.get("firstname"), p.get("lastname")
+    order = (last, first) if _CJK.search(f"{first or ''}{last or ''}") else (first, last)  # 小林 陽翔
+    name = " ".join(x for x in order if x) or str(p.get("email") or "")
     return DealContact(
         name=name,
         email=p.get("email") or None,

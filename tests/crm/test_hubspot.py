@@ -46,6 +46,22 @@ def test_a_won_deal_comes_with_its_company_contacts_line_items_and_activities(
     assert modified == datetime(2026, 11, 28, 10, tzinfo=UTC)
 
 
+def test_japanese_names_take_the_family_name_first_and_inline_tags_add_no_space(
+    hubspot: FakeHubSpot, sleeps: Sleeps
+) -> None:
+    seeded = seed_hubspot_deal(hubspot)
+    person = hubspot.add("contacts", {"firstname": "陽翔", "lastname": "小林", "email": "k@aoba.example"})
+    hubspot.link("deals", seeded.deal_id, "contacts", person, "決裁者")
+    body = "<p>契約締結。</p><p><b>最初の</b>レポートを<br>30日以内に</p>"
+    note = hubspot.add("notes", {"hs_note_body": body, "hs_timestamp": "2026-11-25T09:00:00Z"})
+    hubspot.link("deals", seeded.deal_id, "notes", note)
+    [(deal, _)] = list(client(hubspot, sleeps).won_deals(SINCE))
+    names = [c.name for c in deal.contacts]
+    assert names == ["Taro Yamada", "Hanako Sato", "小林 陽翔"]  # romaji: as given
+    # paragraphs and breaks become a space; <b> none
+    assert deal.activities[0].text == "契約締結。 最初のレポートを 30日以内に"
+
+
 def test_only_date_versioned_paths_are_called(hubspot: FakeHubSpot, sleeps: Sleeps) -> None:
     seed_hubspot_deal(hubspot)
     list(client(hubspot, sleeps).won_deals(SINCE))
