@@ -44,7 +44,7 @@ _STORY: dict[str, dict[str, Any]] = {  # the won deal's words, in the demo's lan
         "deal": "あおば製作所 - Enterprise",
         "company": "株式会社あおば製作所",
         "contacts": [
-            ("陽翔", "小林", "h.kobayashi@aoba-mfg.example", "決裁者 (Decision maker)"),
+            ("陽翔", "小林", "h.kobayashi@aoba-mfg.example", "決裁者"),
             ("結衣", "石川", "y.ishikawa@aoba-mfg.example", "推進担当"),
         ],
         "items": [

@@ -17,6 +17,7 @@ from accounts.tiers import BillingPeriod
 from handoff.checklist import AMOUNT_MAX, CURRENCIES, SEATS_MAX, TEXT_MAX, HandoffForm
 
 ACTIVITIES_SHOWN = 5  # the last few notes and activities are the communication history
+DECISION_ROLES = ("decision", "決裁")  # a contact role naming the decision maker (Decision maker, 決裁者)
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def handoff_form(deal: WonDeal, *, handed_off_by: str | None = None) -> HandoffF
         for c in deal.contacts
         if c.name
     )
-    makers = [c.name for c in deal.contacts if c.role and "decision" in c.role.lower()]
+    makers = [c.name for c in deal.contacts if c.role and any(r in c.role.lower() for r in DECISION_ROLES)]
     history = "\n".join(
         f"{a.when.isoformat() + ' ' if a.when else ''}[{a.kind}] {' '.join(a.text.split())}"
         for a in deal.activities[:ACTIVITIES_SHOWN]

@@ -39,6 +39,11 @@ def deal(**kw: object) -> WonDeal:
     return WonDeal(**base)  # type: ignore[arg-type]
 
 
+def test_a_japanese_role_names_the_decision_maker_too() -> None:
+    people = (DealContact("小林 陽翔", None, "決裁者"), DealContact("石川 結衣", None, "推進担当"))
+    assert handoff_form(deal(contacts=people)).decision_maker == "小林 陽翔"
+
+
 def test_the_form_is_prefilled_from_the_deal() -> None:
     form = handoff_form(deal(), handed_off_by="U1")
     assert form.account_name == "Acme Corp"  # the invisible character is gone, as everywhere
