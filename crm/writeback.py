@@ -137,10 +137,15 @@ def content(env: Env, tr: Words, h: Handoff, csm_email: str | None) -> Content:
         head.append(tr.t("cli.crm.note.csm", email=csm_email))
     if kickoff:
         head.append(tr.t("cli.crm.note.kickoff", day=kickoff.isoformat()))
-    body = [f"{tr.t('field.' + n)}: {v}" for n in _NOTE_FIELDS if (v := _value(tr, h, n)) is not None]
+    body = [
+        tr.t("cli.crm.note.field", label=tr.t("field." + n), value=v)
+        for n in _NOTE_FIELDS
+        if (v := _value(tr, h, n)) is not None
+    ]
     people = [" | ".join(x for x in (p.name, p.role, p.email) if x) for p in h.stakeholders if p.name]
     if people:
-        body.append(f"{tr.t('field.stakeholders_external')}:\n" + "\n".join(people))
+        label = tr.t("field.stakeholders_external")
+        body.append(tr.t("cli.crm.note.field", label=label, value="\n" + "\n".join(people)))
     mark = marker(h.id)
     return Content(
         handoff_id=h.id,

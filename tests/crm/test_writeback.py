@@ -312,6 +312,7 @@ def test_the_note_reads_in_the_teams_language(
     assert (
         "引き継ぎ：Acme Corp" in note["hs_note_body"] and "担当CSM：csm@example.com" in note["hs_note_body"]
     )
+    assert "プラン：Pro" in note["hs_note_body"]  # the checklist's lines take a full-width colon too
     (task,) = hubspot.objects["tasks"].values()
     assert task["hs_task_subject"].startswith("キックオフ：Acme Corp")
 
