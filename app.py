@@ -50,7 +50,6 @@ def _serve(settings: Settings, db: Database) -> int:
             file=sys.stderr,
         )
         return 2
-    import threading
 
     from api.crm_webhook import HubSpotWebhookAPI, Routes
     from api.ingest import IngestAPI
@@ -58,6 +57,7 @@ def _serve(settings: Settings, db: Database) -> int:
     from bot.delivery import Delivery
     from bot.directory import resolve_csm_emails
     from crm.cli import scheduled_pass, webhook_pass
+    from crm.inbox import Coalesced
     from crm.sync import announce
     from ingest.pull import pull
     from jobs.scheduler import Jobs, build_scheduler
@@ -86,12 +86,7 @@ def _serve(settings: Settings, db: Database) -> int:
             secret=settings.hubspot_client_secret,
             won_stages=settings.rules.crm.hubspot.won_stages,
             clock=utcnow,
-            kick=lambda: threading.Thread(
-                target=webhook_pass,
-                args=(settings, db),
-                kwargs={"clock": utcnow, "on_won": announce},
-                daemon=True,
-            ).start(),
+            kick=Coalesced(lambda: webhook_pass(settings, db, clock=utcnow, on_won=announce)),
             public_url=settings.public_url,
         )
         if settings.hubspot_on

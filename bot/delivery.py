@@ -664,7 +664,23 @@ Recorder = Callable[[Session, Job, str], None]
 
 
 def _crm_writeback(d: Delivery, job: Job) -> None:
-    """The handoff into the CRM (crm/writeback.py writes it; delivery only dispatches and retries)."""
+    """The handoff into the CRM (crm/writeback.py writes it; delivery only dispatches and retries). One
+    write-back per handoff at a time: a second row sent while another is in flight (an accept right
+    after a submit) would not find the first one's object yet and create its own."""
+    with d.db.session() as s:
+        busy = s.scalar(
+            select(Outbox.id)
+            .where(
+                Outbox.action == job.action,
+                Outbox.handoff_id == job.handoff_id,
+                Outbox.id != job.row_id,
+                Outbox.state == "in_flight",
+                Outbox.next_attempt_at > d.clock(),
+            )
+            .limit(1)
+        )
+    if busy is not None:
+        raise Retry(timedelta(seconds=10), "another write-back of this handoff is in flight")
     try:
         writeback.send(
             d, job.handoff_id, job.payload, created=job.created, words=d.tr, email_of=d.directory.email
@@ -673,6 +689,8 @@ def _crm_writeback(d: Delivery, job: Job) -> None:
         raise Retry(exc.after, exc.reason) from exc
     except writeback.Failed as exc:
         raise Fatal(str(exc)) from exc
+    except Exception as exc:  # a CRM answer of an unexpected shape: give up on the row, log, go on
+        raise Fatal(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _record_alert_post(s: Session, job: Job, ts: str) -> None:

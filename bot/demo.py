@@ -266,7 +266,8 @@ def _print_won_deal(
         rules=replace(settings.rules, crm=replace(settings.rules.crm, hubspot=crm.rules)),
     )
     with crm.client() as http:
-        hs = HubSpot(BASE_URL, TOKEN, crm.rules, client=http, sleep=lambda _: None)
+        tz = settings.rules.schedule.timezone
+        hs = HubSpot(BASE_URL, TOKEN, crm.rules, client=http, sleep=lambda _: None, timezone=tz)
         with db.session() as s:
             since = sync.watermark(s, hs.name, clock=clock, backfill_days=DEMO_BACKFILL_DAYS)
         fetched = sync.fetch(hs, since, clock=clock)

@@ -39,6 +39,7 @@ def sources(
                 crm.hubspot,
                 client=client,
                 sleep=sleep,
+                timezone=settings.rules.schedule.timezone,
             )
         )
     if settings.salesforce_on:

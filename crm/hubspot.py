@@ -106,8 +106,10 @@ class HubSpot:
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
         refresh: Callable[[], str] | None = None,
+        timezone: str | None = None,
     ) -> None:
         self.base = base_url.rstrip("/")
+        self.timezone = timezone  # the team's: a close date that is an instant is read as its day
         self.token, self.rules, self.sleep, self.refresh = token, rules, sleep, refresh
         self.client = client or httpx.Client(timeout=30)
         self.v = rules.api_version
@@ -291,9 +293,9 @@ class HubSpot:
                     words = " — ".join(
                         x for x in (_text(ap.get(title)) if title else "", _text(ap.get(body))) if x
                     )
-                    activities.append(Activity(kind, day_of(ap.get("hs_timestamp")), words))
+                    activities.append(Activity(kind, day_of(ap.get("hs_timestamp"), self.timezone), words))
             activities.sort(key=lambda a: a.when.isoformat() if a.when else "", reverse=True)
-            close = day_of(p.get("closedate"))
+            close = day_of(p.get("closedate"), self.timezone)
             explicit = day_of(p.get(self.rules.renewal_property)) if self.rules.renewal_property else None
             modified = _modified(p.get("hs_lastmodifieddate"))
             yield (

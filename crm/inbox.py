@@ -4,6 +4,9 @@ same ``sync.record`` as the poll, so a deal named twice, or named and then polle
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -15,6 +18,8 @@ from crm.hubspot import HubSpot
 from storage import Database
 from storage.limits import text_problem
 from storage.models import CrmDeal, CrmInbox
+
+log = logging.getLogger(__name__)
 
 BATCH = 500  # ids read per pass (HubSpot reads them 100 at a time)
 
@@ -66,3 +71,35 @@ def take(
         for r in s.scalars(select(CrmInbox).where(CrmInbox.id.in_([i for i, _ in rows]))):
             r.done_at = clock()
     return done
+
+
+class Coalesced:
+    """Runs ``work`` on one background thread at a time: a kick while it runs asks for one more run
+    after it, instead of a second thread reading the same deals (a burst of webhook deliveries would
+    otherwise fan out into parallel passes and spend HubSpot's rate limit on the same reads)."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._running:
+                self._again = True
+                return
+            self._running = True
+        threading.Thread(target=self._loop, daemon=True, name="crm-webhook-pass").start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self._work()
+            except Exception:  # logged; the scheduled pass takes what is left
+                log.warning("the webhook pass failed; the scheduled pass will take its deals", exc_info=True)
+            with self._lock:
+                if not self._again:
+                    self._running = False
+                    return
+                self._again = False

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from accounts.names import NAME_MAX, clean_name
 from accounts.tiers import BillingPeriod
@@ -114,14 +115,21 @@ def decimal_of(value: Any) -> Decimal | None:
     return d if d.is_finite() else None
 
 
-def day_of(value: Any) -> date | None:
-    """``2026-11-30``, or the date part of ``2026-11-30T00:00:00Z`` (HubSpot and Salesforce both)."""
+def day_of(value: Any, timezone: str | None = None) -> date | None:
+    """``2026-11-30``, or the day of ``2026-11-30T00:00:00Z`` (HubSpot and Salesforce both). With the
+    team's ``timezone``, an instant (a deal closed at 08:00 in Tokyo is 23:00 UTC the day before) is
+    read as the team's day; midnight UTC is a date a person picked, and stays that date."""
     if value in (None, ""):
         return None
     if isinstance(value, date):
         return value
+    text = str(value)
     try:
-        return date.fromisoformat(str(value)[:10])
+        if timezone and len(text) > 10:
+            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if at.tzinfo is not None and at.astimezone(UTC).time() != time(0):
+                return at.astimezone(ZoneInfo(timezone)).date()
+        return date.fromisoformat(text[:10])
     except ValueError:
         return None
 

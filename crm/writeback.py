@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
@@ -299,7 +300,7 @@ class HubSpotWriter:
                 self._patch("companies", company_id, {self.csm_property: value})
                 done["csm"] = value
         if c.kickoff:
-            due = datetime.combine(c.kickoff, time(9), UTC).isoformat()
+            due = datetime.combine(c.kickoff, time(9), ZoneInfo(self.hs.timezone or "UTC")).isoformat()
             task = {"hs_task_subject": c.task_subject, "hs_task_body": c.task_body, "hs_timestamp": due,
                     "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO",
                     **({"hubspot_owner_id": owner} if owner else {})}  # fmt: skip
@@ -430,7 +431,7 @@ def send(
     writer: HubSpotWriter | SalesforceWriter
     if crm == "hubspot":
         hs = HubSpot(settings.hubspot_api_url, settings.hubspot_access_token, rules.hubspot,
-                     client=client, sleep=_no_sleep)  # fmt: skip
+                     client=client, sleep=_no_sleep, timezone=settings.rules.schedule.timezone)  # fmt: skip
         api, writer = hs, HubSpotWriter(hs, ledger, rules.hubspot.csm_property)
     else:
         sf = Salesforce(settings.salesforce_login_url, settings.salesforce_client_id,

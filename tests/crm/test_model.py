@@ -101,3 +101,16 @@ def test_the_term_end_comes_from_the_crm_then_the_plan_then_the_default() -> Non
     assert term_end(None, None, items, 12) is None
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2027, 12, 15), 2) == date(2028, 2, 15)
+
+
+def test_a_close_date_is_the_teams_day() -> None:
+    from datetime import date
+
+    from crm.model import day_of
+
+    assert day_of("2026-11-29T23:30:00Z", "Asia/Tokyo") == date(2026, 11, 30)  # 08:30 in Tokyo
+    assert day_of("2026-11-29T15:00:00Z", "Asia/Tokyo") == date(2026, 11, 30)  # Tokyo's midnight
+    assert day_of("2026-11-30T00:00:00Z", "Asia/Tokyo") == date(2026, 11, 30)  # a picked date stays
+    assert day_of("2026-11-30T00:00:00Z", "America/Los_Angeles") == date(2026, 11, 30)
+    assert day_of("2026-11-29T23:30:00Z") == date(2026, 11, 29)  # no timezone: the date as written
+    assert day_of("2026-11-30") == date(2026, 11, 30) and day_of("soon", "Asia/Tokyo") is None

@@ -201,6 +201,47 @@ def test_changes_made_while_a_write_back_waits_share_it(
     assert len(writeback_rows(db)) == 1  # rendered when sent, so it carries the acceptance too
 
 
+def test_a_second_write_back_waits_while_the_first_is_in_flight(
+    db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal
+) -> None:
+    settings, clock = settings_for(hubspot), FakeClock(NOW)
+    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    hid = submit(db, settings, clock)
+    with db.session() as s:  # the first row is mid-send elsewhere (claimed, its lease running) ...
+        first = s.scalars(select(Outbox).where(Outbox.action == WRITEBACK)).one()
+        first.state, first.next_attempt_at = "in_flight", clock() + timedelta(seconds=60)
+        h = service.get(s, hid)
+        service.accept(s, handoff_id=hid, actor=CS, clock=clock)
+        service.queue_change(s, h, clock(), "accepted")  # ... when an accept queues a second one
+        second = s.scalars(select(Outbox).where(Outbox.action == WRITEBACK, Outbox.id != first.id)).one()
+        second_id = second.id
+    d = Delivery(db, WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/"), settings, clock)
+    d.run(ids=[second_id])
+    with db.session() as s:
+        row = s.get(Outbox, second_id)
+        assert row.state == "pending" and "in flight" in (row.last_error or "")
+    assert baton_notes(hubspot) == {} and hubspot.objects.get("tasks", {}) == {}  # nothing created twice
+
+
+def test_a_crm_answer_of_an_unexpected_shape_gives_the_row_up(
+    db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clock = settings_for(hubspot), FakeClock(NOW)
+    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    submit(db, settings, clock)
+
+    def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise KeyError("id")  # as `r["id"]` on an answer without one
+
+    monkeypatch.setattr(writeback, "send", broken)
+    deliver(db, settings, clock, rounds=1)
+    (row,) = writeback_rows(db)
+    assert row.state == "pending" and "KeyError" in (row.last_error or "")  # not stuck in flight
+    deliver(db, settings, clock, rounds=8)
+    (row,) = writeback_rows(db)
+    assert row.state == "dead"  # given up after its attempts, like any message Slack refuses
+
+
 @pytest.mark.parametrize(
     "storm",
     ["429", "500", "401", "lost_answers"],
