@@ -22,6 +22,7 @@ from settings import HubSpotRules
 
 NAME = "hubspot"
 SEARCH_PAGE = 200  # the search API's largest page
+SEARCH_CAP = 10_000  # the search API pages no further than this many results (a 400 past it)
 BATCH = 100  # batch reads and association reads take at most 100 inputs
 DEAL_PROPERTIES = (
     "dealname",
@@ -160,18 +161,43 @@ class HubSpot:
             except ValueError as exc:
                 raise CrmError(f"HubSpot did not answer JSON to {method} {path}") from exc
 
-    def search(self, object_type: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every result of a search, page by page (``paging.next.after``)."""
+    def search(
+        self, object_type: str, body: dict[str, Any], *, cap: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every result of a search, page by page (``paging.next.after``), stopping at ``cap``."""
         after: str | None = None
+        seen = 0
         while True:
             page = self.call(
                 "POST",
                 f"/crm/objects/{self.v}/{object_type}/search",
                 json={**body, "limit": SEARCH_PAGE, **({"after": after} if after else {})},
             )
-            yield from (page or {}).get("results") or ()
+            for r in (page or {}).get("results") or ():
+                yield r
+                seen += 1
+                if cap is not None and seen >= cap:
+                    return
             after = (((page or {}).get("paging") or {}).get("next") or {}).get("after")
             if not after:
+                return
+
+    def search_all(self, object_type: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every result, past the search API's 10,000: sorted by id, each search starts after the last
+        id the one before saw (keyset paging), so a portal with 40,000 customers syncs whole."""
+        last: str | None = None
+        while True:
+            groups = body.get("filterGroups") or [{"filters": []}]
+            if last is not None:
+                after = {"propertyName": "hs_object_id", "operator": "GT", "value": last}
+                groups = [{"filters": [*g["filters"], after]} for g in groups]
+            keyed = {**body, "filterGroups": groups,
+                     "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]}  # fmt: skip
+            n = 0
+            for r in self.search(object_type, keyed, cap=SEARCH_CAP):
+                yield r
+                last, n = str(r["id"]), n + 1
+            if n < SEARCH_CAP:
                 return
 
     def batch_read(
@@ -329,7 +355,7 @@ class HubSpot:
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
             **({"filterGroups": [{"filters": filters}]} if filters else {}),
         }
-        for r in self.search("companies", body):
+        for r in self.search_all("companies", body):
             yield str(r["id"]), {**(r.get("properties") or {}), "hs_object_id": str(r["id"])}
 
 

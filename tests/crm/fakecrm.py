@@ -95,6 +95,7 @@ class FakeHubSpot(_Server):
         self.links: dict[tuple[str, str], dict[str, list[tuple[str, list[str]]]]] = {}
         self.owners: dict[str, str] = {}  # owner id -> email
         self.page_size = 200  # the search's largest page; tests shrink it to see paging
+        self.search_cap = 10_000  # HubSpot refuses to page a search past this many results
         self.assoc_page_size = 500
         # answers to give before the real one, per path prefix: (status, headers, body)
         self.throttle: list[tuple[str, int, dict[str, str], Any]] = []
@@ -157,6 +158,9 @@ class FakeHubSpot(_Server):
             found = [{"id": k, "email": v, "type": "PERSON"} for k, v in self.owners.items() if v == email]
             return 200, limits, {"results": found}
         if m := re.fullmatch(rf"/crm/objects/{V}/(\w+)/search", path):
+            if int(body.get("after") or 0) >= self.search_cap:  # as HubSpot answers paging past it
+                return 400, limits, {"status": "error", "category": "VALIDATION_ERROR",
+                                     "message": "There was a problem with the request."}  # fmt: skip
             return 200, limits, self._search(m.group(1), body)
         if m := re.fullmatch(rf"/crm/objects/{V}/(\w+)/batch/read", path):
             store = self.objects.get(m.group(1), {})
@@ -214,6 +218,8 @@ class FakeHubSpot(_Server):
                     rows = [r for r in rows if str(r[1].get(prop)) == f["value"]]
                 elif op == "GTE":
                     rows = [r for r in rows if _ms(r[1].get(prop)) >= int(f["value"])]
+                elif op == "GT" and prop == "hs_object_id":
+                    rows = [r for r in rows if int(r[0]) > int(f["value"])]
                 else:
                     raise AssertionError(f"operator {op} not faked")
         for s in reversed(body.get("sorts") or ()):

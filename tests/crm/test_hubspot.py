@@ -183,6 +183,21 @@ def test_companies_for_the_accounts_sync_are_the_filtered_ones_with_the_mapped_p
     assert "baton_renewal_date" in search.body["properties"]
 
 
+def test_more_customers_than_one_search_may_page_through_all_sync(
+    hubspot: FakeHubSpot, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crm.hubspot
+
+    monkeypatch.setattr(crm.hubspot, "SEARCH_CAP", 6)  # HubSpot's is 10,000; the fake refuses past it
+    hubspot.search_cap, hubspot.page_size = 6, 2
+    kept = [hubspot.add("companies", {"name": f"C{n}", "lifecyclestage": "customer"}) for n in range(15)]
+    hubspot.add("companies", {"name": "Prospect", "lifecyclestage": "lead"})
+    rows = list(client(hubspot, sleeps).account_rows())
+    assert [i for i, _ in rows] == kept  # all 15, each once, past two caps
+    searches = [r for r in hubspot.requests if r.path.endswith("/companies/search")]
+    assert all(int(r.body.get("after") or 0) < 6 for r in searches)  # never paged past the cap
+
+
 def test_deals_named_by_a_webhook_are_read_and_only_won_ones_kept(
     hubspot: FakeHubSpot, sleeps: Sleeps
 ) -> None:
