@@ -19,7 +19,7 @@ from bot.i18n import Translator, translator
 from bot.render_text import render_blocks
 from bot.text import mention
 from bot.views.alert_card import alert_card
-from bot.views.crm import won_deal_dm
+from bot.views.crm import activity_kinds, won_deal_dm
 from bot.views.handoff_card import card, checklist_blocks
 from bot.views.touches import reminder_blocks
 from clock import Clock, local_date, utcnow
@@ -281,7 +281,7 @@ def _print_won_deal(
         _, blocks = won_deal_dm(tr, deal, row_id, REP_FS)  # the owner's email is REP_FS's in Slack
         print(f"\n▶ {tr.t('cli.demo.won_dm', user=REP_FS)}", file=out)
         print(render_blocks(blocks), file=out)
-        form = handoff_form(deal, handed_off_by=REP_FS)
+        form = handoff_form(deal, handed_off_by=REP_FS, kinds=activity_kinds(tr))
         print(f"\n▶ {tr.t('cli.demo.modal')}", file=out)
         for name in MODAL_FIELDS:
             if (value := _shown(tr, form, name)) is not None:

@@ -7,6 +7,7 @@ handoff modal prefilled, so the DM's button needs no second CRM call within Slac
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -157,12 +158,15 @@ def _plan_item(items: tuple[LineItem, ...]) -> LineItem | None:
     return max(recurring, key=lambda li: li.amount or Decimal(0))
 
 
-def handoff_form(deal: WonDeal, *, handed_off_by: str | None = None) -> HandoffForm:
+def handoff_form(
+    deal: WonDeal, *, handed_off_by: str | None = None, kinds: Mapping[str, str] | None = None
+) -> HandoffForm:
     """The handoff modal's answers from a won deal: the account, the contract from the amount and line
     items, close date as contract start, the term's end as renewal, contacts with their roles as
     stakeholders, notes and last activities as communication history. What the deal does not say
     stays empty for the rep to answer; nothing is invented (a price in a currency the form does not
-    take is left out rather than converted)."""
+    take is left out rather than converted). ``kinds`` names each activity kind in the team's language
+    (``note`` -> メモ); a kind it does not name is shown as the CRM names it."""
     plan = _plan_item(deal.line_items)
     period = plan.billing_period if plan else None
     recurring = [li for li in deal.line_items if li.billing_period == period] if period else []
@@ -194,7 +198,8 @@ def handoff_form(deal: WonDeal, *, handed_off_by: str | None = None) -> HandoffF
     )
     makers = [c.name for c in deal.contacts if c.role and any(r in c.role.lower() for r in DECISION_ROLES)]
     history = "\n".join(
-        f"{a.when.isoformat() + ' ' if a.when else ''}[{a.kind}] {' '.join(a.text.split())}"
+        f"{a.when.isoformat() + ' ' if a.when else ''}[{(kinds or {}).get(a.kind, a.kind)}] "
+        f"{' '.join(a.text.split())}"
         for a in deal.activities[:ACTIVITIES_SHOWN]
         if a.text.strip()
     )

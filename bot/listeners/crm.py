@@ -17,6 +17,7 @@ from bot.ids import Action, Callback
 from bot.listeners.common import ephemeral
 from bot.listeners.views import submit_handoff
 from bot.views import handoff_form
+from bot.views.crm import activity_kinds
 from crm.model import WonDeal
 from crm.model import handoff_form as form_from_deal
 from storage.models import CrmDeal
@@ -38,7 +39,7 @@ def start(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, d
     if started:
         respond(**ephemeral(tr.t("crm.already_started")))
         return
-    form = form_from_deal(deal, handed_off_by=user_id)
+    form = form_from_deal(deal, handed_off_by=user_id, kinds=activity_kinds(tr))
     meta = handoff_form.Metadata(mode="crm", locale=tr.locale, crm_deal=row_id)
     client.views_open(trigger_id=body["trigger_id"], view=handoff_form.build(tr, form, meta))
 

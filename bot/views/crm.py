@@ -72,3 +72,11 @@ def lead_note(
     who = mention(owner) if owner else escape(deal.owner_email or "-")
     text = tr.render("crm_lead.j2", hours=hours, owner=Mrkdwn(who), reminded=bool(owner), **_common(tr, deal))
     return text, _blocks(tr, text, deal, crm_deal_id, owner)
+
+
+ACTIVITY_KINDS = ("note", "meeting", "call", "email", "task")
+
+
+def activity_kinds(tr: Translator) -> dict[str, str]:
+    """The CRM's activity kinds in the team's words, for the prefilled communication history."""
+    return {k: tr.t(f"crm.activity.{k}") for k in ACTIVITY_KINDS}

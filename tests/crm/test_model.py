@@ -114,3 +114,14 @@ def test_a_close_date_is_the_teams_day() -> None:
     assert day_of("2026-11-30T00:00:00Z", "America/Los_Angeles") == date(2026, 11, 30)
     assert day_of("2026-11-29T23:30:00Z") == date(2026, 11, 29)  # no timezone: the date as written
     assert day_of("2026-11-30") == date(2026, 11, 30) and day_of("soon", "Asia/Tokyo") is None
+
+
+def test_the_communication_history_names_activities_in_the_teams_words() -> None:
+    from bot.i18n import translator
+    from bot.views.crm import activity_kinds
+    from crm.model import Activity
+
+    acts = (Activity("note", date(2026, 11, 29), "契約締結"), Activity("meeting", None, "最終提案"))
+    form = handoff_form(deal(activities=acts), kinds=activity_kinds(translator("ja")))
+    assert form.discussion == "2026-11-29 [メモ] 契約締結\n[打ち合わせ] 最終提案"
+    assert "[note]" in (handoff_form(deal(activities=acts)).discussion or "")  # no words: the CRM's
