@@ -32,7 +32,7 @@ from bot.directory import Directory
 from bot.i18n import Translator, translator
 from bot.text import escape
 from bot.views.alert_card import alert_card, alert_text, inside_sales_post, thread_note
-from bot.views.crm import lead_note, nudge_dm, won_deal_dm
+from bot.views.crm import lead_note, nudge_dm, won_deal_dm, won_deal_started
 from bot.views.digest import chart_labels, digest_blocks, digest_text
 from bot.views.handoff_card import assigned_dm, card, card_text, nudge
 from bot.views.touches import reminder_blocks, reminder_text, unknown_csm_blocks, unknown_csm_text
@@ -623,7 +623,9 @@ class Delivery:
         """The sales lead (``crm.sales_lead``: a user's DM or a channel), else the handoff channel."""
         lead = self.settings.rules.crm.sales_lead
         if lead[:1] in ("U", "W"):
+            job.payload["_channel"] = lead
             return self._dm(job, lead, **message)
+        job.payload["_channel"] = lead or self.settings.handoff_channel
         return self._to_channel(
             job,
             lead or self.settings.handoff_channel,
@@ -640,6 +642,8 @@ class Delivery:
                 raise Fatal("the won deal no longer exists")
             deal, row_id, started = WonDeal.from_json(row.deal), row.id, row.handoff_id is not None
         step = job.payload.get("step", "dm")
+        if step == "started":
+            return self._won_deal_started(job, deal)
         if started and step != "dm":
             return None
         owner = self._slack_user(deal.owner_email)
@@ -656,7 +660,28 @@ class Delivery:
             text, blocks = won_deal_dm(self.tr, deal, row_id, None)
             return self._to_lead(job, text=text, blocks=blocks)
         text, blocks = won_deal_dm(tr, deal, row_id, owner)
+        job.payload["_channel"] = owner
         return self._dm(job, owner, text=text, blocks=blocks)
+
+    def _won_deal_started(self, job: Job, deal: WonDeal) -> str | None:
+        """The "Start handoff" DM edited once its handoff is submitted: no button left to click, a link
+        to the card. Nothing to edit when the DM was never posted (or posted before this was kept)."""
+        with self.db.session() as s:
+            row = s.get(CrmDeal, job.payload.get("crm_deal"))
+            h = s.get(Handoff, row.handoff_id) if row is not None and row.handoff_id else None
+            where, ts = (row.dm_channel, row.dm_ts) if row is not None else (None, None)
+            by, card = (h.handed_off_by, h.permalink) if h is not None else (None, None)
+        if not where or not ts:
+            return None
+        if card is None and h is not None:
+            with self.db.session() as s:
+                if first_post_pending(s, handoff_id=h.id):
+                    raise Retry(timedelta(seconds=10), "waiting for the handoff card's link")
+        channel = self._im(where) if where[:1] in ("U", "W") else where
+        tr = self._tr_for(where if where[:1] in ("U", "W") else None)
+        text, blocks = won_deal_started(tr, deal, by, card)
+        self._call(self.client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
+        return ts
 
 
 Sender = Callable[[Delivery, Job], "str | None"]
@@ -691,6 +716,13 @@ def _crm_writeback(d: Delivery, job: Job) -> None:
         raise Fatal(str(exc)) from exc
     except Exception as exc:  # a CRM answer of an unexpected shape: give up on the row, log, go on
         raise Fatal(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _record_won_deal(s: Session, job: Job, ts: str) -> None:
+    """Where the "Start handoff" DM went, for its edit once the handoff starts."""
+    row = s.get(CrmDeal, job.payload.get("crm_deal"))
+    if row is not None and job.payload.get("step", "dm") == "dm" and job.payload.get("_channel"):
+        row.dm_channel, row.dm_ts = job.payload["_channel"], ts
 
 
 def _record_alert_post(s: Session, job: Job, ts: str) -> None:
@@ -741,7 +773,8 @@ SENDERS: dict[str, Kind] = {
     "csm_unknown": Kind(Delivery.send_csm_unknown),
     "digest": Kind(Delivery.send_digest),
     "digest_chart": Kind(Delivery.send_digest_chart),
-    "crm_won_deal": Kind(Delivery.send_won_deal),  # the owner's "Start handoff" DM, its nudge, the lead
+    # the owner's "Start handoff" DM (edited once the handoff starts), its nudge, the word to the lead
+    "crm_won_deal": Kind(Delivery.send_won_deal, _record_won_deal),
     "crm_writeback": Kind(_crm_writeback),  # not Slack: the handoff written back into HubSpot / Salesforce
 }
 

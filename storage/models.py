@@ -474,6 +474,10 @@ class CrmDeal(Base):
     found_at: Mapped[datetime]
     announced_at: Mapped[datetime | None]
     nudged_at: Mapped[datetime | None]  # the owner nudged and the sales lead told, once (crm.nudge_hours)
+    # where the "Start handoff" DM went (a user id, or the lead's channel) and its ts: edited once the
+    # handoff is started, so the button is not left to click
+    dm_channel: Mapped[str | None] = mapped_column(String(32))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (UniqueConstraint("crm", "deal_id", name="uq_crm_deals_crm_deal"),)
 

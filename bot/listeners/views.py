@@ -14,10 +14,12 @@ from bot.listeners.common import field_label, request_key
 from bot.publish import Publisher
 from bot.text import mention
 from bot.views import handoff_form
+from crm.sync import WON_DEAL_DM
 from handoff import service
 from handoff.checklist import FieldError
 from handoff.crm_link import link_deal, queue_writeback
 from storage import repeats
+from storage.outbox import enqueue
 
 
 def submit_new(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, deps: Deps) -> None:
@@ -55,6 +57,7 @@ def submit_handoff(
             service.queue_card(s, h, deps.settings.handoff_channel or meta.channel_id, now)
             if from_deal:
                 queue_writeback(s, h, now)  # queued by queue_card when there is a channel; else here
+                enqueue(s, None, WON_DEAL_DM, now, crm_deal=meta.crm_deal, step="started")  # the DM edited
             service.queue_nudge(s, h, now)
             if h.csm_user_id:
                 service.queue_assigned_dm(s, h, h.csm_user_id, user_id, now)

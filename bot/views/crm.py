@@ -38,6 +38,19 @@ def _blocks(tr: Translator, text: Mrkdwn, deal: WonDeal, crm_deal_id: int, owner
     ]
 
 
+def won_deal_started(
+    tr: Translator, deal: WonDeal, by: str | None, card: str | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The DM once its handoff is submitted: the same facts, no button, a link to the card."""
+    text = tr.m(
+        "crm.started",
+        deal=deal.name,
+        by=Mrkdwn(mention(by)) if by else "-",
+        card=Mrkdwn(link(card, tr.t("crm.started_card"))) if card else tr.t("crm.started_card"),
+    )
+    return str(text), [section(text), context(_facts(tr, deal, by))]
+
+
 def _common(tr: Translator, deal: WonDeal) -> dict[str, Any]:
     return {"deal": deal.name, "crm": CRM_NAMES.get(deal.crm, deal.crm)}
 

@@ -72,6 +72,12 @@ def posts_to(slack: FakeSlack, channel: str) -> list[dict[str, Any]]:
     return [c.args for c in slack.of("chat.postMessage") if c.args.get("channel") == channel]
 
 
+def dm_ts(db: Any, crm_deal_id: int) -> str | None:
+    with db.session() as s:
+        row = s.get(CrmDeal, crm_deal_id)
+        return row.dm_ts if row is not None else None
+
+
 def start_button(post: dict[str, Any]) -> dict[str, Any]:
     blocks = post["blocks"]
     post = {**post, "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks}
@@ -186,6 +192,13 @@ def test_the_button_opens_the_modal_prefilled_and_the_submission_links_the_deal(
     [writeback] = outbox_rows(baton.db, WRITEBACK)
     assert writeback.handoff_id == hid and writeback.payload["deal_id"] == deal.deal_id
     assert [p for p in posts_to(baton.slack, HANDOFF_CHANNEL) if "Acme KK" in (p.get("text") or "")]
+
+    # the DM itself now says so, with the card's link and no button left to click
+    deliver(baton, settings)
+    [edit] = [c.args for c in baton.slack.of("chat.update") if c.args.get("ts") == dm_ts(baton.db, deal.id)]
+    edited = edit["blocks"] if isinstance(edit["blocks"], list) else json.loads(edit["blocks"])
+    assert "Handoff started" in edit["text"] and not [b for b in edited if b["type"] == "actions"]
+    assert edit["channel"].startswith("D")  # the owner's IM, where the DM is
 
     # the button again: the handoff is already started, said privately; no second modal
     baton.click(start_button(dm), REP, channel="DREP0001")
