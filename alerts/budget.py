@@ -1,5 +1,5 @@
-"""The alert budget: with a trained model, the scan alerts the accounts the model ranks highest, at the
-stored threshold that met the budget in training, and caps each week at the budget. The first slice's
+"""The alert budget: with a trained model, the scan alerts the accounts the model ranks highest, down to
+a floor of twice the base rate, and keeps every 4 weeks within the budget. The first slice's
 backtest let 2.48 alerts per 100 accounts a week through a 2.0 budget; the cap is what keeps a team
 reading the channel. Hard rules the team sets (inactivity, seats full, plan limit) still raise alerts,
 and count in the same budget."""
@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts.rules import CHURN, SEVERITY_RANK, UPSELL, Finding
@@ -20,7 +20,7 @@ from model import store
 from model.decisions import announced, digest_part  # noqa: F401  (moved: the digest reads them too)
 from model.features import History
 from model.labels import CHURN_HORIZON
-from model.train import REST_WEEKS, LinearModel, drivers
+from model.train import REST_WEEKS, WINDOW_WEEKS, LinearModel, allowance, drivers, week_cap
 from settings import Rules
 from storage.models import Alert, ChurnModel, ModelDecision
 
@@ -43,6 +43,11 @@ class Scored:
     threshold: float | None
     version: int
     reason: dict  # the card's reason: probability, band and the top drivers in numbers (en and ja)
+    floor: float | None = None  # below it the model does not alert (model/train.LIFT_FLOOR)
+
+    @property
+    def limit(self) -> float | None:
+        return self.floor if self.floor is not None else self.threshold
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,11 @@ def score_accounts(
         p = model.proba(x) if len(x) else np.zeros(0)
         out[kind] = {
             int(a): Scored(
-                float(p[i]), row.threshold, row.version, _reason(kind, model, x[i], frame.plans[i], p[i])
+                float(p[i]),
+                row.threshold,
+                row.version,
+                _reason(kind, model, x[i], frame.plans[i], p[i]),
+                model.floor,
             )
             for i, a in enumerate(frame.account_ids)
         }
@@ -156,23 +165,28 @@ def _reason(kind: str, model: LinearModel, x: np.ndarray, plan: str | None, p: f
     }
 
 
-def cap(accounts: int, rules: Rules, kind: str) -> int:
-    """This week's alerts for ``kind``: its share of the budget, rounded down (never over the budget),
-    but one a week for a kind with any share: a 40-account team would otherwise never see a soft alert."""
+def rate(accounts: int, rules: Rules, kind: str) -> float:
+    """``kind``'s share of the budget for ``accounts`` accounts, in alerts a week."""
     a = rules.alerts
-    share = a.budget_shares[MODEL_KIND[kind]]
-    n = int(accounts * a.budget_per_100_accounts_week / 100 * share / 100 + 1e-9)
-    return max(n, 1) if share > 0 and accounts > 0 else n
+    return accounts * a.budget_per_100_accounts_week / 100 * a.budget_shares[MODEL_KIND[kind]] / 100
 
 
-def used_this_week(session: Session, now: datetime, kind: str) -> int:
-    """Alerts of ``kind`` raised in the last 7 days and still open: they count in this week's budget."""
-    since = now - timedelta(days=7)
-    return len(
-        session.scalars(
-            select(Alert.id).where(Alert.kind == kind, Alert.state != "resolved", Alert.raised_at > since)
-        ).all()
-    )
+def cap(accounts: int, rules: Rules, kind: str) -> int:
+    """The most new alerts of ``kind`` in any 7 days (model/train.week_cap); over 4 weeks they average
+    out to the budget (``room``)."""
+    return week_cap(rate(accounts, rules, kind))
+
+
+def room(session: Session, now: datetime, kind: str, accounts: int, rules: Rules) -> int:
+    """New alerts of ``kind`` this scan may raise: the budget less the alerts raised in the last 7 days
+    and the last 4 weeks, whatever became of them (a resolved alert was still read)."""
+
+    def raised_since(days: int) -> int:
+        since = now - timedelta(days=days)
+        q = select(func.count()).select_from(Alert).where(Alert.kind == kind, Alert.raised_at > since)
+        return int(session.scalar(q) or 0)
+
+    return allowance(rate(accounts, rules, kind), raised_since(7), raised_since(7 * WINDOW_WEEKS))
 
 
 def rested(session: Session, now: datetime, kind: str) -> set[int]:
@@ -194,25 +208,25 @@ def select_findings(
     scored: dict[int, Scored],
     kind: str,
     *,
-    accounts: int,
-    used: int,
+    left: int,
     blocked: set[int],
     open_ids: set[int],
-    rules: Rules,
     rested: set[int] | None = None,
 ) -> tuple[list[Finding], int]:
     """The week's findings of ``kind`` under the budget: hard-rule findings always (counted first), then
-    the model's highest-ranked accounts at or above its threshold while the cap allows. An account
+    the model's highest-ranked accounts at or above its floor (twice the base rate) while the cap
+    allows. An account
     with an open alert keeps being updated without a new slot; one in cooldown or snoozed
     (``blocked``) takes none; one the model alerted in the last 13 weeks (``rested``) gets no model
-    finding. Returns the findings and how many of them were cut by the cap."""
+    finding. ``left`` is the scan's ``room``. Returns the findings and how many of them were cut by
+    the cap."""
     hard = _hard(findings, kind)
-    left = cap(accounts, rules, kind) - used - sum(1 for a in hard if a not in open_ids and a not in blocked)
+    left -= sum(1 for a in hard if a not in open_ids and a not in blocked)
     out = dict(hard)
     cut = 0
     ranked = sorted(scored.items(), key=lambda kv: -kv[1].probability)
     for account_id, s in ranked:
-        if s.threshold is None or s.probability < s.threshold:
+        if s.limit is None or s.probability < s.limit:
             break
         prior = out.get(account_id)
         if rested and account_id in rested and account_id not in open_ids:
@@ -222,7 +236,8 @@ def select_findings(
                 cut += 1
                 continue
             left -= 1
-        severity = "high" if s.probability >= 2 * s.threshold or prior is not None else "medium"
+        high = s.threshold is not None and s.probability >= 2 * s.threshold
+        severity = "high" if high or prior is not None else "medium"
         reasons = [s.reason, *(prior.reasons if prior else [])]
         out[account_id] = Finding(account_id, kind, severity, prior.score if prior else None, reasons)
     return list(out.values()), cut
@@ -241,11 +256,9 @@ def select_by_rules(
     findings: Iterable[Finding],
     kind: str,
     *,
-    accounts: int,
-    used: int,
+    left: int,
     blocked: set[int],
     open_ids: set[int],
-    rules: Rules,
 ) -> tuple[list[Finding], int]:
     """The week's findings of ``kind`` while the rules decide (no model yet, cold start, or rules better),
     under the same budget: a new team is not read twenty alerts per 100 accounts a week until a model
@@ -253,7 +266,7 @@ def select_by_rules(
     churn risk, highest first for upsell), while the cap allows. Open alerts keep being updated."""
     findings = list(findings)
     hard = {f.account_id for f in findings if f.codes & HARD[kind]}
-    left = cap(accounts, rules, kind) - used - sum(1 for a in hard if a not in open_ids and a not in blocked)
+    left -= sum(1 for a in hard if a not in open_ids and a not in blocked)
     sign = 1 if kind == CHURN else -1
 
     def rank(f: Finding) -> tuple[int, bool, float]:

@@ -252,11 +252,9 @@ def _budgeted(
         mine = [f for f in by_rules if f.kind == kind]
         snoozed = {a for (a, k), al in unresolved.items() if k == kind and al.state == State.SNOOZED}
         slots = {
-            "accounts": len(readings),
-            "used": budget.used_this_week(session, now, kind),
+            "left": budget.room(session, now, kind, len(readings), rules),
             "blocked": {a for a, k in recently_resolved if k == kind} | snoozed,
             "open_ids": {a for a, k in unresolved if k == kind},
-            "rules": rules,
         }
         if kind not in scored:
             result.decided_by[kind] = "rules"

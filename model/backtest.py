@@ -29,8 +29,10 @@ from model.train import (
     MIN_EVENTS,
     MIN_WEEKS,
     REST_WEEKS,
+    WINDOW_WEEKS,
     LinearModel,
     NotEnoughHistory,
+    allowance,
     rows_for,
     train,
 )
@@ -40,13 +42,6 @@ from storage.models import Alert, Signal
 DEFAULT_BUDGET = 2.0  # alerts per 100 accounts per week, churn and upsell together
 UPSELL_SHARE = 0.25  # the upsell model's share of the budget
 REFIT_WEEKS = 4  # the backtest retrains every 4 weeks (the live scan retrains when a week older)
-
-
-def weekly_cap(accounts: int, per_100_week: float) -> int:
-    """A week's alerts for one kind: its share of the budget, rounded down, at least one (as the scan's
-    alerts/budget.cap)."""
-    n = int(accounts * per_100_week / 100 + 1e-9)
-    return max(n, 1) if per_100_week > 0 and accounts > 0 else n
 
 
 def last_sunday(day: date) -> date:
@@ -91,6 +86,7 @@ def walk_forward(
     gb: Any = None
     last_fit: date | None = None
     last_alert: dict[tuple[int, str], date] = {}
+    raised: dict[str, list[int]] = {"churn": [], "upsell": []}  # per kind, new alerts per scored week
     out = Replay()
     fit_seconds = 0.0
     for day in sorted(days):
@@ -128,6 +124,7 @@ def walk_forward(
         for kind in ("churn", "upsell"):
             model = models.get(kind)
             if model is None or not len(frame.account_ids):
+                raised[kind].append(0)
                 continue
             p = model.proba(model.matrix(frame))
             if kind == "churn":
@@ -137,12 +134,15 @@ def walk_forward(
                     out.gb_scores += [
                         (int(a), day, float(v)) for a, v in zip(frame.account_ids, g, strict=True)
                     ]
-            # as the scan does: the week's highest-ranked accounts at or above the threshold, up to
-            # the kind's share of the budget, none alerted in the last REST_WEEKS weeks
-            room = weekly_cap(len(frame.account_ids), share[kind])
+            # as the scan does: the week's highest-ranked accounts at or above the floor, while the
+            # kind's share of the budget over 4 weeks allows, none alerted in the last REST_WEEKS weeks
+            past = raised[kind][-(WINDOW_WEEKS - 1) :]
+            room = allowance(len(frame.account_ids) * share[kind] / 100, 0, sum(past))
+            before = room
+            floor = model.floor
             for i in np.argsort(-p, kind="stable"):
                 a, v = int(frame.account_ids[i]), float(p[i])
-                if room <= 0 or model.threshold is None or v < model.threshold:
+                if room <= 0 or floor is None or v < floor:
                     break
                 prev = last_alert.get((a, kind))
                 if prev is not None and (day - prev).days < 7 * REST_WEEKS:
@@ -150,6 +150,7 @@ def walk_forward(
                 last_alert[(a, kind)] = day
                 out.alerts.append((a, day, kind))
                 room -= 1
+            raised[kind].append(before - room)
     out.seconds = {"features": t1 - t0, "training": fit_seconds, "total": timer.perf_counter() - t0}
     return out
 

@@ -1,5 +1,6 @@
-"""The scan with a trained model: alerts for the accounts the model ranks highest, capped each week at
-the budget, hard rules counted in it; the cards' reasons carry the probability and the drivers."""
+"""The scan with a trained model: alerts for the accounts the model ranks highest, down to twice the
+base rate, within the budget over 4 weeks, hard rules counted in it; the cards' reasons carry the
+probability and the drivers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from alerts import budget, service
 from alerts.rules import CHURN, UPSELL, Finding
 from model import store
 from model.service import train_models
+from model.train import allowance, window_cap
 from settings import ConfigError, Rules
 from storage import Database
 from tests.clocks import FakeClock
@@ -94,53 +96,98 @@ def _scored(p: float, threshold: float = 0.2) -> budget.Scored:
 
 
 def test_hard_rules_raise_and_count_in_the_budget() -> None:
-    rules = _rules(4, churn=50)  # 100 accounts: 2 churn alerts a week
     idle = Finding(1, CHURN, "high", 30, [{"code": "inactive", "params": {"days": 20}}])
     soft = Finding(2, CHURN, "medium", 60, [{"code": "usage_drop", "params": {}}])
     scored = {3: _scored(0.9), 4: _scored(0.8), 5: _scored(0.1)}
-    got, cut = budget.select_findings(
-        [idle, soft], scored, CHURN, accounts=100, used=0, blocked=set(), open_ids=set(), rules=rules
-    )
+    got, cut = budget.select_findings([idle, soft], scored, CHURN, left=2, blocked=set(), open_ids=set())
     assert [f.account_id for f in got] == [1, 3] and cut == 1  # a soft rule alone raises nothing
-    got, _ = budget.select_findings(
-        [idle], scored, CHURN, accounts=100, used=2, blocked=set(), open_ids=set(), rules=rules
-    )
+    got, _ = budget.select_findings([idle], scored, CHURN, left=0, blocked=set(), open_ids=set())
     assert [f.account_id for f in got] == [1]  # over the budget, the hard rule still raises
 
 
 def test_while_the_rules_decide_the_budget_holds_worst_first_hard_rules_always() -> None:
-    rules = _rules(4, churn=50)  # 100 accounts: 2 churn alerts a week
     idle = Finding(1, CHURN, "high", 30, [{"code": "inactive", "params": {"days": 20}}])
     red = Finding(2, CHURN, "high", 20, [{"code": "health_red", "params": {}}])
     drop = Finding(3, CHURN, "medium", 40, [{"code": "usage_drop", "params": {}}])
     worse_drop = Finding(4, CHURN, "medium", 25, [{"code": "usage_drop", "params": {}}])
-    kw = {"blocked": set(), "open_ids": set(), "rules": rules}
-    got, cut = budget.select_by_rules([drop, idle, worse_drop, red], CHURN, accounts=100, used=0, **kw)
+    kw = {"blocked": set(), "open_ids": set()}
+    got, cut = budget.select_by_rules([drop, idle, worse_drop, red], CHURN, left=2, **kw)
     assert sorted(f.account_id for f in got) == [1, 2] and cut == 2  # the hard rule, the worst soft one
-    got, cut = budget.select_by_rules([drop, worse_drop], CHURN, accounts=100, used=0, **kw)
+    got, cut = budget.select_by_rules([drop, worse_drop], CHURN, left=2, **kw)
     assert [f.account_id for f in got] == [4, 3] and cut == 0
-    got, cut = budget.select_by_rules([idle, drop], CHURN, accounts=100, used=2, **kw)
+    got, cut = budget.select_by_rules([idle, drop], CHURN, left=0, **kw)
     assert [f.account_id for f in got] == [1] and cut == 1  # the week is full: only the hard rule
-    got, _ = budget.select_by_rules([drop], CHURN, accounts=100, used=2, **{**kw, "open_ids": {3}})
+    got, _ = budget.select_by_rules([drop], CHURN, left=0, **{**kw, "open_ids": {3}})
     assert [f.account_id for f in got] == [3]  # an open alert is updated without a slot
     grow = Finding(7, UPSELL, "medium", 90, [{"code": "usage_growth", "params": {}}])
     grow_sick = Finding(8, UPSELL, "medium", 50, [{"code": "usage_growth", "params": {}}])
-    got, _ = budget.select_by_rules([grow_sick, grow], UPSELL, accounts=100, used=1, **kw)
+    got, _ = budget.select_by_rules([grow_sick, grow], UPSELL, left=1, **kw)
     assert [f.account_id for f in got] == [7]  # upsell: the healthiest account first
 
 
-def test_a_small_book_still_gets_one_alert_a_week_per_kind() -> None:
-    rules = _rules(2)
-    assert budget.cap(40, rules, CHURN) == 1 and budget.cap(40, rules, UPSELL) == 1
+def test_the_budget_holds_over_four_weeks_at_most_its_rate_rounded_up_in_one() -> None:
+    rules = _rules(2)  # 300 accounts: churn 4.5 a week, upsell 1.5
+    assert budget.cap(300, rules, CHURN) == 5 and budget.cap(300, rules, UPSELL) == 2
     assert budget.cap(600, rules, CHURN) == 9 and budget.cap(600, rules, UPSELL) == 3
+    # a week's cap rounded down lost a third of upsell's share (1 a week for 1.5); over 4 weeks it is 6
+    weeks, window = [], []
+    for _ in range(12):
+        n = allowance(1.5, 0, sum(window[-3:]))
+        weeks.append(n)
+        window.append(n)
+    assert max(weeks) == 2 and sum(weeks[-8:]) == 12  # 1.5 a week on average, never 2 + 2 + 2 + 2
+    assert allowance(1.5, 2, 2) == 0  # 7 days already hold the week's most
+    # a 40-account team: 0.6 churn alerts a week, 2 in 4 weeks; upsell 0.2, still one in 4 weeks
+    assert budget.cap(40, rules, CHURN) == 1 and window_cap(0.6) == 2 and window_cap(0.2) == 1
+    assert allowance(0.2, 0, 1) == 0 and allowance(0.2, 0, 0) == 1
     assert budget.cap(0, rules, CHURN) == 0 and budget.cap(40, _rules(2, churn=100), UPSELL) == 0
+
+
+def test_room_counts_every_alert_raised_in_the_window_resolved_ones_too(db: Database) -> None:
+    from storage.models import Account, Alert
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    rules = _rules(2)  # 300 accounts: churn 4.5 a week (5 in any 7 days, 18 in 4 weeks)
+    with db.session() as s:
+        for n, (days_ago, state) in enumerate([(1, "resolved"), (2, "open")] + [(10, "resolved")] * 14):
+            a = Account(name=f"W{n}", name_key=f"w{n}", external_id=f"W{n}", created_at=now, updated_at=now)
+            s.add(a)
+            s.flush()
+            at = now - timedelta(days=days_ago)
+            s.add(
+                Alert(
+                    account_id=a.id,
+                    kind=CHURN,
+                    state=state,
+                    severity="medium",
+                    reasons=[],
+                    as_of=at.date(),
+                    raised_at=at,
+                    updated_at=at,
+                )
+            )
+        s.flush()
+        assert budget.room(s, now, CHURN, 300, rules) == 2  # 18 in 4 weeks, 16 raised
+        assert budget.room(s, now + timedelta(days=3), CHURN, 300, rules) == 2
+        assert budget.room(s, now + timedelta(days=19), CHURN, 300, rules) == 5  # the window moved on
+        assert budget.room(s, now, UPSELL, 300, rules) == 2
+
+
+def test_the_model_fills_the_week_down_to_twice_the_base_rate_not_to_its_threshold() -> None:
+    def at(p: float) -> budget.Scored:  # base rate 5 %: the floor is 10 %, the stored threshold 40 %
+        return budget.Scored(p, 0.4, 1, {"code": "model_churn", "params": {"pct": p * 100}}, floor=0.1)
+
+    scored = {1: at(0.5), 2: at(0.3), 3: at(0.12), 4: at(0.09), 5: at(0.05)}
+    got, cut = budget.select_findings([], scored, CHURN, left=5, blocked=set(), open_ids=set())
+    assert [f.account_id for f in got] == [1, 2, 3] and cut == 0  # 4 and 5 are below the floor
+    assert [f.severity for f in got] == ["medium"] * 3  # "high" still means twice the threshold
+    got, cut = budget.select_findings([], scored, CHURN, left=2, blocked=set(), open_ids=set())
+    assert [f.account_id for f in got] == [1, 2] and cut == 1
 
 
 def test_an_open_alert_keeps_its_place_without_a_new_slot() -> None:
     scored = {3: _scored(0.9), 4: _scored(0.8)}
-    got, cut = budget.select_findings(
-        [], scored, CHURN, accounts=100, used=2, blocked=set(), open_ids={3}, rules=_rules(4, churn=50)
-    )
+    got, cut = budget.select_findings([], scored, CHURN, left=0, blocked=set(), open_ids={3})
     assert [f.account_id for f in got] == [3] and cut == 1
 
 
@@ -148,7 +195,7 @@ def test_an_account_alerted_in_the_last_13_weeks_takes_no_model_slot() -> None:
     rules = _rules(4, churn=50)  # 100 accounts: 2 churn alerts a week
     idle = Finding(3, CHURN, "high", 30, [{"code": "inactive", "params": {"days": 20}}])
     scored = {3: _scored(0.95), 4: _scored(0.9), 5: _scored(0.8), 6: _scored(0.7)}
-    kw = {"accounts": 100, "used": 0, "blocked": set(), "open_ids": set(), "rules": rules}
+    kw = {"left": budget.cap(100, rules, CHURN), "blocked": set(), "open_ids": set()}
     got, _ = budget.select_findings([], scored, CHURN, rested={3, 4}, **kw)
     assert [f.account_id for f in got] == [5, 6]  # the slots go to accounts the team has not seen
     got, _ = budget.select_findings([idle], scored, CHURN, rested={3, 4}, **kw)
