@@ -263,7 +263,6 @@ def score(
 ) -> tuple[int, str, list[Driver]]:
     """100 minus each factor's deduction (at most its weight), the band, and the drivers that cost points.
     Usage is read up to ``as_of`` (the data-through day); the renewal counts from ``today``, the day asked."""
-    w = rules.weights
     found = [
         _usage_trend(usage, rules),
         _inactivity(usage, as_of, rules),
@@ -272,7 +271,7 @@ def score(
         _support(usage, rules),
     ]
     drivers = [d for d in found if d is not None]
-    renewal = _renewal(drivers, renewal_date, today or as_of, w)
+    renewal = _renewal(drivers, renewal_date, today or as_of, rules.weights)
     if renewal is not None:
         drivers.append(renewal)
 
