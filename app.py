@@ -24,6 +24,7 @@ from settings import ConfigError, Settings
 from storage import Database
 
 if TYPE_CHECKING:
+    from api.crm_webhook import Routes
     from bot.i18n import Translator
 
 # The demo seeds sample customers: they go to a file of their own, never next to a team's real accounts.
@@ -31,36 +32,16 @@ DEMO_DATABASE_NAME = "baton-demo.db"  # in BATON_DATA_DIR: next to app.py, or th
 
 
 def _serve(settings: Settings, db: Database) -> int:
-    from bot.app import create_app
+    from bot.app import SlackReadiness, create_app, slack_check
     from bot.server import serve_http, serve_socket_mode
 
-    missing = [
-        n
-        for n, v in (
-            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
-            ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
-        )
-        if not v
-    ]
-    if settings.slack_app_token:
-        missing = [m for m in missing if m != "SLACK_SIGNING_SECRET"]
+    missing = _missing_slack_settings(settings)
     if missing:
         print(
             f"serve needs {', '.join(missing)} (see README). Without Slack, try: python app.py demo",
             file=sys.stderr,
         )
         return 2
-
-    from api.crm_webhook import HubSpotWebhookAPI, Routes
-    from api.ingest import IngestAPI
-    from bot.app import SlackReadiness, slack_check
-    from bot.delivery import Delivery
-    from bot.directory import resolve_csm_emails
-    from crm.cli import scheduled_pass, webhook_pass
-    from crm.inbox import Coalesced
-    from crm.sync import announce
-    from ingest.pull import pull
-    from jobs.scheduler import Jobs, build_scheduler
 
     kind, problem = slack_check(settings)
     if kind == "refused":  # a configuration error: waiting will not fix it
@@ -71,15 +52,50 @@ def _serve(settings: Settings, db: Database) -> int:
         print(f"{problem}; serving anyway, /healthz says 503 until Slack answers", file=sys.stderr)
         slack.retry_in_background()
     db.upgrade()
+    _recover_imports(db)
+    app = create_app(settings, db, verify_token=False)  # checked above: Bolt's own check would exit
+    api = _routes(settings, db)
+    _start_jobs(settings, db, app)
+    if settings.slack_app_token:
+        serve_socket_mode(app, db, settings.slack_app_token, settings.port, api, slack)
+    else:
+        serve_http(app, db, settings.port, api=api, slack_problem=slack.problem)
+    return 0
+
+
+def _missing_slack_settings(settings: Settings) -> list[str]:
+    """The Slack settings serve cannot start without; Socket Mode (an app token) needs no signing secret."""
+    missing = [
+        n
+        for n, v in (
+            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+            ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+        )
+        if not v
+    ]
+    if settings.slack_app_token:
+        missing = [m for m in missing if m != "SLACK_SIGNING_SECRET"]
+    return missing
+
+
+def _recover_imports(db: Database) -> None:
     from storage.imports import recover
 
     for undone in recover(db, utcnow):  # an import a killed process left half-applied: all or nothing
         since = f"{undone.started_at:%F %R} UTC"
         print(f"rolled back signals import {undone.import_id} (unfinished since {since})")
-    app = create_app(settings, db, verify_token=False)  # checked above: Bolt's own check would exit
+
+
+def _routes(settings: Settings, db: Database) -> Routes:
+    """The HTTP API beside Slack's: the ingest API, and HubSpot's webhook when HubSpot is on."""
+    from api.crm_webhook import HubSpotWebhookAPI, Routes
+    from api.ingest import IngestAPI
+    from crm.cli import webhook_pass
+    from crm.inbox import Coalesced
+    from crm.sync import announce
+
     tz = settings.rules.schedule.timezone
     ingest_api = IngestAPI(db, token=settings.ingest_token, clock=utcnow, timezone=tz)
-    crm_on = settings.hubspot_on or settings.salesforce_on
     hook = (
         HubSpotWebhookAPI(
             db,
@@ -92,7 +108,20 @@ def _serve(settings: Settings, db: Database) -> int:
         if settings.hubspot_on
         else None
     )
-    api = Routes(ingest_api, hook)
+    return Routes(ingest_api, hook)
+
+
+def _start_jobs(settings: Settings, db: Database, app: Any) -> None:  # Any: only bot/ knows Slack's App
+    """The scheduler's jobs: delivery, the CSM lookup, and the pull and CRM sync when configured."""
+    from bot.delivery import Delivery
+    from bot.directory import resolve_csm_emails
+    from crm.cli import scheduled_pass
+    from crm.sync import announce
+    from ingest.pull import pull
+    from jobs.scheduler import Jobs, build_scheduler
+
+    tz = settings.rules.schedule.timezone
+    crm_on = settings.hubspot_on or settings.salesforce_on
     jobs = Jobs(
         db,
         settings,
@@ -105,11 +134,6 @@ def _serve(settings: Settings, db: Database) -> int:
         crm_sync=(lambda: scheduled_pass(settings, db, clock=utcnow, on_won=announce)) if crm_on else None,
     )
     build_scheduler(jobs, settings).start()
-    if settings.slack_app_token:
-        serve_socket_mode(app, db, settings.slack_app_token, settings.port, api, slack)
-    else:
-        serve_http(app, db, settings.port, api=api, slack_problem=slack.problem)
-    return 0
 
 
 _checked: dict[tuple[str, str], str | None] = {}

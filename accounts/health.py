@@ -263,9 +263,27 @@ def score(
 ) -> tuple[int, str, list[Driver]]:
     """100 minus each factor's deduction (at most its weight), the band, and the drivers that cost points.
     Usage is read up to ``as_of`` (the data-through day); the renewal counts from ``today``, the day asked."""
-    w = rules.weights
-    drivers: list[Driver] = []
+    found = [
+        _usage_trend(usage, rules),
+        _inactivity(usage, as_of, rules),
+        _seat_utilization(usage, seats, rules),
+        _nps(usage, rules),
+        _support(usage, rules),
+    ]
+    drivers = [d for d in found if d is not None]
+    renewal = _renewal(drivers, renewal_date, today or as_of, rules.weights)
+    if renewal is not None:
+        drivers.append(renewal)
 
+    total = max(0, min(100, round(100 - sum(d.points for d in drivers))))
+    band = "green" if total >= rules.green else "yellow" if total >= rules.yellow else "red"
+    drivers.sort(key=lambda d: -d.points)
+    return total, band, drivers
+
+
+def _usage_trend(usage: Usage, rules: HealthRules) -> Driver | None:
+    """The usage metrics' drops against their baseline, averaged by their configured weights; the worst
+    one explains it."""
     worst: Driver | None = None
     weighted, total_weight = 0.0, 0.0
     for metric in rules.usage_metrics:
@@ -290,75 +308,73 @@ def score(
                 },
             )
     if worst and total_weight:
-        # the metrics' drops averaged by their configured weights; the worst one explains it
-        drivers.append(
-            Driver("usage_trend", w.get("usage_trend", 0) * weighted / total_weight, worst.code, worst.params)
-        )
+        points = rules.weights.get("usage_trend", 0) * weighted / total_weight
+        return Driver("usage_trend", points, worst.code, worst.params)
+    return None
 
+
+def _inactivity(usage: Usage, as_of: date, rules: HealthRules) -> Driver | None:
+    """Days since the last active day; no activity within LOOKBACK_DAYS costs the whole weight."""
+    weight = rules.weights.get("inactivity", 0)
     if usage.last_active is None:
-        drivers.append(Driver("inactivity", w.get("inactivity", 0), "inactive_long", {"days": LOOKBACK_DAYS}))
-    else:
-        idle = (as_of - usage.last_active).days
-        points = w.get("inactivity", 0) * min(1.0, max(0, idle - 1) / rules.inactive_days)
-        if points > 0:
-            drivers.append(Driver("inactivity", points, "inactive", {"days": idle}))
+        return Driver("inactivity", weight, "inactive_long", {"days": LOOKBACK_DAYS})
+    idle = (as_of - usage.last_active).days
+    points = weight * min(1.0, max(0, idle - 1) / rules.inactive_days)
+    return Driver("inactivity", points, "inactive", {"days": idle}) if points > 0 else None
 
+
+def _seat_utilization(usage: Usage, seats: int | None, rules: HealthRules) -> Driver | None:
+    """Recent active users against seats bought: below 70% starts to cost, at 30% the whole weight."""
     active = usage.recent.get(rules.activity_metric)
-    if seats and active is not None:
-        util = active / seats
-        points = w.get("seat_utilization", 0) * min(1.0, max(0.0, (0.7 - util) / 0.4))
-        if points > 0:
-            drivers.append(
-                Driver(
-                    "seat_utilization",
-                    points,
-                    "low_utilization",
-                    {"active": num(round(active, 1)), "seats": seats, "pct": round(util * 100)},
-                )
-            )
+    if not seats or active is None:
+        return None
+    util = active / seats
+    points = rules.weights.get("seat_utilization", 0) * min(1.0, max(0.0, (0.7 - util) / 0.4))
+    if points > 0:
+        params = {"active": num(round(active, 1)), "seats": seats, "pct": round(util * 100)}
+        return Driver("seat_utilization", points, "low_utilization", params)
+    return None
 
+
+def _nps(usage: Usage, rules: HealthRules) -> Driver | None:
+    """The latest survey answer: passives (7-8) cost half the weight, detractors (0-6) all of it."""
     nps = usage.latest.get("nps")
     if nps is not None and nps <= 8:
-        points = w.get("nps", 0) * (1.0 if nps <= 6 else 0.5)
-        drivers.append(Driver("nps", points, "nps_low", {"score": num(nps)}))
+        points = rules.weights.get("nps", 0) * (1.0 if nps <= 6 else 0.5)
+        return Driver("nps", points, "nps_low", {"score": num(nps)})
+    return None
 
+
+def _support(usage: Usage, rules: HealthRules) -> Driver | None:
+    """Tickets in the recent window against the usual count for as many days."""
     tickets_now = usage.recent.get("support_tickets", 0.0) * rules.recent_days
     usual = usage.baseline.get("support_tickets", 0.0) * rules.recent_days
     if tickets_now > max(usual, 1.0):
-        points = w.get("support", 0) * min(1.0, tickets_now / max(usual, 1.0) - 1)
-        drivers.append(
-            Driver(
-                "support",
-                points,
-                "support_load",
-                {
-                    "recent": num(tickets_now),
-                    "usual": num(round(usual, 1)),
-                    "recent_days": rules.recent_days,
-                },
-            )
+        points = rules.weights.get("support", 0) * min(1.0, tickets_now / max(usual, 1.0) - 1)
+        params = {"recent": num(tickets_now), "usual": num(round(usual, 1)), "recent_days": rules.recent_days}
+        return Driver("support", points, "support_load", params)
+    return None
+
+
+def _renewal(
+    drivers: list[Driver], renewal_date: date | None, today: date, w: dict[str, float]
+) -> Driver | None:
+    """A renewal within 90 days raises the stakes of the other drivers: it costs in proportion to them,
+    so a healthy account renewing soon loses nothing."""
+    if renewal_date is None:
+        return None
+    to_renewal = (renewal_date - today).days
+    if not 0 <= to_renewal <= 90:
+        return None
+    others = sum(d.points for d in drivers)
+    other_max = sum(v for k, v in w.items() if k != "renewal") or 1
+    proximity = 1 - to_renewal / 90
+    points = w.get("renewal", 0) * proximity * min(1.0, 2 * others / other_max)
+    if points > 0:
+        return Driver(
+            "renewal", points, "renewal_near", {"days": to_renewal, "date": renewal_date.isoformat()}
         )
-
-    to_renewal = (renewal_date - (today or as_of)).days if renewal_date is not None else None
-    if renewal_date is not None and to_renewal is not None and 0 <= to_renewal <= 90:
-        others = sum(d.points for d in drivers)
-        other_max = sum(v for k, v in w.items() if k != "renewal") or 1
-        proximity = 1 - to_renewal / 90
-        points = w.get("renewal", 0) * proximity * min(1.0, 2 * others / other_max)
-        if points > 0:
-            drivers.append(
-                Driver(
-                    "renewal",
-                    points,
-                    "renewal_near",
-                    {"days": to_renewal, "date": renewal_date.isoformat()},
-                )
-            )
-
-    total = max(0, min(100, round(100 - sum(d.points for d in drivers))))
-    band = "green" if total >= rules.green else "yellow" if total >= rules.yellow else "red"
-    drivers.sort(key=lambda d: -d.points)
-    return total, band, drivers
+    return None
 
 
 def health_all(

@@ -133,7 +133,38 @@ def scan(
     data = data_through(session, as_of, rules.health)
     result = ScanResult(as_of=as_of, data=data)
     as_of = data.day  # from here on: the day scored, stored on alerts and band counts
-    cooldown = timedelta(days=rules.alerts.cooldown_days)
+    unresolved, recently_resolved = _current_alerts(session, now, timedelta(days=rules.alerts.cooldown_days))
+    bands, readings, by_rules = _read_book(session, as_of, rules, data, result, progress)
+    findings = _budgeted(
+        session, by_rules, readings, as_of, rules, now, unresolved, recently_resolved, result
+    )
+    new: list[tuple[Health, Finding, Alert]] = []
+    for f in findings:
+        h = readings[f.account_id]
+        alert = unresolved.get((f.account_id, f.kind))
+        if alert is not None:
+            _update(session, alert, h, f, as_of, now, rules, result)
+        elif (f.account_id, f.kind) in recently_resolved:
+            _quiet(result, "cooldown")
+        else:
+            alert = _new_alert(f, as_of, now)
+            session.add(alert)
+            unresolved[(f.account_id, f.kind)] = alert
+            new.append((h, f, alert))
+    _keep_bands(session, as_of, bands, now)
+    _announce_new(session, new, now, rules, result)
+    session.flush()
+    return result
+
+
+def _quiet(result: ScanResult, reason: str) -> None:
+    result.quiet[reason] = result.quiet.get(reason, 0) + 1
+
+
+def _current_alerts(
+    session: Session, now: datetime, cooldown: timedelta
+) -> tuple[dict[tuple[int, str], Alert], set[tuple[int, str]]]:
+    """The unresolved alerts by (account, kind), and the (account, kind) pairs resting after a resolve."""
     unresolved = {
         (a.account_id, a.kind): a for a in session.scalars(select(Alert).where(Alert.state != State.RESOLVED))
     }
@@ -143,12 +174,19 @@ def scan(
             select(Alert).where(Alert.state == State.RESOLVED, Alert.resolved_at > now - cooldown)
         )
     }
+    return unresolved, recently_resolved
 
-    new: list[tuple[Health, Finding, Alert]] = []
 
-    def quiet(reason: str) -> None:
-        result.quiet[reason] = result.quiet.get(reason, 0) + 1
-
+def _read_book(
+    session: Session,
+    as_of: date,
+    rules: Rules,
+    data: DataThrough,
+    result: ScanResult,
+    progress: Callable[[int], None] | None,
+) -> tuple[dict[str, int], dict[int, Health], list[Finding]]:
+    """Every account's health in one pass: the band counts, the readings by account and the rules'
+    findings (the budget picks among them next)."""
     bands = {"green": 0, "yellow": 0, "red": 0, "unknown": 0}
     readings: dict[int, Health] = {}
     by_rules: list[Finding] = []
@@ -164,61 +202,75 @@ def scan(
         ):
             if f:
                 by_rules.append(f)
-    findings = _budgeted(
-        session, by_rules, readings, as_of, rules, now, unresolved, recently_resolved, result
+    return bands, readings, by_rules
+
+
+def _update(
+    session: Session,
+    alert: Alert,
+    h: Health,
+    f: Finding,
+    as_of: date,
+    now: datetime,
+    rules: Rules,
+    result: ScanResult,
+) -> None:
+    """A finding for an account and kind with an unresolved alert: a snooze that has ended reopens it, a
+    worse finding updates it; otherwise it is left untouched, so a click on its card meanwhile does not
+    conflict."""
+    if alert.state == State.SNOOZED:
+        if alert.snoozed_until and alert.snoozed_until > now:
+            _quiet(result, "snoozed")
+            return
+        alert.state, alert.snoozed_until, alert.snoozed_by = State.OPEN, None, None
+        _event(session, alert, "snooze_ended", "baton", now, "Snooze ended; still applies")
+        _refresh(session, alert, f, as_of, now)
+        enqueue(session, alert, "update", now)
+        enqueue(session, alert, "thread", now, note="snooze_ended", reasons=f.reasons)
+        result.raised.append(_raised(h, f, "worsened", alert, rules))
+        return
+    if not _worse(alert, f):
+        _quiet(result, "unchanged")
+        return
+    new_codes = sorted(f.codes - {r["code"] for r in alert.reasons})
+    _refresh(session, alert, f, as_of, now)
+    _event(
+        session,
+        alert,
+        "worsened",
+        "baton",
+        now,
+        f"Worsened: {', '.join(new_codes) or f.severity}",
+        reasons=f.reasons,
     )
-    for f in findings:
-        h = readings[f.account_id]
-        alert = unresolved.get((f.account_id, f.kind))
-        if alert is not None and alert.state == State.SNOOZED:
-            if alert.snoozed_until and alert.snoozed_until > now:
-                quiet("snoozed")
-                continue
-            alert.state, alert.snoozed_until, alert.snoozed_by = State.OPEN, None, None
-            _event(session, alert, "snooze_ended", "baton", now, "Snooze ended; still applies")
-            _refresh(session, alert, f, as_of, now)
-            enqueue(session, alert, "update", now)
-            enqueue(session, alert, "thread", now, note="snooze_ended", reasons=f.reasons)
-            result.raised.append(_raised(h, f, "worsened", alert, rules))
-            continue
-        if alert is not None:
-            if not _worse(alert, f):  # left untouched: a click on its card meanwhile must not conflict
-                quiet("unchanged")
-                continue
-            new_codes = sorted(f.codes - {r["code"] for r in alert.reasons})
-            _refresh(session, alert, f, as_of, now)
-            _event(
-                session,
-                alert,
-                "worsened",
-                "baton",
-                now,
-                f"Worsened: {', '.join(new_codes) or f.severity}",
-                reasons=f.reasons,
-            )
-            enqueue(session, alert, "update", now)
-            enqueue(session, alert, "thread", now, note="worsened", reasons=f.reasons)
-            result.raised.append(_raised(h, f, "worsened", alert, rules))
-            continue
-        if (f.account_id, f.kind) in recently_resolved:
-            quiet("cooldown")
-            continue
-        alert = Alert(
-            account_id=f.account_id,
-            kind=f.kind,
-            state=State.OPEN,
-            severity=f.severity,
-            score=f.score,
-            reasons=f.reasons,
-            as_of=as_of,
-            raised_at=now,
-            updated_at=now,
-        )
-        session.add(alert)
-        unresolved[(f.account_id, f.kind)] = alert
-        new.append((h, f, alert))
-    _keep_bands(session, as_of, bands, now)
-    # a new alert's owner is the account's: its handoff's CSM, else the CSM its csm_email maps to
+    enqueue(session, alert, "update", now)
+    enqueue(session, alert, "thread", now, note="worsened", reasons=f.reasons)
+    result.raised.append(_raised(h, f, "worsened", alert, rules))
+
+
+def _new_alert(f: Finding, as_of: date, now: datetime) -> Alert:
+    return Alert(
+        account_id=f.account_id,
+        kind=f.kind,
+        state=State.OPEN,
+        severity=f.severity,
+        score=f.score,
+        reasons=f.reasons,
+        as_of=as_of,
+        raised_at=now,
+        updated_at=now,
+    )
+
+
+def _announce_new(
+    session: Session,
+    new: list[tuple[Health, Finding, Alert]],
+    now: datetime,
+    rules: Rules,
+    result: ScanResult,
+) -> None:
+    """Owners for the new alerts, then their events and outbox posts. A new alert's owner is the
+    account's: its handoff's CSM, else the CSM its csm_email maps to."""
     with session.no_autoflush:  # keep the one batched INSERT below
         owner_of = owners(session, (alert.account_id for _, _, alert in new))
     for _, _, alert in new:
@@ -228,8 +280,6 @@ def scan(
         _event(session, alert, "raised", "baton", now, f"{f.kind} raised ({f.severity})", reasons=f.reasons)
         enqueue(session, alert, "post", now)
         result.raised.append(_raised(h, f, "new", alert, rules))
-    session.flush()
-    return result
 
 
 def _budgeted(

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -21,8 +21,11 @@ from crm.http import CrmError
 from crm.hubspot import HubSpot
 from crm.salesforce import Salesforce
 from ingest import IngestError
-from settings import Settings
+from settings import CrmRules, Settings
 from storage import Database
+
+if TYPE_CHECKING:
+    from bot.i18n import Translator
 
 
 def sources(
@@ -77,63 +80,28 @@ def run_sync(
     if not crms:
         print(tr.t("cli.crm.none"), file=err)
         return 2
-    rules, tz = settings.rules.crm, settings.rules.schedule.timezone
+    rules = settings.rules.crm
     report: dict[str, Any] = {}
     code = 0
     for src in crms:
         entry: dict[str, Any] = report.setdefault(src.name, {"dry_run": dry_run})
+        printed = None if as_json else out
         try:
-            with db.session() as session:
-                since = sync.watermark(session, src.name, clock=clock, backfill_days=rules.backfill_days)
-            fetched = sync.fetch(src, since, clock=clock)
-            with db.session() as session:
-                done = sync.record(session, fetched, clock=clock, on_won=on_won, dry_run=dry_run)
-                if dry_run:
-                    session.rollback()
-            entry["won_deals"] = done.as_json()
-            if not as_json:
-                title = "cli.crm.deals_dry" if dry_run else "cli.crm.deals"
-                print(tr.t(title, crm=src.name, new=len(done.new), already=done.already), file=out)
-                for d in done.new:
-                    print(
-                        tr.t(
-                            "cli.crm.deal",
-                            id=d.deal_id,
-                            name=d.name,
-                            account=d.account_name or "—",
-                            owner=d.owner_email or "—",
-                        ),
-                        file=out,
-                    )
+            entry["won_deals"] = _won_deals(
+                db, src, rules, clock=clock, on_won=on_won, dry_run=dry_run, tr=tr, out=printed
+            )
             src_rules = rules.hubspot if src.name == "hubspot" else rules.salesforce
             if src_rules.sync_accounts:
-                result = sync.sync_accounts(
+                entry["accounts"] = _accounts(
                     db,
-                    src.name,
-                    src.account_rows(),
+                    src,
                     src_rules.account_fields,
+                    timezone=settings.rules.schedule.timezone,
                     clock=clock,
-                    timezone=tz,
-                    as_of=local_date(clock, tz),
                     dry_run=dry_run,
+                    tr=tr,
+                    out=printed,
                 )
-                entry["accounts"] = {
-                    "rows": result.rows,
-                    "created": result.created,
-                    "updated": result.updated,
-                }
-                if not as_json:
-                    title = "cli.crm.accounts_dry" if dry_run else "cli.crm.accounts"
-                    print(
-                        tr.t(
-                            title,
-                            crm=src.name,
-                            rows=result.rows,
-                            created=result.created,
-                            updated=result.updated,
-                        ),
-                        file=out,
-                    )
         except IngestError as exc:
             code = 1
             entry["error"] = {"refused": exc.bad, "problems": [p.message for p in exc.problems]}
@@ -150,6 +118,78 @@ def run_sync(
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=2), file=out)
     return code
+
+
+def _won_deals(
+    db: Database,
+    src: HubSpot | Salesforce,
+    rules: CrmRules,
+    *,
+    clock: Clock,
+    on_won: sync.OnWon | None,
+    dry_run: bool,
+    tr: Translator,
+    out: IO[str] | None,
+) -> dict[str, Any]:
+    """One pass over the CRM's won deals: the watermark read in a short session, the CRM fetched with
+    none open, then the deals recorded in one unit of work (rolled back for a dry run). Lines go to
+    ``out`` unless it is None (JSON output); returns the pass's JSON."""
+    with db.session() as session:
+        since = sync.watermark(session, src.name, clock=clock, backfill_days=rules.backfill_days)
+    fetched = sync.fetch(src, since, clock=clock)
+    with db.session() as session:
+        done = sync.record(session, fetched, clock=clock, on_won=on_won, dry_run=dry_run)
+        if dry_run:
+            session.rollback()
+    won = done.as_json()
+    if out is not None:
+        title = "cli.crm.deals_dry" if dry_run else "cli.crm.deals"
+        print(tr.t(title, crm=src.name, new=len(done.new), already=done.already), file=out)
+        for d in done.new:
+            print(
+                tr.t(
+                    "cli.crm.deal",
+                    id=d.deal_id,
+                    name=d.name,
+                    account=d.account_name or "—",
+                    owner=d.owner_email or "—",
+                ),
+                file=out,
+            )
+    return won
+
+
+def _accounts(
+    db: Database,
+    src: HubSpot | Salesforce,
+    fields: dict[str, str],
+    *,
+    timezone: str,
+    clock: Clock,
+    dry_run: bool,
+    tr: Translator,
+    out: IO[str] | None,
+) -> dict[str, Any]:
+    """The CRM's accounts into Baton (sync_accounts owns that unit of work). Lines go to ``out`` unless it
+    is None (JSON output); returns the counts' JSON."""
+    result = sync.sync_accounts(
+        db,
+        src.name,
+        src.account_rows(),
+        fields,
+        clock=clock,
+        timezone=timezone,
+        as_of=local_date(clock, timezone),
+        dry_run=dry_run,
+    )
+    counts = {"rows": result.rows, "created": result.created, "updated": result.updated}
+    if out is not None:
+        title = "cli.crm.accounts_dry" if dry_run else "cli.crm.accounts"
+        print(
+            tr.t(title, crm=src.name, rows=result.rows, created=result.created, updated=result.updated),
+            file=out,
+        )
+    return counts
 
 
 def scheduled_pass(

@@ -168,6 +168,39 @@ def handoff_form(
     take is left out rather than converted). ``kinds`` names each activity kind in the team's language
     (``note`` -> メモ); a kind it does not name is shown as the CRM names it."""
     plan = _plan_item(deal.line_items)
+    price, currency, period = _price(deal, plan)
+    seats = None
+    if plan and plan.quantity is not None and plan.quantity == plan.quantity.to_integral():
+        seats = int(plan.quantity) if 0 < plan.quantity <= SEATS_MAX else None
+    stakeholders = "\n".join(
+        " | ".join(p for p in (c.name.replace("|", "/"), c.role, c.email) if p)
+        for c in deal.contacts
+        if c.name
+    )
+    makers = [c.name for c in deal.contacts if c.role and any(r in c.role.lower() for r in DECISION_ROLES)]
+    start = deal.close_date
+    renewal = deal.renewal_date if deal.renewal_date and start and deal.renewal_date > start else None
+    return HandoffForm(
+        account_name=_short(clean_name(deal.account_name), NAME_MAX) if deal.account_name else None,
+        plan=_short(plan.name, NAME_MAX) if plan and plan.name else None,
+        seats=seats,
+        price_amount=price,
+        currency=currency,
+        billing_period=str(period) if price is not None and period else None,
+        contract_start=start,
+        renewal_date=renewal,
+        addons=_short(_addons(deal, plan), TEXT_MAX) or None,
+        decision_maker=_short(", ".join(makers), TEXT_MAX) or None,
+        stakeholders_external=_short(stakeholders, TEXT_MAX) or None,
+        discussion=_short(_history(deal, kinds), TEXT_MAX) or None,
+        handed_off_by=handed_off_by,
+    )
+
+
+def _price(deal: WonDeal, plan: LineItem | None) -> tuple[Decimal | None, str | None, str | None]:
+    """The contract's price, currency and billing period. A monthly plan is priced per month from its
+    recurring items (when each has an amount); otherwise the deal's amount is the annual price. A price
+    out of the form's range, or in a currency it does not take, is left out."""
     period = plan.billing_period if plan else None
     recurring = [li for li in deal.line_items if li.billing_period == period] if period else []
     if period == BillingPeriod.MONTHLY and all(li.amount is not None for li in recurring):
@@ -182,43 +215,26 @@ def handoff_form(
     currency = (deal.currency or "").upper() or None
     if currency not in CURRENCIES:
         price, currency = None, None
-    seats = None
-    if plan and plan.quantity is not None and plan.quantity == plan.quantity.to_integral():
-        seats = int(plan.quantity) if 0 < plan.quantity <= SEATS_MAX else None
+    return price, currency, period
+
+
+def _addons(deal: WonDeal, plan: LineItem | None) -> str:
+    """The line items besides the plan, one a line, with their quantity unless it is one."""
     others = [li for li in deal.line_items if li is not plan]
-    addons = "\n".join(
+    return "\n".join(
         f"{li.name} × {_money(li.quantity)}" if li.quantity not in (None, Decimal(1)) else li.name
         for li in others
         if li.quantity is not None or li.name
     )
-    stakeholders = "\n".join(
-        " | ".join(p for p in (c.name.replace("|", "/"), c.role, c.email) if p)
-        for c in deal.contacts
-        if c.name
-    )
-    makers = [c.name for c in deal.contacts if c.role and any(r in c.role.lower() for r in DECISION_ROLES)]
-    history = "\n".join(
+
+
+def _history(deal: WonDeal, kinds: Mapping[str, str] | None) -> str:
+    """The deal's last few activities, one a line (whitespace collapsed), each kind named by ``kinds``."""
+    return "\n".join(
         f"{a.when.isoformat() + ' ' if a.when else ''}[{(kinds or {}).get(a.kind, a.kind)}] "
         f"{' '.join(a.text.split())}"
         for a in deal.activities[:ACTIVITIES_SHOWN]
         if a.text.strip()
-    )
-    start = deal.close_date
-    renewal = deal.renewal_date if deal.renewal_date and start and deal.renewal_date > start else None
-    return HandoffForm(
-        account_name=_short(clean_name(deal.account_name), NAME_MAX) if deal.account_name else None,
-        plan=_short(plan.name, NAME_MAX) if plan and plan.name else None,
-        seats=seats,
-        price_amount=price,
-        currency=currency,
-        billing_period=str(period) if price is not None and period else None,
-        contract_start=start,
-        renewal_date=renewal,
-        addons=_short(addons, TEXT_MAX) or None,
-        decision_maker=_short(", ".join(makers), TEXT_MAX) or None,
-        stakeholders_external=_short(stakeholders, TEXT_MAX) or None,
-        discussion=_short(history, TEXT_MAX) or None,
-        handed_off_by=handed_off_by,
     )
 
 

@@ -289,36 +289,14 @@ def update(
     The check always runs: a missing or malformed revision is ``Conflict`` too, never "no check".
     """
     h = _load(session, handoff_id)
-    if not can_edit(h, actor):
-        raise NotAllowed(action="edit")
-    if type(expected_revision) is not int or h.revision != expected_revision:
-        raise Conflict()
-    errors = validate(form, list(input_errors))
-    if form.csm_user_id != h.csm_user_id and not actor.is_cs:
-        # Once handed off, who the CSM is is customer success's call (the card's Assign CSM).
-        errors.append(FieldError("csm_user_id", "csm_cs_only"))
-    assert form.account_name is not None or errors
-    if not errors and normalize_name(form.account_name or "") != h.account.name_key:
-        other = find_account(session, form.account_name or "")
-        if other is not None:
-            errors.append(FieldError("account_name", "name_taken", {"account": other.name}))
-    if errors:
-        raise Invalid(errors)
+    _check_edit(
+        session, h, expected_revision=expected_revision, form=form, actor=actor, input_errors=input_errors
+    )
     before = _comparable(h)
     now = clock()
     _apply(h, form, rules)
     if form.csm_user_id != before["csm_user_id"]:
-        h.csm_user_id = form.csm_user_id
-        h.assigned_by, h.assigned_at = (actor.user_id, now) if form.csm_user_id else (None, None)
-        add_event(
-            session,
-            h,
-            EventKind.ASSIGNED,
-            actor.user_id,
-            now,
-            f"CSM set to {form.csm_user_id}",
-            subject=form.csm_user_id,
-        )
+        _set_csm(session, h, form.csm_user_id, actor, now)
     name = clean_name(form.account_name or "")
     if name != h.account.name:
         h.account.name, h.account.name_key = name, normalize_name(name)
@@ -339,6 +317,41 @@ def update(
     )
     session.flush()
     return h, changed
+
+
+def _check_edit(
+    session: Session,
+    h: Handoff,
+    *,
+    expected_revision: int,
+    form: HandoffForm,
+    actor: Actor,
+    input_errors: Sequence[FieldError],
+) -> None:
+    """Everything that refuses an edit before it touches the handoff: who may edit, the revision the
+    editor saw (``Conflict``), then the form's errors all at once (``Invalid``)."""
+    if not can_edit(h, actor):
+        raise NotAllowed(action="edit")
+    if type(expected_revision) is not int or h.revision != expected_revision:
+        raise Conflict()
+    errors = validate(form, list(input_errors))
+    if form.csm_user_id != h.csm_user_id and not actor.is_cs:
+        # Once handed off, who the CSM is is customer success's call (the card's Assign CSM).
+        errors.append(FieldError("csm_user_id", "csm_cs_only"))
+    assert form.account_name is not None or errors
+    if not errors and normalize_name(form.account_name or "") != h.account.name_key:
+        other = find_account(session, form.account_name or "")
+        if other is not None:
+            errors.append(FieldError("account_name", "name_taken", {"account": other.name}))
+    if errors:
+        raise Invalid(errors)
+
+
+def _set_csm(session: Session, h: Handoff, csm: str | None, actor: Actor, now: datetime) -> None:
+    """The CSM changed in the form: recorded as an assignment (by whom, when), cleared with it."""
+    h.csm_user_id = csm
+    h.assigned_by, h.assigned_at = (actor.user_id, now) if csm else (None, None)
+    add_event(session, h, EventKind.ASSIGNED, actor.user_id, now, f"CSM set to {csm}", subject=csm)
 
 
 def accept(session: Session, *, handoff_id: int, actor: Actor, clock: Clock) -> tuple[Handoff, bool]:

@@ -257,66 +257,73 @@ def _json_records(stream: IO[str]) -> Iterator[Row]:
         yield n, item, error
 
 
-def _json_array(stream: IO[str]) -> Iterator[Row]:
-    """The items of one JSON array (its ``[`` already read), decoded one at a time with
-    ``raw_decode`` over a buffer refilled in chunks: memory holds one item, not the whole body."""
-    buf, pos = "", 0
+class _Chunked:
+    """A text stream read in chunks of CHUNK for ``raw_decode``: ``buf[pos:]`` is what is not consumed
+    yet, so memory holds about one item, not the whole body."""
 
-    def more() -> bool:
-        nonlocal buf, pos
-        chunk = stream.read(CHUNK)
-        buf, pos = buf[pos:] + chunk, 0
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream, self.buf, self.pos = stream, "", 0
+
+    def more(self) -> bool:
+        """Drop what is consumed and append the next chunk; False at the end of the stream."""
+        chunk = self.stream.read(CHUNK)
+        self.buf, self.pos = self.buf[self.pos :] + chunk, 0
         return bool(chunk)
 
-    def peek() -> str:
-        nonlocal pos
+    def peek(self) -> str:
+        """The next character that is not whitespace, not consumed; "" at the end of the stream."""
         while True:
-            pos = _WS.match(buf, pos).end()  # type: ignore[union-attr]
-            if pos < len(buf):
-                return buf[pos]
-            if not more():
+            self.pos = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.more():
                 return ""
 
+    def decode(self) -> tuple[Any, str | None]:
+        """The next JSON value, and None; or None and the problem. A value that may go on in the next
+        chunk (a number at the buffer's end, a string or object cut by it) is decoded again with more."""
+        while True:
+            try:
+                item, end = _DECODER.raw_decode(self.buf, self.pos)
+                if end == len(self.buf) and self.more():  # a number may go on in the next chunk
+                    continue
+                self.pos = end
+                return item, None
+            except json.JSONDecodeError as exc:
+                cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 32
+                if cut and len(self.buf) - self.pos <= ITEM_MAX and self.more():
+                    continue
+                if cut and len(self.buf) - self.pos > ITEM_MAX:
+                    return None, f"item longer than {ITEM_MAX:,} characters"
+                return None, _decode_problem(exc)
+            except (ValueError, RecursionError) as exc:
+                return None, _decode_problem(exc)
+
+
+def _json_array(stream: IO[str]) -> Iterator[Row]:
+    """The items of one JSON array (its ``[`` already read), decoded one at a time with ``raw_decode``
+    over a buffer refilled in chunks (see _Chunked): memory holds one item, not the whole body."""
+    text = _Chunked(stream)
     n = 0
-    if peek() == "]":
-        pos += 1
+    if text.peek() == "]":
+        text.pos += 1
     else:
         while True:
             n += 1
-            peek()
-            while True:
-                try:
-                    item, end = _DECODER.raw_decode(buf, pos)
-                    if end == len(buf) and more():  # a number may go on in the next chunk
-                        continue
-                    break
-                except json.JSONDecodeError as exc:
-                    cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(buf) - 32
-                    if cut and len(buf) - pos <= ITEM_MAX and more():
-                        continue
-                    yield (
-                        n,
-                        None,
-                        (
-                            f"item longer than {ITEM_MAX:,} characters"
-                            if cut and len(buf) - pos > ITEM_MAX
-                            else _decode_problem(exc)
-                        ),
-                    )
-                    return
-                except (ValueError, RecursionError) as exc:
-                    yield n, None, _decode_problem(exc)
-                    return
-            pos = end
+            text.peek()
+            item, problem = text.decode()
+            if problem is not None:
+                yield n, None, problem
+                return
             yield n, item, None
-            sep = peek()
-            pos += 1
+            sep = text.peek()
+            text.pos += 1
             if sep == "]":
                 break
             if sep != ",":
                 yield n, None, "not valid JSON: expected , or ] after this item"
                 return
-    if peek():
+    if text.peek():
         yield n, None, "not valid JSON: data after the closing ]"
 
 

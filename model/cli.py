@@ -67,76 +67,20 @@ def run_model(
     budget = DEFAULT_BUDGET if budget is None else budget
     try:
         if action == "train":
-            with db.session() as session:
-                done = train_models(session, as_of, rules.health, now=clock(), budget=budget)
-                out: list[dict[str, Any]] = [
-                    {
-                        "kind": r.kind,
-                        "version": r.version,
-                        "data_through": r.data_through.isoformat(),
-                        "threshold": r.threshold,
-                        "training": r.training,
-                        "backtest_model": r.backtest.get("model"),
-                    }
-                    for r in done.rows
-                ]
-            if as_json:
-                print(json.dumps({"models": out, "skipped": done.skipped}, indent=2, default=str))
-                return 0
-            for o in out:
-                t = o["training"]
-                print(
-                    f"{o['kind']} model v{o['version']} trained on {t['rows']:,} account-weeks over "
-                    f"{t['weeks']} weeks ({t['events']} accounts with the outcome), data through "
-                    f"{o['data_through']}, "
-                    f"alert threshold {_fmt('{:.1%}', o['threshold'])}"
-                )
-            for kind, why in done.skipped.items():
-                print(f"no {kind} model: {why}")
-            print(f"took {done.seconds:.1f} s")
-            return 0
+            return _train(db, rules, as_of=as_of, clock=clock, budget=budget, as_json=as_json)
         if action == "backtest":
-            with db.session() as session:
-                gb = gradient_boosting
-                bt = run(session, as_of, rules.health, start=start, budget=budget, gradient_boosting=gb)
-            path = Path(png or DEFAULT_PNG)
-            try:
-                from model.chart import png as render
-
-                path.write_bytes(render(bt))
-            except OSError as exc:
-                print(
-                    f"model backtest: cannot write the chart to {path}: {exc.strerror}; pass --png PATH",
-                    file=sys.stderr,
-                )
-                return 1
-            if as_json:
-                print(json.dumps({**bt.as_json(), "png": str(path)}, indent=2, default=str))
-            else:
-                print_backtest(bt)
-                print(f"chart (churns caught against alerts per week, rules and model): {path}")
-            return 0
+            return _backtest(
+                db,
+                rules,
+                as_of=as_of,
+                start=start,
+                budget=budget,
+                as_json=as_json,
+                gradient_boosting=gradient_boosting,
+                png=png,
+            )
         if action == "explain":
-            if not account:
-                print("model explain needs an account: python app.py model explain ACCOUNT", file=sys.stderr)
-                return 2
-            with db.session() as session:
-                exps = explain(session, account, as_of, rules.health)
-                data = [e.as_json(locale) for e in exps]
-            if as_json:
-                print(json.dumps(data, ensure_ascii=False, indent=2))
-                return 0
-            for e in data:
-                th = e["threshold"]
-                flag = "" if th is None else (" (alerted at this level)" if e["probability"] >= th else "")
-                print(
-                    f"{e['name']} ({e['account_id']}): {e['kind']} probability {e['probability']:.1%}{flag}, "
-                    f"model v{e['model_version']}, data through {e['data_through']}"
-                )
-                for d in e["drivers"]:
-                    print(f"  {d['contribution']:+.3f}  {d['text']}")
-                print(f"  {e['intercept']:+.3f}  baseline (intercept); logit {e['logit']:+.3f}")
-            return 0
+            return _explain(db, rules, account, as_of=as_of, as_json=as_json, locale=locale)
     except NotEnoughHistory as exc:
         print(f"model {action}: {exc}", file=sys.stderr)
         return 1
@@ -144,3 +88,93 @@ def run_model(
         print(f"model {action}: {exc.args[0]}", file=sys.stderr)
         return 1
     raise AssertionError(action)
+
+
+def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: float, as_json: bool) -> int:
+    with db.session() as session:
+        done = train_models(session, as_of, rules.health, now=clock(), budget=budget)
+        out: list[dict[str, Any]] = [
+            {
+                "kind": r.kind,
+                "version": r.version,
+                "data_through": r.data_through.isoformat(),
+                "threshold": r.threshold,
+                "training": r.training,
+                "backtest_model": r.backtest.get("model"),
+            }
+            for r in done.rows
+        ]
+    if as_json:
+        print(json.dumps({"models": out, "skipped": done.skipped}, indent=2, default=str))
+        return 0
+    for o in out:
+        t = o["training"]
+        print(
+            f"{o['kind']} model v{o['version']} trained on {t['rows']:,} account-weeks over "
+            f"{t['weeks']} weeks ({t['events']} accounts with the outcome), data through "
+            f"{o['data_through']}, "
+            f"alert threshold {_fmt('{:.1%}', o['threshold'])}"
+        )
+    for kind, why in done.skipped.items():
+        print(f"no {kind} model: {why}")
+    print(f"took {done.seconds:.1f} s")
+    return 0
+
+
+def _backtest(
+    db: Database,
+    rules: Rules,
+    *,
+    as_of: date,
+    start: date | None,
+    budget: float,
+    as_json: bool,
+    gradient_boosting: bool,
+    png: str | None,
+) -> int:
+    """The replay, then its chart: a chart that cannot be written fails the command (it is the output)."""
+    with db.session() as session:
+        gb = gradient_boosting
+        bt = run(session, as_of, rules.health, start=start, budget=budget, gradient_boosting=gb)
+    path = Path(png or DEFAULT_PNG)
+    try:
+        from model.chart import png as render
+
+        path.write_bytes(render(bt))
+    except OSError as exc:
+        print(
+            f"model backtest: cannot write the chart to {path}: {exc.strerror}; pass --png PATH",
+            file=sys.stderr,
+        )
+        return 1
+    if as_json:
+        print(json.dumps({**bt.as_json(), "png": str(path)}, indent=2, default=str))
+    else:
+        print_backtest(bt)
+        print(f"chart (churns caught against alerts per week, rules and model): {path}")
+    return 0
+
+
+def _explain(
+    db: Database, rules: Rules, account: str | None, *, as_of: date, as_json: bool, locale: str
+) -> int:
+    if not account:
+        print("model explain needs an account: python app.py model explain ACCOUNT", file=sys.stderr)
+        return 2
+    with db.session() as session:
+        exps = explain(session, account, as_of, rules.health)
+        data = [e.as_json(locale) for e in exps]
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    for e in data:
+        th = e["threshold"]
+        flag = "" if th is None else (" (alerted at this level)" if e["probability"] >= th else "")
+        print(
+            f"{e['name']} ({e['account_id']}): {e['kind']} probability {e['probability']:.1%}{flag}, "
+            f"model v{e['model_version']}, data through {e['data_through']}"
+        )
+        for d in e["drivers"]:
+            print(f"  {d['contribution']:+.3f}  {d['text']}")
+        print(f"  {e['intercept']:+.3f}  baseline (intercept); logit {e['logit']:+.3f}")
+    return 0

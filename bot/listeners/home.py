@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, select
+from sqlalchemy import Row, or_, select
+from sqlalchemy.orm import Session
 
 from accounts.health import health_all
 from bot.deps import Deps
@@ -16,6 +18,7 @@ from bot.text import Mrkdwn
 from bot.views.home import AccountLine, home_view
 from clock import local_date
 from handoff import cadence, reminders, service
+from settings import Rules
 from storage.directory import learn, owned_by
 from storage.models import Account, Alert
 
@@ -40,33 +43,8 @@ def publish_home(
             .limit(25)
         )
         accounts = {a.id: a for a in mine}
-        health = {h.account_id: h for h in health_all(s, today, rules.health, only=list(accounts))}
-        lines = []
-        for aid, account in accounts.items():
-            h = health.get(aid)
-            latest = cadence.latest_handoff(s, aid)
-            nxt = reminders.next_touch(s, account, today, rules, latest)
-            lines.append(
-                AccountLine(
-                    account.name,
-                    h.band if h else "unknown",
-                    h.score if h else None,
-                    nxt[0] if nxt else None,
-                    nxt[1] if nxt else None,
-                    account_id=aid,
-                    permalink=latest.permalink if latest else None,
-                )
-            )
-        alerts = s.execute(
-            select(Alert, Account.name)
-            .join(Account, Account.id == Alert.account_id)
-            .where(
-                Alert.state != "resolved",
-                or_(Alert.owner_user_id == user_id, Alert.account_id.in_(list(accounts))),
-            )
-            .order_by(Alert.raised_at.desc())
-            .limit(15)
-        ).all()
+        lines = _account_lines(s, accounts, today, rules)
+        alerts = _open_alerts(s, user_id, accounts)
         handoffs, total = service.open_for(s, user_id, limit=25)
         view = home_view(
             tr,
@@ -84,3 +62,40 @@ def publish_home(
         log.warning("publishing the Home tab for %s failed: %s", user_id, exc.response.get("error"))
         return False
     return True
+
+
+def _account_lines(s: Session, accounts: dict[int, Account], today: date, rules: Rules) -> list[AccountLine]:
+    """One line per account the viewer owns: its health (read for those accounts alone), its next touch
+    and its latest handoff's card."""
+    health = {h.account_id: h for h in health_all(s, today, rules.health, only=list(accounts))}
+    lines = []
+    for aid, account in accounts.items():
+        h = health.get(aid)
+        latest = cadence.latest_handoff(s, aid)
+        nxt = reminders.next_touch(s, account, today, rules, latest)
+        lines.append(
+            AccountLine(
+                account.name,
+                h.band if h else "unknown",
+                h.score if h else None,
+                nxt[0] if nxt else None,
+                nxt[1] if nxt else None,
+                account_id=aid,
+                permalink=latest.permalink if latest else None,
+            )
+        )
+    return lines
+
+
+def _open_alerts(s: Session, user_id: str, accounts: dict[int, Account]) -> Sequence[Row[tuple[Alert, str]]]:
+    """The newest unresolved alerts the viewer owns or that are on their accounts, with the account's name."""
+    return s.execute(
+        select(Alert, Account.name)
+        .join(Account, Account.id == Alert.account_id)
+        .where(
+            Alert.state != "resolved",
+            or_(Alert.owner_user_id == user_id, Alert.account_id.in_(list(accounts))),
+        )
+        .order_by(Alert.raised_at.desc())
+        .limit(15)
+    ).all()
