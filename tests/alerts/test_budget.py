@@ -16,6 +16,7 @@ from model.service import train_models
 from model.train import allowance, window_cap
 from settings import ConfigError, Rules
 from storage import Database
+from storage.models import Account, Alert
 from tests.clocks import FakeClock
 from tests.model.book import NOW, build
 
@@ -143,30 +144,34 @@ def test_the_budget_holds_over_four_weeks_at_most_its_rate_rounded_up_in_one() -
     assert budget.cap(0, rules, CHURN) == 0 and budget.cap(40, _rules(2, churn=100), UPSELL) == 0
 
 
-def test_room_counts_every_alert_raised_in_the_window_resolved_ones_too(db: Database) -> None:
-    from storage.models import Account, Alert
+def _raised(s, now: datetime, name: str, kind: str, state: str, days_ago: int) -> int:
+    """An account with one alert of ``kind`` raised ``days_ago`` days before ``now``; its id."""
+    account = Account(name=name, name_key=name.lower(), external_id=name, created_at=now, updated_at=now)
+    s.add(account)
+    s.flush()
+    at = now - timedelta(days=days_ago)
+    s.add(
+        Alert(
+            account_id=account.id,
+            kind=kind,
+            state=state,
+            severity="medium",
+            reasons=[],
+            as_of=at.date(),
+            raised_at=at,
+            updated_at=at,
+        )
+    )
+    s.flush()
+    return account.id
 
+
+def test_room_counts_every_alert_raised_in_the_window_resolved_ones_too(db: Database) -> None:
     now = datetime(2026, 6, 1, tzinfo=UTC)
     rules = _rules(2)  # 300 accounts: churn 4.5 a week (5 in any 7 days, 18 in 4 weeks)
     with db.session() as s:
         for n, (days_ago, state) in enumerate([(1, "resolved"), (2, "open")] + [(10, "resolved")] * 14):
-            a = Account(name=f"W{n}", name_key=f"w{n}", external_id=f"W{n}", created_at=now, updated_at=now)
-            s.add(a)
-            s.flush()
-            at = now - timedelta(days=days_ago)
-            s.add(
-                Alert(
-                    account_id=a.id,
-                    kind=CHURN,
-                    state=state,
-                    severity="medium",
-                    reasons=[],
-                    as_of=at.date(),
-                    raised_at=at,
-                    updated_at=at,
-                )
-            )
-        s.flush()
+            _raised(s, now, f"W{n}", CHURN, state, days_ago)
         assert budget.room(s, now, CHURN, 300, rules) == 2  # 18 in 4 weeks, 16 raised
         assert budget.room(s, now + timedelta(days=3), CHURN, 300, rules) == 2
         assert budget.room(s, now + timedelta(days=19), CHURN, 300, rules) == 5  # the window moved on
@@ -203,38 +208,14 @@ def test_an_account_alerted_in_the_last_13_weeks_takes_no_model_slot() -> None:
 
 
 def test_rested_counts_resolved_alerts_raised_in_the_last_13_weeks(db: Database) -> None:
-    from storage.models import Account, Alert
-
     now = datetime(2026, 6, 1, tzinfo=UTC)
     with db.session() as s:
-        ids = []
-        for n in range(4):
-            a = Account(name=f"R{n}", name_key=f"r{n}", external_id=f"R{n}", created_at=now, updated_at=now)
-            s.add(a)
-            s.flush()
-            ids.append(a.id)
-        for account_id, state, days_ago, kind in (
-            (ids[0], "resolved", 30, CHURN),  # rested
-            (ids[1], "resolved", 100, CHURN),  # 14+ weeks ago: free again
-            (ids[2], "open", 30, CHURN),  # open: updated in place, not rested
-            (ids[3], "resolved", 30, UPSELL),  # the other kind
-        ):
-            at = now - timedelta(days=days_ago)
-            s.add(
-                Alert(
-                    account_id=account_id,
-                    kind=kind,
-                    state=state,
-                    severity="medium",
-                    reasons=[],
-                    as_of=at.date(),
-                    raised_at=at,
-                    updated_at=at,
-                )
-            )
-        s.flush()
-        assert budget.rested(s, now, CHURN) == {ids[0]}
-        assert budget.rested(s, now, UPSELL) == {ids[3]}
+        rested = _raised(s, now, "R0", CHURN, "resolved", 30)
+        _raised(s, now, "R1", CHURN, "resolved", 100)  # 14+ weeks ago: free again
+        _raised(s, now, "R2", CHURN, "open", 30)  # open: updated in place, not rested
+        other = _raised(s, now, "R3", UPSELL, "resolved", 30)  # the other kind
+        assert budget.rested(s, now, CHURN) == {rested}
+        assert budget.rested(s, now, UPSELL) == {other}
 
 
 @pytest.mark.parametrize(
