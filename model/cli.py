@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from clock import Clock
-from model.backtest import DEFAULT_BUDGET, Backtest, run
+from model.backtest import BOOSTING, DEFAULT_BUDGET, REGRESSION, Backtest, run
 from model.metrics import ROWS
 from model.metrics import fmt as _fmt
 from model.service import explain, train_models
@@ -40,10 +40,16 @@ def print_backtest(bt: Backtest) -> None:
             f"{c['ece']:.1%}, Brier {c['brier']:.3f}"
         )
     if bt.gradient_boosting:
-        g = bt.gradient_boosting
+        g, lr = bt.gradient_boosting, bt.regression or {}
+        verdict = {
+            BOOSTING: "it beats the regression on both, so it is the churn model (the model column is its)",
+            REGRESSION: "the regression stays (gradient boosting must beat it on both)",
+        }[bt.algorithm]
+        auc, lift = "auc_30d", "top_decile_lift_30d"
         print(
-            f"gradient boosting on the same weeks: AUC {_fmt('{:.3f}', g['auc_30d'])}, top-decile lift "
-            f"{_fmt('{:.2f}', g['top_decile_lift_30d'])} (the regression stays unless this beats it)"
+            f"gradient boosting on the same weeks: AUC {_fmt('{:.3f}', g[auc])} vs "
+            f"{_fmt('{:.3f}', lr.get(auc))}, top-decile lift {_fmt('{:.2f}', g[lift])} "
+            f"vs {_fmt('{:.2f}', lr.get(lift))} for the regression: {verdict}"
         )
     for kind, why in bt.replay.skipped.items():  # the first weeks, before enough outcomes were known
         print(f"weeks before the first {kind} model are not scored: {why}")
@@ -92,7 +98,8 @@ def run_model(
 
 def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: float, as_json: bool) -> int:
     with db.session() as session:
-        done = train_models(session, as_of, rules.health, now=clock(), budget=budget)
+        algorithms = rules.alerts.model_algorithms
+        done = train_models(session, as_of, rules.health, now=clock(), budget=budget, algorithms=algorithms)
         out: list[dict[str, Any]] = [
             {
                 "kind": r.kind,
