@@ -104,6 +104,11 @@ def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: flo
             {
                 "kind": r.kind,
                 "version": r.version,
+                "algorithm": r.algorithm,
+                # the churn model's candidates were compared (model/backtest.choose); upsell's were not
+                "algorithm_why": (r.backtest.get("algorithm") or {}).get("why")
+                if r.kind == "churn"
+                else None,
                 "data_through": r.data_through.isoformat(),
                 "threshold": r.threshold,
                 "training": r.training,
@@ -117,7 +122,9 @@ def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: flo
     for o in out:
         t = o["training"]
         print(
-            f"{o['kind']} model v{o['version']} trained on {t['rows']:,} account-weeks over "
+            f"{o['kind']} model v{o['version']} ({o['algorithm'].replace('_', ' ')}"
+            f"{', its backtest beat the regression' if o['algorithm'] == BOOSTING else ''}) "
+            f"trained on {t['rows']:,} account-weeks over "
             f"{t['weeks']} weeks ({t['events']} accounts with the outcome), data through "
             f"{o['data_through']}, "
             f"alert threshold {_fmt('{:.1%}', o['threshold'])}"
@@ -141,7 +148,8 @@ def _backtest(
 ) -> int:
     """The replay, then its chart: a chart that cannot be written fails the command (it is the output)."""
     with db.session() as session:
-        gb = gradient_boosting
+        # as training does: gradient boosting replayed beside the regression when a candidate
+        gb = gradient_boosting or BOOSTING in rules.alerts.model_algorithms
         bt = run(session, as_of, rules.health, start=start, budget=budget, gradient_boosting=gb)
     path = Path(png or DEFAULT_PNG)
     try:

@@ -172,7 +172,7 @@ def test_training_stores_the_regression_when_boosting_loses_its_backtest(db: Dat
 
 
 def test_training_stores_the_boosted_model_when_it_wins_its_backtest(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     book = build(db)
 
@@ -194,6 +194,11 @@ def test_training_stores_the_boosted_model_when_it_wins_its_backtest(
     with db.session() as s:
         e = explain(s, "QUIET", book.end, RULES.health)[0]
         assert e.probability > explain(s, "NOISY", book.end, RULES.health)[0].probability
+    from model.cli import run_model
+
+    assert run_model(db, RULES, "train", as_of=book.end, clock=lambda: NOW) == 0
+    said = capsys.readouterr().out
+    assert "churn model v2 (gradient boosting, its backtest beat the regression) trained on" in said
     # with the regression alone listed, boosting is not even replayed
     monkeypatch.undo()
     with db.session() as s:
@@ -248,3 +253,21 @@ def test_the_candidates_setting_needs_the_regression(tmp_path) -> None:
         path.write_text(f"alerts:\n  model_algorithms: {bad}\n", encoding="utf-8")
         with pytest.raises(ConfigError, match="model_algorithms"):
             Rules.load(path)
+
+
+def test_model_backtest_says_which_algorithm_it_chose_and_why(
+    db: Database, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from model.cli import run_model
+
+    book = build(db)
+    png = str(tmp_path / "bt.png")
+    assert run_model(db, RULES, "backtest", as_of=book.end, clock=lambda: NOW, png=png) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("gradient boosting on the same weeks"))
+    assert "vs 0.931, top-decile lift" in line and line.endswith(
+        "the regression stays (gradient boosting must beat it on both)"
+    )
+    only = replace(RULES, alerts=replace(RULES.alerts, model_algorithms=(REGRESSION,)))
+    assert run_model(db, only, "backtest", as_of=book.end, clock=lambda: NOW, png=png) == 0
+    assert "gradient boosting" not in capsys.readouterr().out
