@@ -52,9 +52,14 @@ class Trees:
     depth: int  # the longest root-to-leaf path, in splits
 
     def as_json(self) -> dict[str, Any]:
+        """Plain JSON (no Infinity, which PostgreSQL's json type refuses): +inf thresholds as null."""
+        if not (np.isfinite(self.value).all() and not np.isnan(self.threshold).any()):
+            raise ValueError("a tree holds a value that is not a number")
+        if (self.threshold == -np.inf).any():
+            raise ValueError("a tree holds a threshold of -inf")
         return {
             "feature": [int(v) for v in self.feature],
-            "threshold": [None if np.isinf(v) else float(v) for v in self.threshold],
+            "threshold": [None if v == np.inf else float(v) for v in self.threshold],
             "missing_left": [bool(v) for v in self.missing_left],
             "left": [int(v) for v in self.left],
             "right": [int(v) for v in self.right],

@@ -271,3 +271,18 @@ def test_model_backtest_says_which_algorithm_it_chose_and_why(
     only = replace(RULES, alerts=replace(RULES.alerts, model_algorithms=(REGRESSION,)))
     assert run_model(db, only, "backtest", as_of=book.end, clock=lambda: NOW, png=png) == 0
     assert "gradient boosting" not in capsys.readouterr().out
+
+
+def test_the_boosted_threshold_meets_the_budget_on_the_training_weeks(db: Database) -> None:
+    from model.train import alerts_at, week_numbers
+
+    book = build(db, probes=False)
+    frames, churns, rows = _rows(db, book.end)
+    model = train(
+        "churn", frames, churns, CHURN_HORIZON, book.end, budget=3.0, min_events=5, algorithm=BOOSTING
+    )
+    p, week = model.proba(rows.x), week_numbers(rows.day)
+    allowed = 3.0 / 100 * len(p)
+    assert alerts_at(p, week, rows.account, model.threshold) <= allowed
+    assert alerts_at(p, week, rows.account, np.max(p[p < model.threshold])) > allowed
+    assert model.floor == pytest.approx(2 * rows.y.mean())  # twice the base rate, as the regression's
