@@ -99,6 +99,9 @@ class HealthRules:
     metric_names: MetricNames = field(default_factory=lambda: _metric_names({}, "health"))
 
 
+MODEL_ALGORITHMS = ("logistic_regression", "gradient_boosting")  # model/store.ALGORITHMS
+
+
 @dataclass(frozen=True)
 class AlertRules:
     drop_pct: float = 40
@@ -122,8 +125,25 @@ class AlertRules:
     model_min_weeks: int = 26
     # the scan retrains when the stored model is this many days older than the data
     model_retrain_days: int = 7
+    # the churn model's candidates: the logistic regression (the explainable default, always there) and,
+    # when listed, gradient boosting, stored only when its backtest beats the regression on the same
+    # weeks (model/backtest.choose)
+    model_algorithms: tuple[str, ...] = MODEL_ALGORITHMS
 
     def __post_init__(self) -> None:
+        algos = self.model_algorithms
+        if (
+            not isinstance(algos, list | tuple)
+            or not all(isinstance(a, str) for a in algos)
+            or not set(algos) <= set(MODEL_ALGORITHMS)
+            or "logistic_regression" not in algos
+            or len(set(algos)) != len(algos)
+        ):
+            raise ValueError(
+                f"model_algorithms {algos!r}: list logistic_regression, optionally with gradient_boosting, "
+                "e.g. [logistic_regression, gradient_boosting]"
+            )
+        object.__setattr__(self, "model_algorithms", tuple(algos))
         for name in ("model_min_events", "model_min_weeks", "model_retrain_days"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10_000:

@@ -20,7 +20,7 @@ from model import store
 from model.decisions import announced, digest_part  # noqa: F401  (moved: the digest reads them too)
 from model.features import History
 from model.labels import CHURN_HORIZON
-from model.train import REST_WEEKS, WINDOW_WEEKS, LinearModel, allowance, drivers, week_cap
+from model.train import REST_WEEKS, WINDOW_WEEKS, Scoring, allowance, drivers, week_cap
 from settings import Rules
 from storage.models import Alert, ChurnModel, ModelDecision
 
@@ -153,7 +153,7 @@ def score_accounts(
     return out
 
 
-def _reason(kind: str, model: LinearModel, x: np.ndarray, plan: str | None, p: float) -> dict:
+def _reason(kind: str, model: Scoring, x: np.ndarray, plan: str | None, p: float) -> dict:
     top = drivers(model, x, plan, top=3)
     return {
         "code": REASON[kind],

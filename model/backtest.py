@@ -30,10 +30,9 @@ from model.train import (
     MIN_WEEKS,
     REST_WEEKS,
     WINDOW_WEEKS,
-    LinearModel,
     NotEnoughHistory,
+    Scoring,
     allowance,
-    rows_for,
     train,
 )
 from settings import HealthRules
@@ -55,9 +54,44 @@ class Replay:
     scores: list[tuple[int, date, float]] = field(default_factory=list)  # churn probability
     alerts: list[tuple[int, date, str]] = field(default_factory=list)  # (account, day, churn | upsell)
     fits: list[dict[str, Any]] = field(default_factory=list)  # per refit: cutoff, last training week
+    # gradient boosting (model/boosted.py) on the same weeks and training rows, churn only: its scores,
+    # and the alerts with it as the churn model (same budget, floor and rest; upsell as above)
     gb_scores: list[tuple[int, date, float]] = field(default_factory=list)
+    gb_alerts: list[tuple[int, date, str]] = field(default_factory=list)
+    gb_fits: list[dict[str, Any]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why it had no model some weeks
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _Alerting:
+    """One method's alerts, as the scan raises them: the week's highest-ranked accounts at or above
+    the model's floor, while the kind's share of the budget over 4 weeks allows, none alerted in the
+    last REST_WEEKS weeks."""
+
+    def __init__(self, out: list[tuple[int, date, str]]) -> None:
+        self.out = out
+        self.last: dict[tuple[int, str], date] = {}
+        self.raised: dict[str, list[int]] = {"churn": [], "upsell": []}  # per kind, per scored week
+
+    def skip(self, kind: str) -> None:
+        self.raised[kind].append(0)
+
+    def week(
+        self, kind: str, day: date, ids: np.ndarray, p: np.ndarray, rate: float, floor: float | None
+    ) -> None:
+        past = self.raised[kind][-(WINDOW_WEEKS - 1) :]
+        room = before = allowance(rate, 0, sum(past))
+        for i in np.argsort(-p, kind="stable"):
+            a, v = int(ids[i]), float(p[i])
+            if room <= 0 or floor is None or v < floor:
+                break
+            prev = self.last.get((a, kind))
+            if prev is not None and (day - prev).days < 7 * REST_WEEKS:
+                continue
+            self.last[(a, kind)] = day
+            self.out.append((a, day, kind))
+            room -= 1
+        self.raised[kind].append(before - room)
 
 
 def walk_forward(
@@ -73,7 +107,8 @@ def walk_forward(
     gradient_boosting: bool = False,
     class_weight: str | None = None,
 ) -> Replay:
-    """Score each of ``days`` (days of ``history``'s weeks) with models trained strictly before it."""
+    """Score each of ``days`` (days of ``history``'s weeks) with models trained strictly before it;
+    with ``gradient_boosting``, a boosted churn model too, fitted on the same rows at the same refits."""
     t0 = timer.perf_counter()
     k_of = {history.anchor - timedelta(days=7 * k): k for k in range(history.weeks)}
     frames = [history.frame(k) for k in range(history.weeks)]
@@ -82,13 +117,12 @@ def walk_forward(
     by_day = {f.day: f for f in frames}
     share = {"churn": budget * (1 - upsell_share), "upsell": budget * upsell_share}
     targets = {"churn": (churns, CHURN_HORIZON), "upsell": (upgrades, UPSELL_HORIZON)}
-    models: dict[str, LinearModel | None] = {}
-    gb: Any = None
+    models: dict[str, Scoring | None] = {}
+    gb: Scoring | None = None
     last_fit: date | None = None
-    last_alert: dict[tuple[int, str], date] = {}
-    raised: dict[str, list[int]] = {"churn": [], "upsell": []}  # per kind, new alerts per scored week
     out = Replay()
-    fit_seconds = 0.0
+    alerting, gb_alerting = _Alerting(out.alerts), _Alerting(out.gb_alerts)
+    fit_seconds = gb_seconds = 0.0
     for day in sorted(days):
         if day not in k_of:
             raise ValueError(f"{day.isoformat()} is not one of the history's weeks")
@@ -96,7 +130,7 @@ def walk_forward(
             tf = timer.perf_counter()
             for kind, (events, horizon) in targets.items():
                 try:
-                    models[kind] = train(
+                    models[kind] = model = train(
                         kind,
                         frames,
                         events,
@@ -106,52 +140,50 @@ def walk_forward(
                         min_events=min_events,
                         class_weight=class_weight,
                     )
-                    out.fits.append(
-                        {"kind": kind, "cutoff": day, "last_week": models[kind].training["last_week"]}
-                    )
+                    out.fits.append({"kind": kind, "cutoff": day, "last_week": model.training["last_week"]})
                 except NotEnoughHistory as exc:
                     models[kind] = None
                     out.skipped.setdefault(kind, str(exc))
-            if gradient_boosting and models.get("churn") is not None:
-                from sklearn.ensemble import HistGradientBoostingClassifier
-
-                rows = rows_for(frames, churns, CHURN_HORIZON, day)
-                gb = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=0)
-                gb.fit(rows.x, rows.y)
-            last_fit = day
             fit_seconds += timer.perf_counter() - tf
+            if gradient_boosting and models.get("churn") is not None:
+                tg = timer.perf_counter()
+                gb = train(
+                    "churn",
+                    frames,
+                    churns,
+                    CHURN_HORIZON,
+                    day,
+                    budget=share["churn"],
+                    min_events=min_events,
+                    algorithm="gradient_boosting",
+                )
+                out.gb_fits.append({"kind": "churn", "cutoff": day, "last_week": gb.training["last_week"]})
+                gb_seconds += timer.perf_counter() - tg
+            last_fit = day
         frame = by_day[day]
         for kind in ("churn", "upsell"):
             model = models.get(kind)
             if model is None or not len(frame.account_ids):
-                raised[kind].append(0)
+                alerting.skip(kind)
+                gb_alerting.skip(kind)
                 continue
+            rate = len(frame.account_ids) * share[kind] / 100
             p = model.proba(model.matrix(frame))
-            if kind == "churn":
-                out.scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, p, strict=True)]
-                if gb is not None:
-                    g = gb.predict_proba(frame.x)[:, 1]
-                    out.gb_scores += [
-                        (int(a), day, float(v)) for a, v in zip(frame.account_ids, g, strict=True)
-                    ]
-            # as the scan does: the week's highest-ranked accounts at or above the floor, while the
-            # kind's share of the budget over 4 weeks allows, none alerted in the last REST_WEEKS weeks
-            past = raised[kind][-(WINDOW_WEEKS - 1) :]
-            room = allowance(len(frame.account_ids) * share[kind] / 100, 0, sum(past))
-            before = room
-            floor = model.floor
-            for i in np.argsort(-p, kind="stable"):
-                a, v = int(frame.account_ids[i]), float(p[i])
-                if room <= 0 or floor is None or v < floor:
-                    break
-                prev = last_alert.get((a, kind))
-                if prev is not None and (day - prev).days < 7 * REST_WEEKS:
-                    continue
-                last_alert[(a, kind)] = day
-                out.alerts.append((a, day, kind))
-                room -= 1
-            raised[kind].append(before - room)
-    out.seconds = {"features": t1 - t0, "training": fit_seconds, "total": timer.perf_counter() - t0}
+            alerting.week(kind, day, frame.account_ids, p, rate, model.floor)
+            if kind != "churn":  # the boosted replay alerts upsell as the regression does
+                gb_alerting.week(kind, day, frame.account_ids, p, rate, model.floor)
+                continue
+            out.scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, p, strict=True)]
+            if gb is not None:
+                g = gb.proba(gb.matrix(frame))
+                out.gb_scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, g, strict=True)]
+                gb_alerting.week(kind, day, frame.account_ids, g, rate, gb.floor)
+    out.seconds = {
+        "features": t1 - t0,
+        "training": fit_seconds,
+        **({"gradient_boosting": gb_seconds} if gradient_boosting else {}),
+        "total": timer.perf_counter() - t0,
+    }
     return out
 
 
@@ -239,6 +271,28 @@ def calibration(scores: Sequence[tuple[int, date, float]], churns: dict[int, lis
     }
 
 
+# --- which algorithm scores ------------------------------------------------------------------------
+
+REGRESSION, BOOSTING = "logistic_regression", "gradient_boosting"
+# threshold-free, as alerts/budget._BEATS compares model and rules: each algorithm alerts at its own
+# threshold, so recall at the budget would compare thresholds as much as rankings
+CHOICE_FIGURES = ("auc_30d", "top_decile_lift_30d")
+
+
+def choose(regression: dict[str, Any] | None, boosted: dict[str, Any] | None) -> dict[str, Any]:
+    """Gradient boosting only when its backtest beats the regression's on every CHOICE_FIGURES figure
+    on the same weeks; otherwise the explainable default. Returns the choice, why, and the figures."""
+    if not boosted:
+        return {"algorithm": REGRESSION, "why": "not_compared"}
+    figs = {k: {REGRESSION: (regression or {}).get(k), BOOSTING: boosted.get(k)} for k in CHOICE_FIGURES}
+    out: dict[str, Any] = {"figures": figs}
+    if any(v is None for f in figs.values() for v in f.values()):
+        return {"algorithm": REGRESSION, "why": "no_figures", **out}
+    if all(f[BOOSTING] > f[REGRESSION] for f in figs.values()):
+        return {"algorithm": BOOSTING, "why": "beats_regression", **out}
+    return {"algorithm": REGRESSION, "why": "regression_better", **out}
+
+
 # --- the product's backtest ----------------------------------------------------------------------------
 
 
@@ -255,6 +309,14 @@ class Backtest:
     replay: Replay
     gradient_boosting: dict[str, Any] | None = None
     curves: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # method -> ``tradeoff``
+    # ``model`` holds the figures of the algorithm chosen (``choice``); with gradient boosting
+    # replayed, the regression's are here, its own in ``gradient_boosting``
+    regression: dict[str, Any] | None = None
+    choice: dict[str, Any] = field(default_factory=lambda: choose(None, None))
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.choice["algorithm"])
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -267,6 +329,8 @@ class Backtest:
             "model": self.model,
             "rules": self.rules,
             "gradient_boosting": self.gradient_boosting,
+            "logistic_regression": self.regression,
+            "algorithm": self.choice,
             "calibration": self.calibration,
             "curves": self.curves,
             "refits": len(self.replay.fits),
@@ -331,7 +395,19 @@ def run(
         raise NotEnoughHistory(replay.skipped.get("churn", "no week could be scored"))
     scored_days = sorted({d for _, d, _ in replay.scores})
     lo, hi = scored_days[0], scored_days[-1]
-    model_fig = figures(replay.scores, replay.alerts, churns, ups, lo, hi)
+    reg_fig = figures(replay.scores, replay.alerts, churns, ups, lo, hi)
+    gb_fig = None
+    if gradient_boosting and replay.gb_scores:
+        gb_fig = figures(replay.gb_scores, replay.gb_alerts, churns, ups, lo, hi)
+    choice = choose(reg_fig, gb_fig)
+    if gb_fig:
+        choice["calibration_ece"] = {
+            REGRESSION: calibration(replay.scores, churns).get("ece"),
+            BOOSTING: calibration(replay.gb_scores, churns).get("ece"),
+        }
+    boosted = choice["algorithm"] == BOOSTING
+    chosen = replay.gb_scores if boosted else replay.scores
+    model_fig = gb_fig if boosted and gb_fig else reg_fig
     # the rules on the same account-weeks: the health score then (accounts as the files described them)
     rule_scores: list[tuple[int, date, float]] = []
     by_week: dict[date, set[int]] = {}
@@ -361,13 +437,6 @@ def run(
     )
     rule_alerts = [(a, d, "churn" if k == CHURN else "upsell") for a, d, k in stored]
     rules_fig = figures(rule_scores, rule_alerts, churns, ups, lo, hi)
-    gb_fig = None
-    if gradient_boosting and replay.gb_scores:
-        gb_fig = {
-            k: v
-            for k, v in figures(replay.gb_scores, [], churns, ups, lo, hi).items()
-            if k in ("account_weeks", "auc_30d", "top_decile_lift_30d")
-        }
     return Backtest(
         lo,
         hi,
@@ -376,11 +445,13 @@ def run(
         len(history.ids),
         model_fig,
         rules_fig,
-        calibration(replay.scores, churns),
+        calibration(chosen, churns),
         replay,
         gb_fig,
         {
-            "model": tradeoff(replay.scores, churns, lo, hi),
+            "model": tradeoff(chosen, churns, lo, hi),
             "rules": tradeoff(rule_scores, churns, lo, hi),
         },
+        reg_fig if gb_fig else None,
+        choice,
     )

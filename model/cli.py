@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from clock import Clock
-from model.backtest import DEFAULT_BUDGET, Backtest, run
+from model.backtest import BOOSTING, DEFAULT_BUDGET, REGRESSION, Backtest, run
 from model.metrics import ROWS
 from model.metrics import fmt as _fmt
 from model.service import explain, train_models
@@ -40,10 +40,16 @@ def print_backtest(bt: Backtest) -> None:
             f"{c['ece']:.1%}, Brier {c['brier']:.3f}"
         )
     if bt.gradient_boosting:
-        g = bt.gradient_boosting
+        g, lr = bt.gradient_boosting, bt.regression or {}
+        verdict = {
+            BOOSTING: "it beats the regression on both, so it is the churn model (the model column is its)",
+            REGRESSION: "the regression stays (gradient boosting must beat it on both)",
+        }[bt.algorithm]
+        auc, lift = "auc_30d", "top_decile_lift_30d"
         print(
-            f"gradient boosting on the same weeks: AUC {_fmt('{:.3f}', g['auc_30d'])}, top-decile lift "
-            f"{_fmt('{:.2f}', g['top_decile_lift_30d'])} (the regression stays unless this beats it)"
+            f"gradient boosting on the same weeks: AUC {_fmt('{:.3f}', g[auc])} vs "
+            f"{_fmt('{:.3f}', lr.get(auc))}, top-decile lift {_fmt('{:.2f}', g[lift])} "
+            f"vs {_fmt('{:.2f}', lr.get(lift))} for the regression: {verdict}"
         )
     for kind, why in bt.replay.skipped.items():  # the first weeks, before enough outcomes were known
         print(f"weeks before the first {kind} model are not scored: {why}")
@@ -92,11 +98,17 @@ def run_model(
 
 def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: float, as_json: bool) -> int:
     with db.session() as session:
-        done = train_models(session, as_of, rules.health, now=clock(), budget=budget)
+        algorithms = rules.alerts.model_algorithms
+        done = train_models(session, as_of, rules.health, now=clock(), budget=budget, algorithms=algorithms)
         out: list[dict[str, Any]] = [
             {
                 "kind": r.kind,
                 "version": r.version,
+                "algorithm": r.algorithm,
+                # the churn model's candidates were compared (model/backtest.choose); upsell's were not
+                "algorithm_why": (r.backtest.get("algorithm") or {}).get("why")
+                if r.kind == "churn"
+                else None,
                 "data_through": r.data_through.isoformat(),
                 "threshold": r.threshold,
                 "training": r.training,
@@ -110,7 +122,9 @@ def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: flo
     for o in out:
         t = o["training"]
         print(
-            f"{o['kind']} model v{o['version']} trained on {t['rows']:,} account-weeks over "
+            f"{o['kind']} model v{o['version']} ({o['algorithm'].replace('_', ' ')}"
+            f"{', its backtest beat the regression' if o['algorithm'] == BOOSTING else ''}) "
+            f"trained on {t['rows']:,} account-weeks over "
             f"{t['weeks']} weeks ({t['events']} accounts with the outcome), data through "
             f"{o['data_through']}, "
             f"alert threshold {_fmt('{:.1%}', o['threshold'])}"
@@ -134,7 +148,8 @@ def _backtest(
 ) -> int:
     """The replay, then its chart: a chart that cannot be written fails the command (it is the output)."""
     with db.session() as session:
-        gb = gradient_boosting
+        # as training does: gradient boosting replayed beside the regression when a candidate
+        gb = gradient_boosting or BOOSTING in rules.alerts.model_algorithms
         bt = run(session, as_of, rules.health, start=start, budget=budget, gradient_boosting=gb)
     path = Path(png or DEFAULT_PNG)
     try:

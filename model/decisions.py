@@ -37,6 +37,9 @@ def digest_part(session: Session) -> dict[str, Any]:
             "last": bt["weeks"]["last"],
             **{f"model_{k}": bt["model"].get(k) for k in _BACKTEST_KEYS},
             **{f"rules_{k}": bt["rules"].get(k) for k in _BACKTEST_KEYS},
+            # which algorithm the churn model is, and why (model/backtest.choose)
+            "algorithm": row.algorithm,
+            "algorithm_why": (bt.get("algorithm") or {}).get("why"),
         }
     return part
 

@@ -2,11 +2,13 @@
 
 Training reads the whole stored history once (model/features.py), fits the churn and upsell models on
 the weeks whose outcome is known, stores them with the backtest's figures (model/store.py), and so a
-later scan, on any instance, scores with the same numbers."""
+later scan, on any instance, scores with the same numbers. The churn model is the logistic regression
+unless gradient boosting, replayed on the same weeks, beat it (model/backtest.choose)."""
 
 from __future__ import annotations
 
 import time as timer
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -18,10 +20,18 @@ from sqlalchemy.orm import Session
 from accounts.health import data_through
 from accounts.names import normalize_name
 from model import store
-from model.backtest import DEFAULT_BUDGET, UPSELL_SHARE, history_weeks, needed_weeks, run
+from model.backtest import (
+    BOOSTING,
+    DEFAULT_BUDGET,
+    REGRESSION,
+    UPSELL_SHARE,
+    history_weeks,
+    needed_weeks,
+    run,
+)
 from model.features import History
 from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
-from model.train import Driver, LinearModel, NotEnoughHistory, drivers, train
+from model.train import Driver, NotEnoughHistory, Scoring, drivers, train
 from settings import HealthRules, Rules
 from storage.models import Account, ChurnModel
 
@@ -43,8 +53,11 @@ def train_models(
     budget: float = DEFAULT_BUDGET,
     upsell_share: float = UPSELL_SHARE,
     backtest: bool = True,
+    algorithms: Sequence[str] = (REGRESSION,),
 ) -> Trained:
     """Fit and store the churn and upsell models on everything known up to the data-through day.
+    With gradient_boosting among ``algorithms`` (``alerts.model_algorithms``) and a backtest, the
+    backtest replays it beside the regression and the churn model stored is the one it chose.
     Raises NotEnoughHistory (saying how much is needed) when not even the churn model can be fitted."""
     t0 = timer.perf_counter()
     data = data_through(session, as_of, rules)
@@ -59,7 +72,7 @@ def train_models(
         "churn": (churn_dates(session), CHURN_HORIZON, budget * (1 - upsell_share)),
         "upsell": (upgrade_dates(session), UPSELL_HORIZON, budget * upsell_share),
     }
-    fitted: dict[str, LinearModel] = {}
+    fitted: dict[str, Scoring] = {}
     skipped: dict[str, str] = {}
     for kind, (events, horizon, share) in targets.items():
         try:
@@ -71,9 +84,13 @@ def train_models(
     figures: dict[str, Any] = {}
     if backtest:
         try:
-            figures = run(session, as_of, rules, budget=budget).as_json()
+            compare = BOOSTING in algorithms
+            figures = run(session, as_of, rules, budget=budget, gradient_boosting=compare).as_json()
         except NotEnoughHistory as exc:
             figures = {"skipped": str(exc)}
+    if (figures.get("algorithm") or {}).get("algorithm") == BOOSTING and "churn" in fitted:
+        events, horizon, share = targets["churn"]
+        fitted["churn"] = train("churn", frames, events, horizon, anchor, budget=share, algorithm=BOOSTING)
     rows = [
         store.save(session, m, trained_at=now, data_through=anchor, backtest=figures) for m in fitted.values()
     ]
@@ -183,6 +200,7 @@ def train_if_stale(
             budget=rules.alerts.budget_per_100_accounts_week,
             upsell_share=rules.alerts.budget_shares["upsell"] / 100,
             backtest=backtest,
+            algorithms=rules.alerts.model_algorithms,
         )
     except NotEnoughHistory as exc:
         return f"not trained: {exc}"

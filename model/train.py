@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -52,9 +52,60 @@ def _log1p_where(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+class Scoring:
+    """What the scan, ``model explain`` and the store use of a fitted model, whatever its algorithm
+    (this LinearModel, model/boosted.BoostedModel): ``decision`` (the logit) and ``contributions``
+    (per feature, adding up with ``intercept`` to the logit) come from the subclass."""
+
+    algorithm: ClassVar[str]
+    kind: str
+    features: list[Feature]
+    metrics: list[str]
+    plans: list[str]
+    typical: np.ndarray
+    typical_by_plan: dict[str, list[float]]
+    threshold: float | None
+    budget: float | None
+    training: dict[str, Any]
+    intercept: float  # a number (LinearModel) or a property (BoostedModel)
+
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def base_rate(self) -> float | None:
+        """The share of training account-weeks whose outcome came true (churned / upgraded in 90 days)."""
+        rows, pos = self.training.get("rows"), self.training.get("positives")
+        return pos / rows if rows and pos is not None else None
+
+    @property
+    def floor(self) -> float | None:
+        """The probability an account needs for this model to alert it: LIFT_FLOOR x the base rate;
+        the stored threshold for a model trained without its counts."""
+        base = self.base_rate
+        return LIFT_FLOOR * base if base else self.threshold
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-self.decision(x)))
+
+    def matrix(self, frame: Frame) -> np.ndarray:
+        """The frame's columns in this model's order (a frame built for its metrics and plans)."""
+        keys = [f.key for f in frame.features]
+        return frame.x[:, [keys.index(f.key) for f in self.features]]
+
+    def typical_for(self, plan: str | None) -> np.ndarray:
+        t = self.typical_by_plan.get(plan or "")
+        return np.array(t, dtype=float) if t is not None else self.typical
+
+
 @dataclass
-class LinearModel:
+class LinearModel(Scoring):
     """A fitted model as numbers: scoring, explaining and storing need nothing else (no pickle)."""
+
+    algorithm: ClassVar[str] = "logistic_regression"
 
     kind: str  # churn | upsell
     features: list[Feature]
@@ -72,19 +123,6 @@ class LinearModel:
     training: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def base_rate(self) -> float | None:
-        """The share of training account-weeks whose outcome came true (churned / upgraded in 90 days)."""
-        rows, pos = self.training.get("rows"), self.training.get("positives")
-        return pos / rows if rows and pos is not None else None
-
-    @property
-    def floor(self) -> float | None:
-        """The probability an account needs for this model to alert it: LIFT_FLOOR x the base rate;
-        the stored threshold for a model trained without its counts."""
-        base = self.base_rate
-        return LIFT_FLOOR * base if base else self.threshold
-
-    @property
     def log(self) -> np.ndarray:
         return np.array([f.log for f in self.features], dtype=bool)
 
@@ -99,18 +137,6 @@ class LinearModel:
 
     def decision(self, x: np.ndarray) -> np.ndarray:
         return self.contributions(x).sum(axis=1) + self.intercept
-
-    def proba(self, x: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-self.decision(x)))
-
-    def matrix(self, frame: Frame) -> np.ndarray:
-        """The frame's columns in this model's order (a frame built for its metrics and plans)."""
-        keys = [f.key for f in frame.features]
-        return frame.x[:, [keys.index(f.key) for f in self.features]]
-
-    def typical_for(self, plan: str | None) -> np.ndarray:
-        t = self.typical_by_plan.get(plan or "")
-        return np.array(t, dtype=float) if t is not None else self.typical
 
 
 @dataclass(frozen=True)
@@ -162,7 +188,7 @@ def _fmt(v: float | None) -> str:
     return f"{v:.2f}"
 
 
-def drivers(model: LinearModel, x_row: np.ndarray, plan: str | None, top: int | None = 3) -> list[Driver]:
+def drivers(model: Scoring, x_row: np.ndarray, plan: str | None, top: int | None = 3) -> list[Driver]:
     """The features that move this account's score most toward the outcome (all, by size, with top=None)."""
     contrib = model.contributions(x_row.reshape(1, -1))[0]
     typical = model.typical_for(plan)
@@ -227,6 +253,22 @@ def check(rows: Rows, kind: str, horizon: int, min_events: int = MIN_EVENTS) -> 
         )
 
 
+def typical_values(rows: Rows, plans: list[str]) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """The raw training median per feature, overall and per plan with 30 rows or more: the "typical"
+    a driver is read against."""
+    import warnings
+
+    with np.errstate(all="ignore"), warnings.catch_warnings(action="ignore"):  # an all-unknown column
+        typical = np.nanmedian(rows.x, axis=0)
+        by_plan: dict[str, list[float]] = {}
+        plan_arr = np.array([p or "" for p in rows.plans])
+        for p in plans:
+            sel = plan_arr == p
+            if sel.sum() >= 30:
+                by_plan[p] = [float(v) for v in np.nanmedian(rows.x[sel], axis=0)]
+    return typical, by_plan
+
+
 def fit(
     kind: str,
     rows: Rows,
@@ -240,17 +282,7 @@ def fit(
     read back into a LinearModel whose scores equal the pipeline's."""
     pipe = pipeline(features, class_weight=class_weight).fit(rows.x, rows.y)
     fill, scaler, lr = pipe.named_steps["fill"], pipe.named_steps["scale"], pipe.named_steps["lr"]
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings(action="ignore"):  # a column all unknown has no median
-            typical = np.nanmedian(rows.x, axis=0)
-            by_plan: dict[str, list[float]] = {}
-            plan_arr = np.array([p or "" for p in rows.plans])
-            for p in plans:
-                sel = plan_arr == p
-                if sel.sum() >= 30:
-                    by_plan[p] = [float(v) for v in np.nanmedian(rows.x[sel], axis=0)]
+    typical, by_plan = typical_values(rows, plans)
     return LinearModel(
         kind=kind,
         features=features,
@@ -367,15 +399,25 @@ def train(
     budget: float,
     min_events: int = MIN_EVENTS,
     class_weight: str | None = None,
-) -> LinearModel:
+    algorithm: str = "logistic_regression",
+) -> Scoring:
     """Fit on the weeks before ``cutoff`` with a known outcome and set the threshold that meets
-    ``budget`` (alerts per 100 accounts per week) on those same weeks."""
+    ``budget`` (alerts per 100 accounts per week) on those same weeks; ``algorithm`` is
+    logistic_regression (this module's LinearModel) or gradient_boosting (model/boosted.py)."""
     rows = rows_for(frames, events, horizon, cutoff)
     check(rows, kind, horizon, min_events)
     f0 = frames[0]
     metrics = [f.key[: -len(".7d")] for f in f0.features if f.key.endswith(".7d")]
     plans = [f.key[5:] for f in f0.features if f.key.startswith("plan.")]
-    model = fit(kind, rows, f0.features, metrics, plans, class_weight=class_weight)
+    model: Scoring
+    if algorithm == "gradient_boosting":
+        from model import boosted
+
+        model = boosted.fit(kind, rows, f0.features, metrics, plans)
+    elif algorithm == "logistic_regression":
+        model = fit(kind, rows, f0.features, metrics, plans, class_weight=class_weight)
+    else:
+        raise ValueError(f"unknown algorithm {algorithm!r}")
     p = model.proba(rows.x)
     model.threshold = threshold_for_budget(p, week_numbers(rows.day), rows.account, budget)
     model.budget = budget
