@@ -1,5 +1,5 @@
 """The alert budget: with a trained model, the scan alerts the accounts the model ranks highest, down to
-a floor of twice the base rate, and keeps every 4 weeks within the budget. The first slice's
+a floor of twice the base rate, within the budget averaged over 4 weeks. The first slice's
 backtest let 2.48 alerts per 100 accounts a week through a 2.0 budget; the cap is what keeps a team
 reading the channel. Hard rules the team sets (inactivity, seats full, plan limit) still raise alerts,
 and count in the same budget."""
@@ -12,15 +12,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.rules import CHURN, SEVERITY_RANK, UPSELL, Finding
+from clock import local_day
 from model import store
 from model.decisions import announced, digest_part  # noqa: F401  (moved: the digest reads them too)
 from model.features import History
 from model.labels import CHURN_HORIZON
-from model.train import REST_WEEKS, WINDOW_WEEKS, Scoring, allowance, drivers, week_cap
+from model.train import REST_WEEKS, WINDOW_WEEKS, Scoring, allowance, drivers
 from settings import Rules
 from storage.models import Alert, ChurnModel, ModelDecision
 
@@ -30,9 +31,13 @@ REASON = {CHURN: "model_churn", UPSELL: "model_upsell"}
 HORIZON_WEEKS = -(-CHURN_HORIZON // 7)  # 13: a week's 90-day outcome is known 13 weeks later
 
 
-def band(p: float) -> str:
-    """The churn probability as a CSM reads it: a band, not a third decimal."""
-    return "high" if p >= 0.3 else "elevated" if p >= 0.1 else "low"
+def band(p: float, floor: float | None = None) -> str:
+    """The probability as a CSM reads it: a band, not a third decimal. High from 30 %; elevated from
+    10 %, or from the model's floor (twice the base rate) where churn is rarer, so an alert never
+    reads "low"."""
+    if p >= 0.3:
+        return "high"
+    return "elevated" if p >= 0.1 or (floor is not None and p >= floor) else "low"
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Scored:
 
     @property
     def limit(self) -> float | None:
+        """The probability from which the model alerts, while the budget has room."""
         return self.floor if self.floor is not None else self.threshold
 
 
@@ -159,7 +165,7 @@ def _reason(kind: str, model: Scoring, x: np.ndarray, plan: str | None, p: float
         "code": REASON[kind],
         "params": {
             "pct": round(float(p) * 100, 1),
-            "risk": band(float(p)),
+            "risk": band(float(p), model.floor),
             "drivers": [{**d.as_json("en", plan), "text_ja": d.text("ja", plan)} for d in top],
         },
     }
@@ -171,22 +177,20 @@ def rate(accounts: int, rules: Rules, kind: str) -> float:
     return accounts * a.budget_per_100_accounts_week / 100 * a.budget_shares[MODEL_KIND[kind]] / 100
 
 
-def cap(accounts: int, rules: Rules, kind: str) -> int:
-    """The most new alerts of ``kind`` in any 7 days (model/train.week_cap); over 4 weeks they average
-    out to the budget (``room``)."""
-    return week_cap(rate(accounts, rules, kind))
-
-
 def room(session: Session, now: datetime, kind: str, accounts: int, rules: Rules) -> int:
-    """New alerts of ``kind`` this scan may raise: the budget less the alerts raised in the last 7 days
-    and the last 4 weeks, whatever became of them (a resolved alert was still read)."""
-
-    def raised_since(days: int) -> int:
-        since = now - timedelta(days=days)
-        q = select(func.count()).select_from(Alert).where(Alert.kind == kind, Alert.raised_at > since)
-        return int(session.scalar(q) or 0)
-
-    return allowance(rate(accounts, rules, kind), raised_since(7), raised_since(7 * WINDOW_WEEKS))
+    """New alerts of ``kind`` this scan may raise: the budget less the alerts raised in this week and
+    the 3 before, whatever became of them (a resolved alert was still read). Weeks are counted in the
+    team's days (``schedule.timezone``), so next Monday's scan gets a fresh week whatever hour this
+    one ran at."""
+    tz = rules.schedule.timezone
+    today = local_day(now, tz)
+    since = now - timedelta(days=7 * WINDOW_WEEKS + 1)
+    weeks = [0] * WINDOW_WEEKS
+    for at in session.scalars(select(Alert.raised_at).where(Alert.kind == kind, Alert.raised_at > since)):
+        k = (today - local_day(at, tz)).days // 7
+        if 0 <= k < WINDOW_WEEKS:
+            weeks[k] += 1
+    return allowance(rate(accounts, rules, kind), weeks)
 
 
 def rested(session: Session, now: datetime, kind: str) -> set[int]:
@@ -214,12 +218,11 @@ def select_findings(
     rested: set[int] | None = None,
 ) -> tuple[list[Finding], int]:
     """The week's findings of ``kind`` under the budget: hard-rule findings always (counted first), then
-    the model's highest-ranked accounts at or above its floor (twice the base rate) while the cap
-    allows. An account
-    with an open alert keeps being updated without a new slot; one in cooldown or snoozed
-    (``blocked``) takes none; one the model alerted in the last 13 weeks (``rested``) gets no model
-    finding. ``left`` is the scan's ``room``. Returns the findings and how many of them were cut by
-    the cap."""
+    the model's highest-ranked accounts at or above its floor (twice the base rate) while ``left``
+    (the scan's ``room``) allows. An account with an open alert keeps being updated without a new
+    slot; one in cooldown or snoozed (``blocked``) takes none; one the model alerted in the last 13
+    weeks (``rested``) gets no model finding. Returns the findings and how many accounts at or above
+    the stored threshold (the strong ones, not every account over the floor) the budget held back."""
     hard = _hard(findings, kind)
     left -= sum(1 for a in hard if a not in open_ids and a not in blocked)
     out = dict(hard)
@@ -233,7 +236,7 @@ def select_findings(
             continue
         if prior is None and account_id not in open_ids and account_id not in blocked:
             if left <= 0:
-                cut += 1
+                cut += s.threshold is None or s.probability >= s.threshold
                 continue
             left -= 1
         high = s.threshold is not None and s.probability >= 2 * s.threshold

@@ -19,9 +19,9 @@ days: Baton's open-then-cooldown span) to the alert budget, churn and upsell eac
 
 Baton's model is model/backtest.py's walk-forward run on the replayed database after the replay: on
 each scored Monday the churn and upsell models trained (every 4 weeks) on the earlier weeks whose
-90-day outcome was known then, alerting at the threshold that met the budget on those weeks, same
-budget and shares as the peer. --gradient-boosting adds a HistGradientBoostingClassifier's AUC on
-the same training rows and weeks.
+90-day outcome was known then, alerting the highest-ranked accounts down to twice the base rate
+within the budget over 4 weeks, same budget and shares as the peer. --gradient-boosting adds a
+HistGradientBoostingClassifier's AUC on the same training rows and weeks.
 
 Recall counts the churns (upgrades) whose whole 90-day window lies inside the scored weeks, so neither
 method is charged for weeks it did not score. Figures are pooled over the books; each book's key
@@ -197,8 +197,8 @@ def replay_baton(
 
 def replay_model(db: Any, warmup: int, weeks: int, rules: Any, args: dict[str, Any]) -> dict:
     """model/backtest.py's walk-forward on the replayed database: on each scored Monday, the model trained
-    on the weeks before whose outcome was known then, alerting at its threshold for the budget (churn and
-    upsell shares as the peer's). Features, labels and threshold are the product's (model/)."""
+    on the weeks before whose outcome was known then, alerting down to twice the base rate within the
+    budget (churn and upsell shares as the peer's). Features, labels and floor are the product's."""
     from sqlalchemy import select
 
     from model.backtest import calibration, walk_forward

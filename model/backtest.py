@@ -1,9 +1,9 @@
 """The backtest: the stored history replayed week by week, as a live deployment would have lived it.
 
 At each scored week (the Sunday a Monday scan scores up to) the model is the one trained on the
-weeks before it whose outcome was known by then (model/train.py), its threshold the one that met the
-alert budget on those training weeks; each week the highest-ranked accounts at or above it up to the
-budget's share, none alerted in the 13 weeks before (the scan's rule). Beside it,
+weeks before it whose outcome was known by then (model/train.py); each week it alerts the
+highest-ranked accounts down to twice its training weeks' base rate, within the kind's share of the
+budget over 4 weeks, none alerted in the 13 weeks before (the scan's rules). Beside it,
 the rules: the health score (accounts/health.py) on the same account-weeks, and the alerts the rules'
 scans stored. Figures are those of /work/shared/docs/alert-quality.md (model/metrics.py), counted on
 the weeks whose 90-day outcome is known."""
@@ -71,16 +71,17 @@ class _Alerting:
     def __init__(self, out: list[tuple[int, date, str]]) -> None:
         self.out = out
         self.last: dict[tuple[int, str], date] = {}
-        self.raised: dict[str, list[int]] = {"churn": [], "upsell": []}  # per kind, per scored week
-
-    def skip(self, kind: str) -> None:
-        self.raised[kind].append(0)
+        self.raised: dict[str, dict[date, int]] = {"churn": {}, "upsell": {}}  # per kind and scored day
 
     def week(
         self, kind: str, day: date, ids: np.ndarray, p: np.ndarray, rate: float, floor: float | None
     ) -> None:
-        past = self.raised[kind][-(WINDOW_WEEKS - 1) :]
-        room = before = allowance(rate, 0, sum(past))
+        weeks = [0] * WINDOW_WEEKS  # as budget.room counts them: by whole weeks back from this day
+        for d, n in self.raised[kind].items():
+            k = (day - d).days // 7
+            if 0 <= k < WINDOW_WEEKS:
+                weeks[k] += n
+        room = before = allowance(rate, weeks)
         for i in np.argsort(-p, kind="stable"):
             a, v = int(ids[i]), float(p[i])
             if room <= 0 or floor is None or v < floor:
@@ -91,7 +92,7 @@ class _Alerting:
             self.last[(a, kind)] = day
             self.out.append((a, day, kind))
             room -= 1
-        self.raised[kind].append(before - room)
+        self.raised[kind][day] = self.raised[kind].get(day, 0) + before - room
 
 
 def walk_forward(
@@ -164,8 +165,6 @@ def walk_forward(
         for kind in ("churn", "upsell"):
             model = models.get(kind)
             if model is None or not len(frame.account_ids):
-                alerting.skip(kind)
-                gb_alerting.skip(kind)
                 continue
             rate = len(frame.account_ids) * share[kind] / 100
             p = model.proba(model.matrix(frame))

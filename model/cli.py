@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from clock import Clock
+from model import store
 from model.backtest import BOOSTING, DEFAULT_BUDGET, REGRESSION, Backtest, run
 from model.metrics import ROWS
 from model.metrics import fmt as _fmt
@@ -111,6 +112,7 @@ def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: flo
                 else None,
                 "data_through": r.data_through.isoformat(),
                 "threshold": r.threshold,
+                "alerts_from": store.load(r).floor,  # the scan alerts down to it while the budget allows
                 "training": r.training,
                 "backtest_model": r.backtest.get("model"),
             }
@@ -127,7 +129,8 @@ def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: flo
             f"trained on {t['rows']:,} account-weeks over "
             f"{t['weeks']} weeks ({t['events']} accounts with the outcome), data through "
             f"{o['data_through']}, "
-            f"alert threshold {_fmt('{:.1%}', o['threshold'])}"
+            f"alerts from {_fmt('{:.1%}', o['alerts_from'])} while the budget has room "
+            f"(threshold for the budget {_fmt('{:.1%}', o['threshold'])})"
         )
     for kind, why in done.skipped.items():
         print(f"no {kind} model: {why}")
@@ -183,8 +186,8 @@ def _explain(
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     for e in data:
-        th = e["threshold"]
-        flag = "" if th is None else (" (alerted at this level)" if e["probability"] >= th else "")
+        floor = e["alerts_from"]
+        flag = "" if floor is None else (" (alerted at this level)" if e["probability"] >= floor else "")
         print(
             f"{e['name']} ({e['account_id']}): {e['kind']} probability {e['probability']:.1%}{flag}, "
             f"model v{e['model_version']}, data through {e['data_through']}"

@@ -114,6 +114,7 @@ class Explanation:
     day: date
     probability: float
     threshold: float | None
+    alerts_from: float | None  # the model's floor: the scan alerts from here while the budget allows
     plan: str | None
     drivers: list[Driver]  # all features, largest contribution (either way) first
     intercept: float
@@ -127,6 +128,7 @@ class Explanation:
             "data_through": self.day.isoformat(),
             "probability": round(self.probability, 4),
             "threshold": self.threshold,
+            "alerts_from": self.alerts_from,
             "logit": round(self.intercept + sum(d.contribution for d in self.drivers), 4),
             "intercept": round(self.intercept, 4),
             "drivers": [d.as_json(locale, self.plan) for d in self.drivers],
@@ -161,6 +163,7 @@ def explain(session: Session, text: str, as_of: date, rules: HealthRules) -> lis
                 day,
                 float(model.proba(x.reshape(1, -1))[0]),
                 row.threshold,
+                model.floor,
                 plan,
                 drivers(model, x, plan, top=None),
                 model.intercept,

@@ -83,10 +83,14 @@ class Scoring:
 
     @property
     def floor(self) -> float | None:
-        """The probability an account needs for this model to alert it: LIFT_FLOOR x the base rate;
-        the stored threshold for a model trained without its counts."""
+        """The probability an account needs for this model to alert it: LIFT_FLOOR x the base rate,
+        or halfway from the base rate to certainty when that is lower (a book where half the accounts
+        churn would otherwise need a probability over 1); the stored threshold for a model trained
+        without its counts or without a single outcome."""
         base = self.base_rate
-        return LIFT_FLOOR * base if base else self.threshold
+        if not base or self.training.get("class_weight"):  # weighted classes: not probabilities
+            return self.threshold
+        return min(LIFT_FLOOR * base, (1 + base) / 2)
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-self.decision(x)))
@@ -344,10 +348,15 @@ def window_cap(rate: float) -> int:
     return max(int(rate * WINDOW_WEEKS + 1e-9), 1) if rate > 0 else 0
 
 
-def allowance(rate: float, in_week: int, in_window: int) -> int:
-    """New alerts a kind may raise now, given those raised in the last 7 days and in the last
-    WINDOW_WEEKS weeks (hard-rule alerts included: they count in the same budget)."""
-    return max(0, min(week_cap(rate) - in_week, window_cap(rate) - in_window))
+def allowance(rate: float, weeks: Sequence[int]) -> int:
+    """New alerts a kind may raise now. ``weeks``: the alerts it raised in this week (the last 7
+    days) and in each of the WINDOW_WEEKS - 1 weeks before, hard-rule alerts included (they count in
+    the same budget). A week over its cap (a burst of hard-rule alerts after an odd import) costs
+    the window one full week, not the next three weeks' room as well."""
+    cap = week_cap(rate)
+    spent = sum(min(n, cap) for n in list(weeks)[:WINDOW_WEEKS])
+    this_week = weeks[0] if len(weeks) else 0
+    return max(0, min(cap - this_week, window_cap(rate) - spent))
 
 
 def alerts_at(scores: np.ndarray, week: np.ndarray, account: np.ndarray, threshold: float) -> int:

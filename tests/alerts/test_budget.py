@@ -13,7 +13,7 @@ from alerts import budget, service
 from alerts.rules import CHURN, UPSELL, Finding
 from model import store
 from model.service import train_models
-from model.train import allowance, window_cap
+from model.train import allowance, week_cap, window_cap
 from settings import ConfigError, Rules
 from storage import Database
 from storage.models import Account, Alert
@@ -72,16 +72,21 @@ def test_the_model_flags_the_quiet_account_and_not_the_noisy_one(db: Database) -
     assert reason["code"] == "model_churn" and reason["params"]["drivers"]
     assert reason["text"].startswith(f"churn probability {reason['params']['pct']}%")
     assert reason["params"]["drivers"][0]["text"] in reason["text"]
+    with db.session() as s:  # every reading carries the model's floor, which the scan alerts down to
+        model = store.latest(s, "churn")
+        scored = budget.score_accounts(s, book.end, _rules(20))[CHURN]
+    assert model is not None and model.floor is not None and model.floor < model.threshold
+    assert {sc.floor for sc in scored.values()} == {model.floor}
 
 
-def test_the_week_is_capped_at_the_budget_open_alerts_counted(db: Database) -> None:
+def test_the_week_is_capped_at_the_budget_every_raised_alert_counted(db: Database) -> None:
     book = _trained(db)
     rules = _rules(4)
     with db.session() as s:
         clock = _clock(book)
         first = service.scan(s, as_of=book.end, rules=rules, clock=clock)
         accounts = first.accounts
-        cap = budget.cap(accounts, rules, CHURN)
+        cap = week_cap(budget.rate(accounts, rules, CHURN))
         new = [r for r in first.raised if r.finding.kind == CHURN and r.change == "new"]
         assert len(new) == cap > 0 and first.quiet["over_budget"] > 0
         s.commit()
@@ -128,20 +133,24 @@ def test_while_the_rules_decide_the_budget_holds_worst_first_hard_rules_always()
 
 def test_the_budget_holds_over_four_weeks_at_most_its_rate_rounded_up_in_one() -> None:
     rules = _rules(2)  # 300 accounts: churn 4.5 a week, upsell 1.5
-    assert budget.cap(300, rules, CHURN) == 5 and budget.cap(300, rules, UPSELL) == 2
-    assert budget.cap(600, rules, CHURN) == 9 and budget.cap(600, rules, UPSELL) == 3
+
+    def cap(accounts: int, kind: str, r: Rules = rules) -> int:
+        return week_cap(budget.rate(accounts, r, kind))
+
+    assert cap(300, CHURN) == 5 and cap(300, UPSELL) == 2
+    assert cap(600, CHURN) == 9 and cap(600, UPSELL) == 3
     # a week's cap rounded down lost a third of upsell's share (1 a week for 1.5); over 4 weeks it is 6
-    weeks, window = [], []
+    weeks: list[int] = []
     for _ in range(12):
-        n = allowance(1.5, 0, sum(window[-3:]))
-        weeks.append(n)
-        window.append(n)
+        weeks.append(allowance(1.5, [0, *weeks[::-1][:3]]))
     assert max(weeks) == 2 and sum(weeks[-8:]) == 12  # 1.5 a week on average, never 2 + 2 + 2 + 2
-    assert allowance(1.5, 2, 2) == 0  # 7 days already hold the week's most
+    assert allowance(1.5, [2, 0, 0, 0]) == 0  # this week already holds the week's most
+    # a burst of 50 hard-rule alerts last week costs the window one full week, not the month
+    assert allowance(1.5, [0, 50, 0, 0]) == 2 and allowance(1.5, [0, 50, 2, 2]) == 0
     # a 40-account team: 0.6 churn alerts a week, 2 in 4 weeks; upsell 0.2, still one in 4 weeks
-    assert budget.cap(40, rules, CHURN) == 1 and window_cap(0.6) == 2 and window_cap(0.2) == 1
-    assert allowance(0.2, 0, 1) == 0 and allowance(0.2, 0, 0) == 1
-    assert budget.cap(0, rules, CHURN) == 0 and budget.cap(40, _rules(2, churn=100), UPSELL) == 0
+    assert cap(40, CHURN) == 1 and window_cap(0.6) == 2 and window_cap(0.2) == 1
+    assert allowance(0.2, [0, 0, 1, 0]) == 0 and allowance(0.2, [0, 0, 0, 0]) == 1
+    assert cap(0, CHURN) == 0 and cap(40, UPSELL, _rules(2, churn=100)) == 0
 
 
 def _raised(s, now: datetime, name: str, kind: str, state: str, days_ago: int) -> int:
@@ -172,22 +181,54 @@ def test_room_counts_every_alert_raised_in_the_window_resolved_ones_too(db: Data
     with db.session() as s:
         for n, (days_ago, state) in enumerate([(1, "resolved"), (2, "open")] + [(10, "resolved")] * 14):
             _raised(s, now, f"W{n}", CHURN, state, days_ago)
-        assert budget.room(s, now, CHURN, 300, rules) == 2  # 18 in 4 weeks, 16 raised
-        assert budget.room(s, now + timedelta(days=3), CHURN, 300, rules) == 2
+        # this week 2 (a week holds 5), last week 14 (a burst: it costs the window one week, 5 of 18)
+        assert budget.room(s, now, CHURN, 300, rules) == 3
+        assert budget.room(s, now + timedelta(days=3), CHURN, 300, rules) == 3
         assert budget.room(s, now + timedelta(days=19), CHURN, 300, rules) == 5  # the window moved on
         assert budget.room(s, now, UPSELL, 300, rules) == 2
 
 
+def test_the_budget_counts_the_teams_weeks_not_the_hour_the_scan_ran(db: Database) -> None:
+    """Last Monday's scan ran at 09:00 in Tokyo, this one at 07:00: its alerts are last week's."""
+    monday_9 = datetime(2026, 6, 1, 0, tzinfo=UTC)  # 09:00 in Tokyo
+    rules = _rules(2)  # 300 accounts: upsell 1.5 a week, at most 2 in one
+    with db.session() as s:
+        _raised(s, monday_9, "U0", UPSELL, "open", 0)
+        _raised(s, monday_9, "U1", UPSELL, "open", 0)
+        next_monday_7 = monday_9 + timedelta(days=7, hours=-2)
+        assert budget.room(s, monday_9 + timedelta(days=6), UPSELL, 300, rules) == 0  # Sunday: same week
+        assert budget.room(s, next_monday_7, UPSELL, 300, rules) == 2  # a new week: 2 of 6 spent
+
+
 def test_the_model_fills_the_week_down_to_twice_the_base_rate_not_to_its_threshold() -> None:
-    def at(p: float) -> budget.Scored:  # base rate 5 %: the floor is 10 %, the stored threshold 40 %
-        return budget.Scored(p, 0.4, 1, {"code": "model_churn", "params": {"pct": p * 100}}, floor=0.1)
+    def at(p: float) -> budget.Scored:  # base rate 5 %: the floor is 10 %, the stored threshold 25 %
+        return budget.Scored(p, 0.25, 1, {"code": "model_churn", "params": {"pct": p * 100}}, floor=0.1)
 
     scored = {1: at(0.5), 2: at(0.3), 3: at(0.12), 4: at(0.09), 5: at(0.05)}
     got, cut = budget.select_findings([], scored, CHURN, left=5, blocked=set(), open_ids=set())
     assert [f.account_id for f in got] == [1, 2, 3] and cut == 0  # 4 and 5 are below the floor
-    assert [f.severity for f in got] == ["medium"] * 3  # "high" still means twice the threshold
-    got, cut = budget.select_findings([], scored, CHURN, left=2, blocked=set(), open_ids=set())
-    assert [f.account_id for f in got] == [1, 2] and cut == 1
+    assert [f.severity for f in got] == ["high", "medium", "medium"]  # high: twice the threshold
+    got, cut = budget.select_findings([], scored, CHURN, left=1, blocked=set(), open_ids=set())
+    assert [f.account_id for f in got] == [1] and cut == 1  # held back: 2 (over the threshold), not 3
+
+
+def test_the_floor_is_twice_the_base_rate_and_always_reachable() -> None:
+    import numpy as np
+
+    from model.train import LinearModel
+
+    def model(training: dict) -> LinearModel:
+        e = np.zeros(0)
+        return LinearModel("churn", [], [], [], e, e, e, e, 0.0, e, threshold=0.4, training=training)
+
+    assert model({"rows": 1000, "positives": 50}).floor == pytest.approx(0.1)
+    assert model({"rows": 1000, "positives": 600}).floor == pytest.approx(0.8)  # halfway to certain
+    assert model({"rows": 1000, "positives": 0}).floor == 0.4  # no outcome: the stored threshold
+    assert model({}).floor == 0.4  # stored before the counts were kept
+    assert model({"rows": 1000, "positives": 50, "class_weight": "balanced"}).floor == 0.4
+    # a card never reads "low" for an alert: elevated from the floor where churn is rare
+    assert budget.band(0.07) == "low" and budget.band(0.07, 0.06) == "elevated"
+    assert budget.band(0.35, 0.06) == "high"
 
 
 def test_an_open_alert_keeps_its_place_without_a_new_slot() -> None:
@@ -200,7 +241,7 @@ def test_an_account_alerted_in_the_last_13_weeks_takes_no_model_slot() -> None:
     rules = _rules(4, churn=50)  # 100 accounts: 2 churn alerts a week
     idle = Finding(3, CHURN, "high", 30, [{"code": "inactive", "params": {"days": 20}}])
     scored = {3: _scored(0.95), 4: _scored(0.9), 5: _scored(0.8), 6: _scored(0.7)}
-    kw = {"left": budget.cap(100, rules, CHURN), "blocked": set(), "open_ids": set()}
+    kw = {"left": week_cap(budget.rate(100, rules, CHURN)), "blocked": set(), "open_ids": set()}
     got, _ = budget.select_findings([], scored, CHURN, rested={3, 4}, **kw)
     assert [f.account_id for f in got] == [5, 6]  # the slots go to accounts the team has not seen
     got, _ = budget.select_findings([idle], scored, CHURN, rested={3, 4}, **kw)
