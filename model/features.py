@@ -200,6 +200,15 @@ def _days_before(session: Session, anchor: date) -> ColumnElement[Any]:
     return func.julianday(anchor.isoformat()) - func.julianday(Signal.day)
 
 
+def _week_of(session: Session, days: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Whole weeks in ``days`` (>= 0), truncated, identically on both databases: PostgreSQL's
+    ``CAST(days / 7 AS INTEGER)`` divides as NUMERIC and rounds, which put days 4-6 of every week
+    into the week before and gave PostgreSQL other features (and another model) than SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return days // 7  # integer division of integer days: truncates
+    return cast(days / 7, Integer)  # SQLite's CAST of a real truncates
+
+
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
@@ -256,7 +265,7 @@ class History:
 
     def _rollup(self, n: int) -> None:
         x = _days_before(self.session, self.anchor)
-        bucket = cast(x / 7, Integer)
+        bucket = _week_of(self.session, x)
         lo = self.anchor - timedelta(days=7 * self.buckets)
         stmt = (
             select(
