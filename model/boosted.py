@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from model.features import Feature
-from model.train import Rows, Scoring, typical_values
+from model.train import Rows, Scoring, training_record, typical_values
 
 ALGORITHM = "gradient_boosting"
 # small on purpose: a few thousand account-weeks, ~40 features, refitted every 4 weeks in the backtest
@@ -218,12 +218,5 @@ def fit(kind: str, rows: Rows, features: list[Feature], metrics: list[str], plan
         baseline=float(np.ravel(clf._baseline_prediction)[0]),
         typical=typical,
         typical_by_plan=by_plan,
-        training={
-            "rows": len(rows.y),
-            "weeks": rows.weeks,
-            "events": rows.events,
-            "positives": int(rows.y.sum()),
-            "last_week": str(rows.day.max()) if len(rows.day) else None,
-            "params": {k: v for k, v in PARAMS.items() if k != "random_state"},
-        },
+        training=training_record(rows, params={k: v for k, v in PARAMS.items() if k != "random_state"}),
     )

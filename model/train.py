@@ -299,15 +299,21 @@ def fit(
         intercept=float(lr.intercept_[0]),
         typical=typical,
         typical_by_plan=by_plan,
-        training={
-            "rows": len(rows.y),
-            "weeks": rows.weeks,
-            "events": rows.events,
-            "positives": int(rows.y.sum()),
-            "last_week": str(rows.day.max()) if len(rows.day) else None,
-            "class_weight": class_weight,
-        },
+        training=training_record(rows, class_weight=class_weight),
     )
+
+
+def training_record(rows: Rows, **extra: Any) -> dict[str, Any]:
+    """What a stored model says of its training rows: the cold start, the floor's base rate and
+    ``model train``'s line read it, whatever the algorithm."""
+    return {
+        "rows": len(rows.y),
+        "weeks": rows.weeks,
+        "events": rows.events,
+        "positives": int(rows.y.sum()),
+        "last_week": str(rows.day.max()) if len(rows.day) else None,
+        **extra,
+    }
 
 
 def pipeline(features: list[Feature], *, class_weight: str | None = None) -> Any:
