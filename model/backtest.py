@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from accounts.health import data_through, score, usage_by_account
 from accounts.kinds import CHURN
-from model.features import History
+from model.features import Frame, History
 from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
 from model.metrics import alert_figures, caught_ahead
 from model.train import (
@@ -95,6 +95,84 @@ class _Alerting:
         self.raised[kind][day] = self.raised[kind].get(day, 0) + before - room
 
 
+def _fit_kinds(
+    models: dict[str, Scoring | None],
+    out: Replay,
+    targets: dict[str, tuple[dict[int, list[date]], int]],
+    frames: list[Frame],
+    day: date,
+    share: dict[str, float],
+    *,
+    min_events: int,
+    class_weight: str | None,
+) -> None:
+    """Refit each kind's model on the weeks before ``day``; a kind without enough history has none
+    until a later refit can fit one, and its first reason is kept for the report."""
+    for kind, (events, horizon) in targets.items():
+        try:
+            models[kind] = model = train(
+                kind,
+                frames,
+                events,
+                horizon,
+                day,
+                budget=share[kind],
+                min_events=min_events,
+                class_weight=class_weight,
+            )
+            out.fits.append({"kind": kind, "cutoff": day, "last_week": model.training["last_week"]})
+        except NotEnoughHistory as exc:
+            models[kind] = None
+            out.skipped.setdefault(kind, str(exc))
+
+
+def _fit_boosted(
+    out: Replay, frames: list[Frame], churns: dict[int, list[date]], day: date, budget: float, min_events: int
+) -> Scoring:
+    """The boosted churn model on the regression's rows at the same refit, so the two compare fairly."""
+    gb = train(
+        "churn",
+        frames,
+        churns,
+        CHURN_HORIZON,
+        day,
+        budget=budget,
+        min_events=min_events,
+        algorithm="gradient_boosting",
+    )
+    out.gb_fits.append({"kind": "churn", "cutoff": day, "last_week": gb.training["last_week"]})
+    return gb
+
+
+def _score_week(
+    out: Replay,
+    frame: Frame,
+    models: dict[str, Scoring | None],
+    gb: Scoring | None,
+    share: dict[str, float],
+    alerting: _Alerting,
+    gb_alerting: _Alerting,
+) -> None:
+    """One scored week: each kind's scores and alerts, and the boosted replay's beside them (its
+    churn model in place of the regression's, the same upsell alerts)."""
+    day = frame.day
+    for kind in ("churn", "upsell"):
+        model = models.get(kind)
+        if model is None or not len(frame.account_ids):
+            continue
+        rate = len(frame.account_ids) * share[kind] / 100
+        p = model.proba(model.matrix(frame))
+        alerting.week(kind, day, frame.account_ids, p, rate, model.floor)
+        if kind != "churn":  # the boosted replay alerts upsell as the regression does
+            gb_alerting.week(kind, day, frame.account_ids, p, rate, model.floor)
+            continue
+        out.scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, p, strict=True)]
+        if gb is not None:
+            g = gb.proba(gb.matrix(frame))
+            out.gb_scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, g, strict=True)]
+            gb_alerting.week(kind, day, frame.account_ids, g, rate, gb.floor)
+
+
 def walk_forward(
     history: History,
     days: Sequence[date],
@@ -129,54 +207,16 @@ def walk_forward(
             raise ValueError(f"{day.isoformat()} is not one of the history's weeks")
         if last_fit is None or (day - last_fit).days >= 7 * refit_weeks:
             tf = timer.perf_counter()
-            for kind, (events, horizon) in targets.items():
-                try:
-                    models[kind] = model = train(
-                        kind,
-                        frames,
-                        events,
-                        horizon,
-                        day,
-                        budget=share[kind],
-                        min_events=min_events,
-                        class_weight=class_weight,
-                    )
-                    out.fits.append({"kind": kind, "cutoff": day, "last_week": model.training["last_week"]})
-                except NotEnoughHistory as exc:
-                    models[kind] = None
-                    out.skipped.setdefault(kind, str(exc))
+            _fit_kinds(
+                models, out, targets, frames, day, share, min_events=min_events, class_weight=class_weight
+            )
             fit_seconds += timer.perf_counter() - tf
             if gradient_boosting and models.get("churn") is not None:
                 tg = timer.perf_counter()
-                gb = train(
-                    "churn",
-                    frames,
-                    churns,
-                    CHURN_HORIZON,
-                    day,
-                    budget=share["churn"],
-                    min_events=min_events,
-                    algorithm="gradient_boosting",
-                )
-                out.gb_fits.append({"kind": "churn", "cutoff": day, "last_week": gb.training["last_week"]})
+                gb = _fit_boosted(out, frames, churns, day, share["churn"], min_events)
                 gb_seconds += timer.perf_counter() - tg
             last_fit = day
-        frame = by_day[day]
-        for kind in ("churn", "upsell"):
-            model = models.get(kind)
-            if model is None or not len(frame.account_ids):
-                continue
-            rate = len(frame.account_ids) * share[kind] / 100
-            p = model.proba(model.matrix(frame))
-            alerting.week(kind, day, frame.account_ids, p, rate, model.floor)
-            if kind != "churn":  # the boosted replay alerts upsell as the regression does
-                gb_alerting.week(kind, day, frame.account_ids, p, rate, model.floor)
-                continue
-            out.scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, p, strict=True)]
-            if gb is not None:
-                g = gb.proba(gb.matrix(frame))
-                out.gb_scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, g, strict=True)]
-                gb_alerting.week(kind, day, frame.account_ids, g, rate, gb.floor)
+        _score_week(out, by_day[day], models, gb, share, alerting, gb_alerting)
     out.seconds = {
         "features": t1 - t0,
         "training": fit_seconds,
@@ -351,19 +391,9 @@ def needed_weeks() -> int:
     return CHURN_HORIZON // 7 + 1 + MIN_WEEKS
 
 
-def run(
-    session: Session,
-    as_of: date,
-    rules: HealthRules,
-    *,
-    start: date | None = None,
-    budget: float = DEFAULT_BUDGET,
-    min_events: int = MIN_EVENTS,
-    gradient_boosting: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> Backtest:
-    """`app.py model backtest`: Mondays from ``start`` (default: the first the model could score) up to
-    the last whose 90-day outcome is known, model against rules on the same account-weeks."""
+def _window(session: Session, as_of: date, rules: HealthRules) -> tuple[date, int, date]:
+    """The history's anchor (the Sunday of the last data), its weeks, and the last week whose 90-day
+    outcome is known; refused when too short to train and then see an outcome."""
     data = data_through(session, as_of, rules)
     if data.through is None:
         raise NotEnoughHistory(f"no usage signals up to {as_of.isoformat()}: ingest signals first")
@@ -375,8 +405,11 @@ def run(
             f"the backtest needs {needed_weeks() + CHURN_HORIZON // 7 + 1} weeks of usage history (training "
             f"weeks, then {CHURN_HORIZON} days to see each scored week's outcome); has {weeks}"
         )
-    history = History(session, anchor, weeks, activity=rules.activity_metric, names=rules.metric_names)
-    churns, ups = churn_dates(session), upgrade_dates(session)
+    return anchor, weeks, eval_last
+
+
+def _replay_days(anchor: date, weeks: int, start: date | None, eval_last: date) -> list[date]:
+    """The weeks to replay: from ``start``'s Sunday (default: the first) to ``eval_last``."""
     all_days = sorted(anchor - timedelta(days=7 * k) for k in range(weeks))
     first = start - timedelta(days=1) if start else all_days[0]  # a Monday scores up to its Sunday
     days = [d for d in all_days if first <= d <= eval_last]
@@ -385,15 +418,19 @@ def run(
             f"no week from {first.isoformat()} has a known 90-day outcome yet; the last with one is "
             f"{eval_last.isoformat()}"
         )
-    if progress:
-        progress(f"replaying {len(days)} weeks ({days[0].isoformat()} to {days[-1].isoformat()})")
-    replay = walk_forward(
-        history, days, churns, ups, budget=budget, min_events=min_events, gradient_boosting=gradient_boosting
-    )
-    if not replay.scores:
-        raise NotEnoughHistory(replay.skipped.get("churn", "no week could be scored"))
-    scored_days = sorted({d for _, d, _ in replay.scores})
-    lo, hi = scored_days[0], scored_days[-1]
+    return days
+
+
+def _compare(
+    replay: Replay,
+    churns: dict[int, list[date]],
+    ups: dict[int, list[date]],
+    lo: date,
+    hi: date,
+    gradient_boosting: bool,
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+    """The regression's figures, the boosted model's (None when not replayed or it scored nothing),
+    and which of the two scores (``choose``), with both calibration errors when compared."""
     reg_fig = figures(replay.scores, replay.alerts, churns, ups, lo, hi)
     gb_fig = None
     if gradient_boosting and replay.gb_scores:
@@ -404,10 +441,20 @@ def run(
             REGRESSION: calibration(replay.scores, churns).get("ece"),
             BOOSTING: calibration(replay.gb_scores, churns).get("ece"),
         }
-    boosted = choice["algorithm"] == BOOSTING
-    chosen = replay.gb_scores if boosted else replay.scores
-    model_fig = gb_fig if boosted and gb_fig else reg_fig
-    # the rules on the same account-weeks: the health score then (accounts as the files described them)
+    return reg_fig, gb_fig, choice
+
+
+def _rule_scores(
+    session: Session,
+    history: History,
+    rules: HealthRules,
+    replay: Replay,
+    scored_days: list[date],
+    anchor: date,
+    weeks: int,
+) -> list[tuple[int, date, float]]:
+    """The rules on the model's account-weeks: the health score then (accounts as the files described
+    them), negated so that higher = more at risk as for the model."""
     rule_scores: list[tuple[int, date, float]] = []
     by_week: dict[date, set[int]] = {}
     for a, d, _ in replay.scores:
@@ -431,11 +478,49 @@ def run(
                 rules=rules,
             )
             rule_scores.append((int(a), d, -float(s)))
+    return rule_scores
+
+
+def _rule_alerts(session: Session, lo: date, hi: date) -> list[tuple[int, date, str]]:
+    """The alerts the rules' scans stored over the scored weeks, as (account, day, churn | upsell)."""
     stored = session.execute(
         select(Alert.account_id, Alert.as_of, Alert.kind).where(Alert.as_of >= lo, Alert.as_of <= hi)
     )
-    rule_alerts = [(a, d, "churn" if k == CHURN else "upsell") for a, d, k in stored]
-    rules_fig = figures(rule_scores, rule_alerts, churns, ups, lo, hi)
+    return [(a, d, "churn" if k == CHURN else "upsell") for a, d, k in stored]
+
+
+def run(
+    session: Session,
+    as_of: date,
+    rules: HealthRules,
+    *,
+    start: date | None = None,
+    budget: float = DEFAULT_BUDGET,
+    min_events: int = MIN_EVENTS,
+    gradient_boosting: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Backtest:
+    """`app.py model backtest`: Mondays from ``start`` (default: the first the model could score) up to
+    the last whose 90-day outcome is known, model against rules on the same account-weeks."""
+    anchor, weeks, eval_last = _window(session, as_of, rules)
+    history = History(session, anchor, weeks, activity=rules.activity_metric, names=rules.metric_names)
+    churns, ups = churn_dates(session), upgrade_dates(session)
+    days = _replay_days(anchor, weeks, start, eval_last)
+    if progress:
+        progress(f"replaying {len(days)} weeks ({days[0].isoformat()} to {days[-1].isoformat()})")
+    replay = walk_forward(
+        history, days, churns, ups, budget=budget, min_events=min_events, gradient_boosting=gradient_boosting
+    )
+    if not replay.scores:
+        raise NotEnoughHistory(replay.skipped.get("churn", "no week could be scored"))
+    scored_days = sorted({d for _, d, _ in replay.scores})
+    lo, hi = scored_days[0], scored_days[-1]
+    reg_fig, gb_fig, choice = _compare(replay, churns, ups, lo, hi, gradient_boosting)
+    boosted = choice["algorithm"] == BOOSTING
+    chosen = replay.gb_scores if boosted else replay.scores
+    model_fig = gb_fig if boosted and gb_fig else reg_fig
+    rule_scores = _rule_scores(session, history, rules, replay, scored_days, anchor, weeks)
+    rules_fig = figures(rule_scores, _rule_alerts(session, lo, hi), churns, ups, lo, hi)
     return Backtest(
         lo,
         hi,

@@ -213,6 +213,11 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
+def _data_days(had: np.ndarray, window: int, offset: int = 0) -> np.ndarray:
+    """Days of a ``window`` (ending ``offset`` days before the day) the account had data for."""
+    return np.clip(had - offset, 0, window)
+
+
 class History:
     """Weekly rollups of the stored history, for the weeks ending ``anchor - 7k``, k = 0..weeks - 1.
 
@@ -375,6 +380,20 @@ class History:
         metrics = list(self.metrics if metrics is None else metrics)
         plans = list(self.plans_seen() if plans is None else plans)
         features = feature_list(metrics, plans, self.activity, self.names)
+        idx, plan_of, mrr_a, seats_a, renewal = self._customers(day, k)
+        had = self.first[idx] - 7 * k + 1  # days of data up to the day, however far back
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols = self._usage_columns(metrics, idx, k, had, seats_a, mrr_a)
+            cols += self._account_columns(plans, idx, k, had, plan_of, seats_a, mrr_a, renewal)
+        x = np.column_stack(cols) if cols and len(idx) else np.zeros((len(idx), len(features)))
+        x[~np.isfinite(x)] = np.nan
+        return Frame(day, self.ids[idx], plan_of, features, x)
+
+    def _customers(
+        self, day: date, k: int
+    ) -> tuple[np.ndarray, list[str | None], np.ndarray, np.ndarray, list[float]]:
+        """The rows of the accounts active on ``day`` (week ``k``), with the plan, MRR, seats and days
+        to renewal the latest accounts file up to that day gave them (NaN when unknown)."""
         snaps = self._snapshots(day)
         rows, plan_of, mrr, seats, renewal = [], [], [], [], []
         for aid, r in self.accounts.items():
@@ -396,67 +415,95 @@ class History:
             seats.append(np.nan if not snap[2] else float(snap[2]))
             renewal.append(np.nan if snap[4] is None else float((_as_date(snap[4]) - day).days))
         idx = np.array(rows, dtype=np.int64)
-        mrr_a, seats_a = np.array(mrr, dtype=float), np.array(seats, dtype=float)
-        cols: list[np.ndarray] = []
+        return idx, plan_of, np.array(mrr, dtype=float), np.array(seats, dtype=float), renewal
+
+    def _window_sum(self, m: str, idx: np.ndarray, b0: int, lo: int, hi: int) -> np.ndarray:
+        """Metric ``m`` summed over weekly buckets lo..hi - 1 back from bucket ``b0``; zeros if unseen."""
+        arr = self.sums.get(m)
+        return np.zeros(len(idx)) if arr is None else arr[idx, b0 + lo : b0 + hi].sum(axis=1)
+
+    def _usage_columns(
+        self,
+        metrics: Sequence[str],
+        idx: np.ndarray,
+        k: int,
+        had: np.ndarray,
+        seats_a: np.ndarray,
+        mrr_a: np.ndarray,
+    ) -> list[np.ndarray]:
+        """Each usage metric's columns, in ``feature_list``'s order: per-day levels over the windows
+        the account had data for, so a new account's short history is not read as a drop."""
         b0 = k
-        had = self.first[idx] - 7 * k + 1  # days of data up to the day, however far back
-
-        def days(window: int, offset: int = 0) -> np.ndarray:
-            return np.clip(had - offset, 0, window)
-
-        def window_sum(m: str, lo: int, hi: int) -> np.ndarray:
-            arr = self.sums.get(m)
-            return np.zeros(len(idx)) if arr is None else arr[idx, b0 + lo : b0 + hi].sum(axis=1)
-
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d7, d28, d91, dprev = days(7), days(28), days(91), days(28, 28)
-            act28 = window_sum(self.activity, 0, 4)
-            for m in metrics:
-                s7, s28, s91, sprev = (
-                    window_sum(m, 0, 1),
-                    window_sum(m, 0, 4),
-                    window_sum(m, 0, 13),
-                    window_sum(m, 4, 8),
-                )
-                a28 = np.where(d28 > 0, s28 / d28, np.nan)
-                cols += [np.where(d7 > 0, s7 / d7, np.nan), a28, np.where(d91 > 0, s91 / d91, np.nan)]
-                if m == self.activity:
-                    top = self.peak[m][idx, b0 : b0 + 2].max(axis=1) if m in self.peak else np.zeros(len(idx))
-                    cols.append(np.where(d7 > 0, top / seats_a, np.nan))
-                if m != self.activity:
-                    cols.append(np.where(d28 > 0, np.where(s28 > 0, s28 / act28, 0.0), np.nan))
-                cols.append(a28 / seats_a)
-                cols.append(np.where(mrr_a > 0, a28 / (mrr_a / MRR_UNIT), np.nan))
-                prev = np.where(dprev >= 7, sprev / dprev, np.nan)
-                change = np.where(prev > 0, (a28 - prev) / prev * 100, np.where(a28 > 0, 300.0, 0.0))
-                cols.append(np.where(np.isnan(prev) | np.isnan(a28), np.nan, np.clip(change, -100, 300)))
-                cols.append(self._slope(m, idx, b0, had))
-            pos = self.last_pos.get(self.activity)
-            if pos is None:
-                idle = np.full(len(idx), np.nan)
-            else:
-                idle = np.minimum(pos[idx, b0 : b0 + SPAN_WEEKS].min(axis=1) - 7 * k, MAX_IDLE)
-                idle = np.where(d7 > 0, idle, np.nan)
-            cols.append(idle)
-            tickets = window_sum("support_tickets", 0, 4)
-            cols.append(
-                np.where(d28 > 0, tickets / d28 * 7, np.nan)
-                if "support_tickets" in self.sums
-                else np.full(len(idx), np.nan)
+        d7, d28, d91, dprev = (
+            _data_days(had, 7),
+            _data_days(had, 28),
+            _data_days(had, 91),
+            _data_days(had, 28, 28),
+        )
+        act28 = self._window_sum(self.activity, idx, b0, 0, 4)
+        cols: list[np.ndarray] = []
+        for m in metrics:
+            s7, s28, s91, sprev = (
+                self._window_sum(m, idx, b0, 0, 1),
+                self._window_sum(m, idx, b0, 0, 4),
+                self._window_sum(m, idx, b0, 0, 13),
+                self._window_sum(m, idx, b0, 4, 8),
             )
-            latest, before = self._latest_nps(idx, k)
-            cols += [latest, latest - before]
-            cols.append(self._touch_count(idx, k))
-            cols.append(np.where(self.gaps_from[idx] >= 7 * k, self.gaps[idx], 0.0))
-            cols.append(np.maximum(self.start[idx] - 7 * k, 0))
-            cols.append(seats_a)
-            cols.append(mrr_a)
-            cols.append(np.clip(np.array(renewal, dtype=float), 0, 400))
-            for p in plans:
-                cols.append(np.array([1.0 if q == p else 0.0 for q in plan_of]))
-        x = np.column_stack(cols) if cols and len(idx) else np.zeros((len(idx), len(features)))
-        x[~np.isfinite(x)] = np.nan
-        return Frame(day, self.ids[idx], plan_of, features, x)
+            a28 = np.where(d28 > 0, s28 / d28, np.nan)
+            cols += [np.where(d7 > 0, s7 / d7, np.nan), a28, np.where(d91 > 0, s91 / d91, np.nan)]
+            if m == self.activity:
+                top = self.peak[m][idx, b0 : b0 + 2].max(axis=1) if m in self.peak else np.zeros(len(idx))
+                cols.append(np.where(d7 > 0, top / seats_a, np.nan))
+            if m != self.activity:
+                cols.append(np.where(d28 > 0, np.where(s28 > 0, s28 / act28, 0.0), np.nan))
+            cols.append(a28 / seats_a)
+            cols.append(np.where(mrr_a > 0, a28 / (mrr_a / MRR_UNIT), np.nan))
+            prev = np.where(dprev >= 7, sprev / dprev, np.nan)
+            change = np.where(prev > 0, (a28 - prev) / prev * 100, np.where(a28 > 0, 300.0, 0.0))
+            cols.append(np.where(np.isnan(prev) | np.isnan(a28), np.nan, np.clip(change, -100, 300)))
+            cols.append(self._slope(m, idx, b0, had))
+        return cols
+
+    def _account_columns(
+        self,
+        plans: Sequence[str],
+        idx: np.ndarray,
+        k: int,
+        had: np.ndarray,
+        plan_of: list[str | None],
+        seats_a: np.ndarray,
+        mrr_a: np.ndarray,
+        renewal: list[float],
+    ) -> list[np.ndarray]:
+        """The columns after the usage metrics', in ``feature_list``'s order: activity, support, NPS,
+        touches, handoff, the contract, and one 0/1 column per plan."""
+        b0 = k
+        d7, d28 = _data_days(had, 7), _data_days(had, 28)
+        cols: list[np.ndarray] = []
+        pos = self.last_pos.get(self.activity)
+        if pos is None:
+            idle = np.full(len(idx), np.nan)
+        else:
+            idle = np.minimum(pos[idx, b0 : b0 + SPAN_WEEKS].min(axis=1) - 7 * k, MAX_IDLE)
+            idle = np.where(d7 > 0, idle, np.nan)
+        cols.append(idle)
+        tickets = self._window_sum("support_tickets", idx, b0, 0, 4)
+        cols.append(
+            np.where(d28 > 0, tickets / d28 * 7, np.nan)
+            if "support_tickets" in self.sums
+            else np.full(len(idx), np.nan)
+        )
+        latest, before = self._latest_nps(idx, k)
+        cols += [latest, latest - before]
+        cols.append(self._touch_count(idx, k))
+        cols.append(np.where(self.gaps_from[idx] >= 7 * k, self.gaps[idx], 0.0))
+        cols.append(np.maximum(self.start[idx] - 7 * k, 0))
+        cols.append(seats_a)
+        cols.append(mrr_a)
+        cols.append(np.clip(np.array(renewal, dtype=float), 0, 400))
+        for p in plans:
+            cols.append(np.array([1.0 if q == p else 0.0 for q in plan_of]))
+        return cols
 
     def _slope(self, m: str, idx: np.ndarray, b0: int, had: np.ndarray) -> np.ndarray:
         """Least-squares slope of the last SLOPE_WEEKS weekly totals, in % of their mean per week: a

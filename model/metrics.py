@@ -113,6 +113,30 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def _by_account(points: Iterable[tuple[Hashable, date]]) -> dict[Hashable, list[date]]:
+    """Alert days per account, in order: the lookup ``caught_ahead`` takes."""
+    out: dict[Hashable, list[date]] = {}
+    for a, d in points:
+        out.setdefault(a, []).append(d)
+    return out
+
+
+def _in_windows(
+    churns: Mapping[Hashable, Sequence[date]],
+    upgrades: Mapping[Hashable, Sequence[date]],
+    windows: Sequence[tuple[date, date]],
+) -> tuple[list[tuple[Hashable, date]], list[tuple[Hashable, date]]]:
+    """The churns and upgrades recall counts: those whose whole 90-day window lies inside a scored
+    (first, last) range, so an event no alert could have preceded is not counted as missed."""
+    churn_pop: list[tuple[Hashable, date]] = []
+    up_pop: list[tuple[Hashable, date]] = []
+    for first, last in set(windows):
+        lo, hi = first + timedelta(days=90), last + timedelta(days=7)
+        churn_pop += [(a, d) for a, v in churns.items() for d in v if lo <= d <= hi]
+        up_pop += [(a, d) for a, v in upgrades.items() for d in v if lo <= d <= hi]
+    return churn_pop, up_pop
+
+
 def alert_figures(
     scores: Sequence[tuple[Hashable, date, float]],
     alerts: Sequence[tuple[Hashable, date, str]],
@@ -134,18 +158,8 @@ def alert_figures(
     vals = [s for _, _, s in scores]
     churn_alerts = [(a, d) for a, d, k in alerts if k == "churn"]
     up_alerts = [(a, d) for a, d, k in alerts if k == "upsell"]
-    by_acc: dict[Hashable, list[date]] = {}
-    for a, d in churn_alerts:
-        by_acc.setdefault(a, []).append(d)
-    up_by_acc: dict[Hashable, list[date]] = {}
-    for a, d in up_alerts:
-        up_by_acc.setdefault(a, []).append(d)
-    churn_pop: list[tuple[Hashable, date]] = []
-    up_pop: list[tuple[Hashable, date]] = []
-    for first, last in set(windows):
-        lo, hi = first + timedelta(days=90), last + timedelta(days=7)
-        churn_pop += [(a, d) for a, v in churns.items() for d in v if lo <= d <= hi]
-        up_pop += [(a, d) for a, v in upgrades.items() for d in v if lo <= d <= hi]
+    by_acc, up_by_acc = _by_account(churn_alerts), _by_account(up_alerts)
+    churn_pop, up_pop = _in_windows(churns, upgrades, windows)
     base_hit, base_n = followed_share(weeks, churns, 1, 90)
     prec_hit, prec_n = followed_share(churn_alerts, churns, 1, 90)
     up_base_hit, _ = followed_share(weeks, upgrades, 1, 90)
