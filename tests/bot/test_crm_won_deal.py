@@ -63,6 +63,14 @@ def crm_pass(baton: Baton, settings: Settings) -> str:
     return line
 
 
+def won(baton: Baton, settings: Settings, hubspot: FakeHubSpot, **deal: Any) -> str:
+    """A deal the rep (a Slack user by email) won, taken by one scheduled pass: its summary line."""
+    baton.clock.now = NOW
+    baton.slack.emails[REP_EMAIL] = REP
+    seed_hubspot_deal(hubspot, owner_email=REP_EMAIL, **deal)
+    return crm_pass(baton, settings)
+
+
 def deliver(baton: Baton, settings: Settings) -> None:
     client = WebClient(token=baton.slack.token, base_url=baton.slack.base_url)
     Delivery(baton.db, client, settings, baton.clock).run()
@@ -150,10 +158,7 @@ def test_the_sales_lead_setting_takes_the_ownerless_deal(
 def test_the_button_opens_the_modal_prefilled_and_the_submission_links_the_deal(
     baton: Baton, settings: Settings, hubspot: FakeHubSpot
 ) -> None:
-    baton.clock.now = NOW
-    baton.slack.emails[REP_EMAIL] = REP
-    seed_hubspot_deal(hubspot, owner_email=REP_EMAIL)
-    crm_pass(baton, settings)
+    won(baton, settings, hubspot)
     [dm] = posts_to(baton.slack, REP)
     deal = the_deal(baton.db)
     api_calls = len(hubspot.requests)
@@ -210,10 +215,7 @@ def test_the_button_opens_the_modal_prefilled_and_the_submission_links_the_deal(
 def test_a_second_submission_from_the_same_deal_is_refused_and_saves_nothing(
     baton: Baton, settings: Settings, hubspot: FakeHubSpot
 ) -> None:
-    baton.clock.now = NOW
-    baton.slack.emails[REP_EMAIL] = REP
-    seed_hubspot_deal(hubspot, owner_email=REP_EMAIL)
-    crm_pass(baton, settings)
+    won(baton, settings, hubspot)
     [dm] = posts_to(baton.slack, REP)
     baton.click(start_button(dm), REP, channel="DREP0001")
     baton.click(start_button(dm), "ULEAD01", channel=HANDOFF_CHANNEL)  # two modals open at once
@@ -234,10 +236,7 @@ def test_a_second_submission_from_the_same_deal_is_refused_and_saves_nothing(
 def test_unanswered_the_owner_is_nudged_once_and_the_lead_told_once(
     baton: Baton, settings: Settings, hubspot: FakeHubSpot
 ) -> None:
-    baton.clock.now = NOW
-    baton.slack.emails[REP_EMAIL] = REP
-    seed_hubspot_deal(hubspot, owner_email=REP_EMAIL)
-    crm_pass(baton, settings)
+    won(baton, settings, hubspot)
     hours = settings.rules.crm.nudge_hours
     baton.clock.advance(hours=hours - 1)
     with baton.db.session() as s:
@@ -259,10 +258,7 @@ def test_unanswered_the_owner_is_nudged_once_and_the_lead_told_once(
 def test_a_handoff_started_meanwhile_drops_the_nudge(
     baton: Baton, settings: Settings, hubspot: FakeHubSpot
 ) -> None:
-    baton.clock.now = NOW
-    baton.slack.emails[REP_EMAIL] = REP
-    seed_hubspot_deal(hubspot, owner_email=REP_EMAIL)
-    crm_pass(baton, settings)
+    won(baton, settings, hubspot)
     baton.clock.advance(hours=settings.rules.crm.nudge_hours)
     with baton.db.session() as s:
         assert queue_nudges(s, now=baton.clock(), after=timedelta(hours=settings.rules.crm.nudge_hours)) == 1

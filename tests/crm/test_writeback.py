@@ -52,6 +52,12 @@ def setup_deal(db: Database, crm: str, deal_id: str, company_id: str | None) -> 
         s.add(SlackUserEmail(email="csm@example.com", user_id="UCSM", looked_up_at=NOW))
 
 
+def linked(db: Database, hubspot: FakeHubSpot, deal: HubSpotDeal) -> tuple[Settings, FakeClock]:
+    """Settings pointing at the fake HubSpot, a clock at NOW, and ``deal`` stored as a won deal."""
+    setup_deal(db, "hubspot", deal.deal_id, deal.company_id)
+    return settings_for(hubspot), FakeClock(NOW)
+
+
 def submit(db: Database, settings: Settings, clock: FakeClock, **form: Any) -> int:
     """What the submit listener does: the handoff, its card and (now) its write-back, in one transaction;
     then the card is posted (its link is what the CRM note points to). The price makes it high touch,
@@ -106,8 +112,7 @@ def hs_deal(hubspot: FakeHubSpot) -> HubSpotDeal:
 def test_submit_writes_one_note_on_deal_and_company_the_csm_and_a_kickoff_task(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     hid = submit(db, settings, clock, csm_user_id="UCSM", why_bought="Wants <SSO> & audit logs")
 
     assert deliver(db, settings, clock)[-1] is None
@@ -135,8 +140,7 @@ def test_submit_writes_one_note_on_deal_and_company_the_csm_and_a_kickoff_task(
 def test_an_edit_updates_the_same_note_and_task_in_place(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     hid = submit(db, settings, clock, problem="Manual onboarding")
     deliver(db, settings, clock)
     (note_id,) = baton_notes(hubspot)
@@ -169,8 +173,7 @@ def test_an_edit_updates_the_same_note_and_task_in_place(
 def test_assigning_the_csm_later_writes_the_owner_and_the_tasks_owner(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     hid = submit(db, settings, clock)
     deliver(db, settings, clock)
     assert "hubspot_owner_id" not in hubspot.objects["companies"][hs_deal.company_id]
@@ -191,8 +194,7 @@ def test_assigning_the_csm_later_writes_the_owner_and_the_tasks_owner(
 def test_changes_made_while_a_write_back_waits_share_it(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     hid = submit(db, settings, clock)
     with db.session() as s:
         h = service.get(s, hid)
@@ -204,8 +206,7 @@ def test_changes_made_while_a_write_back_waits_share_it(
 def test_a_second_write_back_waits_while_the_first_is_in_flight(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     hid = submit(db, settings, clock)
     with db.session() as s:  # the first row is mid-send elsewhere (claimed, its lease running) ...
         first = s.scalars(select(Outbox).where(Outbox.action == WRITEBACK)).one()
@@ -226,8 +227,7 @@ def test_a_second_write_back_waits_while_the_first_is_in_flight(
 def test_a_crm_answer_of_an_unexpected_shape_gives_the_row_up(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     submit(db, settings, clock)
 
     def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -249,8 +249,7 @@ def test_a_crm_answer_of_an_unexpected_shape_gives_the_row_up(
 def test_a_storm_never_makes_a_second_note_or_task(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal, storm: str
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     notes, tasks = f"/crm/objects/{V}/notes", f"/crm/objects/{V}/tasks"
     if storm == "429":
         hubspot.rate_limit(notes, times=3, headers={"Retry-After": "2"})
@@ -282,8 +281,7 @@ def test_a_storm_never_makes_a_second_note_or_task(
 def test_a_note_deleted_in_the_crm_is_written_again(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     hid = submit(db, settings, clock)
     deliver(db, settings, clock)
     (old,) = baton_notes(hubspot)
@@ -314,8 +312,7 @@ def test_a_crm_no_longer_configured_drops_the_write_back_quietly(
 def test_the_write_back_waits_for_the_cards_link_then_goes_without_it(
     db: Database, hubspot: FakeHubSpot, hs_deal: HubSpotDeal
 ) -> None:
-    settings, clock = settings_for(hubspot), FakeClock(NOW)
-    setup_deal(db, "hubspot", hs_deal.deal_id, hs_deal.company_id)
+    settings, clock = linked(db, hubspot, hs_deal)
     with db.session() as s:
         h = service.create(s, form=valid_form(account_name="Acme Corp"), actor=Actor("UREP"), clock=clock,
                            rules=settings.rules)  # fmt: skip
