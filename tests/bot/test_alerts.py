@@ -24,6 +24,7 @@ from tests.bot.conftest import (
     card_action,
 )
 from tests.clocks import FakeClock
+from tests.concurrency import at_once
 from tests.fakeslack import FakeSlack
 
 
@@ -134,22 +135,11 @@ def test_a_channel_baton_is_not_in_is_retried_until_fixed_and_a_bad_payload_ends
 
 
 def test_two_drains_racing_post_each_message_once(db: Database, slack: FakeSlack, settings: Settings) -> None:
-    import threading
 
     clock = FakeClock()
     _scan(db, settings, clock)
     drains = [_delivery(db, slack, settings, clock) for _ in range(4)]
-    barrier = threading.Barrier(len(drains))
-
-    def go(d: Delivery) -> None:
-        barrier.wait()
-        d.run()
-
-    threads = [threading.Thread(target=go, args=(d,)) for d in drains]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    at_once([d.run for d in drains])
     assert len(_posts(slack)) == 2
 
 

@@ -4,13 +4,12 @@ short transactions), all or nothing even when a name is taken part-way or the pr
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from handoff import service
 from handoff.service import Actor
@@ -19,6 +18,7 @@ from settings import Rules
 from storage import Database, imports
 from storage.models import Account, AccountSnapshot, AccountUndo, DataImport, Handoff
 from tests.clocks import FakeClock
+from tests.concurrency import write_meanwhile
 from tests.handoff.test_checklist import valid_form
 from tests.ingest.test_ingest import count, load_accounts
 
@@ -104,19 +104,7 @@ def test_a_slack_write_goes_through_while_an_accounts_file_is_read(book: Databas
     def rows() -> Iterator[Row]:
         for n, row in enumerate(records(io.StringIO(book_file(400, plan="Biz")), "csv")):
             if n == 150:  # past the first batches, which one transaction would have written by now
-
-                def submit(done: threading.Event) -> None:
-                    with book.engine.connect() as conn:
-                        if conn.dialect.name == "sqlite":
-                            conn.exec_driver_sql("PRAGMA busy_timeout=200")
-                        conn.execute(text("UPDATE handoffs SET revision = revision + 1"))
-                        conn.commit()
-                    wrote.append("ok")
-                    done.set()
-
-                done = threading.Event()
-                threading.Thread(target=submit, args=(done,)).start()
-                assert done.wait(10)
+                write_meanwhile(book.engine, "UPDATE handoffs SET revision = revision + 1", wrote)
             yield row
 
     ingest(book, "accounts", rows(), Batch(FakeClock(), "Asia/Tokyo", AS_OF))  # the CLI's and the API's path

@@ -16,6 +16,7 @@ from settings import Rules
 from storage import Database
 from storage.models import Account, AccountSnapshot, Signal
 from tests.clocks import FakeClock
+from tests.concurrency import at_once
 from tests.handoff.test_checklist import valid_form
 
 ACCOUNTS = """account_id,name,plan,mrr,seats,contract_start,renewal_date,csm_email,segment,currency,status
@@ -198,27 +199,18 @@ def test_the_touch_tier_column_does_not_override_an_account_with_a_handoff(db: D
 
 
 def test_the_same_touches_sent_twice_at_once_are_recorded_once(db: Database) -> None:
-    import threading
-
     from ingest import ingest_touches
     from storage.models import Touch
 
     load_accounts(db)
     body = "account,date,kind\nAcme Corp,2026-11-20,welcome\nGlobex,2026-11-20,welcome\n"
-    barrier = threading.Barrier(2)
-    results: list[int] = []
 
-    def send() -> None:
-        barrier.wait()
+    def send() -> int:
         with db.session() as s:
             rows = records(io.StringIO(body), "csv")
-            results.append(ingest_touches(s, rows, clock=FakeClock(), timezone="Asia/Tokyo").rows)
+            return ingest_touches(s, rows, clock=FakeClock(), timezone="Asia/Tokyo").rows
 
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = at_once([send, send])
     assert sorted(results) == [0, 2]  # the retry waited for the first request, then found its touches
     assert count(db, Touch) == 2
 

@@ -3,7 +3,6 @@ by sleeping), doing what `app.py crm sync` does, plus the deals HubSpot webhooks
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -17,6 +16,7 @@ from jobs.scheduler import CRM, Jobs, build_scheduler
 from storage import Database
 from storage.models import CrmCursor, CrmDeal, JobRun
 from tests.clocks import FakeClock
+from tests.concurrency import at_once
 from tests.crm.fakecrm import FakeHubSpot, seed_hubspot_deal
 from tests.crm.test_sync import settings_for
 
@@ -48,18 +48,7 @@ def test_two_instances_run_each_slot_once_and_the_next_slot_runs_again(
     seed_hubspot_deal(hubspot, modified="2026-11-30T10:00:00.000Z")
     clock, delivered = FakeClock(NOW), []
     instances = [jobs_for(db, hubspot, clock, f"node-{i}", delivered) for i in range(2)]
-    results: list[bool] = []
-    barrier = threading.Barrier(2)
-
-    def fire(jobs: Jobs) -> None:
-        barrier.wait()
-        results.append(jobs.crm_job())
-
-    threads = [threading.Thread(target=fire, args=(j,)) for j in instances]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = at_once([j.crm_job for j in instances])
     assert sorted(results) == [False, True]
     assert len(delivered) == 1
     searches = [p for p in hubspot.paths() if p.endswith("/deals/search")]

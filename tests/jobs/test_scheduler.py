@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from storage import Database
 from storage.models import Account, Alert, JobRun, Outbox
 from tests.alerts.factory import AS_OF, accounts, daily
 from tests.clocks import FakeClock
+from tests.concurrency import at_once
 
 SETTINGS = Settings(rules=Rules.load(None))
 # 07:00 in Tokyo on the day after AS_OF: the daily scan's usual moment
@@ -45,18 +45,7 @@ def test_two_instances_run_the_scan_once(db: Database) -> None:
         Jobs(db, SETTINGS, clock, deliver=lambda i=i: delivered.append(i), instance=f"node-{i}")
         for i in range(2)
     ]
-    results: list[bool] = []
-    barrier = threading.Barrier(2)
-
-    def fire(jobs: Jobs) -> None:
-        barrier.wait()
-        results.append(jobs.scan_job())
-
-    threads = [threading.Thread(target=fire, args=(j,)) for j in instances]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = at_once([j.scan_job for j in instances])
     assert sorted(results) == [False, True]
     assert len(delivered) == 1
     with db.session() as s:

@@ -3,7 +3,6 @@ instances (the job ledger), and then alerts on it."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -15,6 +14,7 @@ from settings import Rules, Settings
 from storage import Database
 from storage.models import ChurnModel, JobRun
 from tests.clocks import FakeClock
+from tests.concurrency import at_once
 from tests.model.book import NOW, build
 
 SETTINGS = Settings(rules=Rules.load(None))
@@ -28,17 +28,7 @@ def test_two_racing_scans_train_a_missing_model_once(db: Database) -> None:
     book = build(db)
     clock = _morning(book.end)
     instances = [Jobs(db, SETTINGS, clock, instance=f"node-{i}", train_backtest=False) for i in range(2)]
-    barrier = threading.Barrier(2)
-
-    def fire(jobs: Jobs) -> None:
-        barrier.wait()
-        jobs.scan_job()
-
-    threads = [threading.Thread(target=fire, args=(j,)) for j in instances]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    at_once([j.scan_job for j in instances], timeout=60)
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(ChurnModel).where(ChurnModel.kind == "churn")) == 1
         assert s.scalar(select(func.count()).select_from(JobRun).where(JobRun.job_id == TRAIN)) == 1

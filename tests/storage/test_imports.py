@@ -4,17 +4,17 @@ and all or nothing even when the process dies part-way."""
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from ingest import BATCH, IngestError, Row, import_signals, records
 from storage import Database, imports
 from storage.models import DataImport, Signal, SignalUndo
 from tests.clocks import FakeClock
+from tests.concurrency import write_meanwhile
 from tests.ingest.test_ingest import count, load_accounts, load_signals
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(20)]
@@ -72,19 +72,8 @@ def test_slack_writes_go_through_while_a_file_is_read(book: Database) -> None:
     def rows() -> Iterator[Row]:
         for n, row in enumerate(records(io.StringIO(_csv(3.0, metrics=150)), "csv")):
             if n == BATCH + 500:  # past the first batch, which a single transaction would have written
-
-                def submit(done: threading.Event) -> None:
-                    with book.engine.connect() as conn:
-                        if conn.dialect.name == "sqlite":
-                            conn.exec_driver_sql("PRAGMA busy_timeout=200")
-                        conn.execute(text("UPDATE accounts SET name = name || '!' WHERE external_id = 'A1'"))
-                        conn.commit()
-                    wrote.append("ok")
-                    done.set()
-
-                done = threading.Event()
-                threading.Thread(target=submit, args=(done,)).start()
-                assert done.wait(10)
+                sql = "UPDATE accounts SET name = name || '!' WHERE external_id = 'A1'"
+                write_meanwhile(book.engine, sql, wrote)
             yield row
 
     import_signals(book, rows(), clock=FakeClock())  # the default: staged on SQLite, one transaction on PG
