@@ -21,7 +21,7 @@ from model import store
 from model.decisions import announced, digest_part  # noqa: F401  (moved: the digest reads them too)
 from model.features import History
 from model.labels import CHURN_HORIZON
-from model.train import REST_WEEKS, WINDOW_WEEKS, Scoring, allowance, drivers
+from model.train import REST_WEEKS, WINDOW_WEEKS, Scoring, allowance, drivers, weeks_back
 from settings import Rules
 from storage.models import Alert, ChurnModel, ModelDecision
 
@@ -185,12 +185,10 @@ def room(session: Session, now: datetime, kind: str, accounts: int, rules: Rules
     tz = rules.schedule.timezone
     today = local_day(now, tz)
     since = now - timedelta(days=7 * WINDOW_WEEKS + 1)
-    weeks = [0] * WINDOW_WEEKS
-    for at in session.scalars(select(Alert.raised_at).where(Alert.kind == kind, Alert.raised_at > since)):
-        k = (today - local_day(at, tz)).days // 7
-        if 0 <= k < WINDOW_WEEKS:
-            weeks[k] += 1
-    return allowance(rate(accounts, rules, kind), weeks)
+    stored = session.scalars(select(Alert.raised_at).where(Alert.kind == kind, Alert.raised_at > since))
+    return allowance(
+        rate(accounts, rules, kind), weeks_back(today, ((local_day(at, tz), 1) for at in stored))
+    )
 
 
 def rested(session: Session, now: datetime, kind: str) -> set[int]:

@@ -29,11 +29,11 @@ from model.train import (
     MIN_EVENTS,
     MIN_WEEKS,
     REST_WEEKS,
-    WINDOW_WEEKS,
     NotEnoughHistory,
     Scoring,
     allowance,
     train,
+    weeks_back,
 )
 from settings import HealthRules
 from storage.models import Alert, Signal
@@ -76,12 +76,7 @@ class _Alerting:
     def week(
         self, kind: str, day: date, ids: np.ndarray, p: np.ndarray, rate: float, floor: float | None
     ) -> None:
-        weeks = [0] * WINDOW_WEEKS  # as budget.room counts them: by whole weeks back from this day
-        for d, n in self.raised[kind].items():
-            k = (day - d).days // 7
-            if 0 <= k < WINDOW_WEEKS:
-                weeks[k] += n
-        room = before = allowance(rate, weeks)
+        room = before = allowance(rate, weeks_back(day, self.raised[kind].items()))  # as budget.room
         for i in np.argsort(-p, kind="stable"):
             a, v = int(ids[i]), float(p[i])
             if room <= 0 or floor is None or v < floor:

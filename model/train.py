@@ -16,7 +16,7 @@ scored, and only weeks whose outcome window had passed (model/labels.py)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
@@ -352,6 +352,17 @@ def window_cap(rate: float) -> int:
     """At most this many new alerts in any WINDOW_WEEKS weeks: the rate times the window, rounded
     down (never over the budget on average), and one for a kind with any share."""
     return max(int(rate * WINDOW_WEEKS + 1e-9), 1) if rate > 0 else 0
+
+
+def weeks_back(today: date, raised: Iterable[tuple[date, int]]) -> list[int]:
+    """Alerts raised per week back from ``today`` (this week, the one before, ...), for ``allowance``:
+    ``raised`` holds (day raised, how many), in the team's days."""
+    weeks = [0] * WINDOW_WEEKS
+    for day, n in raised:
+        k = (today - day).days // 7
+        if 0 <= k < WINDOW_WEEKS:
+            weeks[k] += n
+    return weeks
 
 
 def allowance(rate: float, weeks: Sequence[int]) -> int:
