@@ -16,11 +16,35 @@ from storage.models import Base
 
 PG_URL = os.environ.get("BATON_TEST_PG_URL", "")
 BACKENDS = ["sqlite", "postgresql"]
+# pytest-xdist's worker name ("gw0", ...): each worker gets databases of its own on the shared server.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def fresh_pg_database(name: str) -> Database:
+    """A new, empty database ``name`` (suffixed with this worker's name under xdist) on PG_URL's server."""
+    server = PG_URL.rsplit("/", 1)[0]
+    name = f"{name}_{WORKER}" if WORKER else name
+    admin = Database(server + "/postgres")
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return Database(f"{server}/{name}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("CI") == "true" and not PG_URL:
         raise pytest.UsageError("CI=true but BATON_TEST_PG_URL is unset: run the suite with scripts/test")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist the serial tests are skipped, never run beside others: scripts/test runs them alone."""
+    if not WORKER:
+        return
+    alone = pytest.mark.skip(reason="restarts the shared server: run without -n (scripts/test does, after)")
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(alone)
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +58,12 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def _pg_database() -> Iterator[Database]:
-    db = Database(PG_URL)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    if WORKER:  # workers run at once: one database each, so their TRUNCATEs do not meet
+        db = fresh_pg_database("baton")
+    else:
+        db = Database(PG_URL)
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     db.upgrade()
     yield db
     db.dispose()

@@ -29,6 +29,8 @@ from tests.clocks import FakeClock
 from tests.fakeslack import FakeSlack
 from tests.handoff.test_checklist import valid_form
 
+pytestmark = pytest.mark.serial  # a restart ends every connection: other workers' tests too
+
 PG_DATA = os.environ.get("BATON_TEST_PG_DATA", "")
 PG_CTL = os.environ.get("BATON_TEST_PG_CTL", "")
 WRITERS = 3

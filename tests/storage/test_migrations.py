@@ -4,11 +4,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 
 from storage import Database
 from storage.models import Account, Base
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, fresh_pg_database
 
 
 def _fresh(kind: str, tmp_path) -> Database:
@@ -16,12 +16,7 @@ def _fresh(kind: str, tmp_path) -> Database:
         return Database(f"sqlite:///{tmp_path / 'm.db'}")
     if not PG_URL:
         pytest.skip("PostgreSQL not configured")
-    db = Database(PG_URL.rsplit("/", 1)[0] + "/postgres")
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS baton_migrations"))
-        conn.execute(text("CREATE DATABASE baton_migrations"))
-    db.dispose()
-    return Database(PG_URL.rsplit("/", 1)[0] + "/baton_migrations")
+    return fresh_pg_database("baton_migrations")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
