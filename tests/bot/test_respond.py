@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 
 import pytest
 
 from bot import respond
+from bot.errors import KeptAck
 from tests.bot.conftest import CS_USER, HANDOFF_CHANNEL, OTHER, REP, Baton, card_action
 from tests.bot.test_errors import GONE_HANDOFF
 from tests.bot.test_handoff_flow import create_handoff
@@ -176,6 +178,32 @@ def test_a_button_refusal_reaches_the_person_when_its_response_url_is_spent(
     (note,) = baton.slack.of("chat.postEphemeral")
     assert (note.args["channel"], note.args["user"]) == (HANDOFF_CHANNEL, OTHER)
     assert note.args["text"].startswith(expected)
+
+
+def test_an_answer_to_a_listener_that_failed_before_its_ack_waits_for_the_ack(
+    baton: Baton, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error path answers in the ack's place; telling the person (and its retries) comes after."""
+
+    def broken_ack(self: KeptAck, *_a: object, **_k: object) -> None:
+        raise RuntimeError("ack broke")
+
+    acked = threading.Event()
+    after_ack: list[bool] = []
+
+    def wait(_seconds: float) -> None:
+        after_ack.append(acked.wait(5))
+
+    monkeypatch.setattr(KeptAck, "__call__", broken_ack)
+    monkeypatch.setattr(respond, "SLEEP", wait)
+    baton.slack.response_fail = [(429, {"Retry-After": "1"}, {"ok": False})]
+    click = {"action_id": "handoff_accept", "block_id": "handoff_actions:987", "value": "987"}
+    assert baton.click(click, user=CS_USER).status_code == 200
+    acked.set()
+    baton.wait_idle()
+    assert after_ack == [True]
+    (said,) = baton.slack.responses
+    assert said["text"].startswith("Something went wrong")
 
 
 def test_connection_errors_are_retried_then_reported_without_the_url(waits: list[float]) -> None:
