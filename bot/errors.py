@@ -3,7 +3,8 @@
 Listeners ack first and then let domain errors (``handoff.service`` and ``alerts.service``) and Slack's
 refusals propagate; Bolt hands them to the handler installed here, which tells the person what
 happened in their language: inline on the modal when the submission is not yet acknowledged,
-otherwise privately (``response_url``, or a DM when the request has none). Anything unexpected gets
+otherwise privately (``bot.respond.answer``: the ``response_url``, retried, else an ephemeral note in
+the request's channel, else a DM), after the ack. Anything unexpected gets
 "something went wrong" plus one log line naming the request and the code path, never its body.
 """
 
@@ -29,7 +30,7 @@ from bot.deps import Deps
 from bot.i18n import Translator
 from bot.ids import Action
 from bot.listeners.common import ephemeral
-from bot.publish import Publisher
+from bot.respond import answer, channel_of
 from bot.text import escape
 from bot.views.fields import modal, section
 from handoff import service as handoffs
@@ -271,7 +272,11 @@ def install_error_handler(app: App, deps: Deps) -> None:
         if response is not None:  # not acknowledged yet: the answer goes in the ack
             if body.get("type") == "view_submission":
                 return BoltResponse(status=200, body=_modal_answer(body.get("view") or {}, text, tr))
-            _tell(request, client, user_id, text, body)
+            # the ack goes first: telling may take retries, so it waits on a listener thread
+            try:
+                app.listener_runner.listener_executor.submit(_tell, request, client, user_id, text, body)
+            except RuntimeError:  # shutting down: no thread to wait on
+                _tell(request, client, user_id, text, body)
             return BoltResponse(status=200, body="")
         _tell(request, client, user_id, text, body)
         return None
@@ -281,10 +286,6 @@ def install_error_handler(app: App, deps: Deps) -> None:
     ) -> None:
         if body.get("type") == "event_callback":  # nobody asked: opening the Home tab is not a request
             return
-        try:
-            if request.context.respond is not None:
-                request.context.respond(**ephemeral(text))
-            elif user_id:
-                Publisher(client, deps).notice(user_id, text)
-        except Exception:
-            log.warning("could not tell %s about a failed request", user_id, exc_info=True)
+        respond = request.context.respond
+        url = respond.response_url if respond is not None else None
+        answer(deps, client, url=url, user_id=user_id, channel_id=channel_of(body), message=ephemeral(text))

@@ -36,7 +36,12 @@ class FakeSlack:
     def __init__(self, *, validate: bool = True, port: int = 0) -> None:
         self.validate = validate
         self.calls: list[Call] = []
-        self.responses: list[dict[str, Any]] = []  # what the app sent to response_url
+        self.responses: list[dict[str, Any]] = []  # what the app sent to response_url and Slack took
+        # answers for the next posts to any response_url, oldest first (then they succeed again); a
+        # str body is sent as text, as Slack answers "expired_url"
+        self.response_fail: list[tuple[int, dict[str, str], dict[str, Any] | str]] = []
+        self.expired: set[str] = set()  # response_url keys that answer 404 expired_url to every post
+        self.response_attempts: list[int] = []  # the status of every post to a response_url
         self.problems: list[str] = []  # Block Kit violations; tests fail on any
         self.locales: dict[str, str] = {}
         self.emails: dict[str, str] = {}  # email -> user id: users.lookupByEmail and users.info's profile
@@ -223,10 +228,13 @@ class FakeSlack:
                         args[key] = json.loads(args[key])
                 return args
 
-            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(body).encode()
+            def _send(
+                self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
+            ) -> None:
+                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                kind = "text/plain" if isinstance(body, str) else "application/json"
+                self.send_header("Content-Type", f"{kind}; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
@@ -248,6 +256,14 @@ class FakeSlack:
                     return
                 args = self._args()
                 if path.startswith("/response/"):
+                    with fake._cond:
+                        failure = fake.response_fail.pop(0) if fake.response_fail else None
+                        if failure is None and path.rsplit("/", 1)[1] in fake.expired:
+                            failure = (404, {}, "expired_url")
+                        fake.response_attempts.append(failure[0] if failure else 200)
+                    if failure is not None:
+                        self._send(failure[0], failure[2], failure[1])
+                        return
                     fake._record("response_url", args)
                     self._send(200, {"ok": True})
                     return

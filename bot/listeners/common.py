@@ -47,7 +47,7 @@ def request_key(kind: str, body: dict[str, Any]) -> str | None:
 
 
 def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``respond`` that show only to the caller and leave the original intact."""
+    """The message for ``bot.respond.answer``: shown only to the caller, the original left intact."""
     body: dict[str, Any] = {"text": escape(text), "response_type": "ephemeral", "replace_original": False}
     if blocks:
         body["blocks"] = blocks
