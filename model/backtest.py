@@ -56,8 +56,8 @@ class Replay:
     fits: list[dict[str, Any]] = field(default_factory=list)  # per refit: kind, cutoff, last training week
     upsell_scores: list[tuple[int, date, float]] = field(default_factory=list)  # upgrade probability
     # gradient boosting (model/boosted.py) on the same weeks and training rows, per kind: its scores,
-    # and the alerts with it as the model (same budget, floor and rest); a kind it was not fitted for
-    # (upsell before its first boosted fit) alerts as the regression does
+    # and the alerts with it as the model (same budget, floor and rest); upsell in a week without a
+    # boosted upsell model alerts as the regression does
     gb_scores: list[tuple[int, date, float]] = field(default_factory=list)  # churn
     gb_alerts: list[tuple[int, date, str]] = field(default_factory=list)
     gb_fits: list[dict[str, Any]] = field(default_factory=list)  # per refit and kind, as ``fits``
