@@ -125,9 +125,9 @@ class AlertRules:
     model_min_weeks: int = 26
     # the scan retrains when the stored model is this many days older than the data
     model_retrain_days: int = 7
-    # the churn model's candidates: the logistic regression (the explainable default, always there) and,
-    # when listed, gradient boosting, stored only when its backtest beats the regression on the same
-    # weeks (model/backtest.choose)
+    # the churn and upsell models' candidates: the logistic regression (the explainable default, always
+    # there) and, when listed, gradient boosting, stored for a kind only when its backtest beats the
+    # regression on the same weeks (model/backtest.choose)
     model_algorithms: tuple[str, ...] = MODEL_ALGORITHMS
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ from accounts.health import data_through, score, usage_by_account
 from accounts.kinds import CHURN
 from model.features import Frame, History
 from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
-from model.metrics import alert_figures, caught_ahead
+from model.metrics import alert_figures, caught_ahead, ranking
 from model.train import (
     MIN_EVENTS,
     MIN_WEEKS,
@@ -53,12 +53,15 @@ class Replay:
 
     scores: list[tuple[int, date, float]] = field(default_factory=list)  # churn probability
     alerts: list[tuple[int, date, str]] = field(default_factory=list)  # (account, day, churn | upsell)
-    fits: list[dict[str, Any]] = field(default_factory=list)  # per refit: cutoff, last training week
-    # gradient boosting (model/boosted.py) on the same weeks and training rows, churn only: its scores,
-    # and the alerts with it as the churn model (same budget, floor and rest; upsell as above)
-    gb_scores: list[tuple[int, date, float]] = field(default_factory=list)
+    fits: list[dict[str, Any]] = field(default_factory=list)  # per refit: kind, cutoff, last training week
+    upsell_scores: list[tuple[int, date, float]] = field(default_factory=list)  # upgrade probability
+    # gradient boosting (model/boosted.py) on the same weeks and training rows, per kind: its scores,
+    # and the alerts with it as the model (same budget, floor and rest); upsell in a week without a
+    # boosted upsell model alerts as the regression does
+    gb_scores: list[tuple[int, date, float]] = field(default_factory=list)  # churn
     gb_alerts: list[tuple[int, date, str]] = field(default_factory=list)
-    gb_fits: list[dict[str, Any]] = field(default_factory=list)
+    gb_fits: list[dict[str, Any]] = field(default_factory=list)  # per refit and kind, as ``fits``
+    gb_upsell_scores: list[tuple[int, date, float]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why it had no model some weeks
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -122,50 +125,65 @@ def _fit_kinds(
 
 
 def _fit_boosted(
-    out: Replay, frames: list[Frame], churns: dict[int, list[date]], day: date, budget: float, min_events: int
-) -> Scoring:
-    """The boosted churn model on the regression's rows at the same refit, so the two compare fairly."""
-    gb = train(
-        "churn",
-        frames,
-        churns,
-        CHURN_HORIZON,
-        day,
-        budget=budget,
-        min_events=min_events,
-        algorithm="gradient_boosting",
-    )
-    out.gb_fits.append({"kind": "churn", "cutoff": day, "last_week": gb.training["last_week"]})
-    return gb
+    gb: dict[str, Scoring | None],
+    models: dict[str, Scoring | None],
+    out: Replay,
+    targets: dict[str, tuple[dict[int, list[date]], int]],
+    frames: list[Frame],
+    day: date,
+    share: dict[str, float],
+    min_events: int,
+) -> None:
+    """Each kind's boosted model on its regression's rows at the same refit, so the two compare
+    fairly; none for a kind the regression could not be fitted for either (the same rows)."""
+    for kind, (events, horizon) in targets.items():
+        if models.get(kind) is None:
+            gb[kind] = None
+            continue
+        gb[kind] = model = train(
+            kind,
+            frames,
+            events,
+            horizon,
+            day,
+            budget=share[kind],
+            min_events=min_events,
+            algorithm="gradient_boosting",
+        )
+        out.gb_fits.append({"kind": kind, "cutoff": day, "last_week": model.training["last_week"]})
 
 
 def _score_week(
     out: Replay,
     frame: Frame,
     models: dict[str, Scoring | None],
-    gb: Scoring | None,
+    gb: dict[str, Scoring | None],
     share: dict[str, float],
     alerting: _Alerting,
     gb_alerting: _Alerting,
 ) -> None:
-    """One scored week: each kind's scores and alerts, and the boosted replay's beside them (its
-    churn model in place of the regression's, the same upsell alerts)."""
+    """One scored week: each kind's scores and alerts, and the boosted replay's beside them (each
+    kind's boosted model in place of its regression; upsell without one alerts as the regression)."""
     day = frame.day
+    ids = frame.account_ids
     for kind in ("churn", "upsell"):
         model = models.get(kind)
-        if model is None or not len(frame.account_ids):
+        if model is None or not len(ids):
             continue
-        rate = len(frame.account_ids) * share[kind] / 100
+        rate = len(ids) * share[kind] / 100
         p = model.proba(model.matrix(frame))
-        alerting.week(kind, day, frame.account_ids, p, rate, model.floor)
-        if kind != "churn":  # the boosted replay alerts upsell as the regression does
-            gb_alerting.week(kind, day, frame.account_ids, p, rate, model.floor)
-            continue
-        out.scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, p, strict=True)]
-        if gb is not None:
-            g = gb.proba(gb.matrix(frame))
-            out.gb_scores += [(int(a), day, float(v)) for a, v in zip(frame.account_ids, g, strict=True)]
-            gb_alerting.week(kind, day, frame.account_ids, g, rate, gb.floor)
+        alerting.week(kind, day, ids, p, rate, model.floor)
+        scores, gb_scores = (
+            (out.scores, out.gb_scores) if kind == "churn" else (out.upsell_scores, out.gb_upsell_scores)
+        )
+        scores += [(int(a), day, float(v)) for a, v in zip(ids, p, strict=True)]
+        boosted = gb.get(kind)
+        if boosted is not None:
+            g = boosted.proba(boosted.matrix(frame))
+            gb_scores += [(int(a), day, float(v)) for a, v in zip(ids, g, strict=True)]
+            gb_alerting.week(kind, day, ids, g, rate, boosted.floor)
+        elif kind != "churn":
+            gb_alerting.week(kind, day, ids, p, rate, model.floor)
 
 
 def walk_forward(
@@ -182,7 +200,8 @@ def walk_forward(
     class_weight: str | None = None,
 ) -> Replay:
     """Score each of ``days`` (days of ``history``'s weeks) with models trained strictly before it;
-    with ``gradient_boosting``, a boosted churn model too, fitted on the same rows at the same refits."""
+    with ``gradient_boosting``, boosted churn and upsell models too, fitted on the same rows at the
+    same refits."""
     t0 = timer.perf_counter()
     k_of = {history.anchor - timedelta(days=7 * k): k for k in range(history.weeks)}
     frames = [history.frame(k) for k in range(history.weeks)]
@@ -192,7 +211,7 @@ def walk_forward(
     share = {"churn": budget * (1 - upsell_share), "upsell": budget * upsell_share}
     targets = {"churn": (churns, CHURN_HORIZON), "upsell": (upgrades, UPSELL_HORIZON)}
     models: dict[str, Scoring | None] = {}
-    gb: Scoring | None = None
+    gb: dict[str, Scoring | None] = {}
     last_fit: date | None = None
     out = Replay()
     alerting, gb_alerting = _Alerting(out.alerts), _Alerting(out.gb_alerts)
@@ -206,9 +225,9 @@ def walk_forward(
                 models, out, targets, frames, day, share, min_events=min_events, class_weight=class_weight
             )
             fit_seconds += timer.perf_counter() - tf
-            if gradient_boosting and models.get("churn") is not None:
+            if gradient_boosting:
                 tg = timer.perf_counter()
-                gb = _fit_boosted(out, frames, churns, day, share["churn"], min_events)
+                _fit_boosted(gb, models, out, targets, frames, day, share, min_events)
                 gb_seconds += timer.perf_counter() - tg
             last_fit = day
         _score_week(out, by_day[day], models, gb, share, alerting, gb_alerting)
@@ -231,12 +250,18 @@ def figures(
     upgrades: dict[int, list[date]],
     first: date,
     last: date,
+    upsell_scores: Sequence[tuple[int, date, float]] = (),
 ) -> dict[str, Any]:
     """issue 10's table for one method (model/metrics.py's ``alert_figures``), over the account-weeks
-    ``scores`` holds between first and last (higher score = more at risk)."""
+    ``scores`` holds between first and last (higher score = more at risk), and how ``upsell_scores``
+    (higher = likelier to upgrade) rank upgrades within UPSELL_HORIZON days (None without them)."""
     rows = [(a, d, s) for a, d, s in scores if first <= d <= last]
     inside = [(a, d, k) for a, d, k in alerts if first <= d <= last]
-    return alert_figures(rows, inside, churns, upgrades, [(first, last)])
+    up_rows = [(a, d, s) for a, d, s in upsell_scores if first <= d <= last]
+    return {
+        **alert_figures(rows, inside, churns, upgrades, [(first, last)]),
+        **ranking(up_rows, upgrades, UPSELL_HORIZON, "upsell"),
+    }
 
 
 def tradeoff(
@@ -280,15 +305,19 @@ def tradeoff(
     return out
 
 
-def calibration(scores: Sequence[tuple[int, date, float]], churns: dict[int, list[date]]) -> dict[str, Any]:
-    """Predicted against observed 90-day churn, overall and by fifth of predicted risk, with the
-    expected calibration error (ECE: over ten equal-count bins of predicted risk, the mean gap between
-    predicted and observed, weighted by rows) and the Brier score: a reliability measure rather than
-    taking the regression's probabilities on trust."""
+def calibration(
+    scores: Sequence[tuple[int, date, float]],
+    churns: dict[int, list[date]],
+    horizon: int = CHURN_HORIZON,
+) -> dict[str, Any]:
+    """Predicted against observed 90-day churn (or, given upgrades, upgrade), overall and by fifth of
+    predicted risk, with the expected calibration error (ECE: over ten equal-count bins of predicted
+    risk, the mean gap between predicted and observed, weighted by rows) and the Brier score: a
+    reliability measure rather than taking the regression's probabilities on trust."""
     if not scores:
         return {}
     p = np.array([s for _, _, s in scores])
-    y = np.array([any(1 <= (c - d).days <= CHURN_HORIZON for c in churns.get(a, ())) for a, d, _ in scores])
+    y = np.array([any(1 <= (c - d).days <= horizon for c in churns.get(a, ())) for a, d, _ in scores])
     order = np.argsort(p)
     bins = np.array_split(order, 5)
     return {
@@ -311,14 +340,21 @@ REGRESSION, BOOSTING = "logistic_regression", "gradient_boosting"
 # threshold-free, as alerts/budget._BEATS compares model and rules: each algorithm alerts at its own
 # threshold, so recall at the budget would compare thresholds as much as rankings
 CHOICE_FIGURES = ("auc_30d", "top_decile_lift_30d")
+# the upsell model's, on the same terms: how its scores rank upgrades within UPSELL_HORIZON days
+UPSELL_CHOICE_FIGURES = ("upsell_auc_90d", "upsell_top_decile_lift_90d")
 
 
-def choose(regression: dict[str, Any] | None, boosted: dict[str, Any] | None) -> dict[str, Any]:
-    """Gradient boosting only when its backtest beats the regression's on every CHOICE_FIGURES figure
-    on the same weeks; otherwise the explainable default. Returns the choice, why, and the figures."""
+def choose(
+    regression: dict[str, Any] | None,
+    boosted: dict[str, Any] | None,
+    keys: Sequence[str] = CHOICE_FIGURES,
+) -> dict[str, Any]:
+    """Gradient boosting only when its backtest beats the regression's on every one of ``keys``
+    (CHOICE_FIGURES for churn, UPSELL_CHOICE_FIGURES for upsell) on the same weeks; otherwise the
+    explainable default. Returns the choice, why, and the figures."""
     if not boosted:
         return {"algorithm": REGRESSION, "why": "not_compared"}
-    figs = {k: {REGRESSION: (regression or {}).get(k), BOOSTING: boosted.get(k)} for k in CHOICE_FIGURES}
+    figs = {k: {REGRESSION: (regression or {}).get(k), BOOSTING: boosted.get(k)} for k in keys}
     out: dict[str, Any] = {"figures": figs}
     if any(v is None for f in figs.values() for v in f.values()):
         return {"algorithm": REGRESSION, "why": "no_figures", **out}
@@ -347,10 +383,17 @@ class Backtest:
     # replayed, the regression's are here, its own in ``gradient_boosting``
     regression: dict[str, Any] | None = None
     choice: dict[str, Any] = field(default_factory=lambda: choose(None, None))
+    # the upsell model's choice, made as the churn model's on UPSELL_CHOICE_FIGURES; ``model`` holds
+    # its upsell figures (alerts, ranking) beside the chosen churn model's
+    upsell_choice: dict[str, Any] = field(default_factory=lambda: choose(None, None))
 
     @property
     def algorithm(self) -> str:
         return str(self.choice["algorithm"])
+
+    @property
+    def upsell_algorithm(self) -> str:
+        return str(self.upsell_choice["algorithm"])
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -365,6 +408,7 @@ class Backtest:
             "gradient_boosting": self.gradient_boosting,
             "logistic_regression": self.regression,
             "algorithm": self.choice,
+            "upsell_algorithm": self.upsell_choice,
             "calibration": self.calibration,
             "curves": self.curves,
             "refits": len(self.replay.fits),
@@ -416,6 +460,15 @@ def _replay_days(anchor: date, weeks: int, start: date | None, eval_last: date) 
     return days
 
 
+@dataclass
+class _Compared:
+    regression: dict[str, Any]  # both kinds by the regression
+    boosted: dict[str, Any] | None  # both by gradient boosting, where replayed (None: churn was not)
+    model: dict[str, Any]  # each kind by the algorithm chosen for it
+    choice: dict[str, Any]  # churn's ``choose``
+    upsell_choice: dict[str, Any]  # upsell's
+
+
 def _compare(
     replay: Replay,
     churns: dict[int, list[date]],
@@ -423,20 +476,47 @@ def _compare(
     lo: date,
     hi: date,
     gradient_boosting: bool,
-) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
-    """The regression's figures, the boosted model's (None when not replayed or it scored nothing),
-    and which of the two scores (``choose``), with both calibration errors when compared."""
-    reg_fig = figures(replay.scores, replay.alerts, churns, ups, lo, hi)
+) -> _Compared:
+    """The regression's figures, the boosted models' (None when not replayed or it scored nothing),
+    and per kind which of the two scores (``choose``), with both calibration errors when compared.
+    The kinds are chosen apart: each kind's alerts are budgeted, rested and counted on their own, so
+    the figures of a mix are those of its churn side and its upsell side."""
+    reg_fig = figures(replay.scores, replay.alerts, churns, ups, lo, hi, replay.upsell_scores)
     gb_fig = None
     if gradient_boosting and replay.gb_scores:
-        gb_fig = figures(replay.gb_scores, replay.gb_alerts, churns, ups, lo, hi)
+        gb_fig = figures(replay.gb_scores, replay.gb_alerts, churns, ups, lo, hi, replay.gb_upsell_scores)
     choice = choose(reg_fig, gb_fig)
     if gb_fig:
         choice["calibration_ece"] = {
             REGRESSION: calibration(replay.scores, churns).get("ece"),
             BOOSTING: calibration(replay.gb_scores, churns).get("ece"),
         }
-    return reg_fig, gb_fig, choice
+    up_gb_fig = gb_fig if gb_fig and replay.gb_upsell_scores else None
+    upsell_choice = choose(reg_fig, up_gb_fig, UPSELL_CHOICE_FIGURES)
+    if up_gb_fig:
+        upsell_choice["calibration_ece"] = {
+            REGRESSION: calibration(replay.upsell_scores, ups, UPSELL_HORIZON).get("ece"),
+            BOOSTING: calibration(replay.gb_upsell_scores, ups, UPSELL_HORIZON).get("ece"),
+        }
+    churn_gb = bool(gb_fig) and choice["algorithm"] == BOOSTING
+    up_gb = bool(up_gb_fig) and upsell_choice["algorithm"] == BOOSTING
+    if churn_gb == up_gb:
+        model_fig = gb_fig if churn_gb and gb_fig else reg_fig
+    else:
+        c_alerts, u_alerts = (
+            (replay.gb_alerts if churn_gb else replay.alerts),
+            (replay.gb_alerts if up_gb else replay.alerts),
+        )
+        model_fig = figures(
+            replay.gb_scores if churn_gb else replay.scores,
+            [x for x in c_alerts if x[2] == "churn"] + [x for x in u_alerts if x[2] == "upsell"],
+            churns,
+            ups,
+            lo,
+            hi,
+            replay.gb_upsell_scores if up_gb else replay.upsell_scores,
+        )
+    return _Compared(reg_fig, gb_fig, model_fig, choice, upsell_choice)
 
 
 def _rule_scores(
@@ -510,27 +590,28 @@ def run(
         raise NotEnoughHistory(replay.skipped.get("churn", "no week could be scored"))
     scored_days = sorted({d for _, d, _ in replay.scores})
     lo, hi = scored_days[0], scored_days[-1]
-    reg_fig, gb_fig, choice = _compare(replay, churns, ups, lo, hi, gradient_boosting)
-    boosted = choice["algorithm"] == BOOSTING
+    c = _compare(replay, churns, ups, lo, hi, gradient_boosting)
+    boosted = c.choice["algorithm"] == BOOSTING and c.boosted is not None
     chosen = replay.gb_scores if boosted else replay.scores
-    model_fig = gb_fig if boosted and gb_fig else reg_fig
     rule_scores = _rule_scores(session, history, rules, replay, scored_days, anchor, weeks)
-    rules_fig = figures(rule_scores, _rule_alerts(session, lo, hi), churns, ups, lo, hi)
+    healthy = [(a, d, -s) for a, d, s in rule_scores]  # the rules rank upsell by health, highest first
+    rules_fig = figures(rule_scores, _rule_alerts(session, lo, hi), churns, ups, lo, hi, healthy)
     return Backtest(
         lo,
         hi,
         anchor,
         budget,
         len(history.ids),
-        model_fig,
+        c.model,
         rules_fig,
         calibration(chosen, churns),
         replay,
-        gb_fig,
+        c.boosted,
         {
             "model": tradeoff(chosen, churns, lo, hi),
             "rules": tradeoff(rule_scores, churns, lo, hi),
         },
-        reg_fig if gb_fig else None,
-        choice,
+        c.regression if c.boosted else None,
+        c.choice,
+        c.upsell_choice,
     )

@@ -11,9 +11,9 @@ from typing import Any
 from clock import Clock
 from model import store
 from model.backtest import BOOSTING, DEFAULT_BUDGET, REGRESSION, Backtest, run
-from model.metrics import ROWS
+from model.metrics import ROWS, UPSELL_ROWS
 from model.metrics import fmt as _fmt
-from model.service import explain, train_models
+from model.service import CHOICES, explain, train_models
 from model.train import NotEnoughHistory
 from settings import Rules
 from storage import Database
@@ -30,7 +30,7 @@ def print_backtest(bt: Backtest) -> None:
         f"budget {bt.budget:g} alerts per 100 accounts per week"
     )
     print(f"{'measure':<46} {'model':>8} {'rules':>8}")
-    for label, key, fmt in ROWS:
+    for label, key, fmt in ROWS + UPSELL_ROWS:
         print(f"{label:<46} {_fmt(fmt, m.get(key)):>8} {_fmt(fmt, r.get(key)):>8}")
     c = bt.calibration
     if c:
@@ -52,6 +52,18 @@ def print_backtest(bt: Backtest) -> None:
             f"{_fmt('{:.3f}', lr.get(auc))}, top-decile lift {_fmt('{:.2f}', g[lift])} "
             f"vs {_fmt('{:.2f}', lr.get(lift))} for the regression: {verdict}"
         )
+        if bt.upsell_choice.get("why") != "not_compared":  # a boosted upsell model was replayed
+            verdict = {
+                BOOSTING: "it beats the regression on both, so it is the upsell model",
+                REGRESSION: "the regression stays the upsell model (gradient boosting must beat it on both)",
+            }[bt.upsell_algorithm]
+            auc, lift = "upsell_auc_90d", "upsell_top_decile_lift_90d"
+            print(
+                f"gradient boosting for upsell on the same weeks (upgrades within 90 days): AUC "
+                f"{_fmt('{:.3f}', g.get(auc))} vs {_fmt('{:.3f}', lr.get(auc))}, top-decile lift "
+                f"{_fmt('{:.2f}', g.get(lift))} vs {_fmt('{:.2f}', lr.get(lift))} for the regression: "
+                f"{verdict}"
+            )
     for kind, why in bt.replay.skipped.items():  # the first weeks, before enough outcomes were known
         print(f"weeks before the first {kind} model are not scored: {why}")
 
@@ -106,10 +118,8 @@ def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: flo
                 "kind": r.kind,
                 "version": r.version,
                 "algorithm": r.algorithm,
-                # the churn model's candidates were compared (model/backtest.choose); upsell's were not
-                "algorithm_why": (r.backtest.get("algorithm") or {}).get("why")
-                if r.kind == "churn"
-                else None,
+                # why the backtest chose it (model/backtest.choose), each kind's own choice
+                "algorithm_why": (r.backtest.get(CHOICES.get(r.kind, "")) or {}).get("why"),
                 "data_through": r.data_through.isoformat(),
                 "threshold": r.threshold,
                 "alerts_from": store.load(r).floor,  # the scan alerts down to it while the budget allows

@@ -12,9 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from model import store
-from storage.models import ModelDecision
+from storage.models import ChurnModel, ModelDecision
 
 _BACKTEST_KEYS = ("churn_recall_7_90d", "churn_alerts_per_100_week", "churn_lift_90d", "auc_30d")
+# alert kind (model_decisions.kind) -> the model's kind, and where its backtest records its algorithm's
+# choice (model/backtest.choose): the churn model's under "algorithm", the upsell model's beside it
+_MODELS = {"churn_risk": ("churn", "algorithm"), "upsell": ("upsell", "upsell_algorithm")}
 
 
 def digest_part(session: Session) -> dict[str, Any]:
@@ -41,7 +44,28 @@ def digest_part(session: Session) -> dict[str, Any]:
             "algorithm": row.algorithm,
             "algorithm_why": (bt.get("algorithm") or {}).get("why"),
         }
+    part["algorithms"] = in_use(session)
     return part
+
+
+def in_use(session: Session) -> list[dict[str, Any]]:
+    """Per kind whose alerts the model decides now (its last recorded switch was to the model), the
+    algorithm that scores it and why the backtest chose it: the digest names only a model in use, so
+    a stored model the rules still overrule is not presented as deciding anything."""
+    out = []
+    for kind, (name, key) in _MODELS.items():
+        last = session.scalars(
+            select(ModelDecision).where(ModelDecision.kind == kind).order_by(ModelDecision.id.desc()).limit(1)
+        ).first()
+        if last is None or last.decided_by != "model":
+            continue
+        row = session.get(ChurnModel, last.model_id) if last.model_id else None
+        row = row or store.latest_row(session, name)
+        if row is None:
+            continue
+        why = ((row.backtest or {}).get(key) or {}).get("why")
+        out.append({"kind": kind, "algorithm": row.algorithm or store.ALGORITHM, "why": why})
+    return out
 
 
 def announced(session: Session, ids: Iterable[int], now: datetime) -> None:

@@ -192,6 +192,24 @@ def alert_figures(
     }
 
 
+def ranking(
+    scores: Sequence[tuple[Hashable, date, float]],
+    events: Mapping[Hashable, Sequence[date]],
+    horizon: int,
+    prefix: str,
+) -> dict[str, float | None]:
+    """How ``scores`` (account, day, score; higher = likelier) rank the account-weeks followed by an
+    event within 1..``horizon`` days: AUC and top-decile lift, threshold-free as the churn ones are,
+    keyed ``{prefix}_auc_{horizon}d`` and ``{prefix}_top_decile_lift_{horizon}d`` (None without rows
+    or without an event among them). The upsell model's figures for model/backtest.choose."""
+    labels = [_any_within(sorted(events.get(a, ())), d, 1, horizon) for a, d, _ in scores]
+    vals = [s for _, _, s in scores]
+    return {
+        f"{prefix}_auc_{horizon}d": auc(vals, labels),
+        f"{prefix}_top_decile_lift_{horizon}d": top_share_lift(vals, labels, 0.1),
+    }
+
+
 # issue 10's table: (label, key of ``alert_figures``, format), printed by the CLI and the benchmark
 ROWS = [
     ("AUC, churn within 30 days", "auc_30d", "{:.3f}"),
@@ -208,6 +226,13 @@ ROWS = [
     ("upsell alert precision, 90 days", "upsell_precision_90d", "{:.1%}"),
     ("  base rate (account-weeks upgrading in 90 d)", "upsell_base_rate_90d", "{:.1%}"),
     ("  lift over the base rate", "upsell_lift_90d", "{:.2f}"),
+]
+
+
+# the upsell model's ranking (``ranking``), which `app.py model backtest` prints below ROWS
+UPSELL_ROWS = [
+    ("AUC, upgrade within 90 days", "upsell_auc_90d", "{:.3f}"),
+    ("top-decile lift, upgrade within 90 days", "upsell_top_decile_lift_90d", "{:.2f}"),
 ]
 
 

@@ -2,8 +2,8 @@
 
 Training reads the whole stored history once (model/features.py), fits the churn and upsell models on
 the weeks whose outcome is known, stores them with the backtest's figures (model/store.py), and so a
-later scan, on any instance, scores with the same numbers. The churn model is the logistic regression
-unless gradient boosting, replayed on the same weeks, beat it (model/backtest.choose)."""
+later scan, on any instance, scores with the same numbers. Each model (churn, upsell) is the logistic
+regression unless gradient boosting, replayed on the same weeks, beat it (model/backtest.choose)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ from model.train import Driver, NotEnoughHistory, Scoring, drivers, train
 from settings import HealthRules, Rules
 from storage.models import Account, ChurnModel
 
+# model kind -> where the stored backtest records the choice of its algorithm
+CHOICES = {"churn": "algorithm", "upsell": "upsell_algorithm"}
+
 
 @dataclass
 class Trained:
@@ -57,7 +60,7 @@ def train_models(
 ) -> Trained:
     """Fit and store the churn and upsell models on everything known up to the data-through day.
     With gradient_boosting among ``algorithms`` (``alerts.model_algorithms``) and a backtest, the
-    backtest replays it beside the regression and the churn model stored is the one it chose.
+    backtest replays it beside the regression and each kind's model stored is the one it chose.
     Raises NotEnoughHistory (saying how much is needed) when not even the churn model can be fitted."""
     t0 = timer.perf_counter()
     data = data_through(session, as_of, rules)
@@ -88,9 +91,10 @@ def train_models(
             figures = run(session, as_of, rules, budget=budget, gradient_boosting=compare).as_json()
         except NotEnoughHistory as exc:
             figures = {"skipped": str(exc)}
-    if (figures.get("algorithm") or {}).get("algorithm") == BOOSTING and "churn" in fitted:
-        events, horizon, share = targets["churn"]
-        fitted["churn"] = train("churn", frames, events, horizon, anchor, budget=share, algorithm=BOOSTING)
+    for kind, choice in CHOICES.items():  # the algorithm each kind's backtest chose (model/backtest.choose)
+        if (figures.get(choice) or {}).get("algorithm") == BOOSTING and kind in fitted:
+            events, horizon, share = targets[kind]
+            fitted[kind] = train(kind, frames, events, horizon, anchor, budget=share, algorithm=BOOSTING)
     rows = [
         store.save(session, m, trained_at=now, data_through=anchor, backtest=figures) for m in fitted.values()
     ]

@@ -243,10 +243,35 @@ def _model(tr: Translator, part: dict[str, Any]) -> list[dict[str, Any]]:
                 rules_rate=_ratio(bt.get("rules_churn_alerts_per_100_week"), "{:.1f}"),
             )
         )
+    if algorithms := _algorithms(tr, part.get("algorithms") or []):
+        lines.append(algorithms)
     if not lines:
         return []
     body = "\n".join(escape(line) for line in lines)
     return [divider(), section(Mrkdwn(f"*{escape(tr.t('digest.model'))}*\n{body}"))]
+
+
+def _algorithms(tr: Translator, models: list[dict[str, Any]]) -> str | None:
+    """One line naming the algorithm of each model in use and why its backtest chose it
+    (model/backtest.choose); None when the rules decide both kinds. Escaped by the caller."""
+    clauses = []
+    for m in models:
+        algorithm = _known(tr, f"digest.algorithm.{m['algorithm']}") or str(m["algorithm"])
+        why = _known(tr, f"digest.algorithm_why.{m.get('why')}")  # a choice recorded before a reason: none
+        model = tr.t(f"digest.algorithm_of.{m['kind']}")
+        if why:
+            clauses.append(tr.t("digest.algorithm_line", model=model, algorithm=algorithm, why=why))
+        else:
+            clauses.append(tr.t("digest.algorithm_line_bare", model=model, algorithm=algorithm))
+    return tr.t("digest.algorithm_sep").join(clauses) or None
+
+
+def _known(tr: Translator, key: str) -> str | None:
+    """The catalog's text for a value stored in the digest, or None for one this release has no words for."""
+    try:
+        return tr.t(key)
+    except KeyError:
+        return None
 
 
 def _money_kpis(tr: Translator, report: dict[str, Any], money: Fmt) -> list[Mrkdwn]:

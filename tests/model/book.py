@@ -17,6 +17,9 @@ START = date(2026, 1, 5)  # a Monday
 NOW = datetime(2026, 1, 5, tzinfo=UTC)
 
 
+UPGRADE_BAND = (0.45, 0.7)  # share of seats in use on a workday
+
+
 @dataclass
 class Book:
     end: date  # the last day with signals (a Sunday)
@@ -24,11 +27,22 @@ class Book:
     churned: dict[str, date]
 
 
-def build(db: Database, *, accounts: int = 120, weeks: int = 34, seed: int = 7, probes: bool = True) -> Book:
+def build(
+    db: Database,
+    *,
+    accounts: int = 120,
+    weeks: int = 34,
+    seed: int = 7,
+    probes: bool = True,
+    upgrades: bool = False,
+) -> Book:
     """``accounts`` customers on 20 seats each. Each has a level of use (a share of seats active on a
     workday) and a noise level; low users churn with high odds after week 6, high users seldom. With
     ``probes``: QUIET (steady 2 of 20 seats, never churns) and NOISY (about 16 of 20, swinging wildly
-    from week to week, never churns)."""
+    from week to week, never churns). With ``upgrades``: most accounts using a middling share of their
+    seats (UPGRADE_BAND) upgrade once (a second accounts file with a higher MRR), the others never: a
+    band no straight line through the features can draw, so gradient boosting ranks upgrades better
+    than the regression (the churn side and the signals are those of the same book without them)."""
     rng = np.random.default_rng(seed)
     days = 7 * weeks
     end = START + timedelta(days=days - 1)
@@ -83,6 +97,8 @@ def build(db: Database, *, accounts: int = 120, weeks: int = 34, seed: int = 7, 
                     renewal_date=START + timedelta(days=300),
                 )
             )
+        if upgrades:
+            _upgrades(s, ids, ext, levels, churns, days, seed)
         rows = []
         for n, e in enumerate(ext):
             last = churns[n] if churns[n] >= 0 else days
@@ -104,3 +120,29 @@ def build(db: Database, *, accounts: int = 120, weeks: int = 34, seed: int = 7, 
                     )
         s.execute(insert(Signal), rows)
     return Book(end, ids, churned)
+
+
+def _upgrades(
+    s, ids: dict[str, int], ext: list[str], levels: list, churns: list, days: int, seed: int
+) -> None:
+    """An accounts file on an upgrade day with MRR up by half, for 85 % of the accounts in the band
+    (none of the others), from their own generator so the rest of the book is unchanged."""
+    rng = np.random.default_rng(seed + 1000)
+    for n, e in enumerate(ext):
+        day = int(rng.integers(14, days - 7))
+        if not (UPGRADE_BAND[0] <= levels[n] <= UPGRADE_BAND[1]) or rng.random() >= 0.85:
+            continue
+        if e in ("QUIET", "NOISY") or 0 <= churns[n] <= day:
+            continue
+        s.add(
+            AccountSnapshot(
+                account_id=ids[e],
+                as_of=START + timedelta(days=day),
+                plan="Standard",
+                mrr=Decimal(150_000),
+                seats=20,
+                currency="JPY",
+                status="active",
+                renewal_date=START + timedelta(days=300),
+            )
+        )

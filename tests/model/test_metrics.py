@@ -57,3 +57,16 @@ def test_precision_base_rate_and_lift() -> None:
     assert (hit, n) == (4, 20)  # a's weeks 7-28 days before its churn; the week of the churn day is not ahead
     assert ratio(1 / 4, hit / n) == pytest.approx(1.25)
     assert ratio(0.5, 0) is None
+
+
+def test_ranking_counts_an_event_one_to_horizon_days_after_the_week() -> None:
+    from model.metrics import ranking
+
+    events = {"a": [D + timedelta(days=90)], "b": [D], "c": [D + timedelta(days=91)]}
+    rows = [("a", D, 0.9), ("b", D, 0.8), ("c", D, 0.7), ("d", D, 0.1)]
+    # only a's upgrade is within 1-90 days (b's is the same day, c's a day too late): a ranks first
+    assert ranking(rows, events, 90, "upsell") == {
+        "upsell_auc_90d": 1.0,
+        "upsell_top_decile_lift_90d": pytest.approx(4.0),
+    }
+    assert ranking([], events, 90, "upsell") == {"upsell_auc_90d": None, "upsell_top_decile_lift_90d": None}
