@@ -43,7 +43,7 @@ _SILENT.propagate = False
 
 RETRIES = 2  # after the first post: three posts at most, whatever Slack answers
 MAX_WAIT = 3.0  # seconds, per wait; Retry-After beyond it is cut to it
-TIMEOUT = 10  # seconds per post
+TIMEOUT = 5  # seconds per post: three posts hold a listener thread 15 s at worst
 # How the retry handlers wait; tests replace it to record the waits instead of sleeping them.
 SLEEP: Callable[[float], None] = time.sleep
 
