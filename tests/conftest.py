@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from storage import Database
 from storage.models import Base
@@ -84,5 +85,10 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     database = request.getfixturevalue("_pg_database")
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with database.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # A session an earlier test left open in a transaction would make this wait forever: fail instead.
+        conn.execute(text("SET LOCAL lock_timeout = '30s'"))
+        try:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        except OperationalError as exc:
+            raise AssertionError(f"an earlier test on this worker left a transaction open: {exc}") from exc
     yield database

@@ -140,11 +140,11 @@ def test_choose_compares_upsell_on_its_own_figures() -> None:
 
 def test_the_boosted_upsell_model_is_fitted_at_the_regressions_refits_on_known_outcomes(db: Database) -> None:
     book = _book(db)
-    with db.session() as s:
+    days = [book.end - timedelta(days=7 * k) for k in range(20, 12, -1)]
+    with db.session() as s:  # History reads as the replay asks: inside the unit of work
         history = History(s, book.end, 52)
         churns, ups = churn_dates(s), upgrade_dates(s)
-    days = [book.end - timedelta(days=7 * k) for k in range(20, 12, -1)]
-    replay = walk_forward(history, days, churns, ups, refit_weeks=2, gradient_boosting=True)
+        replay = walk_forward(history, days, churns, ups, refit_weeks=2, gradient_boosting=True)
     fits = [f for f in replay.fits if f["kind"] == "upsell"]
     assert fits and [f for f in replay.gb_fits if f["kind"] == "upsell"] == fits
     assert all(
