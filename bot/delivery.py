@@ -593,7 +593,12 @@ class Delivery:
         return self._dm(job, submitter, text=text, blocks=blocks)
 
     def send_notice(self, job: Job) -> str:
-        return self._dm(job, job.payload["user"], text=escape(job.payload["text"]))
+        """Plain text is escaped here; a private answer (``Publisher.answer_dm``) was built formatted."""
+        p = job.payload
+        if not p.get("formatted"):
+            return self._dm(job, p["user"], text=escape(p["text"]))
+        blocks = {"blocks": p["blocks"]} if p.get("blocks") else {}
+        return self._dm(job, p["user"], text=p["text"], **blocks)
 
     # --- senders: a won CRM deal (crm.sync.announce / queue_nudges) ---------------------------------
     def _slack_user(self, email: str | None) -> str | None:

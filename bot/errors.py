@@ -96,6 +96,20 @@ class RequestExecutor(Executor):
 
         return self.inner.submit(fresh)
 
+    def after_ack(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        """Work for a request already answered (the error path telling the person): it takes an
+        after-ack turn like the rest of a listener past its ack, and its writes do not go first."""
+
+        def later() -> Any:
+            slot = self._slots.acquire(timeout=AFTER_ACK_WAIT_SECONDS)
+            try:
+                return fn(*args)
+            finally:
+                if slot:
+                    self._slots.release()
+
+        return self.inner.submit(later)
+
     def _acked(self) -> None:
         writes_first(False)
         _work.slot = self._slots.acquire(timeout=AFTER_ACK_WAIT_SECONDS)
@@ -273,8 +287,12 @@ def install_error_handler(app: App, deps: Deps) -> None:
             if body.get("type") == "view_submission":
                 return BoltResponse(status=200, body=_modal_answer(body.get("view") or {}, text, tr))
             # the ack goes first: telling may take retries, so it waits on a listener thread
+            executor = app.listener_runner.listener_executor
             try:
-                app.listener_runner.listener_executor.submit(_tell, request, client, user_id, text, body)
+                if isinstance(executor, RequestExecutor):
+                    executor.after_ack(_tell, request, client, user_id, text, body)
+                else:
+                    executor.submit(_tell, request, client, user_id, text, body)
             except RuntimeError:  # shutting down: no thread to wait on
                 _tell(request, client, user_id, text, body)
             return BoltResponse(status=200, body="")

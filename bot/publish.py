@@ -5,6 +5,7 @@ acted what became of them. Sending itself is ``bot/delivery.py``'s, through the 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -36,6 +37,18 @@ class Publisher:
         """A DM to ``user_id``, through the outbox like every other message."""
         with self.deps.db.session() as s:
             row = enqueue(s, None, "notice", self.deps.clock(), user=user_id, text=text)
+            s.flush()
+            row_id = row.id
+        self.deliver(ids=[row_id])
+
+    def answer_dm(self, user_id: str, message: dict[str, Any]) -> None:
+        """A private answer (``ephemeral``'s keyword arguments: text and blocks, formatted and escaped
+        already) as a DM through the outbox, blocks and mentions as they were built."""
+        payload = {"user": user_id, "text": str(message.get("text") or ""), "formatted": True}
+        if message.get("blocks"):
+            payload["blocks"] = message["blocks"]
+        with self.deps.db.session() as s:
+            row = enqueue(s, None, "notice", self.deps.clock(), **payload)
             s.flush()
             row_id = row.id
         self.deliver(ids=[row_id])

@@ -43,7 +43,7 @@ _SILENT.propagate = False
 
 RETRIES = 2  # after the first post: three posts at most, whatever Slack answers
 MAX_WAIT = 3.0  # seconds, per wait; Retry-After beyond it is cut to it
-TIMEOUT = 5  # seconds per post: three posts hold a listener thread 15 s at worst
+TIMEOUT = 5  # seconds per post: three posts and two waits hold a thread about 21 s at worst
 # How the retry handlers wait; tests replace it to record the waits instead of sleeping them.
 SLEEP: Callable[[float], None] = time.sleep
 
@@ -151,11 +151,6 @@ def post(url: str, message: dict[str, Any]) -> str | None:
         return type(exc).__name__
 
 
-def _unescape(text: str) -> str:
-    """The inverse of ``bot.text.escape``: the DM's sender escapes the text again."""
-    return text.replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
-
-
 def _slack_error(exc: Exception) -> str:
     try:
         return str(exc.response["error"])  # type: ignore[attr-defined]
@@ -193,7 +188,7 @@ def answer(
             why = f"{why}; chat.postEphemeral {_slack_error(exc)}"
     if how == "lost" and user_id:
         try:
-            Publisher(client, deps).notice(user_id, _unescape(text))
+            Publisher(client, deps).answer_dm(user_id, message)
             how = "dm"
         except Exception as exc:
             why = f"{why}; DM {type(exc).__name__}"

@@ -348,12 +348,15 @@ def choose(
     regression: dict[str, Any] | None,
     boosted: dict[str, Any] | None,
     keys: Sequence[str] = CHOICE_FIGURES,
+    *,
+    tried: bool = False,
 ) -> dict[str, Any]:
     """Gradient boosting only when its backtest beats the regression's on every one of ``keys``
     (CHOICE_FIGURES for churn, UPSELL_CHOICE_FIGURES for upsell) on the same weeks; otherwise the
-    explainable default. Returns the choice, why, and the figures."""
+    explainable default. Returns the choice, why, and the figures. ``tried``: boosting is a candidate,
+    so no boosted figures means the replay fitted none (too few events at its refits), not the settings."""
     if not boosted:
-        return {"algorithm": REGRESSION, "why": "not_compared"}
+        return {"algorithm": REGRESSION, "why": "not_replayed" if tried else "not_compared"}
     figs = {k: {REGRESSION: (regression or {}).get(k), BOOSTING: boosted.get(k)} for k in keys}
     out: dict[str, Any] = {"figures": figs}
     if any(v is None for f in figs.values() for v in f.values()):
@@ -485,14 +488,14 @@ def _compare(
     gb_fig = None
     if gradient_boosting and replay.gb_scores:
         gb_fig = figures(replay.gb_scores, replay.gb_alerts, churns, ups, lo, hi, replay.gb_upsell_scores)
-    choice = choose(reg_fig, gb_fig)
+    choice = choose(reg_fig, gb_fig, tried=gradient_boosting)
     if gb_fig:
         choice["calibration_ece"] = {
             REGRESSION: calibration(replay.scores, churns).get("ece"),
             BOOSTING: calibration(replay.gb_scores, churns).get("ece"),
         }
     up_gb_fig = gb_fig if gb_fig and replay.gb_upsell_scores else None
-    upsell_choice = choose(reg_fig, up_gb_fig, UPSELL_CHOICE_FIGURES)
+    upsell_choice = choose(reg_fig, up_gb_fig, UPSELL_CHOICE_FIGURES, tried=gradient_boosting)
     if up_gb_fig:
         upsell_choice["calibration_ece"] = {
             REGRESSION: calibration(replay.upsell_scores, ups, UPSELL_HORIZON).get("ece"),

@@ -52,7 +52,7 @@ def print_backtest(bt: Backtest) -> None:
             f"{_fmt('{:.3f}', lr.get(auc))}, top-decile lift {_fmt('{:.2f}', g[lift])} "
             f"vs {_fmt('{:.2f}', lr.get(lift))} for the regression: {verdict}"
         )
-        if bt.upsell_choice.get("why") != "not_compared":  # a boosted upsell model was replayed
+        if bt.upsell_choice.get("why") not in ("not_compared", "not_replayed"):  # boosted upsell replayed
             verdict = {
                 BOOSTING: "it beats the regression on both, so it is the upsell model",
                 REGRESSION: "the regression stays the upsell model (gradient boosting must beat it on both)",

@@ -235,6 +235,7 @@ class History:
         names: MetricNames | None = None,
     ) -> None:
         self.session, self.anchor, self.weeks = session, anchor, weeks
+        self._first: dict[int, tuple[str | None, float | None, int | None, str, Any]] | None = None
         self.activity, self.names = activity, names
         self.buckets = weeks + SPAN_WEEKS
         rows = session.execute(
@@ -361,6 +362,26 @@ class History:
             for a, plan, mrr, seats, status, renewal in rows
         }
 
+    def _first_snapshots(self) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
+        """Each account as its first accounts file described it (read once per history)."""
+        if self._first is None:
+            first = (
+                select(AccountSnapshot.account_id, func.min(AccountSnapshot.as_of).label("as_of"))
+                .group_by(AccountSnapshot.account_id)
+                .subquery()
+            )
+            s = AccountSnapshot
+            rows = self.session.execute(
+                select(s.account_id, s.plan, s.mrr, s.seats, s.status, s.renewal_date).join(
+                    first, and_(s.account_id == first.c.account_id, s.as_of == first.c.as_of)
+                )
+            )
+            self._first = {
+                a: (plan, float(mrr) if mrr is not None else None, seats, status, renewal)
+                for a, plan, mrr, seats, status, renewal in rows
+            }
+        return self._first
+
     # --- one week ---------------------------------------------------------------------------------------
 
     @property
@@ -402,8 +423,10 @@ class History:
                 continue
             if not np.isnan(self.start[i]) and self.start[i] < 7 * k:  # not yet a customer
                 continue
-            snap = snaps.get(aid)
-            if snap is None:  # never in an accounts file (born in a handoff): today's row
+            # before its first accounts file: that file, the nearest to the day (today's row would
+            # carry a later upgrade into the weeks before it); never in a file (born in a handoff): today's
+            snap = snaps.get(aid) or self._first_snapshots().get(aid)
+            if snap is None:
                 if r[5] != "active":
                     continue
                 snap = (r[6], float(r[7]) if r[7] is not None else None, r[8], r[5], r[9])

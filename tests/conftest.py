@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 from storage import Database
@@ -70,6 +70,20 @@ def _pg_database() -> Iterator[Database]:
     db.dispose()
 
 
+def _empty(conn: Connection) -> None:
+    """Every table emptied and every id counting from 1 again, as TRUNCATE ... RESTART IDENTITY does. A
+    DELETE per table (children first) and one setval: on the few rows a test leaves this takes ~4 ms,
+    where TRUNCATE gives each of the tables and indexes a new file (~30-40 ms, per PostgreSQL test)."""
+    for table in reversed(Base.metadata.sorted_tables):
+        conn.execute(table.delete())
+    sequences = conn.execute(
+        text("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences")
+    ).scalars()
+    resets = [f"setval('{name}', 1, false)" for name in sequences]
+    if resets:
+        conn.execute(text("SELECT " + ", ".join(resets)))
+
+
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database on each backend."""
@@ -83,12 +97,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if not PG_URL:
         pytest.skip("PostgreSQL not configured (BATON_TEST_PG_URL); scripts/test provides one")
     database = request.getfixturevalue("_pg_database")
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with database.engine.begin() as conn:
         # A session an earlier test left open in a transaction would make this wait forever: fail instead.
         conn.execute(text("SET LOCAL lock_timeout = '30s'"))
         try:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _empty(conn)
         except OperationalError as exc:
             raise AssertionError(f"an earlier test on this worker left a transaction open: {exc}") from exc
     yield database

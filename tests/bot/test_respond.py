@@ -115,9 +115,10 @@ def test_when_the_channel_refuses_the_note_too_the_person_gets_a_dm(
     baton.slack.fail["chat.postEphemeral"] = [(200, {}, {"ok": False, "error": "channel_not_found"})]
     with caplog.at_level(logging.WARNING):
         _help(baton)
-    (dm,) = _dms(baton)
-    assert dm.startswith(HELP_TITLE)
-    assert "&amp;" not in dm  # escaped once, by the DM's sender
+    (dm,) = [c.args for c in baton.slack.of("chat.postMessage") if c.args["channel"] == REP]
+    assert dm["text"].startswith(HELP_TITLE)
+    assert "&amp;" not in dm["text"]  # escaped once, where the answer was built
+    assert dm["blocks"] and "/handoff" in str(dm["blocks"])  # the help itself, not only its title
     (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.respond"]
     assert "channel_not_found" in line and "sent as dm" in line
     _no_url_logged(caplog)
@@ -148,6 +149,19 @@ def test_a_second_accept_hears_who_accepted_first_once_despite_a_500(
     (said,) = baton.slack.responses[n:]
     assert said["text"].startswith("This handoff was already accepted by")
     assert baton.slack.response_attempts[-2:] == [500, 200]
+
+
+def test_a_dm_fallback_keeps_the_mention_a_mention(baton: Baton, waits: list[float]) -> None:
+    post = create_handoff(baton)
+    assert baton.click(card_action(post, "handoff_accept"), user=CS_USER).status_code == 200
+    baton.wait_idle()
+    baton.slack.expired.add("r")
+    baton.slack.fail["chat.postEphemeral"] = [(200, {}, {"ok": False, "error": "channel_not_found"})]
+    assert baton.click(card_action(post, "handoff_accept"), user=CS_USER).status_code == 200
+    baton.wait_idle()
+    (dm,) = _dms(baton, CS_USER)
+    assert dm.startswith("This handoff was already accepted by")
+    assert f"<@{CS_USER}>" in dm and "&lt;" not in dm
 
 
 def _handoff_id(baton: Baton) -> str:

@@ -140,7 +140,7 @@ def test_memory_does_not_grow_with_the_file(db: Database, monkeypatch, kind: str
 
     monkeypatch.setattr(accounts, "_apply_accounts", collected)
     if kind == "accounts csv":
-        warm, *sizes = _wide_accounts(400, 90_000), _wide_accounts(400), _wide_accounts(1_600, 10_000)
+        warm, *sizes = _wide_accounts(1_000, 90_000), _wide_accounts(1_000), _wide_accounts(4_000, 10_000)
 
         def run(body: bytes) -> None:
             _post(db, "/api/v1/accounts", body, "text/csv")

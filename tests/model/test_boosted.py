@@ -156,6 +156,8 @@ def test_boosting_is_chosen_only_when_it_beats_the_regression_on_both_figures() 
         },
     }
     assert choose(lr, None) == {"algorithm": REGRESSION, "why": "not_compared"}
+    # boosting was a candidate but the replay fitted none: not the settings' doing
+    assert choose(lr, None, tried=True) == {"algorithm": REGRESSION, "why": "not_replayed"}
 
 
 def test_training_stores_the_regression_when_boosting_loses_its_backtest(db: Database) -> None:
@@ -177,7 +179,9 @@ def test_training_stores_the_boosted_model_when_it_wins_its_backtest(
 ) -> None:
     book = build(db)
 
-    def boosting_wins(regression: dict, boosted_figs: dict | None, keys=backtest.CHOICE_FIGURES) -> dict:
+    def boosting_wins(
+        regression: dict, boosted_figs: dict | None, keys=backtest.CHOICE_FIGURES, **_: object
+    ) -> dict:
         if keys != backtest.CHOICE_FIGURES:  # upsell: this book has no upgrades, nothing to compare
             return {"algorithm": REGRESSION, "why": "not_compared"}
         assert regression and boosted_figs  # both replayed on the same weeks

@@ -9,10 +9,50 @@ from sqlalchemy import insert
 
 from model.features import History
 from storage import Database
-from storage.models import Account, Signal
+from storage.models import Account, AccountSnapshot, Signal
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ANCHOR = date(2026, 5, 31)
+
+
+def _account(**over: object) -> Account:
+    fields: dict[str, object] = {
+        "name": "Week",
+        "name_key": "week",
+        "external_id": "W",
+        "plan": "Standard",
+        "seats": 10,
+        "currency": "JPY",
+        "mrr": Decimal(10_000),
+        "contract_start": ANCHOR - timedelta(days=400),
+        "status": "active",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return Account(**{**fields, **over})
+
+
+def test_a_week_before_the_first_accounts_file_takes_that_file_not_a_later_upgrade(db: Database) -> None:
+    """Usage history often starts before the first accounts file. Those weeks used to take today's
+    row, so an upgrade two files later showed in the weeks before it: the upsell model learnt from
+    its own answer. They take the first file now, the nearest to them."""
+    with db.session() as s:
+        a = _account(plan="Pro", mrr=Decimal(30_000), seats=30)  # today: upgraded
+        s.add(a)
+        s.flush()
+        for back, plan, mrr, seats in ((14, "Standard", 10_000, 10), (7, "Pro", 30_000, 30)):
+            as_of = ANCHOR - timedelta(days=back)
+            snap = {"plan": plan, "mrr": Decimal(mrr), "seats": seats, "currency": "JPY", "status": "active"}
+            s.add(AccountSnapshot(account_id=a.id, as_of=as_of, **snap))
+        day = ANCHOR - timedelta(days=28)
+        s.execute(insert(Signal), [{"day": day, "account_id": a.id, "metric": "active_users", "value": 5}])
+        s.flush()
+        history = History(s, ANCHOR, 6)
+        before, between, after = history.frame(4), history.frame(2), history.frame(0)
+    assert list(before.account_ids) == [a.id] and before.plans == ["Standard"]
+    assert before.column("mrr")[0] == 10_000
+    assert between.plans == ["Standard"] and between.column("mrr")[0] == 10_000
+    assert after.plans == ["Pro"] and after.column("mrr")[0] == 30_000
 
 
 def test_each_day_falls_in_its_own_week_on_both_databases(db: Database) -> None:
@@ -20,19 +60,7 @@ def test_each_day_falls_in_its_own_week_on_both_databases(db: Database) -> None:
     divided as NUMERIC and rounded, putting those days in the week before: the model then learnt
     other features on PostgreSQL than on SQLite (a backtest AUC of 0.88 against 0.93)."""
     with db.session() as s:
-        a = Account(
-            name="Week",
-            name_key="week",
-            external_id="W",
-            plan="Standard",
-            seats=10,
-            currency="JPY",
-            mrr=Decimal(10_000),
-            contract_start=ANCHOR - timedelta(days=400),
-            status="active",
-            created_at=NOW,
-            updated_at=NOW,
-        )
+        a = _account()
         s.add(a)
         s.flush()
         # day k before the anchor carries 2**k: each week's sum says exactly which days it holds

@@ -105,7 +105,7 @@ def test_each_kind_is_chosen_apart_and_the_model_figures_follow_each_choice(
     book = _book(db)
     real = backtest.choose
 
-    def churn_boosted_upsell_not(regression, boosted, keys=backtest.CHOICE_FIGURES):
+    def churn_boosted_upsell_not(regression, boosted, keys=backtest.CHOICE_FIGURES, **_):
         if keys == backtest.CHOICE_FIGURES:
             return {"algorithm": BOOSTING, "why": "beats_regression", "figures": {}}
         out = real(regression, boosted, keys)
