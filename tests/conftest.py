@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +71,30 @@ def _pg_database() -> Iterator[Database]:
     db.dispose()
 
 
+def _no_transaction_left_open(database: Database, wait_seconds: float = 10.0) -> None:
+    """Fails when a session an earlier test on this worker left open is still in a transaction (a
+    read after its ``with`` block closed it, a thread not joined): waited for a moment, since a thread
+    the test stopped may still be finishing, then named by its last statement."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with database.engine.connect() as conn:  # a new transaction each time: a fresh view of the stats
+            left = (
+                conn.execute(
+                    text(
+                        "SELECT left(query, 120) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"an earlier test on this worker left a transaction open: {left}")
+        time.sleep(0.05)
+
+
 def _empty(conn: Connection) -> None:
     """Every table emptied and every id counting from 1 again, as TRUNCATE ... RESTART IDENTITY does. A
     DELETE per table (children first) and one setval: on the few rows a test leaves this takes ~4 ms,
@@ -97,9 +122,9 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if not PG_URL:
         pytest.skip("PostgreSQL not configured (BATON_TEST_PG_URL); scripts/test provides one")
     database = request.getfixturevalue("_pg_database")
+    _no_transaction_left_open(database)
     with database.engine.begin() as conn:
-        # A session an earlier test left open in a transaction would make this wait forever: fail instead.
-        conn.execute(text("SET LOCAL lock_timeout = '30s'"))
+        conn.execute(text("SET LOCAL lock_timeout = '30s'"))  # rows still locked: fail, never hang
         try:
             _empty(conn)
         except OperationalError as exc:

@@ -84,13 +84,15 @@ def test_the_digest_names_the_algorithm_of_each_model_in_use_in_both_languages(d
     en = _text(db, "en")
     assert (
         "Churn model: gradient boosting (its backtest beat the regression on both AUC and top-decile lift)."
-        " Upsell model: logistic regression (gradient boosting did not beat it on both AUC and top-decile"
-        " lift)." in en
+        " Upsell model: logistic regression (gradient boosting did not beat it on AUC and top-decile lift"
+        " together)." in en
     )
     assert en.index("Last backtest") < en.index("Churn model: gradient boosting")  # below the figures
     ja = _text(db, "ja")
-    assert "チャーン予測：勾配ブースティング（回帰よりAUC・上位10%リフトとも高いため）。" in ja
-    assert "アップセル予測：ロジスティック回帰（勾配ブースティングがAUC・上位10%リフトの両方では" in ja
+    assert "解約予測モデル：勾配ブースティング（バックテストでAUC・上位10%リフトともに" in ja
+    assert (
+        "アップセル予測モデル：ロジスティック回帰（勾配ブースティングがAUC・上位10%リフトのいずれかで" in ja
+    )
 
 
 def test_no_algorithm_line_while_the_rules_decide(db: Database) -> None:
@@ -103,7 +105,7 @@ def test_no_algorithm_line_while_the_rules_decide(db: Database) -> None:
     en, ja = _text(db, "en"), _text(db, "ja")
     assert "Last backtest" in en and "直近のバックテスト" in ja  # the figures are still told
     assert "Churn model:" not in en and "Upsell model:" not in en
-    assert "チャーン予測" not in ja and "アップセル予測" not in ja
+    assert "解約予測モデル" not in ja and "アップセル予測モデル" not in ja
 
 
 def test_only_the_kind_the_model_decides_is_named(db: Database) -> None:
@@ -114,7 +116,7 @@ def test_only_the_kind_the_model_decides_is_named(db: Database) -> None:
         _decided(s, "upsell", "model", upsell)
     en, ja = _text(db, "en"), _text(db, "ja")
     assert "Upsell model: gradient boosting." in en and "Churn model:" not in en  # no reason recorded
-    assert "アップセル予測：勾配ブースティング。" in ja and "チャーン予測" not in ja
+    assert "アップセル予測モデル：勾配ブースティング。" in ja and "解約予測モデル" not in ja
 
 
 def test_stored_text_reaches_slack_escaped(db: Database) -> None:
