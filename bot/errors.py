@@ -30,7 +30,7 @@ from bot.deps import Deps
 from bot.i18n import Translator
 from bot.ids import Action
 from bot.listeners.common import ephemeral
-from bot.respond import answer, channel_of
+from bot.respond import answer, channel_of, user_of
 from bot.text import escape
 from bot.views.fields import modal, section
 from handoff import service as handoffs
@@ -228,13 +228,6 @@ def _where(body: dict[str, Any]) -> str:
     return f"{kind} {(body.get('event') or {}).get('type', '')}".strip()
 
 
-def _user(body: dict[str, Any]) -> str | None:
-    user = body.get("user")
-    if isinstance(user, dict):
-        return user.get("id")
-    return body.get("user_id") or (body.get("event") or {}).get("user")
-
-
 def _first_input(view: dict[str, Any]) -> str | None:
     blocks = view.get("blocks") if isinstance(view, dict) else None
     for block in blocks if isinstance(blocks, list) else []:
@@ -273,7 +266,7 @@ def install_error_handler(app: App, deps: Deps) -> None:
         client: WebClient,
     ) -> BoltResponse | None:
         body = body if isinstance(body, dict) else {}
-        user_id = _user(body)
+        user_id = user_of(body)
         tr = translator_for(user_id)
         text = message_for(error, body, tr)
         if text is None:

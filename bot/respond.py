@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.http_retry import RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import (
@@ -195,6 +196,23 @@ def answer(
     if url or how == "lost":
         log.warning("private answer to %s not taken by its response_url (%s): sent as %s", user_id, why, how)
     return how
+
+
+def answer_request(
+    deps: Deps, client: WebClient, respond: Respond | None, body: dict[str, Any], message: dict[str, Any]
+) -> str:
+    """``answer`` for a listener: to the user who sent ``body``, through Bolt's ``respond``'s URL,
+    falling back in the channel the request came from."""
+    url = respond.response_url if respond is not None else None
+    return answer(deps, client, url=url, user_id=user_of(body), channel_id=channel_of(body), message=message)
+
+
+def user_of(body: dict[str, Any]) -> str | None:
+    """Who sent a request: a click's or a submission's user, a command's user_id, an event's user."""
+    user = body.get("user")
+    if isinstance(user, dict):
+        return user.get("id")
+    return body.get("user_id") or (body.get("event") or {}).get("user")
 
 
 def channel_of(body: dict[str, Any]) -> str | None:

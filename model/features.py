@@ -345,42 +345,30 @@ class History:
 
     def _snapshots(self, day: date) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
         """Each account as the latest accounts file up to ``day`` described it."""
-        last = (
-            select(AccountSnapshot.account_id, func.max(AccountSnapshot.as_of).label("as_of"))
-            .where(AccountSnapshot.as_of <= day)
-            .group_by(AccountSnapshot.account_id)
-            .subquery()
-        )
+        return self._read_snapshots(func.max(AccountSnapshot.as_of), AccountSnapshot.as_of <= day)
+
+    def _first_snapshots(self) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
+        """Each account as its first accounts file described it (read once per history)."""
+        if self._first is None:
+            self._first = self._read_snapshots(func.min(AccountSnapshot.as_of))
+        return self._first
+
+    def _read_snapshots(
+        self, pick: Any, *where: Any
+    ) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
+        """Per account, the snapshot whose date ``pick`` (max or min of as_of, among ``where``) chose."""
+        chosen = select(AccountSnapshot.account_id, pick.label("as_of")).where(*where)
+        chosen = chosen.group_by(AccountSnapshot.account_id).subquery()
         s = AccountSnapshot
         rows = self.session.execute(
             select(s.account_id, s.plan, s.mrr, s.seats, s.status, s.renewal_date).join(
-                last, and_(s.account_id == last.c.account_id, s.as_of == last.c.as_of)
+                chosen, and_(s.account_id == chosen.c.account_id, s.as_of == chosen.c.as_of)
             )
         )
         return {
             a: (plan, float(mrr) if mrr is not None else None, seats, status, renewal)
             for a, plan, mrr, seats, status, renewal in rows
         }
-
-    def _first_snapshots(self) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
-        """Each account as its first accounts file described it (read once per history)."""
-        if self._first is None:
-            first = (
-                select(AccountSnapshot.account_id, func.min(AccountSnapshot.as_of).label("as_of"))
-                .group_by(AccountSnapshot.account_id)
-                .subquery()
-            )
-            s = AccountSnapshot
-            rows = self.session.execute(
-                select(s.account_id, s.plan, s.mrr, s.seats, s.status, s.renewal_date).join(
-                    first, and_(s.account_id == first.c.account_id, s.as_of == first.c.as_of)
-                )
-            )
-            self._first = {
-                a: (plan, float(mrr) if mrr is not None else None, seats, status, renewal)
-                for a, plan, mrr, seats, status, renewal in rows
-            }
-        return self._first
 
     # --- one week ---------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from bot.deps import Deps
 from bot.ids import Action, Callback
 from bot.listeners.common import edit_view, ephemeral
 from bot.publish import Publisher
-from bot.respond import answer, channel_of
+from bot.respond import answer_request
 from bot.text import escape, mention
 from bot.views.handoff_card import checklist_modal, question_modal
 from handoff import service
@@ -42,14 +42,7 @@ def accept(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, 
     h, changed = deps.db.run(work)  # NotFound, NotAllowed: answered by bot/errors.py
     if not changed:
         text = tr.m("notice.already_accepted", user=mention(h.accepted_by))
-        answer(
-            deps,
-            client,
-            url=respond.response_url,
-            user_id=user_id,
-            channel_id=channel_of(body),
-            message=ephemeral(text),
-        )
+        answer_request(deps, client, respond, body, ephemeral(text))
         return
     Publisher(client, deps).deliver(handoff_id=h.id)
 
@@ -107,14 +100,7 @@ def edit(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, de
     if modal is not None:
         client.views_open(trigger_id=body["trigger_id"], view=modal)
     elif refusal:
-        answer(
-            deps,
-            client,
-            url=respond.response_url,
-            user_id=user_id,
-            channel_id=channel_of(body),
-            message=ephemeral(escape(refusal)),
-        )
+        answer_request(deps, client, respond, body, ephemeral(escape(refusal)))
 
 
 def register(app: App) -> None:

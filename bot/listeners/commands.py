@@ -18,7 +18,7 @@ from bot.deps import Deps
 from bot.i18n import Translator
 from bot.listeners.common import edit_view, ephemeral, new_view
 from bot.listeners.home import publish_home
-from bot.respond import answer
+from bot.respond import answer_request
 from bot.views.fields import section
 from bot.views.handoff_card import card, list_blocks
 from bot.views.touches import logged_text, touch_modal
@@ -279,14 +279,7 @@ def handoff_command(
     if reply.view is not None:
         client.views_open(trigger_id=command["trigger_id"], view=reply.view)
     if reply.message is not None:
-        answer(
-            deps,
-            client,
-            url=respond.response_url,
-            user_id=user_id,
-            channel_id=command.get("channel_id"),
-            message=reply.message,
-        )
+        answer_request(deps, client, respond, command, reply.message)
     if reply.home:
         publish_home(client, deps, user_id, help_text)
 

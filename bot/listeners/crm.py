@@ -16,7 +16,7 @@ from bot.deps import Deps
 from bot.ids import Action, Callback
 from bot.listeners.common import ephemeral
 from bot.listeners.views import submit_handoff
-from bot.respond import answer, channel_of
+from bot.respond import answer_request
 from bot.views import handoff_form
 from bot.views.crm import activity_kinds
 from crm.model import WonDeal
@@ -36,14 +36,7 @@ def start(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, d
         row_id, started = (row.id, row.handoff_id is not None) if row is not None else (None, False)
     if deal is None or row_id is None or started:
         refusal = tr.t("crm.already_started" if started else "crm.deal_gone")
-        answer(
-            deps,
-            client,
-            url=respond.response_url,
-            user_id=user_id,
-            channel_id=channel_of(body),
-            message=ephemeral(refusal),
-        )
+        answer_request(deps, client, respond, body, ephemeral(refusal))
         return
     form = form_from_deal(deal, handed_off_by=user_id, kinds=activity_kinds(tr))
     meta = handoff_form.Metadata(mode="crm", locale=tr.locale, crm_deal=row_id)
