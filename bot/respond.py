@@ -60,8 +60,13 @@ class _Capped(RetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> None:
+        self._wait(state, self.interval_calculator.calculate_sleep_duration(state.current_attempt))
+
+    @staticmethod
+    def _wait(state: RetryState, seconds: float) -> None:
+        """One more attempt, after ``seconds`` capped at MAX_WAIT."""
         state.next_attempt_requested = True
-        SLEEP(min(self.interval_calculator.calculate_sleep_duration(state.current_attempt), MAX_WAIT))
+        SLEEP(min(seconds, MAX_WAIT))
         state.increment_current_attempt()
 
 
@@ -81,9 +86,7 @@ class _RateLimited(_Capped, RateLimitErrorRetryHandler):
         if seconds is None:
             super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
             return
-        state.next_attempt_requested = True
-        SLEEP(min(seconds, MAX_WAIT))
-        state.increment_current_attempt()
+        self._wait(state, seconds)
 
 
 class _ServerError(_Capped, ServerErrorRetryHandler):
