@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -69,6 +70,7 @@ def _watch_commits() -> None:
 # trigger's 3 seconds when the slots are held by deliveries waiting out a Slack 429.
 AFTER_ACK_SLOTS = 4
 AFTER_ACK_WAIT_SECONDS = 1.0
+ACK_WAIT_SECONDS = 3.0  # Bolt's ack timeout: the request thread's wait ends with it
 
 
 class RequestExecutor(Executor):
@@ -121,12 +123,23 @@ class RequestExecutor(Executor):
 class KeptAck(Ack):
     """An ack that stays sent. Bolt resets ``ack.response`` to None when a listener raises after acking;
     if that lands before its 10 ms poll saw the ack, Slack got a 404 three seconds later. Sending it
-    tells the listener's ``RequestExecutor`` (on the listener's own thread) that the ack is out."""
+    tells the listener's ``RequestExecutor`` (on the listener's own thread) that the ack is out.
+    Read on the thread that made it (Bolt's request thread, which polls ``response`` every 10 ms for
+    up to 3 s), it waits until the ack is sent: in a burst, fifty threads polling took the GIL from
+    the listeners doing the work."""
 
     _sent: BoltResponse | None = None
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._out = threading.Event()
+        self._waiter = threading.get_ident()
+        self._until = time.monotonic() + ACK_WAIT_SECONDS
+
     @property  # type: ignore[override]
     def response(self) -> BoltResponse | None:
+        if self._sent is None and threading.get_ident() == self._waiter:
+            self._out.wait(max(0.0, self._until - time.monotonic()))
         return self._sent
 
     @response.setter
@@ -134,6 +147,8 @@ class KeptAck(Ack):
         if value is not None or self._sent is None:
             first = self._sent is None and value is not None
             self._sent = value
+            if value is not None:
+                self._out.set()
             hook = getattr(_work, "on_ack", None)
             if first and hook is not None:
                 _work.on_ack = None

@@ -64,3 +64,33 @@ def test_a_listener_waits_for_a_slot_only_so_long(monkeypatch: pytest.MonkeyPatc
     release.set()
     held.result(5)
     executor.shutdown()
+
+
+def test_the_request_thread_wakes_when_the_ack_is_sent_not_on_a_poll() -> None:
+    """Bolt's request thread polls ``ack.response`` every 10 ms: fifty polling threads in a burst
+    took the GIL from the listeners doing the work. Read on the thread that made the ack, it waits
+    for the listener to send it and returns then."""
+    ack = KeptAck()
+    threading.Timer(0.05, ack).start()  # the listener acks from its own thread a little later
+    response = ack.response  # Bolt's poll reads this once: without the wait it is still None
+    assert response is not None and response.status == 200
+
+
+def test_other_threads_read_the_ack_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.errors
+
+    monkeypatch.setattr(bot.errors, "ACK_WAIT_SECONDS", 60.0)
+    ack = KeptAck()
+    seen: list[object] = []
+    reader = threading.Thread(target=lambda: seen.append(ack.response))
+    reader.start()
+    reader.join(10)  # a read that waited would take the whole minute
+    assert not reader.is_alive() and seen == [None]
+    ack()
+
+
+def test_an_ack_never_sent_stops_the_wait_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.errors
+
+    monkeypatch.setattr(bot.errors, "ACK_WAIT_SECONDS", 0.01)
+    assert KeptAck().response is None  # Bolt then logs the missing ack and answers Slack itself
