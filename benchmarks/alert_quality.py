@@ -2,8 +2,12 @@
 
     .venv/bin/python benchmarks/alert_quality.py [--accounts 600] [--weeks 52] [--seeds 1 2 3]
         [--schemas seats flat] [--warmup 13] [--resolve-after 14] [--budget 2] [--gradient-boosting] [--json]
+        [--ceiling-shares 0.25,0.5]
+    .venv/bin/python benchmarks/alert_quality.py --schemas crm5 crm6 --accounts 300 --weeks 39 [...]
 
-For each simulated book (benchmarks/simbook.py; every seed on every schema) and each Monday, the way a
+For each simulated book (every seed on every schema: simbook's ``seats`` and ``flat``, our own generator,
+benchmarks/simbook.py; ChurnSim's ``crm5`` and ``crm6``, the public simulator of "Fighting Churn With
+Data", benchmarks/churnsim.py) and each Monday, the way a
 live deployment sees the data (/work/shared/docs/alert-quality.md): ingest the accounts export as of
 that Monday and the seven days of signals before it (the ingest package into a fresh SQLite database),
 resolve the alerts the team has had for ``--resolve-after`` days (nobody clicks in a replay; without
@@ -23,6 +27,12 @@ each scored Monday the churn and upsell models trained (every 4 weeks) on the ea
 within the budget over 4 weeks, same budget and shares as the peer. --gradient-boosting adds a
 HistGradientBoostingClassifier's AUC on the same training rows and weeks.
 
+The upsell ceiling is what perfect knowledge buys: the simulator's own upgrade hazard of every account
+on every scored week, ranked and alerted at each of ``--ceiling-shares`` of the budget, each account
+resting 13 weeks after an alert as the product's do. It sees the present perfectly; only how the
+hazard moves next and the draws themselves are hidden from it, so a method that sees only the data
+should not expect to come near it.
+
 Recall counts the churns (upgrades) whose whole 90-day window lies inside the scored weeks, so neither
 method is charged for weeks it did not score. Figures are pooled over the books; each book's key
 figures are printed too.
@@ -32,11 +42,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time as timer
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,10 +59,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import churnsim  # noqa: E402
 from benchmarks.simbook import START, Book, generate  # noqa: E402
 from model.metrics import ROWS, alert_figures, ratio  # noqa: E402
 from model.metrics import fmt as _fmt  # noqa: E402
+from model.train import REST_WEEKS  # noqa: E402
 
+CHURNSIM_CACHE = churnsim.HOME / "churnsim-books"  # ChurnSim books, simulated once per settings
 TAIL_WEEKS = 13  # simulated past the last scored week: the 90-day outcomes of its alerts
 COOLDOWN_DAYS = 28  # the peer's: Baton's alert stays open resolve_after days, then rests cooldown_days
 REFIT_WEEKS = 4
@@ -254,11 +269,13 @@ def _features(book: Book, monday: date, accounts: np.ndarray) -> np.ndarray:
     seats = np.maximum(book.seats[accounts, end - 1], 1)
     mrr10k = np.maximum(book.mrr[accounts, end - 1] / 10_000, 0.01)
     users = np.maximum(sums["active_users"], 1)
+    # the first metric is active users; per active user-day the next three, per MRR the two after logins
+    # (simbook: logins and the two features; ChurnSim: its most frequent actions)
     f1, f2 = book.metrics[2], book.metrics[3]
     cols = [sums[m] / present for m in book.metrics]
     cols += [
         sums["active_users"] / present / seats,  # active users per seat
-        sums["logins"] / users,  # per active user-day
+        sums[book.metrics[1]] / users,  # per active user-day
         sums[f1] / users,
         sums[f2] / users,
         sums[f1] / present / mrr10k,  # per 10,000 JPY of MRR
@@ -277,6 +294,33 @@ def _active(book: Book, monday: date) -> np.ndarray:
 
 def _labels(ids: list[str], monday: date, events: dict[str, list[date]], hi: int) -> np.ndarray:
     return np.array([any(1 <= (e - monday).days <= hi for e in events.get(i, ())) for i in ids])
+
+
+class _Alerting:
+    """The peer's alerter, also the ceiling's: each week its top accounts up to ``per_100`` alerts per
+    100 scored accounts (the fraction carried to the next week), skipping an account alerted in the last
+    ``rest_days`` (the peer's: COOLDOWN_DAYS)."""
+
+    def __init__(self, per_100: float, rest_days: int = COOLDOWN_DAYS) -> None:
+        self.per_100 = per_100
+        self.rest_days = rest_days
+        self.carry = 0.0
+        self.last: dict[str, date] = {}
+
+    def pick(self, monday: date, ids: list[str], scores: np.ndarray) -> list[str]:
+        self.carry += self.per_100 * len(ids) / 100
+        n = int(self.carry)
+        self.carry -= n
+        out: list[str] = []
+        for j in np.argsort(-scores, kind="stable"):
+            if len(out) >= n:
+                break
+            prev = self.last.get(ids[j])
+            if prev is not None and (monday - prev).days < self.rest_days:
+                continue
+            self.last[ids[j]] = monday
+            out.append(ids[j])
+        return out
 
 
 def replay_peer(
@@ -304,9 +348,7 @@ def replay_peer(
     last_fit: date | None = None
     out_scores: list[tuple[str, str, float]] = []
     alerts: list[tuple[str, str, str]] = []
-    last_alert: dict[tuple[str, str], date] = {}
-    carry = {"churn": 0.0, "upsell": 0.0}
-    share = {"churn": 1 - upsell_share, "upsell": upsell_share}
+    alerters = {"churn": _Alerting(budget * (1 - upsell_share)), "upsell": _Alerting(budget * upsell_share)}
     fits = 0
     first_scored = START + timedelta(days=7 * (warmup + 1))
     for m, ids, x, _, _ in data:
@@ -335,30 +377,73 @@ def replay_peer(
             p = model.predict_proba(x[keep])[:, 1]
             if kind == "churn":
                 out_scores += [(ids[k], m.isoformat(), float(v)) for k, v in zip(keep, p, strict=True)]
-            carry[kind] += budget * share[kind] * len(keep) / 100
-            n = int(carry[kind])
-            carry[kind] -= n
-            flagged = 0
-            for j in np.argsort(-p):
-                if flagged >= n:
-                    break
-                acc = ids[keep[j]]
-                prev = last_alert.get((acc, kind))
-                if prev is not None and (m - prev).days < COOLDOWN_DAYS:
-                    continue
-                last_alert[(acc, kind)] = m
-                alerts.append((acc, m.isoformat(), kind))
-                flagged += 1
+            picked = alerters[kind].pick(m, [ids[k] for k in keep], p)
+            alerts += [(acc, m.isoformat(), kind) for acc in picked]
     return {"scores": out_scores, "alerts": alerts, "fits": fits}
+
+
+# --- the upsell ceiling: perfect knowledge of the simulator's upgrade hazard -----------------------------
+
+
+def replay_ceiling(
+    book: Book, scored: set[tuple[str, str]], budget: float, shares: list[float]
+) -> dict[str, Any]:
+    """The best a ranking of the present can do at this budget: on each scored account-week the
+    simulator's own upgrade hazard in effect at the Sunday (0 once an account has decided to leave),
+    ranked, and alerted at each upsell share of the budget with the product's 13-week rest. Only how
+    the hazard moves next and the draws themselves are unknown to it."""
+    weeks: dict[str, list[int]] = {}
+    index = {i: a for a, i in enumerate(book.ids)}
+    for acc, monday in scored:
+        weeks.setdefault(monday, []).append(index[acc])
+    scores: list[tuple[str, str, float]] = []
+    alerts: dict[str, list[tuple[str, str, str]]] = {str(sh): [] for sh in shares}
+    # the product's rest (an alert speaks for 90 days): with the peer's 28 days the top accounts take
+    # the budget week after week, and fewer upgrades are preceded by an alert
+    alerters = {str(sh): _Alerting(budget * sh, 7 * REST_WEEKS) for sh in shares}
+    assert book.upgrade_hazard is not None
+    for monday in sorted(weeks):
+        acc = np.array(sorted(weeks[monday]))
+        h = book.upgrade_hazard[acc, book.index(date.fromisoformat(monday)) - 1]
+        ids = [book.ids[a] for a in acc]
+        scores += [(i, monday, float(v)) for i, v in zip(ids, h, strict=True)]
+        for sh, alerter in alerters.items():
+            alerts[sh] += [(i, monday, "upsell") for i in alerter.pick(date.fromisoformat(monday), ids, h)]
+    return {"scores": scores, "alerts": alerts}
 
 
 # --- one book, and the figures ---------------------------------------------------------------------------
 
 
-def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, bool, int]) -> dict:
-    schema, seed, accounts, weeks, warmup, resolve_after, budget, upsell_share, rules, gb, train_days = job
+def run_book(
+    job: tuple[str, int, int, int, int, int, float, float, str | None, bool, int, list[float]],
+) -> dict:
+    (
+        schema,
+        seed,
+        accounts,
+        weeks,
+        warmup,
+        resolve_after,
+        budget,
+        upsell_share,
+        rules,
+        gb,
+        train_days,
+        shares,
+    ) = job
     t0 = timer.perf_counter()
-    book = generate(schema, seed, accounts, warmup + weeks + TAIL_WEEKS + 1)
+    if schema in churnsim.CONFIGS:
+        book = churnsim.book(
+            schema,
+            seed,
+            accounts,
+            warmup + weeks + TAIL_WEEKS + 1,
+            url=os.environ["BATON_CHURNSIM_PG"],
+            cache=CHURNSIM_CACHE,
+        )
+    else:
+        book = generate(schema, seed, accounts, warmup + weeks + TAIL_WEEKS + 1)
     gen = timer.perf_counter() - t0
     churns = {k: [v] for k, v in book.churns().items()}
     ups = upgrades(book, mondays(1, warmup + weeks + TAIL_WEEKS))
@@ -373,6 +458,8 @@ def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, 
     scored = {(a, m) for a, m, _ in baton["scored"]}
     peer = replay_peer(book, weeks, warmup, scored, churns, ups, budget, upsell_share)
     t2 = timer.perf_counter()
+    has_hazard = book.upgrade_hazard is not None  # simbook's books; ChurnSim does not expose its own
+    ceiling = replay_ceiling(book, scored, budget, shares) if shares and has_hazard else None
     return {
         "book": f"{schema}/{seed}",
         "accounts": len(book.ids),
@@ -386,6 +473,7 @@ def run_book(job: tuple[str, int, int, int, int, int, float, float, str | None, 
         "baton": baton,
         "scan": product,
         "peer": peer,
+        "ceiling": ceiling,
         "model": baton["model"],
         "seconds": {
             "generate": gen,
@@ -427,6 +515,60 @@ def figures(books: list[dict], method: str) -> dict[str, Any]:
         if method != "gb":
             alerts += [((key, a), date.fromisoformat(m), k) for a, m, k in b[method]["alerts"]]
     return alert_figures(scores, alerts, churns, ups, windows, weeks)
+
+
+def ceiling_figures(books: list[dict], shares: list[float]) -> dict[str, Any] | None:
+    """The upsell ceiling pooled over the books that have one (simbook's): the hazard's ranking (AUC
+    and top-decile lift for an upgrade within 90 days) and, per share, the upsell figures of
+    ``alert_figures``."""
+    from model.metrics import ranking
+
+    ups: dict[tuple[str, str], list[date]] = {}
+    windows: list[tuple[date, date]] = []
+    weeks: list[tuple[tuple[str, str], date]] = []
+    scores: list[tuple[tuple[str, str], date, float]] = []
+    books = [b for b in books if b["ceiling"]]
+    if not books:
+        return None
+    for b in books:
+        key = b["book"]
+        ups.update({(key, k): [date.fromisoformat(d) for d in v] for k, v in b["upgrades"].items()})
+        windows.append((date.fromisoformat(b["first"]), date.fromisoformat(b["last"])))
+        weeks += [((key, a), date.fromisoformat(m)) for a, m, _ in b["baton"]["scored"]]
+        scores += [((key, a), date.fromisoformat(m), v) for a, m, v in b["ceiling"]["scores"]]
+    out: dict[str, Any] = ranking(scores, ups, 90, "hazard")
+    keys = ("upsell_alerts_per_100_week", "upsell_recall_90d", "upsell_precision_90d", "upsell_lift_90d")
+    for sh in shares:
+        alerts = [
+            ((b["book"], a), date.fromisoformat(m), k)
+            for b in books
+            for a, m, k in b["ceiling"]["alerts"][str(sh)]
+        ]
+        fig = alert_figures([], alerts, {}, ups, windows, weeks)
+        out[str(sh)] = {k: fig[k] for k in (*keys, "upgrades_in_window", "upsell_base_rate_90d")}
+    return out
+
+
+def print_ceiling(result: dict[str, Any]) -> None:
+    c, scan, peer = result["ceiling"], result["scan"], result["peer"]
+    if any(b["book"].split("/")[0] in churnsim.CONFIGS for b in result["books"]):
+        print("\n(the ceiling is over simbook's books only; Baton scan and peer below are over all books)")
+    budget = result["settings"]["budget"]
+    print(
+        f"\nupsell ceiling: an alerter that knows every account's true upgrade hazard (the simulator's; "
+        f"AUC {_fmt('{:.3f}', c['hazard_auc_90d'])}, top-decile lift "
+        f"{_fmt('{:.2f}', c['hazard_top_decile_lift_90d'])} for an upgrade within 90 days), "
+        f"budget {budget:g}"
+    )
+    print(f"{'upsell alerter':<34} {'alerts/100/wk':>13} {'recall':>8} {'precision':>9} {'lift':>6}")
+    rows = [(f"ceiling, share {float(sh):.0%}", c[sh]) for sh in c if not sh.startswith("hazard")]
+    rows += [("Baton scan", scan), ("peer (LR)", peer)]
+    for label, f in rows:
+        print(
+            f"{label:<34} {_fmt('{:.2f}', f['upsell_alerts_per_100_week']):>13} "
+            f"{_fmt('{:.1%}', f['upsell_recall_90d']):>8} {_fmt('{:.1%}', f['upsell_precision_90d']):>9} "
+            f"{_fmt('{:.2f}', f['upsell_lift_90d']):>6}"
+        )
 
 
 def _reasons(books: list[dict]) -> dict[str, int]:
@@ -496,6 +638,8 @@ def print_table(result: dict[str, Any]) -> None:
             )
         )
     print(f"Baton's churn and upsell alerts by reason (an alert may have several): {result['reasons']}")
+    if result.get("ceiling"):
+        print_ceiling(result)
     secs = [b["seconds"] for b in books]
 
     def mean(k: str) -> float:
@@ -516,7 +660,14 @@ def main() -> int:
     ap.add_argument("--weeks", type=int, default=52, help="scored weeks after the warm-up")
     ap.add_argument("--warmup", type=int, default=13, help="weeks of history before scoring starts")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--schemas", nargs="+", default=["seats", "flat"], choices=["seats", "flat"])
+    ap.add_argument(
+        "--schemas",
+        nargs="+",
+        default=["seats", "flat"],
+        choices=["seats", "flat", *churnsim.CONFIGS],
+        help="simbook's seats / flat, or ChurnSim's crm5 / crm6 (benchmarks/churnsim.py: a venv and a "
+        "PostgreSQL server of their own, made on first use)",
+    )
     ap.add_argument("--resolve-after", type=int, default=14, help="days until the team resolves an alert")
     ap.add_argument("--budget", type=float, default=2.0, help="peer's alerts per 100 accounts per week")
     ap.add_argument("--upsell-share", type=float, default=0.25, help="the peer budget's share for upsell")
@@ -536,12 +687,18 @@ def main() -> int:
         help="Baton scan: retrain when the stored model is this many days older than the data "
         "(alerts.model_retrain_days; default 28, the walk-forward's refit cadence)",
     )
+    ap.add_argument(
+        "--ceiling-shares",
+        default="0.25,0.5",
+        help="upsell ceiling: the budget shares to alert the true hazard at, comma-separated ('' for none)",
+    )
     ap.add_argument("--show", help="print the table of a file written by --save, and stop")
     args = ap.parse_args()
     if args.show:
         print_table(json.loads(Path(args.show).read_text(encoding="utf-8")))
         return 0
     started = timer.perf_counter()
+    shares = [float(x) for x in args.ceiling_shares.split(",") if x.strip()]
     jobs = [
         (
             schema,
@@ -555,12 +712,17 @@ def main() -> int:
             args.rules,
             args.gradient_boosting,
             args.train_days,
+            shares,
         )
         for seed in args.seeds
         for schema in args.schemas
     ]
-    with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, len(jobs)))) as pool:
-        books = list(pool.map(run_book, jobs))
+    with ExitStack() as stack:
+        if any(schema in churnsim.CONFIGS for schema in args.schemas):
+            churnsim.ensure_venv()
+            os.environ["BATON_CHURNSIM_PG"] = stack.enter_context(churnsim.server())
+        with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, len(jobs)))) as pool:
+            books = list(pool.map(run_book, jobs))
     wall = timer.perf_counter() - started
     result: dict[str, Any] = {
         "settings": {k: v for k, v in vars(args).items() if k not in ("json", "save", "show")},
@@ -574,6 +736,7 @@ def main() -> int:
             for kind in ("churn_risk", "upsell")
         },
         "gradient_boosting": figures(books, "gb") if args.gradient_boosting else None,
+        "ceiling": ceiling_figures(books, shares) if shares else None,
         "reasons": _reasons(books),
         "books": [
             {

@@ -84,6 +84,9 @@ class Book:
     mrr: np.ndarray  # (accounts, days)
     renewal: np.ndarray  # (accounts, days) day index of the next renewal seen at the end of each day
     plans: list[Plan] = field(default_factory=list)
+    # (accounts, days) the true weekly upgrade hazard in effect at the end of each day (last Wednesday's
+    # draw; 0 once the account leaves or has decided to): what a perfect upsell ranking would know
+    upgrade_hazard: np.ndarray | None = None
 
     def day(self, i: int) -> date:
         return self.start + timedelta(days=int(i))
@@ -186,6 +189,8 @@ def generate(schema: str, seed: int, accounts: int, weeks: int, start: date = ST
     seats_d = np.zeros((cap, days), dtype=np.int32)
     mrr_d = np.zeros((cap, days), dtype=np.int64)
     ren_d = np.zeros((cap, days), dtype=np.int32)
+    hazard_d = np.zeros((cap, days))
+    hazard = np.zeros(cap)
     nps: dict[int, list[tuple[int, int]]] = {}
     util_hist = np.full((cap, 60), np.nan)  # last 60 days of active/seats, for the decisions
     depth_hist = np.full((cap, 60), np.nan)  # feature use per unit of price, same window
@@ -267,7 +272,9 @@ def generate(schema: str, seed: int, accounts: int, weeks: int, start: date = ST
                 recent = np.nanmean(util_hist[:, [(t - k) % 60 for k in range(14)]], axis=1) / week_scale
             pressure = np.nan_to_num(recent, nan=0.0) * (people / np.maximum(seats, 1))
             h = 0.001 + 0.03 * _sigmoid(8 * (pressure - 1.0))
-            ups = alive & (churn_day < 0) & ~decided & (rng.random(cap) < h)
+            can = alive & (churn_day < 0) & ~decided
+            ups = can & (rng.random(cap) < h)
+            hazard = np.where(can, h, 0.0)
             for a in np.nonzero(ups)[0]:
                 if schema == "seats":
                     seats[a] = int(np.ceil(max(seats[a] * 1.15, people[a] * 1.1)))
@@ -278,7 +285,13 @@ def generate(schema: str, seed: int, accounts: int, weeks: int, start: date = ST
                     seats[a] = max(seats[a], plans[plan[a]].seats)
                 else:
                     seats[a] = int(seats[a] + max(5, np.ceil(seats[a] * 0.2)))
+            if ups.any():  # the hazard after the purchase: the same pressure on the new seats
+                p_new = np.nan_to_num(recent, nan=0.0) * (people / np.maximum(seats, 1))
+                hazard = np.where(ups, 0.001 + 0.03 * _sigmoid(8 * (p_new - 1.0)), hazard)
         plan_d[:, t], seats_d[:, t], mrr_d[:, t], ren_d[:, t] = plan, seats, mrr_of(), renewal
+        stays = alive & ~decided & ((churn_day < 0) | (churn_day > t))
+        hazard = np.where(stays, hazard, 0.0)
+        hazard_d[:, t] = hazard
     ids = [f"{schema[0].upper()}{seed:02d}-{i:05d}" for i in range(cap)]
     return Book(
         schema,
@@ -296,4 +309,5 @@ def generate(schema: str, seed: int, accounts: int, weeks: int, start: date = ST
         mrr_d,
         ren_d,
         plans,
+        upgrade_hazard=hazard_d,
     )
