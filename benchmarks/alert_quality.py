@@ -488,21 +488,33 @@ def run_book(
     }
 
 
-def figures(books: list[dict], method: str) -> dict[str, Any]:
-    """Every figure of issue 10's table for one method, pooled over the books (model/metrics.py's
-    ``alert_figures``, as `app.py model backtest` prints them); accounts are keyed by book."""
-    weeks: list[tuple[tuple[str, str], date]] = []
-    scores: list[tuple[tuple[str, str], date, float]] = []
-    alerts: list[tuple[tuple[str, str], date, str]] = []
-    churns: dict[tuple[str, str], list[date]] = {}
-    ups: dict[tuple[str, str], list[date]] = {}
+Key = tuple[str, str]  # (book, account): accounts pooled over books
+
+
+def _pooled(books: list[dict]) -> tuple[dict, dict, list, list]:
+    """What every method is judged against, pooled over the books: churns and upgrades per account,
+    each book's scored window, and the scored account-weeks."""
+    churns: dict[Key, list[date]] = {}
+    ups: dict[Key, list[date]] = {}
     windows: list[tuple[date, date]] = []
+    weeks: list[tuple[Key, date]] = []
     for b in books:
         key = b["book"]
         churns.update({(key, k): [date.fromisoformat(d) for d in v] for k, v in b["churns"].items()})
         ups.update({(key, k): [date.fromisoformat(d) for d in v] for k, v in b["upgrades"].items()})
         windows.append((date.fromisoformat(b["first"]), date.fromisoformat(b["last"])))
         weeks += [((key, a), date.fromisoformat(m)) for a, m, _ in b["baton"]["scored"]]
+    return churns, ups, windows, weeks
+
+
+def figures(books: list[dict], method: str) -> dict[str, Any]:
+    """Every figure of issue 10's table for one method, pooled over the books (model/metrics.py's
+    ``alert_figures``, as `app.py model backtest` prints them); accounts are keyed by book."""
+    churns, ups, windows, weeks = _pooled(books)
+    scores: list[tuple[Key, date, float]] = []
+    alerts: list[tuple[Key, date, str]] = []
+    for b in books:
+        key = b["book"]
         if method == "baton":
             rows = [(a, m, -s) for a, m, s in b["baton"]["scored"] if s is not None]
         elif method == "gb":
@@ -523,19 +535,11 @@ def ceiling_figures(books: list[dict], shares: list[float]) -> dict[str, Any] | 
     ``alert_figures``."""
     from model.metrics import ranking
 
-    ups: dict[tuple[str, str], list[date]] = {}
-    windows: list[tuple[date, date]] = []
-    weeks: list[tuple[tuple[str, str], date]] = []
-    scores: list[tuple[tuple[str, str], date, float]] = []
     books = [b for b in books if b["ceiling"]]
     if not books:
         return None
-    for b in books:
-        key = b["book"]
-        ups.update({(key, k): [date.fromisoformat(d) for d in v] for k, v in b["upgrades"].items()})
-        windows.append((date.fromisoformat(b["first"]), date.fromisoformat(b["last"])))
-        weeks += [((key, a), date.fromisoformat(m)) for a, m, _ in b["baton"]["scored"]]
-        scores += [((key, a), date.fromisoformat(m), v) for a, m, v in b["ceiling"]["scores"]]
+    _, ups, windows, weeks = _pooled(books)
+    scores = [((b["book"], a), date.fromisoformat(m), v) for b in books for a, m, v in b["ceiling"]["scores"]]
     out: dict[str, Any] = ranking(scores, ups, 90, "hazard")
     keys = ("upsell_alerts_per_100_week", "upsell_recall_90d", "upsell_precision_90d", "upsell_lift_90d")
     for sh in shares:
