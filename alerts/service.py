@@ -157,8 +157,8 @@ def scan(
     return result
 
 
-def _quiet(result: ScanResult, reason: str) -> None:
-    result.quiet[reason] = result.quiet.get(reason, 0) + 1
+def _quiet(result: ScanResult, reason: str, n: int = 1) -> None:
+    result.quiet[reason] = result.quiet.get(reason, 0) + n
 
 
 def _current_alerts(
@@ -306,6 +306,10 @@ def _budgeted(
             "blocked": {a for a, k in recently_resolved if k == kind} | snoozed,
             "open_ids": {a for a, k in unresolved if k == kind},
         }
+        rest = budget.rested(session, now, kind)
+        mine, resting = budget.rest_hard(mine, rest, slots["open_ids"])
+        if resting:
+            _quiet(result, "resting", resting)
         if kind not in scored:
             result.decided_by[kind] = "rules"
             d = decided[kind]
@@ -319,12 +323,12 @@ def _budgeted(
                 mine,
                 {a: s for a, s in scored[kind].items() if a in readings},
                 kind,
-                rested=budget.rested(session, now, kind),
+                rested=set(rest.accounts),
                 **slots,
             )
             chosen = [replace(f, score=readings[f.account_id].score) for f in chosen]
         if cut:
-            result.quiet["over_budget"] = result.quiet.get("over_budget", 0) + cut
+            _quiet(result, "over_budget", cut)
         out += chosen
     return out
 

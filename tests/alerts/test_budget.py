@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from alerts import budget, service
 from alerts.rules import CHURN, UPSELL, Finding
@@ -248,15 +249,90 @@ def test_an_account_alerted_in_the_last_13_weeks_takes_no_model_slot() -> None:
     assert [f.account_id for f in got] == [3, 5]  # a hard rule still raises for a rested account
 
 
+def _resolved(s, now: datetime, account_id: int, kind: str, codes: list[str], days_ago: int) -> None:
+    """A resolved alert of ``kind`` with reasons ``codes``, raised and resolved ``days_ago`` days ago."""
+    at = now - timedelta(days=days_ago)
+    reasons = [{"code": c, "params": {}} for c in codes]
+    s.add(
+        Alert(
+            account_id=account_id,
+            kind=kind,
+            state="resolved",
+            severity="medium",
+            reasons=reasons,
+            as_of=at.date(),
+            raised_at=at - timedelta(days=14),
+            resolved_at=at,
+            updated_at=at,
+        )
+    )
+    s.flush()
+
+
 def test_rested_counts_resolved_alerts_raised_in_the_last_13_weeks(db: Database) -> None:
     now = datetime(2026, 6, 1, tzinfo=UTC)
     with db.session() as s:
         rested = _raised(s, now, "R0", CHURN, "resolved", 30)
+        s.execute(update(Alert).values(resolved_at=now - timedelta(days=16)))
         _raised(s, now, "R1", CHURN, "resolved", 100)  # 14+ weeks ago: free again
         _raised(s, now, "R2", CHURN, "open", 30)  # open: updated in place, not rested
-        other = _raised(s, now, "R3", UPSELL, "resolved", 30)  # the other kind
-        assert budget.rested(s, now, CHURN) == {rested}
-        assert budget.rested(s, now, UPSELL) == {other}
+        other = _raised(s, now, "R3", UPSELL, "resolved", 30)
+        s.execute(update(Alert).where(Alert.resolved_at.is_(None)).values(resolved_at=Alert.raised_at))
+        assert budget.rested(s, now, CHURN).accounts == {rested}
+        assert budget.rested(s, now, UPSELL).accounts == {other}
+
+
+def test_rested_keeps_the_hard_reasons_resolved_in_the_last_13_weeks(db: Database) -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    with db.session() as s:
+        full, idle, old = (_raised(s, now, n, UPSELL, "open", 1) for n in ("F", "I", "O"))
+        _resolved(s, now, full, UPSELL, ["seats_full", "usage_growth"], 20)
+        _resolved(s, now, idle, CHURN, ["inactive", "model_churn"], 80)
+        _resolved(s, now, old, UPSELL, ["plan_limit"], 92)  # resolved 13+ weeks ago: free again
+        assert budget.rested(s, now, UPSELL).codes == {full: {"seats_full"}}  # soft reasons do not rest
+        churn = budget.rested(s, now, CHURN)
+        assert churn.codes == {idle: {"inactive"}}
+        assert churn.accounts == set()  # raised 94 days ago: the model may alert it again
+
+
+def test_a_hard_reason_resolved_in_the_last_13_weeks_does_not_raise_again() -> None:
+    full = Finding(1, UPSELL, "medium", 80, [{"code": "seats_full", "params": {}}])
+    both = Finding(
+        2, UPSELL, "high", 85, [{"code": "seats_full", "params": {}}, {"code": "usage_growth", "params": {}}]
+    )
+    limit = Finding(3, UPSELL, "medium", 70, [{"code": "plan_limit", "params": {}}])
+    fresh = Finding(4, UPSELL, "medium", 75, [{"code": "seats_full", "params": {}}])
+    rest = budget.Rest(
+        codes={1: frozenset({"seats_full"}), 2: frozenset({"seats_full"}), 3: frozenset({"seats_full"})}
+    )
+    got, resting = budget.rest_hard([full, both, limit, fresh], rest, open_ids=set())
+    assert resting == 2  # accounts 1 and 2 raise no hard-rule alert this week
+    assert [(f.account_id, sorted(f.codes)) for f in got] == [
+        (2, ["usage_growth"]),  # the soft reason is left, to compete for the budget
+        (3, ["plan_limit"]),  # a different hard reason still raises
+        (4, ["seats_full"]),  # an account the team has not resolved it for
+    ]
+    # an account whose alert is still open is updated with everything: that takes no slot
+    got, resting = budget.rest_hard([full], rest, open_ids={1})
+    assert got == [full] and resting == 0
+    # under the rules: the rested account's soft reason waits for the budget like any other
+    got, cut = budget.select_by_rules(
+        budget.rest_hard([both, fresh], rest, set())[0], UPSELL, left=0, blocked=set(), open_ids=set()
+    )
+    assert [f.account_id for f in got] == [4] and cut == 1
+    # under the model: a rested hard reason is no hard finding, so it takes no slot ahead of the model
+    scored = {5: _scored(0.9)}
+    got, _ = budget.select_findings(
+        budget.rest_hard([full], rest, set())[0], scored, UPSELL, left=1, blocked=set(), open_ids=set()
+    )
+    assert [f.account_id for f in got] == [5]
+
+
+def test_inactive_becoming_inactive_long_raises_though_inactive_was_resolved() -> None:
+    long = Finding(1, CHURN, "high", 20, [{"code": "inactive_long", "params": {"days": 90}}])
+    rest = budget.Rest(codes={1: frozenset({"inactive"})})
+    got, resting = budget.rest_hard([long], rest, open_ids=set())
+    assert got == [long] and resting == 0
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,28 @@ def test_resolve_then_cooldown_then_raise_again(db: Database) -> None:
         service.resolve(s, alert_id=first["DROP"], actor="UCS", clock=clock)
 
 
+def test_a_hard_reason_resolved_rests_13_weeks_though_the_account_stays_full(db: Database) -> None:
+    """An account at full seats for months: the team resolved it once, and is not told again each
+    time the cooldown runs out; after 13 weeks it is."""
+    _setup(db)
+    clock = FakeClock()
+    first = {r.account: r.alert_id for r in _scan(db, clock).raised}
+    with db.session() as s:
+        service.resolve(s, alert_id=first["FULL"], actor="UCS", clock=clock)
+        service.resolve(s, alert_id=first["DROP"], actor="UCS", clock=clock)
+    clock.advance(days=RULES.alerts.cooldown_days + 1)
+    result = _scan(db, clock)
+    assert [r.account for r in result.raised] == ["DROP"]  # a soft rule: the cooldown is its rest
+    assert result.quiet.get("resting") == 1
+    out = StringIO()
+    with db.session() as s:
+        service.resolve(s, alert_id=result.raised[0].alert_id, actor="UCS", clock=clock)
+    run_scan(db, RULES, as_of=AS_OF, clock=clock, as_json=False, dry_run=True, out=out, err=StringIO())
+    assert "1 resolved for the same reason in the last 13 weeks" in out.getvalue()
+    clock.advance(days=7 * 13 - RULES.alerts.cooldown_days)
+    assert "FULL" in [r.account for r in _scan(db, clock).raised]
+
+
 def test_snooze_keeps_quiet_until_it_ends(db: Database) -> None:
     _setup(db)
     clock = FakeClock()
