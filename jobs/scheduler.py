@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from alerts.service import scan
-from clock import Clock
+from clock import Clock, utcnow
 from digest.report import build as build_digest
 from handoff import reminders
 from model import decisions
@@ -251,7 +251,7 @@ def build_scheduler(jobs: Jobs, settings: Settings) -> BackgroundScheduler:
     sched.add_job(
         jobs.catch_up,
         "date",
-        run_date=datetime.now(jobs.tz) + timedelta(seconds=5),
+        run_date=utcnow().astimezone(jobs.tz) + timedelta(seconds=5),  # a real timer: the real clock
         id="baton.catch_up",
         name="missed daily jobs catch-up",
         replace_existing=True,

@@ -4,6 +4,7 @@
   share; it knows nothing of them.
 - ``alerts/`` and ``digest/`` do not import each other.
 - ``bot/`` is the only package that knows Slack.
+- Only ``clock.py`` reads the wall clock; everything else is handed a clock (or a day).
 - No import cycles between the top-level packages. Entry points (``app.py``, ``cli.py`` and each
   package's ``cli.py``) sit above them all: they may import anything, and nothing but an entry point
   imports them."""
@@ -152,3 +153,43 @@ def test_the_cycle_finder_finds_cycles() -> None:
     ring = {"a": {"b": "a->b"}, "b": {"c": "b->c"}, "c": {"a": "c->a"}}
     assert _cycle(ring) == ["a->b", "b->c", "c->a"]
     assert _cycle({"a": {"b": "a->b"}, "b": {}}) is None
+
+
+# calls that read the calendar clock; time.monotonic (a duration, never a day) is not one of them
+_WALL = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today")}
+_WALL |= {("time", n) for n in ("time", "time_ns", "localtime", "gmtime", "ctime")}
+
+
+def _wall_clock_reads(path: Path, root: Path = ROOT) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            base = node.func.value
+            name = (
+                base.id
+                if isinstance(base, ast.Name)
+                else base.attr
+                if isinstance(base, ast.Attribute)
+                else ""
+            )
+            if (name, node.func.attr) in _WALL:
+                out.append(f"{path.relative_to(root)}:{node.lineno} {ast.unparse(node.func)}()")
+    return out
+
+
+def test_only_clock_reads_the_wall_clock() -> None:
+    """The day is the team's, passed in: a read of the wall clock anywhere else is a test that passes
+    at one hour and fails at another. This covers every path, where the faketime passes of scripts/test
+    cover the paths whose outcome depends on the hour."""
+    reads = [r for p in FILES if p.relative_to(ROOT).parts != ("clock.py",) for r in _wall_clock_reads(p)]
+    assert reads == []
+
+
+def test_the_wall_clock_finder_finds_reads(tmp_path: Path) -> None:
+    src = tmp_path / "x.py"
+    src.write_text(
+        "import datetime as dt, time\nfrom datetime import date\n"
+        "a = dt.datetime.now()\nb = date.today()\nc = time.time()\nd = time.monotonic()\n"
+    )
+    found = [r.split(" ")[1] for r in _wall_clock_reads(src, tmp_path)]
+    assert found == ["dt.datetime.now()", "date.today()", "time.time()"]
