@@ -44,7 +44,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist the serial tests are skipped, never run beside others: scripts/test runs them alone."""
+    """Under xdist the serial tests are skipped, never run beside others: scripts/test runs them alone.
+    A test marked ``one_database`` runs on the first backend only (SQLite, unless
+    BATON_TEST_BACKENDS says otherwise): what it tests is an algorithm or a drawing, the database only
+    holds its book, and the storage it goes through is tested on both by others."""
+    keep, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("db") if params else None
+        if backend and backend != BACKENDS[0] and item.get_closest_marker("one_database"):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
     if not WORKER:
         return
     alone = pytest.mark.skip(reason="restarts the shared server: run without -n (scripts/test does, after)")

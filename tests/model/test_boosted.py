@@ -53,6 +53,7 @@ def fitted(db: Database) -> tuple[BoostedModel, object, Rows]:
     return model, clf, rows
 
 
+@pytest.mark.one_database
 def test_it_scores_as_scikit_learn_does_with_unknown_values_too(fitted) -> None:
     model, clf, rows = fitted
     assert np.isnan(rows.x).any()
@@ -67,6 +68,7 @@ def test_it_scores_as_scikit_learn_does_with_unknown_values_too(fitted) -> None:
     assert np.allclose(model.proba(unseen), clf.predict_proba(unseen)[:, 1], rtol=0, atol=1e-9)
 
 
+@pytest.mark.one_database
 def test_contributions_add_up_to_the_logit(fitted) -> None:
     model, _, rows = fitted
     c = model.contributions(rows.x)
@@ -120,6 +122,7 @@ def test_the_stored_boosted_model_scores_the_same_after_a_restart(db: Database) 
     again.dispose()
 
 
+@pytest.mark.one_database
 def test_explain_adds_up_for_a_boosted_model(db: Database) -> None:
     book = build(db)
     frames, churns, _ = _rows(db, book.end)
@@ -160,6 +163,7 @@ def test_boosting_is_chosen_only_when_it_beats_the_regression_on_both_figures() 
     assert choose(lr, None, tried=True) == {"algorithm": REGRESSION, "why": "not_replayed"}
 
 
+@pytest.mark.one_database
 def test_training_stores_the_regression_when_boosting_loses_its_backtest(db: Database) -> None:
     book = build(db)
     with db.session() as s:
@@ -214,6 +218,7 @@ def test_training_stores_the_boosted_model_when_it_wins_its_backtest(
         assert done.rows[0].backtest["algorithm"]["why"] == "not_compared"
 
 
+@pytest.mark.one_database
 def test_boosting_never_sees_the_scored_week_or_outcomes_after_it(db: Database) -> None:
     book = build(db, probes=False)
     cutoff = book.end - timedelta(days=7 * 3)
@@ -262,6 +267,7 @@ def test_the_candidates_setting_needs_the_regression(tmp_path) -> None:
             Rules.load(path)
 
 
+@pytest.mark.one_database
 def test_model_backtest_says_which_algorithm_it_chose_and_why(
     db: Database, tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -279,6 +285,7 @@ def test_model_backtest_says_which_algorithm_it_chose_and_why(
     assert "gradient boosting" not in capsys.readouterr().out
 
 
+@pytest.mark.one_database
 def test_the_boosted_threshold_meets_the_budget_on_the_training_weeks(db: Database) -> None:
     from model.train import alerts_at, week_numbers
 

@@ -18,6 +18,7 @@ RULES = Rules.load(None)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.one_database
 def test_backtest_writes_the_png_where_asked_and_says_so(
     db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -34,6 +35,7 @@ def test_backtest_writes_the_png_where_asked_and_says_so(
         assert all(0 <= p["churn_recall_7_90d"] <= 1 for p in curves[method])
 
 
+@pytest.mark.one_database
 def test_the_chart_plots_the_backtest_curves_and_operating_points(db: Database) -> None:
     book = build(db, accounts=160, weeks=40)
     with db.session() as s:
@@ -54,6 +56,7 @@ def _flat(points: list[tuple[float, float]]) -> list[float]:
     return [v for p in points for v in p]
 
 
+@pytest.mark.one_database
 def test_a_chart_path_that_cannot_be_written_is_one_line(
     db: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -37,6 +37,7 @@ def _frames(db: Database, end: date) -> tuple[History, list]:
         return h, [h.frame(k) for k in range(h.weeks)][::-1]
 
 
+@pytest.mark.one_database
 def test_a_quiet_low_usage_account_ranks_above_a_noisy_healthy_one(db: Database) -> None:
     book = build(db)
     with db.session() as s:
@@ -51,6 +52,7 @@ def test_a_quiet_low_usage_account_ranks_above_a_noisy_healthy_one(db: Database)
     assert top.feature.key.startswith(("active_users", "logins")) and top.value < top.typical
 
 
+@pytest.mark.one_database
 def test_training_never_sees_the_scored_week_or_outcomes_after_it(db: Database) -> None:
     book = build(db, probes=False)
     history, frames = _frames(db, book.end)
@@ -84,6 +86,7 @@ def test_training_never_sees_the_scored_week_or_outcomes_after_it(db: Database) 
     assert len({a for a, _ in churn_alerts}) == len(churn_alerts)  # 7 weeks < 13: once each
 
 
+@pytest.mark.one_database
 def test_the_threshold_meets_the_budget_on_the_training_weeks(db: Database) -> None:
     book = build(db, probes=False)
     _, frames = _frames(db, book.end)
@@ -123,6 +126,7 @@ def test_the_stored_model_survives_a_restart(db: Database) -> None:
     again.dispose()
 
 
+@pytest.mark.one_database
 def test_drivers_add_up_to_the_logit_of_the_pipeline(db: Database) -> None:
     book = build(db)
     _, frames = _frames(db, book.end)

@@ -63,6 +63,7 @@ def test_upsell_is_boosted_when_its_backtest_ranks_upgrades_better_on_both(db: D
         assert kinds == ["churn", "upsell"]
 
 
+@pytest.mark.one_database
 def test_the_cli_names_the_upsell_algorithm_and_why(db: Database, tmp_path, capsys) -> None:
     book = _book(db)
     assert run_model(db, RULES, "train", as_of=book.end, clock=lambda: NOW, as_json=True) == 0
@@ -86,6 +87,7 @@ def test_the_cli_names_the_upsell_algorithm_and_why(db: Database, tmp_path, caps
     assert js["upsell_algorithm"]["algorithm"] == BOOSTING and {"algorithm", "model", "rules"} <= set(js)
 
 
+@pytest.mark.one_database
 def test_with_the_regression_alone_upsell_stays_a_regression(db: Database) -> None:
     book = _book(db)
     only = replace(RULES.alerts, model_algorithms=(REGRESSION,))
@@ -99,6 +101,7 @@ def test_with_the_regression_alone_upsell_stays_a_regression(db: Database) -> No
         assert 0.5 < bt["model"][AUC] <= 1 and bt["model"][LIFT] > 1
 
 
+@pytest.mark.one_database
 def test_each_kind_is_chosen_apart_and_the_model_figures_follow_each_choice(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,6 +141,7 @@ def test_choose_compares_upsell_on_its_own_figures() -> None:
     assert choose(lr, {**better_churn, AUC: None}, UPSELL_CHOICE_FIGURES)["why"] == "no_figures"
 
 
+@pytest.mark.one_database
 def test_the_boosted_upsell_model_is_fitted_at_the_regressions_refits_on_known_outcomes(db: Database) -> None:
     book = _book(db)
     days = [book.end - timedelta(days=7 * k) for k in range(20, 12, -1)]
