@@ -194,31 +194,44 @@ def room(session: Session, now: datetime, kind: str, accounts: int, rules: Rules
 
 @dataclass(frozen=True)
 class Rest:
-    """What the team already read and resolved of one kind, in the last 13 weeks
-    (model/train.REST_WEEKS): a resolved alert spoke for the 90 days after it."""
+    """What the team already read and resolved of one kind. A resolved alert spoke for the 90 days
+    after it (model/train.REST_WEEKS); a hard reason it was resolved with is news no longer."""
 
-    accounts: frozenset[int] = frozenset()  # raised in the window: the model does not alert them again
-    codes: dict[int, frozenset[str]] = field(default_factory=dict)  # resolved in it: their hard reasons
+    accounts: frozenset[int] = frozenset()  # raised in the last 13 weeks: the model does not alert them
+    codes: dict[int, frozenset[str]] = field(default_factory=dict)  # hard reasons resolved in them
+    told: dict[int, frozenset[str]] = field(default_factory=dict)  # hard reasons ever resolved
+
+    def fresh(self, f: Finding, kind: str) -> set[str]:
+        """``f``'s hard reasons the team was never told of for this account: they raise always."""
+        return f.codes & HARD[kind] - self.told.get(f.account_id, frozenset())
 
 
 def rested(session: Session, now: datetime, kind: str) -> Rest:
-    """The accounts with a resolved alert of ``kind`` in the last 13 weeks: those raised in it the model
-    does not alert again inside the 90 days the alert spoke for, and the hard-rule reasons of those
-    resolved in it do not raise again. Open alerts are updated in place and rest nothing."""
+    """The team's resolved alerts of ``kind``: those raised in the last 13 weeks the model does not
+    alert again inside the 90 days the alert spoke for; the hard reasons of those resolved in them do
+    not raise again; a hard reason resolved before that raises again within the budget only. Open
+    alerts are updated in place and rest nothing."""
     since = now - timedelta(weeks=REST_WEEKS)
     rows = session.execute(
-        select(Alert.account_id, (Alert.raised_at > since).label("recent"), Alert.reasons).where(
-            Alert.kind == kind, Alert.state == "resolved", Alert.resolved_at > since
-        )
+        select(
+            Alert.account_id,
+            (Alert.raised_at > since).label("raised_in"),
+            (Alert.resolved_at > since).label("resolved_in"),
+            Alert.reasons,
+        ).where(Alert.kind == kind, Alert.state == "resolved")
     ).all()
     codes: dict[int, set[str]] = {}
+    told: dict[int, set[str]] = {}
     for row in rows:
         hard = {r.get("code") for r in row.reasons or [] if isinstance(r, dict)} & _HARD_CODES
         if hard:
-            codes.setdefault(row.account_id, set()).update(hard)
+            told.setdefault(row.account_id, set()).update(hard)
+            if row.resolved_in:
+                codes.setdefault(row.account_id, set()).update(hard)
     return Rest(
-        frozenset(r.account_id for r in rows if r.recent),
+        frozenset(r.account_id for r in rows if r.raised_in),
         {a: frozenset(c) for a, c in codes.items()},
+        {a: frozenset(c) for a, c in told.items()},
     )
 
 
@@ -250,15 +263,18 @@ def select_findings(
     left: int,
     blocked: set[int],
     open_ids: set[int],
-    rested: set[int] | None = None,
+    rest: Rest | None = None,
 ) -> tuple[list[Finding], int]:
-    """The week's findings of ``kind`` under the budget: hard-rule findings always (counted first), then
-    the model's highest-ranked accounts at or above its floor (twice the base rate) while ``left``
-    (the scan's ``room``) allows. An account with an open alert keeps being updated without a new
-    slot; one in cooldown or snoozed (``blocked``) takes none; one the model alerted in the last 13
-    weeks (``rested``) gets no model finding. Returns the findings and how many accounts at or above
-    the stored threshold (the strong ones, not every account over the floor) the budget held back."""
-    hard = _hard(findings, kind)
+    """The week's findings of ``kind`` under the budget: hard-rule findings the team was never told of
+    always (counted first), then the model's highest-ranked accounts at or above its floor (twice the
+    base rate) while ``left`` (the scan's ``room``) allows, then hard reasons it resolved before
+    (``rest``: an account full on seats for a year) while room is left. An account with an open
+    alert keeps being updated without a new slot; one in cooldown or snoozed (``blocked``) takes none;
+    one alerted and resolved in the last 13 weeks gets no model finding. Returns the findings and how
+    many accounts at or above the stored threshold (the strong ones, not every account over the
+    floor), or repeating a hard reason, the budget held back."""
+    rest = rest or Rest()
+    hard, repeats = _hard(findings, kind, rest)
     left -= sum(1 for a in hard if a not in open_ids and a not in blocked)
     out = dict(hard)
     cut = 0
@@ -266,28 +282,41 @@ def select_findings(
     for account_id, s in ranked:
         if s.limit is None or s.probability < s.limit:
             break
-        prior = out.get(account_id)
-        if rested and account_id in rested and account_id not in open_ids:
+        if account_id in rest.accounts and account_id not in open_ids:
             continue
-        if prior is None and account_id not in open_ids and account_id not in blocked:
+        fresh = out.get(account_id)  # a hard finding already holds its slot; a repeat does not
+        if fresh is None and account_id not in open_ids and account_id not in blocked:
             if left <= 0:
                 cut += s.threshold is None or s.probability >= s.threshold
                 continue
             left -= 1
+        prior = fresh or repeats.pop(account_id, None)
         high = s.threshold is not None and s.probability >= 2 * s.threshold
         severity = "high" if high or prior is not None else "medium"
         reasons = [s.reason, *(prior.reasons if prior else [])]
         out[account_id] = Finding(account_id, kind, severity, prior.score if prior else None, reasons)
+    for account_id, f in repeats.items():
+        if account_id not in open_ids and account_id not in blocked:
+            if left <= 0:
+                cut += 1
+                continue
+            left -= 1
+        out[account_id] = f
     return list(out.values()), cut
 
 
-def _hard(findings: Iterable[Finding], kind: str) -> dict[int, Finding]:
-    out: dict[int, Finding] = {}
-    for f in findings:
+def _hard(
+    findings: Iterable[Finding], kind: str, rest: Rest
+) -> tuple[dict[int, Finding], dict[int, Finding]]:
+    """Each account's hard-rule reasons as a finding: those with a reason the team was never told of,
+    and those repeating what it resolved before (worst first)."""
+    hard: dict[int, Finding] = {}
+    repeats: dict[int, Finding] = {}
+    for f in sorted(findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.account_id)):
         keep = [r for r in f.reasons if r["code"] in HARD[kind]]
         if keep:
-            out[f.account_id] = Finding(f.account_id, kind, f.severity, f.score, keep)
-    return out
+            (hard if rest.fresh(f, kind) else repeats)[f.account_id] = replace(f, reasons=keep)
+    return hard, repeats
 
 
 def select_by_rules(
@@ -297,13 +326,16 @@ def select_by_rules(
     left: int,
     blocked: set[int],
     open_ids: set[int],
+    rest: Rest | None = None,
 ) -> tuple[list[Finding], int]:
     """The week's findings of ``kind`` while the rules decide (no model yet, cold start, or rules better),
     under the same budget: a new team is not read twenty alerts per 100 accounts a week until a model
-    is ready. Hard-rule findings always; soft ones by severity, then by health score (lowest first for
-    churn risk, highest first for upsell), while the cap allows. Open alerts keep being updated."""
+    is ready. Hard-rule findings the team was never told of always; the others by severity, then by
+    health score (lowest first for churn risk, highest first for upsell), while the cap allows: a hard
+    reason resolved before (``rest``) among them. Open alerts keep being updated."""
+    rest = rest or Rest()
     findings = list(findings)
-    hard = {f.account_id for f in findings if f.codes & HARD[kind]}
+    hard = {f.account_id for f in findings if rest.fresh(f, kind)}
     left -= sum(1 for a in hard if a not in open_ids and a not in blocked)
     sign = 1 if kind == CHURN else -1
 

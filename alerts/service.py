@@ -316,14 +316,14 @@ def _budgeted(
             if d.why == "cold_start":  # the card says why the rules decide, and until when
                 note = {"code": "rules_decide", "params": d.params}
                 mine = [replace(f, reasons=[*f.reasons, note]) for f in mine]
-            chosen, cut = budget.select_by_rules(mine, kind, **slots)
+            chosen, cut = budget.select_by_rules(mine, kind, rest=rest, **slots)
         else:
             result.decided_by[kind] = "model"
             chosen, cut = budget.select_findings(
                 mine,
                 {a: s for a, s in scored[kind].items() if a in readings},
                 kind,
-                rested=set(rest.accounts),
+                rest=rest,
                 **slots,
             )
             chosen = [replace(f, score=readings[f.account_id].score) for f in chosen]

@@ -243,9 +243,9 @@ def test_an_account_alerted_in_the_last_13_weeks_takes_no_model_slot() -> None:
     idle = Finding(3, CHURN, "high", 30, [{"code": "inactive", "params": {"days": 20}}])
     scored = {3: _scored(0.95), 4: _scored(0.9), 5: _scored(0.8), 6: _scored(0.7)}
     kw = {"left": week_cap(budget.rate(100, rules, CHURN)), "blocked": set(), "open_ids": set()}
-    got, _ = budget.select_findings([], scored, CHURN, rested={3, 4}, **kw)
+    got, _ = budget.select_findings([], scored, CHURN, rest=budget.Rest(frozenset({3, 4})), **kw)
     assert [f.account_id for f in got] == [5, 6]  # the slots go to accounts the team has not seen
-    got, _ = budget.select_findings([idle], scored, CHURN, rested={3, 4}, **kw)
+    got, _ = budget.select_findings([idle], scored, CHURN, rest=budget.Rest(frozenset({3, 4})), **kw)
     assert [f.account_id for f in got] == [3, 5]  # a hard rule still raises for a rested account
 
 
@@ -289,9 +289,11 @@ def test_rested_keeps_the_hard_reasons_resolved_in_the_last_13_weeks(db: Databas
         _resolved(s, now, full, UPSELL, ["seats_full", "usage_growth"], 20)
         _resolved(s, now, idle, CHURN, ["inactive", "model_churn"], 80)
         _resolved(s, now, old, UPSELL, ["plan_limit"], 92)  # resolved 13+ weeks ago: free again
-        assert budget.rested(s, now, UPSELL).codes == {full: {"seats_full"}}  # soft reasons do not rest
+        upsell = budget.rested(s, now, UPSELL)
+        assert upsell.codes == {full: {"seats_full"}}  # soft reasons do not rest
+        assert upsell.told == {full: {"seats_full"}, old: {"plan_limit"}}  # the team was told, ever
         churn = budget.rested(s, now, CHURN)
-        assert churn.codes == {idle: {"inactive"}}
+        assert churn.codes == churn.told == {idle: {"inactive"}}
         assert churn.accounts == set()  # raised 94 days ago: the model may alert it again
 
 
@@ -302,9 +304,8 @@ def test_a_hard_reason_resolved_in_the_last_13_weeks_does_not_raise_again() -> N
     )
     limit = Finding(3, UPSELL, "medium", 70, [{"code": "plan_limit", "params": {}}])
     fresh = Finding(4, UPSELL, "medium", 75, [{"code": "seats_full", "params": {}}])
-    rest = budget.Rest(
-        codes={1: frozenset({"seats_full"}), 2: frozenset({"seats_full"}), 3: frozenset({"seats_full"})}
-    )
+    resolved = {a: frozenset({"seats_full"}) for a in (1, 2, 3)}
+    rest = budget.Rest(codes=resolved, told=resolved)
     got, resting = budget.rest_hard([full, both, limit, fresh], rest, open_ids=set())
     assert resting == 2  # accounts 1 and 2 raise no hard-rule alert this week
     assert [(f.account_id, sorted(f.codes)) for f in got] == [
@@ -317,15 +318,60 @@ def test_a_hard_reason_resolved_in_the_last_13_weeks_does_not_raise_again() -> N
     assert got == [full] and resting == 0
     # under the rules: the rested account's soft reason waits for the budget like any other
     got, cut = budget.select_by_rules(
-        budget.rest_hard([both, fresh], rest, set())[0], UPSELL, left=0, blocked=set(), open_ids=set()
+        budget.rest_hard([both, fresh], rest, set())[0],
+        UPSELL,
+        left=0,
+        blocked=set(),
+        open_ids=set(),
+        rest=rest,
     )
     assert [f.account_id for f in got] == [4] and cut == 1
     # under the model: a rested hard reason is no hard finding, so it takes no slot ahead of the model
     scored = {5: _scored(0.9)}
     got, _ = budget.select_findings(
-        budget.rest_hard([full], rest, set())[0], scored, UPSELL, left=1, blocked=set(), open_ids=set()
+        budget.rest_hard([full], rest, set())[0],
+        scored,
+        UPSELL,
+        left=1,
+        blocked=set(),
+        open_ids=set(),
+        rest=rest,
     )
     assert [f.account_id for f in got] == [5]
+
+
+def test_a_hard_reason_resolved_longer_ago_raises_again_only_within_the_budget() -> None:
+    """An account full on seats for a year was told and resolved: after its 13 weeks' rest the reason
+    comes back as a repeat, after the model's picks, where a reason never told still raises always."""
+    told = budget.Rest(told={1: frozenset({"seats_full"}), 2: frozenset({"seats_full"})})
+    full = Finding(1, UPSELL, "medium", 80, [{"code": "seats_full", "params": {}}])
+    again = Finding(2, UPSELL, "high", 85, [{"code": "seats_full", "params": {}}])
+    limit = Finding(
+        1, UPSELL, "medium", 80, [{"code": "seats_full", "params": {}}, {"code": "plan_limit", "params": {}}]
+    )
+    new = Finding(3, UPSELL, "medium", 75, [{"code": "seats_full", "params": {}}])
+    scored = {5: _scored(0.9), 6: _scored(0.1)}
+    kw = {"blocked": set(), "open_ids": set(), "rest": told}
+    got, cut = budget.select_findings([full, again, new], scored, UPSELL, left=3, **kw)
+    assert [f.account_id for f in got] == [3, 5, 2] and cut == 1  # new, the model's, the worse repeat
+    got, cut = budget.select_findings([full, new], scored, UPSELL, left=0, **kw)
+    assert [f.account_id for f in got] == [3] and cut == 2  # the week is full: the new one; 5 and 1 wait
+    got, _ = budget.select_findings([limit], scored, UPSELL, left=0, **kw)
+    assert [f.account_id for f in got] == [1]  # a plan limit it was never told of: raises always
+    got, _ = budget.select_findings([full], scored, UPSELL, left=0, **{**kw, "open_ids": {1}})
+    assert [f.account_id for f in got] == [1]  # an open alert is updated without a slot
+    # the model's pick of a repeating account takes one slot and carries its hard reason
+    got, _ = budget.select_findings([full], {1: _scored(0.9)}, UPSELL, left=1, **kw)
+    assert [(f.account_id, [r["code"] for r in f.reasons]) for f in got] == [
+        (1, ["model_churn", "seats_full"])
+    ]
+    # under the rules the repeat is one more finding for the budget, ranked with the others
+    got, cut = budget.select_by_rules([full, new], UPSELL, left=0, **kw)
+    assert [f.account_id for f in got] == [3] and cut == 1
+    got, cut = budget.select_by_rules([full, new], UPSELL, left=1, **kw)
+    assert [f.account_id for f in got] == [3] and cut == 1  # the new one took the week's slot
+    got, cut = budget.select_by_rules([full, new], UPSELL, left=2, **kw)
+    assert sorted(f.account_id for f in got) == [1, 3] and cut == 0
 
 
 def test_inactive_becoming_inactive_long_raises_though_inactive_was_resolved() -> None:
