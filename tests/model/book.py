@@ -3,12 +3,12 @@ noise. Written straight into the tables (one accounts file, daily signals) so a 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from storage import Database
@@ -44,22 +44,9 @@ def build(
     seats (UPGRADE_BAND) upgrade once (a second accounts file with a higher MRR), the others never: a
     band no straight line through the features can draw, so gradient boosting ranks upgrades better
     than the regression (the churn side and the signals are those of the same book without them)."""
-    rng = np.random.default_rng(seed)
-    days = 7 * weeks
-    end = START + timedelta(days=days - 1)
-    level = rng.uniform(0.05, 0.95, accounts)
-    noise = rng.uniform(0.0, 0.5, accounts)
-    churn_at = np.full(accounts, -1)
-    p = 1 / (1 + np.exp((level - 0.35) * 12))  # odds of leaving in the book: high below 35 % of seats
-    leaves = rng.random(accounts) < p * 0.9
-    churn_at[leaves] = rng.integers(42, days - 7, leaves.sum())
-    ext = [f"A{i:03d}" for i in range(accounts)]
-    levels, noises, churns = list(level), list(noise), list(churn_at)
-    if probes:
-        ext += ["QUIET", "NOISY"]
-        levels += [0.1, 0.8]
-        noises += [0.0, 0.9]
-        churns += [-1, -1]
+    plan = _plan(accounts, weeks, seed, probes)
+    days, end = plan.days, START + timedelta(days=plan.days - 1)
+    ext, levels, churns = plan.ext, plan.levels, plan.churns
     ids: dict[str, int] = {}
     churned: dict[str, date] = {}
     with db.session() as s:
@@ -100,41 +87,70 @@ def build(
             )
         if upgrades:
             _upgrades(s, ids, ext, levels, churns, days, seed)
-        rows = []
-        for n, e in enumerate(ext):
-            last = churns[n] if churns[n] >= 0 else days
-            for w in range(last // 7 + 1):
-                swing = 1 + noises[n] * rng.uniform(-1, 1)  # the week's swing: meaningless
-                for d in range(w * 7, min(last, w * 7 + 7)):
-                    workday = (START + timedelta(days=d)).weekday() < 5
-                    share = np.clip(levels[n] * swing * (1.0 if workday else 0.15), 0, 1)
-                    active = int(rng.binomial(20, share))
-                    day = START + timedelta(days=d)
-                    rows.append({"day": day, "account_id": ids[e], "metric": "active_users", "value": active})
-                    rows.append(
-                        {
-                            "day": day,
-                            "account_id": ids[e],
-                            "metric": "logins",
-                            "value": active * 2 + rng.poisson(1),
-                        }
-                    )
+        id_of = [ids[e] for e in ext]
+        rows = [(day, id_of[n], metric, value) for day, n, metric, value in plan.signals]
         _insert_signals(s, rows)
     return Book(end, ids, churned)
 
 
-def _insert_signals(s: Session, rows: list[dict]) -> None:
-    """PostgreSQL takes the rows by COPY (executemany there is a round trip a row, most of a build's
-    time); SQLite by its own executemany, which is already a loop in C."""
-    conn = s.connection()
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(Signal.__table__), rows)
+def _insert_signals(s: Session, rows: list[tuple[date, int, str, float]]) -> None:
+    """Straight through the driver: PostgreSQL by COPY (executemany there is a round trip a row),
+    SQLite by its own executemany, a loop in C (Core's insert() built each row's parameters in Python,
+    half a build's time). Dates go in as SQLAlchemy writes them to SQLite: ISO text."""
+    raw = s.connection().connection.dbapi_connection
+    target = f"{Signal.__tablename__} (day, account_id, metric, value)"
+    if s.get_bind().dialect.name != "postgresql":
+        raw.executemany(
+            f"INSERT INTO {target} VALUES (?, ?, ?, ?)",
+            [(d.isoformat(), a, m, float(v)) for d, a, m, v in rows],
+        )
         return
-    cols = ("day", "account_id", "metric", "value")
-    raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur, cur.copy(f"COPY signals ({', '.join(cols)}) FROM STDIN") as copy:
+    with raw.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
         for r in rows:
-            copy.write_row(tuple(r[c] for c in cols))
+            copy.write_row(r)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A book's draws: the same for the same arguments, so each worker draws each book once."""
+
+    days: int
+    ext: list[str]
+    levels: list[float]
+    noises: list[float]
+    churns: list[int]  # day of the book each account churns on, -1 for never
+    signals: list[tuple[date, int, str, int]]  # (day, account's place in ext, metric, value)
+
+
+@functools.cache
+def _plan(accounts: int, weeks: int, seed: int, probes: bool) -> _Plan:
+    rng = np.random.default_rng(seed)
+    days = 7 * weeks
+    level = rng.uniform(0.05, 0.95, accounts)
+    noise = rng.uniform(0.0, 0.5, accounts)
+    churn_at = np.full(accounts, -1)
+    p = 1 / (1 + np.exp((level - 0.35) * 12))  # odds of leaving in the book: high below 35 % of seats
+    leaves = rng.random(accounts) < p * 0.9
+    churn_at[leaves] = rng.integers(42, days - 7, leaves.sum())
+    ext = [f"A{i:03d}" for i in range(accounts)]
+    levels, noises, churns = list(level), list(noise), [int(c) for c in churn_at]
+    if probes:
+        ext += ["QUIET", "NOISY"]
+        levels += [0.1, 0.8]
+        noises += [0.0, 0.9]
+        churns += [-1, -1]
+    signals = []
+    for n in range(len(ext)):
+        last = churns[n] if churns[n] >= 0 else days
+        for w in range(last // 7 + 1):
+            swing = 1 + noises[n] * rng.uniform(-1, 1)  # the week's swing: meaningless
+            for d in range(w * 7, min(last, w * 7 + 7)):
+                day = START + timedelta(days=d)
+                share = np.clip(levels[n] * swing * (1.0 if day.weekday() < 5 else 0.15), 0, 1)
+                active = int(rng.binomial(20, share))
+                signals.append((day, n, "active_users", active))
+                signals.append((day, n, "logins", active * 2 + int(rng.poisson(1))))
+    return _Plan(days, ext, levels, noises, churns, signals)
 
 
 def _upgrades(
