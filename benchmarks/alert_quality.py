@@ -47,6 +47,7 @@ import statistics
 import sys
 import tempfile
 import time as timer
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from datetime import date, datetime, time, timedelta
@@ -115,6 +116,7 @@ def replay_baton(
     from alerts.rules import CHURN
     from alerts.service import resolve, scan
     from ingest import ingest_accounts, ingest_signals
+    from model import store
     from model.service import needs_training, train_if_stale
     from settings import Rules
     from storage import Database
@@ -124,7 +126,7 @@ def replay_baton(
     if train_days is not None:
         rules = replace(rules, alerts=replace(rules.alerts, model_retrain_days=train_days))
     model_scores: list[tuple[str, str, float]] = []  # the stored churn model's, on the weeks it exists
-    decided: list[tuple[str, str, str]] = []  # (monday, kind, model | rules)
+    decided: list[tuple[str, str, str, str]] = []  # (monday, kind, model | rules, why: budget.Decision)
     zone = ZoneInfo(rules.schedule.timezone)
     scored: list[tuple[str, str, int | None]] = []  # (account, monday, health score)
     alerts: list[tuple[str, str, str]] = []  # (account, monday, kind): only what a scan raised as new
@@ -172,8 +174,12 @@ def replay_baton(
                 with db.session() as s:
                     ext = dict(s.execute(select(Account.id, Account.external_id)).all())
                     scored_now = budget.score_accounts(s, res.data.day, rules).get(CHURN, {})
+                    whys = {
+                        k: budget.decide(store.latest_row(s, name), k, rules).why
+                        for k, name in budget.MODEL_KIND.items()
+                    }
                 model_scores += [(ext[a], monday.isoformat(), v.probability) for a, v in scored_now.items()]
-                decided += [(monday.isoformat(), k, by) for k, by in res.decided_by.items()]
+                decided += [(monday.isoformat(), k, by, whys.get(k, "")) for k, by in res.decided_by.items()]
             with db.session() as s:
                 health = [(h.external_id, h.score) for h in health_all(s, sunday, rules.health)]
             t3 = timer.perf_counter()
@@ -605,7 +611,12 @@ def print_table(result: dict[str, Any]) -> None:
             f"{_fmt('{:.2f}', ratio(product.get(key), peer[key])):>10}"
         )
     for kind, n in (result.get("model_decided_weeks") or {}).items():
-        print(f"Baton scan: the model decided {kind} alerts in {n} of {len(books) * st['weeks']} book-weeks")
+        why = (result.get("decided_why") or {}).get(kind, {})
+        whys = ", ".join(f"{w} {c}" for w, c in sorted(why.items()))
+        print(
+            f"Baton scan: the model decided {kind} alerts in {n} of {len(books) * st['weeks']} book-weeks"
+            + (f" (why, book-weeks: {whys})" if whys else "")
+        )
     if result.get("gradient_boosting"):
         g = result["gradient_boosting"]
         print(
@@ -736,7 +747,12 @@ def main() -> int:
         "model": figures(books, "model"),
         "scan": figures(books, "scan"),
         "model_decided_weeks": {
-            kind: sum(1 for b in books for _, k, by in b["scan"]["decided"] if k == kind and by == "model")
+            kind: sum(1 for b in books for _, k, by, _ in b["scan"]["decided"] if k == kind and by == "model")
+            for kind in ("churn_risk", "upsell")
+        },
+        # why the rules or the model decided, book-weeks per reason (alerts/budget.decide)
+        "decided_why": {
+            kind: dict(Counter(why for b in books for _, k, _, why in b["scan"]["decided"] if k == kind))
             for kind in ("churn_risk", "upsell")
         },
         "gradient_boosting": figures(books, "gb") if args.gradient_boosting else None,
