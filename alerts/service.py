@@ -91,6 +91,7 @@ class ScanResult:
     raised: list[Raised] = field(default_factory=list)
     quiet: dict[str, int] = field(default_factory=dict)  # why findings did not message: unchanged, snoozed...
     decided_by: dict[str, str] = field(default_factory=dict)  # per kind: "model" (budgeted) or "rules"
+    decided_why: dict[str, str] = field(default_factory=dict)  # per kind: budget.Decision.why
 
 
 def _event(
@@ -310,6 +311,7 @@ def _budgeted(
         mine, resting = budget.rest_hard(mine, rest, slots["open_ids"])
         if resting:
             _quiet(result, "resting", resting)
+        result.decided_why[kind] = decided[kind].why
         if kind not in scored:
             result.decided_by[kind] = "rules"
             d = decided[kind]

@@ -116,7 +116,6 @@ def replay_baton(
     from alerts.rules import CHURN
     from alerts.service import resolve, scan
     from ingest import ingest_accounts, ingest_signals
-    from model import store
     from model.service import needs_training, train_if_stale
     from settings import Rules
     from storage import Database
@@ -126,7 +125,7 @@ def replay_baton(
     if train_days is not None:
         rules = replace(rules, alerts=replace(rules.alerts, model_retrain_days=train_days))
     model_scores: list[tuple[str, str, float]] = []  # the stored churn model's, on the weeks it exists
-    decided: list[tuple[str, str, str, str]] = []  # (monday, kind, model | rules, why: budget.Decision)
+    decided: list[tuple[str, str, str, str]] = []  # (monday, kind, model | rules, why)
     zone = ZoneInfo(rules.schedule.timezone)
     scored: list[tuple[str, str, int | None]] = []  # (account, monday, health score)
     alerts: list[tuple[str, str, str]] = []  # (account, monday, kind): only what a scan raised as new
@@ -174,12 +173,9 @@ def replay_baton(
                 with db.session() as s:
                     ext = dict(s.execute(select(Account.id, Account.external_id)).all())
                     scored_now = budget.score_accounts(s, res.data.day, rules).get(CHURN, {})
-                    whys = {
-                        k: budget.decide(store.latest_row(s, name), k, rules).why
-                        for k, name in budget.MODEL_KIND.items()
-                    }
                 model_scores += [(ext[a], monday.isoformat(), v.probability) for a, v in scored_now.items()]
-                decided += [(monday.isoformat(), k, by, whys.get(k, "")) for k, by in res.decided_by.items()]
+                why = res.decided_why
+                decided += [(monday.isoformat(), k, by, why.get(k, "")) for k, by in res.decided_by.items()]
             with db.session() as s:
                 health = [(h.external_id, h.score) for h in health_all(s, sunday, rules.health)]
             t3 = timer.perf_counter()

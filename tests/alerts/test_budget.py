@@ -471,7 +471,7 @@ def test_until_the_history_holds_enough_churns_the_rules_decide_and_the_card_say
     strict = replace(_LOADED, alerts=replace(_LOADED.alerts, model_min_events=500, model_min_weeks=26))
     with db.session() as s:
         result = service.scan(s, as_of=book.end, rules=strict, clock=_clock(book))
-    assert result.decided_by[CHURN] == "rules"
+    assert result.decided_by[CHURN] == "rules" and result.decided_why[CHURN] == "cold_start"
     assert _decisions(db) == []  # the rules decided from the start: no switch to announce
     raised = [r for r in result.raised if r.finding.kind == CHURN]
     assert raised, "the book's quiet account still gets the rules' alert"
@@ -488,7 +488,8 @@ def test_a_model_whose_backtest_does_not_beat_the_rules_does_not_decide(db: Data
     }
     trust(db, worse)
     with db.session() as s:
-        assert service.scan(s, as_of=book.end, rules=RULES, clock=_clock(book)).decided_by[CHURN] == "rules"
+        result = service.scan(s, as_of=book.end, rules=RULES, clock=_clock(book))
+    assert (result.decided_by[CHURN], result.decided_why[CHURN]) == ("rules", "rules_better")
     with db.session() as s:
         row = store.latest_row(s, "churn")
         assert budget.decide(row, CHURN, RULES).why == "rules_better"
