@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from alerts.rules import CHURN, SEVERITY_RANK, UPSELL, Finding
 from clock import local_day
 from model import store
+from model.backtest import SWITCH
 from model.decisions import announced, digest_part  # noqa: F401  (moved: the digest reads them too)
 from model.features import History
 from model.labels import CHURN_HORIZON
@@ -69,7 +70,7 @@ class Decision:
 
 
 # threshold-free figures, so the rules' many alerts and the model's few are compared on the same footing
-_BEATS = {CHURN: ("auc_30d", "top_decile_lift_30d"), UPSELL: ("upsell_lift_90d",)}
+_BEATS = {kind: SWITCH[name][0] for kind, name in MODEL_KIND.items()}
 
 
 def decide(row: ChurnModel | None, kind: str, rules: Rules) -> Decision:
@@ -87,7 +88,11 @@ def decide(row: ChurnModel | None, kind: str, rules: Rules) -> Decision:
     need = {"churns": a.model_min_events, "weeks": a.model_min_weeks}
     if have["have_churns"] < need["churns"] or have["have_weeks"] < need["weeks"]:
         return Decision(kind, "rules", "cold_start", {**need, **have}, row)
-    model, by_rules = (row.backtest or {}).get("model") or {}, (row.backtest or {}).get("rules") or {}
+    bt = row.backtest or {}
+    # each figure on the weeks whose outcome at its horizon is known (model/backtest.SWITCH); a model
+    # stored before the backtest kept them apart has its report's figures, on the 90-day weeks
+    part = (bt.get("switch") or {}).get(MODEL_KIND[kind]) or bt
+    model, by_rules = part.get("model") or {}, part.get("rules") or {}
     figures = {k: (model.get(k), by_rules.get(k)) for k in _BEATS[kind]}
     if any(m is None for m, _ in figures.values()):
         return Decision(kind, "rules", "no_backtest", {}, row)

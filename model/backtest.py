@@ -6,13 +6,16 @@ highest-ranked accounts down to twice its training weeks' base rate, within the 
 budget over 4 weeks, none alerted in the 13 weeks before (the scan's rules). Beside it,
 the rules: the health score (accounts/health.py) on the same account-weeks, and the alerts the rules'
 scans stored. Figures are those of /work/shared/docs/alert-quality.md (model/metrics.py), counted on
-the weeks whose 90-day outcome is known."""
+the weeks whose 90-day outcome is known. The figures the scan's model-or-rules switch compares
+(``SWITCH``, alerts/budget.decide) are each counted on the weeks whose outcome at its own horizon is
+known: the churn AUC and top-decile lift at 30 days have weeks to score eight weeks before any 90-day
+figure does, so a model past the cold start is judged then rather than left unjudged."""
 
 from __future__ import annotations
 
 import time as timer
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session
 from accounts.health import data_through, score, usage_by_account
 from accounts.kinds import CHURN
 from model.features import Frame, History
-from model.labels import CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
+from model.labels import AUC_HORIZON, CHURN_HORIZON, UPSELL_HORIZON, churn_dates, upgrade_dates
 from model.metrics import alert_figures, caught_ahead, ranking
 from model.train import (
     MIN_EVENTS,
@@ -64,6 +67,24 @@ class Replay:
     gb_upsell_scores: list[tuple[int, date, float]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why it had no model some weeks
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def until(self, last: date) -> Replay:
+        """The same replay with the weeks after ``last`` left out (timings kept)."""
+
+        def cut(rows: list) -> list:
+            return [r for r in rows if r[1] <= last]
+
+        return replace(
+            self,
+            scores=cut(self.scores),
+            alerts=cut(self.alerts),
+            fits=[f for f in self.fits if f["cutoff"] <= last],
+            upsell_scores=cut(self.upsell_scores),
+            gb_scores=cut(self.gb_scores),
+            gb_alerts=cut(self.gb_alerts),
+            gb_fits=[f for f in self.gb_fits if f["cutoff"] <= last],
+            gb_upsell_scores=cut(self.gb_upsell_scores),
+        )
 
 
 class _Alerting:
@@ -366,6 +387,34 @@ def choose(
     return {"algorithm": REGRESSION, "why": "regression_better", **out}
 
 
+# --- the model-or-rules switch -----------------------------------------------------------------------
+
+# per model kind: the threshold-free figures alerts/budget.decide compares, model against rules, and the
+# days after a scored week its outcome needs (auc_30d and top_decile_lift_30d label churn within 30
+# days, model/metrics.alert_figures; the upsell lift counts upgrades within 90)
+SWITCH: dict[str, tuple[tuple[str, ...], int]] = {
+    "churn": (("auc_30d", "top_decile_lift_30d"), AUC_HORIZON),
+    "upsell": (("upsell_lift_90d",), UPSELL_HORIZON),
+}
+
+
+def known_through(anchor: date, days: int) -> date:
+    """The last scored Sunday whose outcome ``days`` days on is known with data through ``anchor``."""
+    return anchor - timedelta(days=7 * (days // 7 + 1))
+
+
+def _switch_part(
+    model: dict[str, Any], rules: dict[str, Any], keys: Sequence[str], lo: date, hi: date
+) -> dict[str, Any]:
+    """One kind's part of the stored backtest's ``switch``: its weeks and both methods' figures."""
+    return {
+        "first": lo.isoformat(),
+        "last": hi.isoformat(),
+        "model": {k: model.get(k) for k in keys},
+        "rules": {k: rules.get(k) for k in keys},
+    }
+
+
 # --- the product's backtest ----------------------------------------------------------------------------
 
 
@@ -389,6 +438,8 @@ class Backtest:
     # the upsell model's choice, made as the churn model's on UPSELL_CHOICE_FIGURES; ``model`` holds
     # its upsell figures (alerts, ranking) beside the chosen churn model's
     upsell_choice: dict[str, Any] = field(default_factory=lambda: choose(None, None))
+    # per model kind, what the switch compares (``SWITCH``): the weeks and both methods' figures
+    switch: dict[str, Any] = field(default_factory=dict)
 
     @property
     def algorithm(self) -> str:
@@ -413,6 +464,7 @@ class Backtest:
             "algorithm": self.choice,
             "upsell_algorithm": self.upsell_choice,
             "calibration": self.calibration,
+            "switch": self.switch,
             "curves": self.curves,
             "refits": len(self.replay.fits),
             "no_model": self.replay.skipped,
@@ -441,7 +493,7 @@ def _window(session: Session, as_of: date, rules: HealthRules) -> tuple[date, in
         raise NotEnoughHistory(f"no usage signals up to {as_of.isoformat()}: ingest signals first")
     anchor = last_sunday(data.day)
     weeks = history_weeks(session, anchor, rules)
-    eval_last = anchor - timedelta(days=7 * (CHURN_HORIZON // 7 + 1))
+    eval_last = known_through(anchor, CHURN_HORIZON)
     if weeks < needed_weeks() + 1:
         raise NotEnoughHistory(
             f"the backtest needs {needed_weeks() + CHURN_HORIZON // 7 + 1} weeks of usage history (training "
@@ -450,17 +502,22 @@ def _window(session: Session, as_of: date, rules: HealthRules) -> tuple[date, in
     return anchor, weeks, eval_last
 
 
-def _replay_days(anchor: date, weeks: int, start: date | None, eval_last: date) -> list[date]:
-    """The weeks to replay: from ``start``'s Sunday (default: the first) to ``eval_last``."""
+def _replay_days(anchor: date, weeks: int, start: date | None, last: date, outcome: int) -> list[date]:
+    """The weeks to replay: from ``start``'s Sunday (default: the first) to ``last``, the last whose
+    ``outcome``-day outcome is known."""
     all_days = sorted(anchor - timedelta(days=7 * k) for k in range(weeks))
     first = start - timedelta(days=1) if start else all_days[0]  # a Monday scores up to its Sunday
-    days = [d for d in all_days if first <= d <= eval_last]
+    days = [d for d in all_days if first <= d <= last]
     if not days:
-        raise NotEnoughHistory(
-            f"no week from {first.isoformat()} has a known 90-day outcome yet; the last with one is "
-            f"{eval_last.isoformat()}"
-        )
+        raise NotEnoughHistory(_no_outcome(first, last, outcome))
     return days
+
+
+def _no_outcome(first: date, last: date, outcome: int) -> str:
+    return (
+        f"no week from {first.isoformat()} has a known {outcome}-day outcome yet; the last with one is "
+        f"{last.isoformat()}"
+    )
 
 
 @dataclass
@@ -576,29 +633,49 @@ def run(
     budget: float = DEFAULT_BUDGET,
     min_events: int = MIN_EVENTS,
     gradient_boosting: bool = False,
+    require_outcome: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> Backtest:
     """`app.py model backtest`: Mondays from ``start`` (default: the first the model could score) up to
-    the last whose 90-day outcome is known, model against rules on the same account-weeks."""
+    the last whose 30-day outcome is known, model against rules on the same account-weeks; the report's
+    figures on those whose 90-day outcome is known, the switch's (``SWITCH``) each on its own horizon.
+    ``require_outcome``: refuse a history with no week of known 90-day outcome yet (the CLI); without
+    it (the scan's training) such a backtest holds the churn switch's figures alone."""
     anchor, weeks, eval_last = _window(session, as_of, rules)
     history = History(session, anchor, weeks, activity=rules.activity_metric, names=rules.metric_names)
     churns, ups = churn_dates(session), upgrade_dates(session)
-    days = _replay_days(anchor, weeks, start, eval_last)
+    soonest = SWITCH["churn"][1]  # the switch's shortest horizon: the replay's last week has it known
+    days = _replay_days(anchor, weeks, start, known_through(anchor, soonest), soonest)
     if progress:
         progress(f"replaying {len(days)} weeks ({days[0].isoformat()} to {days[-1].isoformat()})")
-    replay = walk_forward(
+    whole = walk_forward(
         history, days, churns, ups, budget=budget, min_events=min_events, gradient_boosting=gradient_boosting
     )
-    if not replay.scores:
-        raise NotEnoughHistory(replay.skipped.get("churn", "no week could be scored"))
-    scored_days = sorted({d for _, d, _ in replay.scores})
-    lo, hi = scored_days[0], scored_days[-1]
+    if not whole.scores:
+        raise NotEnoughHistory(whole.skipped.get("churn", "no week could be scored"))
+    scored_all = sorted({d for _, d, _ in whole.scores})
+    report_days = [d for d in scored_all if d <= eval_last]
+    if not report_days and require_outcome:
+        raise NotEnoughHistory(_no_outcome(scored_all[0], eval_last, CHURN_HORIZON))
+    rule_scores_all = _rule_scores(session, history, rules, whole, scored_all, anchor, weeks)
+    if not report_days:  # the scan's training, before any 90-day outcome: the churn switch alone
+        bt = Backtest(scored_all[0], scored_all[-1], anchor, budget, len(history.ids), {}, {}, {}, whole)
+        bt.choice = bt.upsell_choice = {"algorithm": REGRESSION, "why": "no_figures"}
+        bt.switch = {"churn": _churn_switch(whole.scores, rule_scores_all, churns, ups)}
+        bt.replay = whole.until(eval_last)
+        return bt
+    lo, hi = report_days[0], report_days[-1]
+    replay = whole.until(hi)
     c = _compare(replay, churns, ups, lo, hi, gradient_boosting)
     boosted = c.choice["algorithm"] == BOOSTING and c.boosted is not None
     chosen = replay.gb_scores if boosted else replay.scores
-    rule_scores = _rule_scores(session, history, rules, replay, scored_days, anchor, weeks)
+    rule_scores = [r for r in rule_scores_all if r[1] <= hi]
     healthy = [(a, d, -s) for a, d, s in rule_scores]  # the rules rank upsell by health, highest first
     rules_fig = figures(rule_scores, _rule_alerts(session, lo, hi), churns, ups, lo, hi, healthy)
+    switch = {
+        "churn": _churn_switch(whole.gb_scores if boosted else whole.scores, rule_scores_all, churns, ups),
+        "upsell": _switch_part(c.model, rules_fig, SWITCH["upsell"][0], lo, hi),
+    }
     return Backtest(
         lo,
         hi,
@@ -617,4 +694,18 @@ def run(
         c.regression if c.boosted else None,
         c.choice,
         c.upsell_choice,
+        switch,
     )
+
+
+def _churn_switch(
+    model: Sequence[tuple[int, date, float]],
+    rules: Sequence[tuple[int, date, float]],
+    churns: dict[int, list[date]],
+    ups: dict[int, list[date]],
+) -> dict[str, Any]:
+    """The churn switch's figures over every replayed week (each has its 30-day outcome known)."""
+    days = sorted({d for _, d, _ in model})
+    lo, hi = days[0], days[-1]
+    m, r = figures(model, [], churns, ups, lo, hi), figures(rules, [], churns, ups, lo, hi)
+    return _switch_part(m, r, SWITCH["churn"][0], lo, hi)

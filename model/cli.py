@@ -32,6 +32,17 @@ def print_backtest(bt: Backtest) -> None:
     print(f"{'measure':<46} {'model':>8} {'rules':>8}")
     for label, key, fmt in ROWS + UPSELL_ROWS:
         print(f"{label:<46} {_fmt(fmt, m.get(key)):>8} {_fmt(fmt, r.get(key)):>8}")
+    sw = bt.switch.get("churn")
+    if sw:  # what the scan's model-or-rules switch compares (model/backtest.SWITCH)
+        auc, lift = (
+            " vs ".join(_fmt(f, sw[side].get(key)) for side in ("model", "rules"))
+            for key, f in (("auc_30d", "{:.3f}"), ("top_decile_lift_30d", "{:.2f}"))
+        )
+        print(
+            f"the scan's switch compares churn within 30 days on {sw['first']} to {sw['last']} (every week "
+            f"whose 30-day outcome is known): AUC {auc}, top-decile lift {lift} for the rules; the model "
+            "decides churn alerts when it beats them on both"
+        )
     c = bt.calibration
     if c:
         fifths = ", ".join(f"{b['predicted']:.1%}/{b['observed']:.1%}" for b in c["by_fifth"])

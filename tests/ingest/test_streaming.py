@@ -132,6 +132,7 @@ def test_memory_does_not_grow_with_the_file(db: Database, monkeypatch, kind: str
 
     monkeypatch.setattr(accounts, "ACCOUNT_BATCH", 200)
     monkeypatch.setattr("ingest.writers.BATCH", 500)
+    monkeypatch.setattr("storage.imports.PAUSE_MAX", 0)  # SQLite's pause between chunks holds no memory
     real = accounts._apply_accounts
 
     def collected(*args: object, **kw: object) -> None:
