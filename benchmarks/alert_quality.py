@@ -767,6 +767,8 @@ def main() -> int:
                 "scan": figures([b], "scan"),
                 "baton": figures([b], "baton"),
                 "peer": figures([b], "peer"),
+                # week by week: (monday, kind, model | rules, why), to see where the switch went
+                "decided": b["scan"]["decided"],
             }
             for b in books
         ],
