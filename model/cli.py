@@ -142,9 +142,17 @@ def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: flo
     if as_json:
         print(json.dumps({"models": out, "skipped": done.skipped}, indent=2, default=str))
         return 0
-    for o in out:
+    print("\n".join(train_lines(out, done.skipped)))
+    print(f"took {done.seconds:.1f} s")
+    return 0
+
+
+def train_lines(models: list[dict[str, Any]], skipped: dict[str, str]) -> list[str]:
+    """`model train`'s lines, from what `model train --json` prints under "models" and "skipped"."""
+    lines = []
+    for o in models:
         t = o["training"]
-        print(
+        lines.append(
             f"{o['kind']} model v{o['version']} ({o['algorithm'].replace('_', ' ')}"
             f"{', its backtest beat the regression' if o['algorithm'] == BOOSTING else ''}) "
             f"trained on {t['rows']:,} account-weeks over "
@@ -153,10 +161,7 @@ def _train(db: Database, rules: Rules, *, as_of: date, clock: Clock, budget: flo
             f"alerts from {_fmt('{:.1%}', o['alerts_from'])} while the budget has room "
             f"(threshold for the budget {_fmt('{:.1%}', o['threshold'])})"
         )
-    for kind, why in done.skipped.items():
-        print(f"no {kind} model: {why}")
-    print(f"took {done.seconds:.1f} s")
-    return 0
+    return lines + [f"no {kind} model: {why}" for kind, why in skipped.items()]
 
 
 def _backtest(
