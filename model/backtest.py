@@ -646,6 +646,8 @@ def run(
     churns, ups = churn_dates(session), upgrade_dates(session)
     soonest = SWITCH["churn"][1]  # the switch's shortest horizon: the replay's last week has it known
     days = _replay_days(anchor, weeks, start, known_through(anchor, soonest), soonest)
+    if require_outcome and days[0] > eval_last:  # no report possible: say so before replaying
+        raise NotEnoughHistory(_no_outcome(days[0], eval_last, CHURN_HORIZON))
     if progress:
         progress(f"replaying {len(days)} weeks ({days[0].isoformat()} to {days[-1].isoformat()})")
     whole = walk_forward(
@@ -660,9 +662,13 @@ def run(
     rule_scores_all = _rule_scores(session, history, rules, whole, scored_all, anchor, weeks)
     if not report_days:  # the scan's training, before any 90-day outcome: the churn switch alone
         bt = Backtest(scored_all[0], scored_all[-1], anchor, budget, len(history.ids), {}, {}, {}, whole)
-        bt.choice = bt.upsell_choice = {"algorithm": REGRESSION, "why": "no_figures"}
+        # no 90-day figures to choose the algorithm on yet: the regression
+        why = "no_figures" if gradient_boosting else "not_compared"
+        bt.choice, bt.upsell_choice = (
+            {"algorithm": REGRESSION, "why": why},
+            {"algorithm": REGRESSION, "why": why},
+        )
         bt.switch = {"churn": _churn_switch(whole.scores, rule_scores_all, churns, ups)}
-        bt.replay = whole.until(eval_last)
         return bt
     lo, hi = report_days[0], report_days[-1]
     replay = whole.until(hi)

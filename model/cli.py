@@ -40,8 +40,8 @@ def print_backtest(bt: Backtest) -> None:
         )
         print(
             f"the scan's switch compares churn within 30 days on {sw['first']} to {sw['last']} (every week "
-            f"whose 30-day outcome is known): AUC {auc}, top-decile lift {lift} for the rules; the model "
-            "decides churn alerts when it beats them on both"
+            f"whose 30-day outcome is known), model vs rules: AUC {auc}, top-decile lift {lift}; the model "
+            "decides churn alerts when it beats the rules on both"
         )
     c = bt.calibration
     if c:

@@ -11,7 +11,7 @@ import pytest
 
 from alerts import budget
 from alerts.rules import CHURN, UPSELL
-from model import store
+from model import backtest, store
 from model.backtest import SWITCH, known_through, run
 from model.cli import print_backtest
 from model.labels import CHURN_HORIZON
@@ -39,6 +39,11 @@ def test_a_history_without_a_90_day_outcome_yet_is_judged_on_its_30_day_weeks(db
     keys = set(SWITCH["churn"][0])
     assert set(churn["model"]) == set(churn["rules"]) == keys
     assert all(0 <= churn[m]["auc_30d"] <= 1 for m in ("model", "rules"))
+    js = bt.as_json()
+    assert js["refits"] >= 1 and js["algorithm"] == {
+        "algorithm": "logistic_regression",
+        "why": "not_compared",
+    }
 
     with db.session() as s:  # the scan's training stores it, and the switch decides on it
         train_models(s, book.end, RULES.health, now=NOW)
@@ -94,3 +99,26 @@ def test_the_switch_reads_each_kinds_own_weeks_and_older_rows_their_report(db: D
         assert budget.decide(row, CHURN, RULES).why == "beats_rules"
         row.backtest = {"switch": {"churn": better}}  # no upsell part yet: upsell is not judged
         assert budget.decide(row, UPSELL, RULES).why == "no_backtest"
+
+
+@pytest.mark.one_database
+def test_with_boosting_chosen_the_churn_switch_reads_the_boosted_scores(db: Database, monkeypatch) -> None:
+    book = build(db, weeks=40)
+    real = backtest.choose
+
+    def boosting_wins(regression, boosted, keys=backtest.CHOICE_FIGURES, **kw):
+        if keys != backtest.CHOICE_FIGURES or not boosted:
+            return real(regression, boosted, keys, **kw)
+        return {"algorithm": backtest.BOOSTING, "why": "beats_regression"}
+
+    monkeypatch.setattr(backtest, "choose", boosting_wins)
+    with db.session() as s:
+        bt = run(s, book.end, RULES.health, gradient_boosting=True)
+    assert bt.algorithm == backtest.BOOSTING
+    days = {d for _, d, _ in bt.replay.gb_scores}
+    assert max(days) == bt.last  # the report: boosted scores up to its last 90-day week
+    with db.session() as s:
+        regression = run(s, book.end, RULES.health)  # the regression's own switch, same weeks
+    assert bt.switch["churn"]["first"] == regression.switch["churn"]["first"]
+    assert bt.switch["churn"]["model"] != regression.switch["churn"]["model"]  # the boosted model's
+    assert bt.switch["churn"]["rules"] == regression.switch["churn"]["rules"]
