@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from accounts.reasons import describe
 from settings import HealthRules, MetricNames
-from storage.models import Account, Signal
+from storage.models import Account, Signal, is_nps
 
 LOOKBACK_DAYS = 90  # how far back "last activity" is looked for; older reads as "90+ days"
 MIN_BASELINE_DAYS = 7  # fewer days of history than this: no baseline yet, so no trend either way
@@ -196,7 +196,7 @@ def usage_by_account(
     if nps_wanted:  # the latest survey answer per account: one query, newest first
         latest = session.execute(
             select(Signal.account_id, Signal.value)
-            .where(Signal.metric == "nps", Signal.day > base_start, Signal.day <= as_of)
+            .where(is_nps(), Signal.day > base_start, Signal.day <= as_of)
             .order_by(Signal.day.desc())
         )
         for account_id, value in latest:

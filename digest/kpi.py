@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from handoff.cadence import onboarding_completion
 from settings import CadenceRules
-from storage.models import Account, AccountSnapshot, Signal, UpsellOpportunity
+from storage.models import Account, AccountSnapshot, Signal, UpsellOpportunity, is_nps
 
 # The figures of one calendar month (compared with the month before) and of the 7 days before the
 # digest (compared with the 7 days before those); the view picks "vs last month" / "vs last week" by it.
@@ -306,9 +306,7 @@ def nps(session: Session, period: Period) -> tuple[float | None, int, int, int]:
     """NPS over ``period`` from the ``nps`` signals (0-10 answers): % promoters (9-10) - % detractors
     (0-6), with the number of answers, promoters and detractors."""
     values = session.scalars(
-        select(Signal.value).where(
-            Signal.metric == "nps", Signal.day >= period.start, Signal.day <= period.end
-        )
+        select(Signal.value).where(is_nps(), Signal.day >= period.start, Signal.day <= period.end)
     ).all()
     promoters = sum(1 for v in values if v >= 9)
     detractors = sum(1 for v in values if v <= 6)

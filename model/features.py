@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from handoff.checklist import missing_items
 from settings import MetricNames, metric_name
-from storage.models import Account, AccountSnapshot, Handoff, Signal, Touch
+from storage.models import Account, AccountSnapshot, Handoff, Signal, Touch, is_nps
 
 SPAN_WEEKS = 13  # the longest window: 13 weekly buckets ("last 13 weeks", about 90 days)
 NOT_USAGE = ("nps", "support_tickets")  # metrics with features of their own
@@ -235,7 +235,6 @@ class History:
         names: MetricNames | None = None,
     ) -> None:
         self.session, self.anchor, self.weeks = session, anchor, weeks
-        self._first: dict[int, tuple[str | None, float | None, int | None, str, Any]] | None = None
         self.activity, self.names = activity, names
         self.buckets = weeks + SPAN_WEEKS
         rows = session.execute(
@@ -266,6 +265,7 @@ class History:
         self._nps(n)
         self._touches()
         self._gaps(n)
+        self._snaps = _Snapshots(session, self, anchor - timedelta(days=7 * max(weeks - 1, 0)))
 
     # --- reading --------------------------------------------------------------------------------------
 
@@ -290,7 +290,15 @@ class History:
         self.last_pos: dict[str, np.ndarray] = {}
         self.peak: dict[str, np.ndarray] = {}  # the busiest day's value per week
         self.first = np.full(n, -1.0)  # days before the anchor of the account's first data in range
-        for aid, metric, b, total, pos, far, top in self.session.execute(
+        for (
+            aid,
+            metric,
+            b,
+            total,
+            pos,
+            far,
+            top,
+        ) in self.session.connection().execute(  # Core rows: the ORM adds seconds
             stmt.execution_options(yield_per=20_000)
         ):
             i, b = self.index.get(aid), int(b)
@@ -310,7 +318,7 @@ class History:
         x = _days_before(self.session, self.anchor)
         rows = self.session.execute(
             select(Signal.account_id, x, Signal.value)
-            .where(Signal.metric == "nps", Signal.day <= self.anchor)
+            .where(is_nps(), Signal.day <= self.anchor)
             .order_by(Signal.day)
         ).all()
         keep = [(self.index[a], float(d), float(v)) for a, d, v in rows if a in self.index]
@@ -342,33 +350,6 @@ class History:
                 self.gaps[i] = len(missing_items(h))
                 made = h.created_at.replace(tzinfo=h.created_at.tzinfo or UTC).astimezone(UTC).date()
                 self.gaps_from[i] = (self.anchor - made).days
-
-    def _snapshots(self, day: date) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
-        """Each account as the latest accounts file up to ``day`` described it."""
-        return self._read_snapshots(func.max(AccountSnapshot.as_of), AccountSnapshot.as_of <= day)
-
-    def _first_snapshots(self) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
-        """Each account as its first accounts file described it (read once per history)."""
-        if self._first is None:
-            self._first = self._read_snapshots(func.min(AccountSnapshot.as_of))
-        return self._first
-
-    def _read_snapshots(
-        self, pick: Any, *where: Any
-    ) -> dict[int, tuple[str | None, float | None, int | None, str, Any]]:
-        """Per account, the snapshot whose date ``pick`` (max or min of as_of, among ``where``) chose."""
-        chosen = select(AccountSnapshot.account_id, pick.label("as_of")).where(*where)
-        chosen = chosen.group_by(AccountSnapshot.account_id).subquery()
-        s = AccountSnapshot
-        rows = self.session.execute(
-            select(s.account_id, s.plan, s.mrr, s.seats, s.status, s.renewal_date).join(
-                chosen, and_(s.account_id == chosen.c.account_id, s.as_of == chosen.c.as_of)
-            )
-        )
-        return {
-            a: (plan, float(mrr) if mrr is not None else None, seats, status, renewal)
-            for a, plan, mrr, seats, status, renewal in rows
-        }
 
     # --- one week ---------------------------------------------------------------------------------------
 
@@ -402,31 +383,19 @@ class History:
         self, day: date, k: int
     ) -> tuple[np.ndarray, list[str | None], np.ndarray, np.ndarray, list[float]]:
         """The rows of the accounts active on ``day`` (week ``k``), with the plan, MRR, seats and days
-        to renewal the latest accounts file up to that day gave them (NaN when unknown)."""
-        snaps = self._snapshots(day)
-        rows, plan_of, mrr, seats, renewal = [], [], [], [], []
-        for aid, r in self.accounts.items():
-            i = self.index[aid]
-            if self.churned[i] >= 7 * k:  # churned on or before the day
-                continue
-            if not np.isnan(self.start[i]) and self.start[i] < 7 * k:  # not yet a customer
-                continue
-            # before its first accounts file: that file, the nearest to the day (today's row would
-            # carry a later upgrade into the weeks before it); never in a file (born in a handoff): today's
-            snap = snaps.get(aid) or self._first_snapshots().get(aid)
-            if snap is None:
-                if r[5] != "active":
-                    continue
-                snap = (r[6], float(r[7]) if r[7] is not None else None, r[8], r[5], r[9])
-            if snap[3] != "active":
-                continue
-            rows.append(i)
-            plan_of.append(snap[0])
-            mrr.append(np.nan if snap[1] is None else snap[1])
-            seats.append(np.nan if not snap[2] else float(snap[2]))
-            renewal.append(np.nan if snap[4] is None else float((_as_date(snap[4]) - day).days))
-        idx = np.array(rows, dtype=np.int64)
-        return idx, plan_of, np.array(mrr, dtype=float), np.array(seats, dtype=float), renewal
+        to renewal the latest accounts file up to that day gave them (NaN when unknown). Before an
+        account's first accounts file: that file, the nearest to the day (today's row would carry a
+        later upgrade into the weeks before it); never in a file (born in a handoff): today's."""
+        snaps = self._snaps
+        plan, mrr, seats, active, renewal = snaps.as_of(day)
+        keep = (self.churned < 7 * k) & ~(self.start < 7 * k) & active  # a customer that day
+        idx = np.nonzero(keep)[0].astype(np.int64)
+        names = snaps.plans
+        plan_of = [names[c] if c >= 0 else None for c in plan[idx].tolist()]
+        seats_a = seats[idx]
+        seats_a[seats_a == 0] = np.nan
+        to_renewal = (renewal[idx] - day.toordinal()).tolist()
+        return idx, plan_of, mrr[idx], seats_a, to_renewal
 
     def _window_sum(self, m: str, idx: np.ndarray, b0: int, lo: int, hi: int) -> np.ndarray:
         """Metric ``m`` summed over weekly buckets lo..hi - 1 back from bucket ``b0``; zeros if unseen."""
@@ -554,3 +523,87 @@ class History:
             keep = r[(r[:, 1] >= 7 * k) & (r[:, 1] < 7 * k + 90)]
             np.add.at(out, keep[:, 0].astype(int), 1.0)
         return out[idx]
+
+
+class _Snapshots:
+    """The accounts files' rows a history's frames pick from, read once as columns: each account's
+    latest file up to ``lo`` (the oldest frame's day), every file from then to the anchor, and each
+    account's first (for days before it). A frame's pick is then a sorted-array lookup per account:
+    a grouped query per week made the snapshots most of a two-year history's feature time."""
+
+    STRIDE = 10**7  # above any date's ordinal: one sortable key per (account, day)
+
+    def __init__(self, session: Session, history: History, lo: date) -> None:
+        self.lo = lo
+        s = AccountSnapshot
+        cols = (s.account_id, s.as_of, s.plan, s.mrr, s.seats, s.status, s.renewal_date)
+        conn = session.connection()  # Core rows: a million of them through the ORM cost seconds more
+
+        def picked(pick: Any, *where: Any) -> list[Any]:
+            chosen = select(s.account_id, pick.label("as_of")).where(*where).group_by(s.account_id).subquery()
+            on = and_(s.account_id == chosen.c.account_id, s.as_of == chosen.c.as_of)
+            return list(conn.execute(select(*cols).join(chosen, on)))
+
+        self.plans: list[str] = []
+        self._code: dict[str, int] = {}
+        self._ordinals: dict[Any, float] = {}  # a book has few distinct dates: convert each once
+        rows = picked(func.max(s.as_of), s.as_of <= lo)
+        rows += conn.execute(select(*cols).where(s.as_of > lo, s.as_of <= history.anchor))
+        acc = np.array([history.index.get(r[0], -1) for r in rows], dtype=np.int64)
+        day = self._ordinal([r[1] for r in rows]).astype(np.int64)
+        order = np.lexsort((day, acc))
+        order = order[acc[order] >= 0]
+        self.acc, self.key = acc[order], acc[order] * self.STRIDE + day[order]
+        self.fields = tuple(col[order] for col in self._columns(rows, 2))
+        # the fallbacks: each account's first file, else the account's row itself
+        firsts = picked(func.min(s.as_of))
+        self.first = np.full(len(history.ids), -1, dtype=np.int64)
+        for j, r in enumerate(firsts):
+            i = history.index.get(r[0])
+            if i is not None:
+                self.first[i] = j
+        self.first_fields = self._columns(firsts, 2)
+        self.now_fields = self._columns(
+            [(r[6], r[7], r[8], r[5], r[9]) for r in history.accounts.values()], 0
+        )
+
+    def _columns(self, rows: Sequence[Sequence[Any]], at: int) -> tuple[np.ndarray, ...]:
+        """Each row's (plan, mrr, seats, status, renewal), from position ``at``, as arrays: plan code
+        (-1: none), MRR and seats (NaN: none), active or not, the renewal's ordinal (NaN: none)."""
+        plan = np.array([self._plan_code(r[at]) for r in rows], dtype=np.int64)
+        mrr = np.array([np.nan if r[at + 1] is None else float(r[at + 1]) for r in rows], dtype=float)
+        seats = np.array([np.nan if r[at + 2] is None else float(r[at + 2]) for r in rows], dtype=float)
+        active = np.array([r[at + 3] == "active" for r in rows], dtype=bool)
+        return plan, mrr, seats, active, self._ordinal([r[at + 4] for r in rows])
+
+    def _ordinal(self, days: Sequence[Any]) -> np.ndarray:
+        """Dates (or ISO strings, or None) as float ordinals, NaN for None."""
+        seen = self._ordinals
+        for d in set(days) - seen.keys():
+            seen[d] = np.nan if d is None else float(_as_date(d).toordinal())
+        return np.array([seen[d] for d in days], dtype=float)
+
+    def _plan_code(self, name: str | None) -> int:
+        if name is None:
+            return -1
+        if name not in self._code:
+            self._code[name] = len(self.plans)
+            self.plans.append(name)
+        return self._code[name]
+
+    def as_of(self, day: date) -> tuple[np.ndarray, ...]:
+        """Per account (the history's order): its latest file up to ``day``, else its first file, else
+        its own row: (plan, mrr, seats, active, renewal) as ``_columns`` gives them."""
+        n = len(self.first)
+        ids = np.arange(n, dtype=np.int64)
+        pos = np.searchsorted(self.key, ids * self.STRIDE + day.toordinal(), side="right") - 1
+        has = pos >= 0
+        has[has] = self.acc[pos[has]] == ids[has]
+        has_first = ~has & (self.first >= 0)
+        out = []
+        for now, latest, first in zip(self.now_fields, self.fields, self.first_fields, strict=True):
+            col = now.copy()
+            col[has_first] = first[self.first[has_first]]
+            col[has] = latest[pos[has]]
+            out.append(col)
+        return tuple(out)

@@ -7,8 +7,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.types import Money, UTCDateTime
 
@@ -175,7 +187,24 @@ class Signal(Base):
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float]
 
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    # NPS answers are a few rows among millions, and the features read every one up to a day: without
+    # this a read of them scanned the whole table (2 s of a 10,000-account scan's 9), keyed day first
+    __table_args__ = (
+        Index(
+            "ix_signals_nps",
+            "day",
+            "account_id",
+            sqlite_where=text("metric = 'nps'"),
+            postgresql_where=text("metric = 'nps'"),
+        ),
+        {"sqlite_with_rowid": False},
+    )
+
+
+def is_nps() -> ColumnElement[bool]:
+    """``metric = 'nps'`` written out, not bound: only a literal lets SQLite's planner use the partial
+    index ix_signals_nps (a bound parameter could be any metric)."""
+    return Signal.metric == literal_column("'nps'")
 
 
 class Alert(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 from sqlalchemy import insert
 
 from model.features import History
@@ -75,3 +76,61 @@ def test_each_day_falls_in_its_own_week_on_both_databases(db: Database) -> None:
     assert sums[0] == sum(2**k for k in range(7))
     assert sums[1] == sum(2**k for k in range(7, 14))
     assert sums[2] == sum(2**k for k in range(14, 21))
+
+
+def test_each_week_takes_the_latest_accounts_file_up_to_its_day(db: Database) -> None:
+    """The files are read once per history and picked per week (model/features._Snapshots): a file
+    from before the oldest week still speaks for it, a cancelled status drops the account from the
+    weeks it covers and not from earlier ones, zero seats are unknown, days to renewal count from
+    each week's day, and an account never in a file is today's row while active."""
+    with db.session() as s:
+        old, gone, fresh, left = (
+            _account(name=n, name_key=n.lower(), external_id=n, **over)
+            for n, over in (
+                ("Old", {}),
+                ("Gone", {"status": "churned", "churned_on": ANCHOR - timedelta(days=3)}),
+                ("Fresh", {"plan": "Pro", "seats": 0}),
+                ("Left", {"status": "churned"}),
+            )
+        )
+        s.add_all([old, gone, fresh, left])
+        s.flush()
+        renewal = ANCHOR + timedelta(days=30)
+        files = [
+            (old, 100, "Standard", 10, "active"),  # before the history's weeks: its only file
+            (gone, 100, "Standard", 10, "active"),
+            (gone, 10, "Standard", 0, "active"),
+            (gone, 3, "Standard", 10, "cancelled"),
+        ]
+        for acct, back, plan, seats, status in files:
+            s.add(
+                AccountSnapshot(
+                    account_id=acct.id,
+                    as_of=ANCHOR - timedelta(days=back),
+                    plan=plan,
+                    mrr=Decimal(10_000),
+                    seats=seats,
+                    currency="JPY",
+                    status=status,
+                    renewal_date=renewal,
+                )
+            )
+        s.execute(
+            insert(Signal), [{"day": ANCHOR, "account_id": old.id, "metric": "active_users", "value": 5}]
+        )
+        s.flush()
+        history = History(s, ANCHOR, 4)
+        weeks = {k: history.frame(k) for k in (0, 1, 3)}
+    names = {old.id: "Old", gone.id: "Gone", fresh.id: "Fresh"}
+    seen = {k: [names[int(a)] for a in f.account_ids] for k, f in weeks.items()}
+    assert seen == {
+        0: ["Old", "Fresh"],
+        1: ["Old", "Gone", "Fresh"],
+        3: ["Old", "Gone", "Fresh"],
+    }
+    assert weeks[1].plans == ["Standard", "Standard", "Pro"]
+    seats = weeks[1].column("seats")
+    assert seats[0] == 10 and np.isnan(seats[1]) and np.isnan(seats[2])  # the file of day 10: 0 seats
+    assert weeks[3].column("seats")[1] == 10  # the file of day 100
+    assert list(weeks[1].column("days_to_renewal")[:2]) == [37, 37]
+    assert np.isnan(weeks[1].column("days_to_renewal")[2])  # Fresh: no renewal on its row
